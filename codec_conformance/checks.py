@@ -1,0 +1,107 @@
+"""Turn a measurement into a contract record: threshold lookup, baseline gate, attachment to the
+test report, and a failure message that shows the measured value, oracle and limit."""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+
+from .plugin import attach
+from .results import make_record, record_key
+
+
+@lru_cache(maxsize=4)
+def _baseline(path: str) -> dict:
+    from .results import load_results
+    return {record_key(r): r for r in load_results(path)["records"]}
+
+
+def build_record(sess, request, *, codec: str, bitrate: float, suite: str, cond_key: str,
+                 condition: dict, metric: str, higher_is_better: bool, value, oracle=None,
+                 n_items: int = 0, **extra) -> dict:
+    th = sess.thresholds(codec).lookup(bitrate, suite, cond_key, metric)
+    rec = make_record(codec=sess.codec_name(codec), bitrate_kbps=bitrate, suite=suite, condition=condition, metric=metric,
+                      higher_is_better=higher_is_better, value=value, oracle=oracle,
+                      threshold=th.to_record() if th else None, n_items=n_items,
+                      test_id=request.node.nodeid, **extra)
+    if th is not None:
+        rec["passed"] = th.check(rec["value"], rec["delta"], higher_is_better)
+    s = sess.settings
+    if s.baseline:
+        base = _baseline(str(s.path(s.baseline))).get(record_key(rec))
+        if base is not None and base.get("value") is not None and rec["value"] is not None:
+            tol = max(0.01, s.baseline_tolerance * abs(base["value"]))
+            change = (rec["value"] - base["value"]) * (1 if higher_is_better else -1)
+            ok = change >= -tol
+            rec["baseline"] = {"value": base["value"], "tolerance": tol, "passed": ok,
+                               "source": str(s.baseline)}
+            rec["passed"] = ok if rec["passed"] is None else (rec["passed"] and ok)
+    return rec
+
+
+def emit(sess, request, codec: str, records: list[dict], curves: list[dict] = (), audio_files=None) -> None:
+    payload = {"records": records, "curves": list(curves), "codecs": [sess_codec_info(sess, codec)],
+               "evaluators": sess.evaluator_infos(), "corpora": sess.corpus_infos(), "device": sess.device}
+    if audio_files:
+        payload["audio_files"] = audio_files
+    attach(request.node, payload)
+
+
+def flac_b64(x, sr: int) -> str:
+    import base64
+    import io
+
+    import numpy as np
+    import soundfile as sf
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(x, -1, 1), sr, format="FLAC", subtype="PCM_16")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def worst_case_clips(name: str, item_id: str, sr: int, clean, noisy, coded) -> tuple[dict, dict]:
+    """(record field, files for the controller) for the clean / noisy / coded clips of one item."""
+    import re
+    safe = re.sub(r"[^A-Za-z0-9_.+-]", "_", name)[:120]
+    files, field = {}, {"item": item_id}
+    for kind, x in (("clean", clean), ("noisy", noisy), ("coded", coded)):
+        rel = f"audio/{safe}-{kind}.flac"
+        files[rel] = flac_b64(x, sr)
+        field[kind] = rel
+    return field, files
+
+
+def sess_codec_info(sess, codec: str) -> dict:
+    from .codecs.base import codec_info
+    return codec_info(sess.codec(codec))
+
+
+def describe(rec: dict) -> str:
+    c = rec["condition"]
+    cond = ", ".join(f"{k}={v}" for k, v in c.items() if v is not None)
+    th = rec.get("threshold") or {}
+    parts = [f"{rec['codec']} @ {rec['bitrate_kbps']:g} kbps, {rec['suite']} [{cond}], {rec['metric']}: "
+             f"value={_fmt(rec['value'])}"]
+    if rec.get("oracle") is not None:
+        parts.append(f"oracle={_fmt(rec['oracle'])} delta={_fmt(rec['delta'])}")
+    if th:
+        parts.append(f"limit {th['kind']}={th['limit']:g} ({th['source']})")
+    if rec.get("baseline"):
+        b = rec["baseline"]
+        parts.append(f"baseline={_fmt(b['value'])} tol={b['tolerance']:.3g} {'ok' if b['passed'] else 'REGRESSED'}")
+    if rec.get("n_undefined"):
+        parts.append(f"{rec['n_undefined']}/{rec['n_items']} items undefined")
+    if rec.get("counterexample"):
+        parts.append("counterexample=" + json.dumps(rec["counterexample"]))
+    return "; ".join(parts)
+
+
+def _fmt(v):
+    return "undefined" if v is None else f"{v:.4g}"
+
+
+def check(records: list[dict]) -> None:
+    """Fail the test (after its records were attached) when any gated record failed."""
+    import pytest
+
+    bad = [r for r in records if r.get("passed") is False]
+    if bad:
+        pytest.fail("conformance check failed:\n  " + "\n  ".join(describe(r) for r in bad), pytrace=False)

@@ -1,0 +1,123 @@
+"""``codec-conformance``: re-render reports, compare runs (the checkpoint gate), merge shards,
+list codecs and metrics."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _cmd_report(a) -> int:
+    from .report import write_html
+    from .results import recover_from_journal, atomic_write_json
+    run_dir = Path(a.run_dir)
+    if a.recover:
+        atomic_write_json(run_dir / "results.json", recover_from_journal(run_dir))
+    print(write_html(run_dir))
+    return 0
+
+
+def compare(base: dict, new: dict, tolerance: float) -> tuple[list[dict], int]:
+    from .results import record_key
+    b = {record_key(r): r for r in base["records"]}
+    rows, regressions = [], 0
+    for r in new["records"]:
+        old = b.get(record_key(r))
+        if old is None or old.get("value") is None or r.get("value") is None:
+            continue
+        tol = max(0.01, tolerance * abs(old["value"]))
+        change = r["value"] - old["value"]
+        worse = -change if r["higher_is_better"] else change
+        status = "REGRESSED" if worse > tol else "improved" if worse < -tol else "same"
+        regressions += status == "REGRESSED"
+        rows.append({"codec": r["codec"], "bitrate_kbps": r["bitrate_kbps"], "suite": r["suite"],
+                     "condition": r["condition"], "metric": r["metric"], "base": old["value"],
+                     "new": r["value"], "change": change, "tolerance": tol, "status": status})
+    return rows, regressions
+
+
+def _cond(c: dict) -> str:
+    return ",".join(f"{k}={v}" for k, v in c.items() if v is not None)
+
+
+def _cmd_compare(a) -> int:
+    from .results import load_results
+    rows, n_bad = compare(load_results(a.base), load_results(a.new), a.tolerance)
+    if a.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        print(f"{'codec':10} {'kbps':>6} {'suite':18} {'condition':28} {'metric':20} {'base':>9} {'new':>9} {'change':>9}  status")
+        for r in rows:
+            print(f"{r['codec'][:10]:10} {r['bitrate_kbps']:6g} {r['suite'][:18]:18} {_cond(r['condition'])[:28]:28} "
+                  f"{r['metric'][:20]:20} {r['base']:9.4g} {r['new']:9.4g} {r['change']:+9.3g}  {r['status']}")
+    print(f"{len(rows)} comparable records, {n_bad} regressed beyond tolerance "
+          f"({a.tolerance:g} x |base|, at least 0.01)")
+    return 1 if n_bad else 0
+
+
+def _cmd_merge(a) -> int:
+    from .results import atomic_write_json, load_results, merge_results
+    doc = merge_results([load_results(p) for p in a.inputs])
+    atomic_write_json(Path(a.output), doc)
+    print(f"merged {len(a.inputs)} files, {len(doc['records'])} records -> {a.output}")
+    return 0
+
+
+def _cmd_list_codecs(a) -> int:
+    from .registry import codec_names, make_codec
+    for name in codec_names():
+        try:
+            c = make_codec(name)
+            print(f"{name:12} {c.sample_rate:6d} Hz  bitrates (kbps): {', '.join(f'{b:g}' for b in c.bitrates_kbps)}")
+        except Exception as exc:
+            print(f"{name:12} unavailable: {exc}")
+    return 0
+
+
+def _cmd_list_metrics(a) -> int:
+    from .metrics import build_metric
+    from .registry import metric_names
+    for name in metric_names():
+        try:
+            m = build_metric(name) if name != "emotion_acc" else None
+        except Exception as exc:
+            print(f"{name:14} unavailable: {exc}")
+            continue
+        if m is None:
+            print(f"{name:14} higher is better; needs --codec-emotion-model DIR (emotion2vec via funasr)")
+            continue
+        d = "higher" if m.higher_is_better else "lower"
+        print(f"{name:14} {d} is better; {type(m).__doc__.strip().splitlines()[0] if type(m).__doc__ else m.description}")
+    return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="codec-conformance", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("report", help="re-render RUN_DIR/index.html from RUN_DIR/results.json")
+    r.add_argument("run_dir")
+    r.add_argument("--recover", action="store_true", help="rebuild results.json from the journal first")
+    r.set_defaults(fn=_cmd_report)
+    c = sub.add_parser("compare", help="per-metric deltas; exit 1 on a regression beyond tolerance")
+    c.add_argument("base")
+    c.add_argument("new")
+    c.add_argument("--tolerance", type=float, default=0.05, help="fraction of |base| (min 0.01 absolute)")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(fn=_cmd_compare)
+    m = sub.add_parser("merge", help="join results files of shards or runs")
+    m.add_argument("inputs", nargs="+")
+    m.add_argument("-o", "--output", required=True)
+    m.set_defaults(fn=_cmd_merge)
+    sub.add_parser("list-codecs", help="registered codecs and their operating points").set_defaults(fn=_cmd_list_codecs)
+    sub.add_parser("list-metrics", help="registered metrics").set_defaults(fn=_cmd_list_metrics)
+    a = p.parse_args(argv)
+    try:
+        return a.fn(a)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"codec-conformance {a.cmd}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

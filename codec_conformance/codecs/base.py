@@ -1,0 +1,105 @@
+"""The codec adapter contract.
+
+Other repositories implement :class:`Codec` (structurally: no inheritance needed) and register a
+factory under the entry-point group ``codec_conformance.codecs``, or pass
+``--codec=package.module:factory``. :class:`BaseCodec` adds the batch method with a per-item
+loop fallback, input validation and output checks.
+"""
+from __future__ import annotations
+
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from ..errors import CodecError
+
+
+@runtime_checkable
+class Codec(Protocol):
+    name: str
+    sample_rate: int                 # Hz
+    bitrates_kbps: Sequence[float]   # operating points, ascending
+
+    def roundtrip(self, audio, bitrate_kbps: float):
+        """audio: float32 [batch, samples] in [-1, 1] at ``sample_rate`` (torch.Tensor or
+        numpy); returns the decoded signal, same shape and type, time-aligned to the input."""
+        ...
+
+
+class BaseCodec:
+    """Convenience base: subclasses implement :meth:`roundtrip_one` (1-D numpy in/out) or
+    override :meth:`roundtrip_batch` for real batching."""
+
+    name: str = "base"
+    sample_rate: int = 16000
+    bitrates_kbps: Sequence[float] = ()
+    weights: str = "none"        # none | pretrained | checkpoint | random-init
+    checkpoint: str | None = None
+    checkpoint_sha256: str | None = None
+    device: str = "cpu"
+    version: str = "0"           # part of the cache key: bump when outputs change
+    description: str = ""
+
+    # -- to implement ----------------------------------------------------------------
+    def roundtrip_one(self, x: np.ndarray, bitrate_kbps: float) -> np.ndarray:
+        raise NotImplementedError
+
+    def roundtrip_batch(self, batch: np.ndarray, bitrate_kbps: float) -> np.ndarray:
+        return np.stack([self.roundtrip_one(row, bitrate_kbps) for row in batch])
+
+    def cache_identity(self):
+        """Everything that determines this codec's output, for the on-disk cache; ``None``
+        (the default) means outputs are not cached across runs (memoised within a run only),
+        because an adapter's configuration cannot be inferred safely."""
+        return None
+
+    # -- contract --------------------------------------------------------------------
+    def check_bitrate(self, bitrate_kbps: float) -> float:
+        for b in self.bitrates_kbps:
+            if abs(float(b) - float(bitrate_kbps)) < 1e-6:
+                return float(b)
+        raise CodecError(f"{self.name}: no operating point at {bitrate_kbps} kbps; "
+                         f"available: {', '.join(f'{b:g}' for b in self.bitrates_kbps)}")
+
+    def roundtrip(self, audio: Any, bitrate_kbps: float):
+        is_torch = type(audio).__module__.startswith("torch")
+        arr = audio.detach().cpu().numpy() if is_torch else np.asarray(audio)
+        squeeze = arr.ndim == 1
+        batch = np.atleast_2d(arr).astype(np.float32)
+        if batch.ndim != 2:
+            raise CodecError(f"{self.name}: roundtrip takes [batch, samples], got shape {arr.shape}")
+        if not np.all(np.isfinite(batch)):
+            raise CodecError(f"{self.name}: input has NaN/Inf samples")
+        br = self.check_bitrate(bitrate_kbps)
+        out = np.asarray(self.roundtrip_batch(batch, br), dtype=np.float32)
+        check_output(self.name, batch, out)
+        out = out[0] if squeeze else out
+        if is_torch:
+            import torch
+            return torch.from_numpy(np.ascontiguousarray(out)).to(audio.device)
+        return out
+
+    def info(self) -> dict:
+        return {"name": self.name, "sample_rate": int(self.sample_rate),
+                "bitrates_kbps": [float(b) for b in self.bitrates_kbps],
+                "checkpoint": self.checkpoint, "checkpoint_sha256": self.checkpoint_sha256,
+                "weights": self.weights, "device": self.device, "description": self.description}
+
+
+def check_output(name: str, batch: np.ndarray, out: np.ndarray) -> None:
+    """Refuse outputs of the wrong shape or with NaN/Inf, naming the codec."""
+    if out.shape != batch.shape:
+        raise CodecError(f"codec {name!r} returned shape {tuple(out.shape)} for input "
+                         f"{tuple(batch.shape)}; an adapter must trim/pad to the input length")
+    if not np.all(np.isfinite(out)):
+        raise CodecError(f"codec {name!r} returned NaN/Inf samples")
+
+
+def codec_info(codec) -> dict:
+    """Results-file entry for any object meeting the Codec protocol."""
+    if hasattr(codec, "info"):
+        return codec.info()
+    return {"name": codec.name, "sample_rate": int(codec.sample_rate),
+            "bitrates_kbps": [float(b) for b in codec.bitrates_kbps], "checkpoint": None,
+            "checkpoint_sha256": None, "weights": getattr(codec, "weights", "unknown"),
+            "device": getattr(codec, "device", "cpu"), "description": ""}

@@ -1,0 +1,159 @@
+"""EnCodec (Defossez et al. 2022) through the ``encodec`` package: 24 kHz (mono) and 48 kHz.
+
+Weights, in order: ``--codec-checkpoint PATH`` (state dict, ``.th``/``.pt``/``.safetensors``),
+else the torch hub cache the library itself uses
+(``$TORCH_HOME/hub/checkpoints/encodec_24khz-d7cc33bc.th``); nothing is downloaded. With
+``--codec-weights random-init`` the real architecture is built with untrained weights and its
+codebooks are initialised from the encoder's own output on a fixed signal (EnCodec's codebooks
+start at zero and are only filled by k-means in training, so an untouched random model maps
+every input to code 0). Results made so are labelled ``weights: random-init``.
+
+Bitrate: R = f_N * k * log2(C) with the model's frame rate f_N, number of codebooks k and
+codebook size C (paper eq. 1), computed from the model, not hard-coded.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CheckpointError, CodecError
+from .base import BaseCodec
+from .checkpoint import apply_state_dict, load_state_dict, sha256_file
+
+VARIANTS = {
+    24000: dict(bandwidths=[1.5, 3.0, 6.0, 12.0, 24.0], channels=1, causal=True, norm="weight_norm",
+                normalize=False, segment=None, name="encodec_24khz", file="encodec_24khz-d7cc33bc.th"),
+    48000: dict(bandwidths=[3.0, 6.0, 12.0, 24.0], channels=2, causal=False, norm="time_group_norm",
+                normalize=True, segment=1.0, name="encodec_48khz", file="encodec_48khz-7e698e3e.th"),
+}
+RANDOM_INIT_SEED = 1234
+
+
+def hub_checkpoint(filename: str) -> Path:
+    import torch
+    return Path(torch.hub.get_dir()) / "checkpoints" / filename
+
+
+class EncodecCodec(BaseCodec):
+    version = "1"
+
+    def __init__(self, checkpoint: str | None = None, weights: str = "pretrained", device: str = "cpu",
+                 trust_checkpoint: bool = False, sample_rate: int = 24000, **_):
+        if sample_rate not in VARIANTS:
+            raise CodecError(f"encodec: sample_rate {sample_rate} not in {sorted(VARIANTS)}")
+        self.variant = VARIANTS[sample_rate]
+        self.name = "encodec" if sample_rate == 24000 else "encodec48"
+        self.sample_rate = sample_rate
+        self.device = device
+        self._checkpoint_arg, self._trust = checkpoint, trust_checkpoint
+        self.weights = "checkpoint" if checkpoint else weights
+        self._model = None
+        # bitrates from the architecture's constants (built lazily for the model itself)
+        self.frame_rate, self.n_q_max, self.codebook_size = self._arch_constants()
+        self.bitrates_kbps = tuple(self.bitrate_for(self.codebooks_for(bw)) for bw in self.variant["bandwidths"])
+        self.description = (f"EnCodec {sample_rate // 1000} kHz, f_N={self.frame_rate:g} Hz, "
+                            f"C={self.codebook_size}, k<={self.n_q_max}")
+        if self.weights == "pretrained":
+            p = hub_checkpoint(self.variant["file"])
+            self.checkpoint = str(p)
+        elif self.weights == "checkpoint":
+            self.checkpoint = str(Path(checkpoint).expanduser())
+        self.weights_fingerprint = f"random-init-{RANDOM_INIT_SEED}" if self.weights == "random-init" else None
+
+    # ---- accounting (paper eq. 1) -------------------------------------------------------
+    def _arch_constants(self):
+        v = self.variant
+        hop = 320  # SEANet ratios [8, 5, 4, 2]
+        return self.sample_rate / hop, int(1000 * max(v["bandwidths"]) // (self.sample_rate / hop * 10)), 1024
+
+    def bitrate_for(self, k: int) -> float:
+        return self.frame_rate * k * math.log2(self.codebook_size) / 1000.0
+
+    def codebooks_for(self, bandwidth_kbps: float) -> int:
+        return max(1, int(round(bandwidth_kbps * 1000 / (self.frame_rate * math.log2(self.codebook_size)))))
+
+    # ---- model ------------------------------------------------------------------------------
+    def build_architecture(self):
+        from encodec import EncodecModel
+        v = self.variant
+        return EncodecModel._get_model(v["bandwidths"], self.sample_rate, v["channels"], causal=v["causal"],
+                                       model_norm=v["norm"], audio_normalize=v["normalize"],
+                                       segment=v["segment"], name=v["name"])
+
+    @property
+    def model(self):
+        if self._model is None:
+            import torch
+            torch.manual_seed(RANDOM_INIT_SEED)
+            m = self.build_architecture()
+            if self.weights == "random-init":
+                self._init_codebooks(m)
+            else:
+                path = Path(self.checkpoint)
+                if not path.is_file():
+                    raise CheckpointError(
+                        f"{self.name}: pretrained weights not found at {path} and nothing can be downloaded "
+                        f"here. Put {self.variant['file']} there (TORCH_HOME moves it), pass "
+                        "--codec-checkpoint PATH, or use --codec-weights random-init for a pipeline check.")
+                apply_state_dict(m, load_state_dict(path, trust=self._trust), str(path), self.name)
+                self.checkpoint_sha256 = sha256_file(path)
+            m.eval().to(self.device)
+            self.frame_rate = float(m.frame_rate)
+            self.codebook_size = int(m.quantizer.bins)
+            self._model = m
+        return self._model
+
+    def _init_codebooks(self, m) -> None:
+        """Fill each RVQ codebook from encoder frames of a fixed signal (k-means-style init
+        without iterations) so that a random model's codes depend on its input."""
+        import torch
+        g = torch.Generator().manual_seed(RANDOM_INIT_SEED)
+        n = 2 * self.sample_rate
+        t = torch.arange(n) / self.sample_rate
+        x = 0.1 * torch.randn(1, self.variant["channels"], n, generator=g)
+        x = x + 0.3 * torch.sin(2 * math.pi * (100 + 2000 * t) * t)
+        m.eval()
+        with torch.no_grad():
+            z = m.encoder(x)  # [1, D, frames]
+            resid = z[0].T  # [frames, D]
+            for layer in m.quantizer.vq.layers:
+                cb = layer._codebook
+                idx = torch.randint(0, resid.shape[0], (cb.embed.shape[0],), generator=g)
+                cb.embed.copy_(resid[idx] + 1e-3 * torch.randn(cb.embed.shape, generator=g))
+                cb.embed_avg.copy_(cb.embed)
+                cb.inited.fill_(1)
+                q = layer.decode(layer.encode(resid.T[None]))[0].T
+                resid = resid - q
+
+    def cache_identity(self):
+        if self.weights == "random-init":
+            return (self.name, self.version, self.weights_fingerprint)
+        _ = self.model  # loads the checkpoint and computes its SHA-256
+        return (self.name, self.version, self.checkpoint_sha256)
+
+    def state_dict(self):
+        return self.model.state_dict()
+
+    # ---- round trip ---------------------------------------------------------------------------
+    def roundtrip_batch(self, batch: np.ndarray, bitrate_kbps: float) -> np.ndarray:
+        import torch
+        m = self.model
+        k = int(round(bitrate_kbps * 1000 / (self.frame_rate * math.log2(self.codebook_size))))
+        m.set_target_bandwidth(k * self.frame_rate * math.log2(self.codebook_size) / 1000 * 1.0)
+        x = torch.from_numpy(batch).to(self.device)[:, None, :]
+        if self.variant["channels"] == 2:
+            x = x.repeat(1, 2, 1)
+        with torch.no_grad():
+            y = m.decode(m.encode(x))
+        y = y.mean(dim=1)[:, : batch.shape[1]]
+        if y.shape[1] < batch.shape[1]:
+            y = torch.nn.functional.pad(y, (0, batch.shape[1] - y.shape[1]))
+        return y.float().cpu().numpy()
+
+    def info(self) -> dict:
+        d = super().info()
+        d.update({"frame_rate_hz": self.frame_rate, "codebook_size": self.codebook_size,
+                  "bitrate_formula": "R = f_N * k * log2(C)"})
+        return d

@@ -1,0 +1,136 @@
+"""Degradation conditions: small immutable value objects with stable ids, applied with seeded,
+order-independent randomness (the seed of an item is derived from run seed, condition id and
+item id)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, asdict
+
+import numpy as np
+
+from .audio import active_rms, stable_seed
+from .errors import ConformanceError
+
+RECORD_FIELDS = ("kind", "snr_db", "gain_db", "rt60_s", "level_dbfs")
+
+
+@dataclass(frozen=True)
+class Condition:
+    kind: str
+    snr_db: float | None = None
+    gain_db: float | None = None
+    rt60_s: float | None = None
+    level_dbfs: float | None = None
+    source: str | None = None  # noise file / RIR name, when one is fixed
+
+    @property
+    def id(self) -> str:
+        parts = [self.kind]
+        if self.snr_db is not None:
+            parts.append(f"{self.snr_db:g}dB")
+        if self.rt60_s is not None:
+            parts.append(f"rt60-{self.rt60_s:g}s")
+        if self.gain_db is not None:
+            parts.append(f"gain{self.gain_db:+g}dB")
+        if self.level_dbfs is not None:
+            parts.append(f"{self.level_dbfs:g}dBFS")
+        if self.source is not None and self.rt60_s is None:
+            parts.append(self.source.replace("/", "_").rsplit(".", 1)[0])
+        return "-".join(parts)
+
+    def to_record(self) -> dict:
+        d = asdict(self)
+        return {k: d[k] for k in RECORD_FIELDS}
+
+
+def clean() -> Condition:
+    return Condition("clean")
+
+
+def white(snr_db: float) -> Condition:
+    return Condition("white", snr_db=float(snr_db))
+
+
+def ambient(snr_db: float) -> Condition:
+    return Condition("ambient", snr_db=float(snr_db))
+
+
+def reverb(rir: str | None = None, rt60_s: float | None = None) -> Condition:
+    if (rir is None) == (rt60_s is None):
+        raise ConformanceError("reverb: give either a measured RIR name or an RT60 to simulate")
+    return Condition("reverb", rt60_s=None if rt60_s is None else float(rt60_s), source=rir)
+
+
+def mix_at_snr(speech: np.ndarray, noise: np.ndarray, snr_db: float, sr: int) -> np.ndarray:
+    """Return speech + noise scaled so that active-speech level / noise RMS = ``snr_db``."""
+    if len(noise) < len(speech):
+        raise ConformanceError(f"noise ({len(noise)} samples) shorter than speech ({len(speech)})")
+    n = noise[: len(speech)].astype(np.float64)
+    s_lvl = active_rms(speech, sr)
+    n_rms = float(np.sqrt(np.mean(n**2)))
+    if s_lvl <= 0 or n_rms <= 0:
+        raise ConformanceError("mix_at_snr: speech or noise is silent; the SNR is undefined")
+    g = s_lvl / (n_rms * 10 ** (snr_db / 20))
+    return (speech + g * n).astype(np.float32)
+
+
+def _noise_segment(bank, rng: np.random.Generator, n: int) -> tuple[np.ndarray, str]:
+    names = bank.names()
+    name = names[int(rng.integers(len(names)))]
+    x = bank.signals[name]
+    if len(x) < n:
+        x = np.tile(x, int(np.ceil(n / len(x))) + 1)
+    start = int(rng.integers(0, len(x) - n + 1))
+    return x[start : start + n], name
+
+
+def simulate_rir(rt60_s: float, sr: int, seed: int = 0) -> np.ndarray:
+    """Shoebox room (6 x 5 x 3 m) image-source RIR with the given RT60 (pyroomacoustics)."""
+    try:
+        import pyroomacoustics as pra
+    except ImportError:
+        raise ConformanceError("simulated reverb needs pyroomacoustics (pip install pyroomacoustics) "
+                               "or a folder of measured RIRs (--codec-rir-dir)") from None
+    room_dim = [6.0, 5.0, 3.0]
+    e_abs, max_order = pra.inverse_sabine(rt60_s, room_dim)
+    rng = np.random.default_rng(seed)
+    room = pra.ShoeBox(room_dim, fs=sr, materials=pra.Material(e_abs), max_order=min(max_order, 30))
+    room.add_source([1.5 + rng.uniform(0, 0.5), 2.0, 1.6])
+    room.add_microphone([4.0 + rng.uniform(0, 0.5), 3.0, 1.5])
+    room.compute_rir()
+    return np.asarray(room.rir[0][0], dtype=np.float32)
+
+
+def convolve_rir(speech: np.ndarray, rir: np.ndarray, sr: int) -> np.ndarray:
+    """Reverberant speech aligned to the direct path (RIR peak) and scaled to the input's level."""
+    from scipy.signal import fftconvolve
+
+    peak = int(np.argmax(np.abs(rir)))
+    y = fftconvolve(speech, rir[peak:])[: len(speech)]
+    g = active_rms(speech, sr) / max(active_rms(y, sr), 1e-9)
+    return (y * g).astype(np.float32)
+
+
+def apply(cond: Condition, speech: np.ndarray, sr: int, *, item_id: str, seed: int,
+          noise_bank=None, rir_bank=None) -> np.ndarray:
+    """Degrade ``speech`` by ``cond``; deterministic in (seed, cond.id, item_id)."""
+    rng = np.random.default_rng(stable_seed(seed, cond.id, item_id))
+    if cond.kind == "clean":
+        return speech.astype(np.float32, copy=True)
+    if cond.kind == "white":
+        return mix_at_snr(speech, rng.standard_normal(len(speech)), cond.snr_db, sr)
+    if cond.kind == "ambient":
+        if noise_bank is None:
+            raise ConformanceError(f"{cond.id}: no noise bank (give --codec-noise-dir)")
+        seg, _ = _noise_segment(noise_bank, rng, len(speech))
+        return mix_at_snr(speech, seg, cond.snr_db, sr)
+    if cond.kind == "reverb":
+        if cond.rt60_s is not None:
+            rir = simulate_rir(cond.rt60_s, sr, seed=stable_seed(seed, cond.id))
+        else:
+            if rir_bank is None or cond.source not in rir_bank.signals:
+                raise ConformanceError(f"{cond.id}: RIR {cond.source!r} not in the RIR bank")
+            rir = rir_bank.signals[cond.source]
+        return convolve_rir(speech, rir, sr)
+    if cond.kind == "gain":
+        return (speech * 10 ** (cond.gain_db / 20)).astype(np.float32)
+    raise ConformanceError(f"unknown condition kind {cond.kind!r}; known: clean, white, ambient, reverb, gain")

@@ -1,0 +1,27 @@
+"""Metrics. Each is one module and one entry point in ``codec_conformance.metrics``."""
+from __future__ import annotations
+
+from .base import Metric, MetricResult, Undefined  # noqa: F401
+
+
+def build_metric(name: str, settings=None):
+    """Instantiate a registered metric with the run's evaluator options."""
+    from ..registry import load_metric_class
+
+    opt = (lambda k, d=None: getattr(settings, k, d)) if settings is not None else (lambda k, d=None: d)
+    if name == "wer":
+        from .asr import WordErrorRate
+        return WordErrorRate(model=opt("asr_model"))
+    if name == "eer":
+        from .speaker import SpeakerEer
+        return SpeakerEer(model=opt("speaker_model"), protocol=opt("eer_protocol", "enrol-test"))
+    if name == "emotion_acc":
+        from .prosody import EmotionAccuracy
+        return EmotionAccuracy(str(settings.path(settings.emotion_model)))
+    if name == "pesq_nb":
+        from .signal import Pesq
+        return Pesq("nb")
+    if name == "estoi":
+        from .signal import Stoi
+        return Stoi(extended=True)
+    return load_metric_class(name)()

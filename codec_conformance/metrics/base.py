@@ -1,0 +1,78 @@
+"""Metric records and the evaluator contract.
+
+Every metric declares ``name``, ``higher_is_better``, ``unit``, ``version`` and ``stand_in``
+(True when it is computed with an offline substitute for the paper's model). ``compute`` takes
+the items, the signals under test and the clean references (all at 16 kHz) and returns a
+:class:`MetricResult`. Items for which the metric is undefined are counted with a reason, never
+dropped or replaced.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class MetricResult:
+    value: float | None                     # aggregate; None when undefined for every item
+    per_item: list[float | None] = field(default_factory=list)
+    n_items: int = 0
+    undefined: dict[str, str] = field(default_factory=dict)  # item id -> reason
+    details: dict = field(default_factory=dict)
+
+    @property
+    def n_undefined(self) -> int:
+        return len(self.undefined)
+
+
+class Metric:
+    name = "metric"
+    higher_is_better = True
+    unit = ""
+    version = "1"
+    stand_in = False
+    scope = "item"          # "item": mean over items; "set": one value from all items (WER, EER)
+    description = ""
+    evaluator = None        # name of the model behind it, when there is one
+
+    def info(self) -> dict:
+        return {"name": self.name, "higher_is_better": self.higher_is_better, "unit": self.unit,
+                "version": self.version, "stand_in": self.stand_in, "evaluator": self.evaluator,
+                "description": self.description}
+
+    # item metrics implement this; return a float, or raise Undefined(reason)
+    def item(self, ref: np.ndarray, deg: np.ndarray, sr: int, utt) -> float:
+        raise NotImplementedError
+
+    def compute(self, items, signals, refs, sr: int, cache=None) -> MetricResult:
+        per, undef = [], {}
+        for utt, deg, ref in zip(items, signals, refs):
+            key = None
+            if cache is not None:
+                from ..audio import content_hash
+                key = content_hash("metric", self.name, self.version, ref, deg, sr)
+                hit = cache.get_json(key)
+                if hit is not None:
+                    per.append(hit.get("v"))
+                    if hit.get("why"):
+                        undef[utt.id] = hit["why"]
+                    continue
+            try:
+                v = float(self.item(ref, deg, sr, utt))
+                if not np.isfinite(v):
+                    raise Undefined(f"{self.name} returned {v}")
+                per.append(v)
+                rec = {"v": v}
+            except Undefined as u:
+                per.append(None)
+                undef[utt.id] = str(u)
+                rec = {"v": None, "why": str(u)}
+            if key is not None:
+                cache.put_json(key, rec)
+        vals = [v for v in per if v is not None]
+        return MetricResult(float(np.mean(vals)) if vals else None, per, len(items), undef)
+
+
+class Undefined(Exception):
+    """The metric has no value for this item; the message is the reason."""

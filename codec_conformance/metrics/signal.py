@@ -1,0 +1,151 @@
+"""Signal metrics between a clean reference and a processed signal."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from .base import Metric, Undefined
+
+# Multi-resolution log-mel distance, after the DAC paper's mel loss (descript-audio-codec
+# MelSpectrogramLoss), at 16 kHz: Hann windows of these lengths, hop = window/4, Slaney-style
+# mel filters (HTK mel scale, area-normalised) from 0 Hz to Nyquist, magnitude spectrogram,
+# distance = mean over resolutions of mean |log10(max(M_ref, 1e-5)^2) - log10(max(M_deg, 1e-5)^2)|.
+MEL_WINDOWS = (64, 128, 256, 512, 1024, 2048)
+MEL_BANDS = (5, 10, 20, 40, 80, 160)
+MEL_CLAMP = 1e-5
+MEL_POW = 2.0
+
+
+def _hz_to_mel(f):
+    return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
+
+
+def _mel_to_hz(m):
+    return 700.0 * (10 ** (np.asarray(m) / 2595.0) - 1.0)
+
+
+@lru_cache(maxsize=32)
+def mel_filterbank(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
+    f = np.fft.rfftfreq(n_fft, 1.0 / sr)
+    pts = _mel_to_hz(np.linspace(_hz_to_mel(0), _hz_to_mel(sr / 2), n_mels + 2))
+    fb = np.zeros((n_mels, len(f)))
+    for i in range(n_mels):
+        lo, c, hi = pts[i], pts[i + 1], pts[i + 2]
+        up = (f - lo) / max(c - lo, 1e-9)
+        down = (hi - f) / max(hi - c, 1e-9)
+        fb[i] = np.maximum(0, np.minimum(up, down)) * (2.0 / max(hi - lo, 1e-9))
+    return fb
+
+
+def stft_mag(x: np.ndarray, win: int) -> np.ndarray:
+    hop = win // 4
+    pad = win // 2
+    xp = np.pad(np.asarray(x, dtype=np.float64), (pad, pad), mode="reflect" if len(x) > pad else "constant")
+    n = 1 + max(0, (len(xp) - win) // hop)
+    idx = np.arange(win)[None, :] + hop * np.arange(n)[:, None]
+    frames = xp[idx] * np.hanning(win + 1)[:-1]
+    return np.abs(np.fft.rfft(frames, axis=1))
+
+
+def mel_distance(ref: np.ndarray, deg: np.ndarray, sr: int = 16000) -> float:
+    n = min(len(ref), len(deg))
+    total = 0.0
+    for win, bands in zip(MEL_WINDOWS, MEL_BANDS):
+        fb = mel_filterbank(sr, win, bands)
+        a = stft_mag(ref[:n], win) @ fb.T
+        b = stft_mag(deg[:n], win) @ fb.T
+        la = np.log10(np.maximum(a, MEL_CLAMP) ** MEL_POW)
+        lb = np.log10(np.maximum(b, MEL_CLAMP) ** MEL_POW)
+        total += float(np.mean(np.abs(la - lb)))
+    return total / len(MEL_WINDOWS)
+
+
+class MelDistance(Metric):
+    name = "mel_distance"
+    higher_is_better = False
+    unit = "log10-mel L1"
+    description = ("multi-resolution log-mel L1 (windows 64..2048 at 16 kHz, 5..160 mel bands, "
+                   "hop win/4, log10(max(mag,1e-5)^2)); 0 for identical signals")
+
+    def item(self, ref, deg, sr, utt):
+        return mel_distance(ref, deg, sr)
+
+
+class Pesq(Metric):
+    name = "pesq"
+    unit = "MOS-LQO"
+    evaluator = "ITU-T P.862.2 (pesq package)"
+    description = "wide-band PESQ (P.862.2) at 16 kHz; narrow-band (P.862) at 8 kHz"
+
+    def __init__(self, mode: str = "wb"):
+        self.mode = mode
+        if mode == "nb":
+            self.name = "pesq_nb"
+
+    def item(self, ref, deg, sr, utt):
+        from pesq import pesq as _pesq, NoUtterancesError, BufferTooShortError
+
+        from ..audio import resample
+        fs = 16000 if self.mode == "wb" else 8000
+        if sr != fs:
+            ref, deg = resample(ref, sr, fs), resample(deg, sr, fs)
+        try:
+            return _pesq(fs, ref.astype(np.float64), deg.astype(np.float64), self.mode)
+        except NoUtterancesError:
+            raise Undefined("PESQ found no utterance (silence or very low level)") from None
+        except BufferTooShortError:
+            raise Undefined("PESQ: signal too short (needs >= 0.25 s)") from None
+        except Exception as exc:  # the C library reports other failures as generic errors
+            raise Undefined(f"PESQ failed: {exc}") from None
+
+
+class Stoi(Metric):
+    name = "stoi"
+    unit = "0-1"
+    evaluator = "pystoi"
+    description = "short-time objective intelligibility (Taal 2011); extended=True gives ESTOI"
+
+    def __init__(self, extended: bool = False):
+        self.extended = extended
+        if extended:
+            self.name = "estoi"
+
+    def item(self, ref, deg, sr, utt):
+        from pystoi import stoi
+
+        n = min(len(ref), len(deg))
+        if np.sum(ref[:n] ** 2) <= 0:
+            raise Undefined("STOI: silent reference")
+        return float(stoi(ref[:n], deg[:n], sr, extended=self.extended))
+
+
+SI_SDR_CAP_DB = 100.0
+
+
+def si_sdr(ref: np.ndarray, est: np.ndarray) -> float:
+    """Scale-invariant SDR (Le Roux 2019), zero-mean, capped at +100 dB (an exact scaled copy
+    has zero error and would be +inf; the cap keeps JSON finite and is documented)."""
+    n = min(len(ref), len(est))
+    s = np.asarray(ref[:n], np.float64) - np.mean(ref[:n])
+    e = np.asarray(est[:n], np.float64) - np.mean(est[:n])
+    ss = np.dot(s, s)
+    if ss <= 0:
+        raise Undefined("SI-SDR: silent reference")
+    target = (np.dot(e, s) / ss) * s
+    err = e - target
+    num, den = np.dot(target, target), np.dot(err, err)
+    if den <= num * 10 ** (-SI_SDR_CAP_DB / 10):
+        return SI_SDR_CAP_DB
+    if num <= 0:
+        return -SI_SDR_CAP_DB
+    return float(10 * np.log10(num / den))
+
+
+class SiSdr(Metric):
+    name = "si_sdr"
+    unit = "dB"
+    description = f"scale-invariant SDR, capped at +{SI_SDR_CAP_DB:g} dB"
+
+    def item(self, ref, deg, sr, utt):
+        return si_sdr(ref, deg)

@@ -1,0 +1,171 @@
+"""Speaker verification EER.
+
+Embeddings: ECAPA-TDNN through speechbrain from a local model directory (the paper's kind of
+evaluator; ``--codec-speaker-model DIR``), or the offline stand-in resemblyzer (its package
+ships the GE2E encoder). Protocols (``--codec-eer-protocol``):
+- ``enrol-test`` (default, the paper's): trials pair each clean enrolment utterance with every
+  *other* processed utterance; target when the speakers match.
+- ``all-pairs``: every unordered pair of processed utterances.
+Scores are cosine similarities; EER is where false-accept and false-reject rates cross
+(linear interpolation between the two thresholds that bracket the crossing).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import EvaluatorUnavailable
+from .base import Metric, MetricResult
+
+
+def eer(scores, labels) -> float:
+    """Equal error rate of ``scores`` (higher = more likely target) for boolean ``labels``."""
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(labels, dtype=bool)
+    n_t, n_n = int(y.sum()), int((~y).sum())
+    if n_t == 0 or n_n == 0:
+        raise ValueError("EER needs at least one target and one non-target trial")
+    order = np.argsort(-s, kind="mergesort")
+    s, y = s[order], y[order]
+    # accept everything scoring >= threshold; thresholds at each distinct score
+    tp = np.cumsum(y)
+    fp = np.cumsum(~y)
+    last = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]
+    frr = np.r_[1.0, 1.0 - tp[last] / n_t]
+    far = np.r_[0.0, fp[last] / n_n]
+    d = frr - far  # decreasing from 1 to <= 0
+    k = int(np.nonzero(d <= 0)[0][0])
+    if d[k] == 0:
+        return float(far[k])
+    # interpolate between k-1 (frr > far) and k (frr < far)
+    t = d[k - 1] / (d[k - 1] - d[k])
+    return float(far[k - 1] + t * (far[k] - far[k - 1]))
+
+
+class Embedder:
+    name = "speaker"
+    version = "1"
+    stand_in = True
+
+    def embed(self, audio: np.ndarray, sr: int) -> np.ndarray:
+        raise NotImplementedError
+
+
+class ResemblyzerEmbedder(Embedder):
+    name = "resemblyzer-ge2e"
+    stand_in = True
+
+    def __init__(self):
+        try:
+            from resemblyzer import VoiceEncoder
+        except ImportError as exc:
+            raise EvaluatorUnavailable(f"resemblyzer is not importable ({exc}); pip install resemblyzer") from None
+        self.encoder = VoiceEncoder(device="cpu", verbose=False)
+
+    def embed(self, audio, sr):
+        from resemblyzer import preprocess_wav
+        wav = preprocess_wav(audio.astype(np.float32), source_sr=sr)
+        if len(wav) < 1600:  # VAD trimmed (nearly) everything: embed the raw signal
+            wav = audio.astype(np.float32)
+        return self.encoder.embed_utterance(wav)
+
+
+class EcapaEmbedder(Embedder):
+    stand_in = False
+
+    def __init__(self, model_dir: str, device: str = "cpu"):
+        need = ["hyperparams.yaml", "embedding_model.ckpt"]
+        missing = [f for f in need if not Path(model_dir, f).is_file()]
+        if missing:
+            raise EvaluatorUnavailable(f"ECAPA model directory {model_dir} lacks {', '.join(missing)} "
+                                       "(speechbrain spkrec-ecapa-voxceleb layout)")
+        try:
+            from speechbrain.inference.speaker import EncoderClassifier
+        except ImportError:
+            raise EvaluatorUnavailable("speechbrain is not installed (pip install speechbrain)") from None
+        self.model = EncoderClassifier.from_hparams(source=model_dir, savedir=model_dir,
+                                                    run_opts={"device": device},
+                                                    overrides={"pretrained_path": model_dir})
+        self.name = f"ecapa-tdnn:{Path(model_dir).name}"
+
+    def embed(self, audio, sr):
+        import torch
+        with torch.no_grad():
+            e = self.model.encode_batch(torch.from_numpy(audio.astype(np.float32))[None])
+        return e.squeeze().cpu().numpy()
+
+
+def make_embedder(spec: str | None) -> Embedder:
+    if spec in (None, "", "auto"):
+        return ResemblyzerEmbedder()
+    return EcapaEmbedder(spec)
+
+
+class SpeakerEer(Metric):
+    name = "eer"
+    higher_is_better = False
+    unit = "fraction"
+    scope = "set"
+
+    def __init__(self, embedder: Embedder | None = None, model: str | None = None, protocol: str = "enrol-test"):
+        if protocol not in ("enrol-test", "all-pairs"):
+            raise ValueError(f"unknown EER protocol {protocol!r}; use enrol-test or all-pairs")
+        self._embedder, self._model, self.protocol = embedder, model, protocol
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = make_embedder(self._model)
+        return self._embedder
+
+    @property
+    def evaluator(self):
+        return self.embedder.name
+
+    @property
+    def stand_in(self):
+        return self.embedder.stand_in
+
+    @property
+    def version(self):
+        return f"1/{self.embedder.name}/{self.protocol}"
+
+    @property
+    def description(self):
+        return f"speaker-verification EER, cosine scoring, protocol {self.protocol}"
+
+    def embed(self, audio, sr, cache=None):
+        from ..audio import content_hash
+        key = content_hash("spk", self.embedder.name, self.embedder.version, audio, sr)
+        hit = cache.get_array(key) if cache is not None else None
+        if hit is not None:
+            return hit
+        e = np.asarray(self.embedder.embed(audio, sr), dtype=np.float32)
+        if cache is not None:
+            cache.put_array(key, e)
+        return e
+
+    def compute(self, items, signals, refs, sr, cache=None) -> MetricResult:
+        spk = [u.speaker for u in items]
+        if len(set(spk)) < 2 or len(spk) == len(set(spk)):
+            return MetricResult(None, [None] * len(items), len(items),
+                                {u.id: "EER needs >= 2 speakers with >= 2 utterances" for u in items})
+        test = np.stack([self.embed(x, sr, cache) for x in signals])
+        test /= np.linalg.norm(test, axis=1, keepdims=True) + 1e-9
+        scores, labels = [], []
+        if self.protocol == "enrol-test":
+            enrol = np.stack([self.embed(x, sr, cache) for x in refs])
+            enrol /= np.linalg.norm(enrol, axis=1, keepdims=True) + 1e-9
+            for i in range(len(items)):
+                for j in range(len(items)):
+                    if i != j:
+                        scores.append(float(enrol[i] @ test[j]))
+                        labels.append(spk[i] == spk[j])
+        else:
+            for i in range(len(items)):
+                for j in range(i + 1, len(items)):
+                    scores.append(float(test[i] @ test[j]))
+                    labels.append(spk[i] == spk[j])
+        return MetricResult(eer(scores, labels), [None] * 0, len(items), {},
+                            {"n_trials": len(scores), "n_target": int(sum(labels)), "protocol": self.protocol})

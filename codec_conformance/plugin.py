@@ -1,0 +1,278 @@
+"""pytest plugin (entry point ``pytest11``): options, parametrisation, result collection.
+
+Imports nothing heavy: no torch, no codec or evaluator library. Heavy objects are built lazily
+by :class:`codec_conformance.session.ConformanceSession`, once per process (xdist worker). Records
+travel to the controller inside the test reports (``user_properties``); only the controller
+writes ``reports/<run-id>/``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from .settings import BOOL_OPTIONS, OPTIONS, build_settings
+
+PAYLOAD_KEY = "codec_conformance"
+_STATE_ATTR = "_codec_conformance_state"
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("codec-conformance", "codec-conformance: speech codec conformance suites")
+    group.addoption("--codec", action="append", default=None, metavar="NAME|module:factory",
+                    help="codec under test (repeatable): a registered name (see `codec-conformance "
+                         "list-codecs`) or package.module:factory")
+    for name, (default, text) in OPTIONS.items():
+        flag = "--codec-" + name.replace("_", "-")
+        if name in BOOL_OPTIONS:
+            group.addoption(flag, action="store_true", default=False, dest="codec_" + name, help=text)
+        else:
+            group.addoption(flag, default=None, dest="codec_" + name, help=f"{text} [default: {default}]")
+
+
+class PluginState:
+    def __init__(self, config):
+        self.config = config
+        try:
+            self.settings = build_settings(config.getoption, config.invocation_params.dir)
+        except Exception as exc:  # ConformanceError: a usage problem, say it plainly
+            raise pytest.UsageError(str(exc)) from None
+        from .registry import codec_names
+        known = codec_names()
+        for name in self.settings.codecs:
+            if ":" not in name and name not in known:  # entry points only: imports nothing
+                raise pytest.UsageError(f"unknown codec {name!r}; registered: {', '.join(known)}; "
+                                        "or pass --codec=package.module:factory")
+        self.is_worker = hasattr(config, "workerinput")
+        self._session = None
+        self.recorder = None
+        self.run_dir: Path | None = None
+        self.outcomes = {"passed": 0, "failed": 0, "skipped": 0, "error": 0}
+        self.resume_ids: set[str] = set()
+
+    def session(self):
+        if self._session is None:
+            from .session import ConformanceSession
+            self._session = ConformanceSession(self.settings)
+        return self._session
+
+    # controller only
+    def ensure_recorder(self):
+        if self.recorder is None and not self.is_worker:
+            from . import __version__
+            from .results import RunRecorder, load_results
+            s = self.settings
+            report_root = s.path(s.report_dir)
+            old = None
+            if s.resume:
+                self.run_dir = (report_root / s.resume).resolve()
+                old = load_results(self.run_dir)
+                if old["run"].get("config_hash") != config_hash(s):
+                    raise pytest.UsageError(f"--codec-resume {self.run_dir}: that run used other settings; "
+                                            "resume needs the same codecs, bitrates, profile and seed")
+            else:
+                stamp = time.strftime("%Y%m%d-%H%M%S")
+                codecs = re.sub(r"[^A-Za-z0-9_.+-]", "_", "+".join(s.codecs))[:60]
+                self.run_dir = report_root / f"{stamp}-{codecs}-{s.profile}"
+                k = 1
+                while self.run_dir.exists():
+                    k += 1
+                    self.run_dir = report_root / f"{stamp}-{codecs}-{s.profile}-{k}"
+            info = {"id": self.run_dir.name, "argv": list(self.config.invocation_params.args),
+                    "seed": s.seed, "profile": s.profile, "device": None,
+                    "versions": versions(), "evaluators": {}, "settings": s.to_dict(),
+                    "config_hash": config_hash(s),
+                    "shard": {"id": s.shard_id, "count": s.num_shards}, "errors": []}
+            info["versions"]["codec_conformance"] = __version__
+            self.recorder = RunRecorder(self.run_dir, info)
+            if s.resume:  # 'old' was read above, before the new recorder rewrote the file
+                self.recorder._merge({"records": old["records"], "curves": old["curves"],
+                                      "codecs": old["codecs"], "evaluators": old["run"].get("evaluators", {}),
+                                      "corpora": old["run"].get("corpora", {})})
+                self.recorder.run["started"] = old["run"].get("started")
+                self.recorder.run["errors"] = old["run"].get("errors", [])
+                self.recorder.run["resumed"] = True
+        return self.recorder
+
+
+def config_hash(s) -> str:
+    keep = {k: v for k, v in s.to_dict().items() if k not in ("resume", "shard_id", "num_shards", "report_dir",
+                                                             "cache_dir", "no_cache")}
+    return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def versions() -> dict:
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+    out = {"python": platform.python_version()}
+    for pkg in ("torch", "numpy", "av", "pesq", "pystoi", "faster-whisper", "resemblyzer", "encodec",
+                "descript-audio-codec", "hypothesis", "pytest"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def state(config) -> PluginState:
+    return getattr(config, _STATE_ATTR)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    config.addinivalue_line("markers", "conformance: a codec-conformance suite test")
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # 2 workers on 2 cores: one thread each (default threading made an EnCodec call 30x slower)
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ.setdefault(var, "1")
+    setattr(config, _STATE_ATTR, PluginState(config))
+
+
+CONF_FIXTURES = ("codec_point", "noise_condition", "noise_metric", "sweep_level_dbfs", "additivity_kind")
+
+
+def pytest_generate_tests(metafunc):
+    names = metafunc.fixturenames
+    if not any(n in names for n in CONF_FIXTURES):
+        return
+    st = state(metafunc.config)
+    sess = st.session()
+    try:
+        if "codec_point" in names:
+            points = [(c, b) for c in st.settings.codecs for b in sess.bitrates(c)]
+            metafunc.parametrize("codec_point", points, ids=[f"{c}-{b:g}kbps" for c, b in points])
+        if "noise_condition" in names:
+            conds = sess.noise_conditions()
+            metafunc.parametrize("noise_condition", conds, ids=[c.id for c in conds])
+        if "noise_metric" in names:
+            metafunc.parametrize("noise_metric", sess.metric_names())
+        if "sweep_level_dbfs" in names:
+            levels = list(sess.profile.sweep_levels_dbfs)
+            metafunc.parametrize("sweep_level_dbfs", levels, ids=[f"{x:g}dBFS" for x in levels])
+        if "additivity_kind" in names:
+            metafunc.parametrize("additivity_kind", ["speech_speech", "speech_noise"])
+    except Exception as exc:  # a codec that cannot be built, a bad --codec-bitrate: stop, plainly
+        msg = str(exc)
+        pytest.exit(msg if msg.startswith("codec-conformance") else f"codec-conformance: {msg}",
+                    returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    st = state(config)
+    s = st.settings
+    conf_items = [it for it in items if any(n in getattr(it, "fixturenames", ()) for n in CONF_FIXTURES)]
+    for it in conf_items:
+        it.add_marker(pytest.mark.conformance)
+        cs = getattr(it, "callspec", None)
+        if cs is not None and "codec_point" in cs.params:
+            it.add_marker(pytest.mark.xdist_group(cs.params["codec_point"][0]))
+    keep, drop = [], []
+    if s.resume and conf_items and not st.is_worker:
+        rec = st.ensure_recorder()
+        st.resume_ids = {r["test_id"] for r in rec.records}
+    for it in items:
+        conf = it in conf_items
+        if conf and s.num_shards > 1:
+            h = int(hashlib.sha256(it.nodeid.encode()).hexdigest()[:8], 16)
+            if h % s.num_shards != s.shard_id:
+                drop.append(it)
+                continue
+        if conf and it.nodeid in st.resume_ids:
+            drop.append(it)
+            continue
+        keep.append(it)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture(scope="session")
+def conformance(request):
+    """The per-worker ConformanceSession (corpus, codecs, evaluators, caches)."""
+    return state(request.config).session()
+
+
+def attach(node, payload: dict) -> None:
+    """Send records/curves with this test's report to the controller."""
+    node.user_properties.append((PAYLOAD_KEY, payload))
+
+
+def pytest_runtest_logreport(report):
+    # runs on the controller for every report (xdist forwards workers' reports)
+    st = _current_state
+    if st is None or st.is_worker:
+        return
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        outcome = "error" if report.when == "setup" and report.failed else report.outcome
+        if report.when == "call" or report.failed:
+            st.outcomes[outcome] = st.outcomes.get(outcome, 0) + 1
+    payloads = [v for k, v in report.user_properties if k == PAYLOAD_KEY]
+    if report.when == "call" and payloads:
+        rec = st.ensure_recorder()
+        for p in payloads:
+            rec.add(p)
+    if report.failed and report.when in ("setup", "call") and "conformance" in report.keywords:
+        rec = st.ensure_recorder()
+        if rec is not None and not payloads:
+            msg = str(getattr(report.longrepr, "reprcrash", None) and report.longrepr.reprcrash.message or report.longrepr)
+            rec.run["errors"].append({"test_id": report.nodeid, "when": report.when, "message": msg[-2000:]})
+            rec.flush()
+
+
+_current_state: PluginState | None = None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session):
+    global _current_state
+    _current_state = state(session.config)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    st = state(session.config)
+    if st.is_worker:
+        return
+    rec = st.recorder
+    if rec is None:
+        return
+    interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED)
+    if interrupted:
+        rec.run["finished"] = None
+        rec.run["exitstatus"] = int(exitstatus)
+        rec.flush()
+    else:
+        rec.finish({"exitstatus": int(exitstatus)})
+    try:
+        from .report import write_html
+        st.report_path = write_html(rec.run_dir)
+    except Exception as exc:  # the results file is already safe; say what went wrong
+        st.report_error = f"{type(exc).__name__}: {exc}"
+    if st.settings.update_thresholds:
+        from .threshold_update import write_thresholds
+        st.updated = write_thresholds(rec.to_json(), st.settings)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    st = state(config)
+    if st.is_worker or st.recorder is None:
+        return
+    recs = st.recorder.records
+    gated = [r for r in recs if r.get("passed") is not None]
+    n_pass = sum(1 for r in gated if r["passed"])
+    n_fail = len(gated) - n_pass
+    n_meas = len(recs) - len(gated)
+    n_undef = sum(1 for r in recs if r.get("value") is None)
+    where = getattr(st, "report_path", None) or st.recorder.results_path
+    line = (f"codec-conformance: {n_pass} checks passed, {n_fail} failed, {n_meas} measured (not gated), "
+            f"{n_undef} undefined; {len(st.recorder.run.get('errors', []))} test errors; report: {where}")
+    terminalreporter.write_sep("-", "codec-conformance")
+    terminalreporter.write_line(line)
+    if getattr(st, "report_error", None):
+        terminalreporter.write_line(f"codec-conformance: HTML report failed ({st.report_error}); results.json is complete")
+    for p in getattr(st, "updated", None) or []:
+        terminalreporter.write_line(f"codec-conformance: wrote thresholds {p}")

@@ -1,0 +1,191 @@
+"""Run settings: command-line options, ``[tool.codec_conformance]`` of pyproject.toml, profiles.
+
+Pure Python and light: the pytest plugin imports it at start-up.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, asdict
+from pathlib import Path
+
+# name: (default, help). Each is --codec-<name with - for _> and a key of [tool.codec_conformance].
+OPTIONS = {
+    "bitrate": ("max", "all | max | min | comma-separated kbps list (default: max, as in the paper)"),
+    "checkpoint": (None, "checkpoint file (or directory) for the codec under test"),
+    "config": (None, "model config file, for codecs whose checkpoint needs one"),
+    "weights": ("pretrained", "pretrained | random-init (untrained weights: pipeline checks only)"),
+    "trust_checkpoint": (False, "allow full unpickling of a checkpoint (runs code: only for files you trust)"),
+    "device": ("auto", "auto | cpu | cuda | cuda:N (auto: cuda:(worker index mod GPUs) when present)"),
+    "profile": ("smoke", "smoke | standard | paper: corpus size, condition grid, Hypothesis examples"),
+    "corpus": (None, "speech directory (LibriSpeech layout or speaker folders); default: embedded TTS"),
+    "noise_dir": (None, "ambient noise directory (WHAM! or any); default: babble of embedded voices"),
+    "rir_dir": (None, "room impulse response directory; default: simulated RT60s (pyroomacoustics)"),
+    "emotion_corpus": (None, "RAVDESS-layout directory for the emotion metrics"),
+    "emotion_model": (None, "emotion2vec model directory (funasr); without it a prosody proxy is used"),
+    "asr_model": ("auto", "Whisper .pt file, CTranslate2 dir, 'pocketsphinx' or 'auto' (stand-in tiny.en)"),
+    "speaker_model": ("auto", "speechbrain ECAPA directory, or 'auto' (stand-in resemblyzer)"),
+    "eer_protocol": ("enrol-test", "enrol-test (clean enrolment vs processed test, the paper's) | all-pairs"),
+    "thresholds": (None, "thresholds TOML file (default: thresholds/<codec>.toml, else default.toml)"),
+    "thresholds_dir": ("thresholds", "directory of per-codec threshold files"),
+    "report_dir": ("reports", "where reports/<run-id>/ is written"),
+    "seed": (0, "seed of every random draw (noise, Hypothesis examples); recorded in the report"),
+    "baseline": (None, "results.json of an earlier run: fail where a metric got worse by > tolerance"),
+    "baseline_tolerance": (0.05, "tolerance for --codec-baseline, as a fraction of the baseline's |value| (min 0.01 absolute)"),
+    "update_thresholds": (False, "write thresholds/<codec>.toml from this run's values with --codec-threshold-margin"),
+    "threshold_margin": (0.2, "margin for --codec-update-thresholds, a fraction of the measured |delta| or |value| (with per-metric minimums)"),
+    "cache_dir": (None, "content-addressed cache of codec and evaluator outputs (default ~/.cache/codec-conformance)"),
+    "no_cache": (False, "disable the on-disk cache"),
+    "shard_id": (0, "this shard's index (0-based), with --codec-num-shards"),
+    "num_shards": (1, "split the selected tests deterministically into this many shards"),
+    "resume": (None, "run directory (or 'latest') to continue: skip tests whose records exist"),
+}
+BOOL_OPTIONS = {"trust_checkpoint", "update_thresholds", "no_cache"}
+PATH_OPTIONS = {"checkpoint", "config", "corpus", "noise_dir", "rir_dir", "emotion_corpus", "emotion_model",
+                "thresholds", "thresholds_dir", "report_dir", "baseline", "cache_dir", "asr_model",
+                "speaker_model"}
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    n_speakers: int
+    n_per_speaker: int
+    snrs_db: tuple
+    rt60s_s: tuple
+    max_rirs: int
+    hypothesis_examples: int
+    sweep_seconds: float
+    sweep_levels_dbfs: tuple
+    gain_grid_db: tuple
+    metrics: tuple = ("mel_distance", "pesq", "stoi", "si_sdr", "wer", "eer", "prosody_corr", "dnsmos")
+
+
+PROFILES = {
+    "smoke": Profile("smoke", 3, 2, (0.0, 10.0), (0.6,), 1, 6, 1.5, (0.0, -6.0, -20.0),
+                     (-40.0, -20.0, -10.0, 0.0, 6.0, 12.0)),
+    "standard": Profile("standard", 4, 3, (-5.0, 0.0, 10.0, 20.0), (0.3, 0.8), 2, 20, 3.0,
+                        (0.0, -6.0, -20.0), tuple(float(g) for g in range(-40, 13, 4))),
+    "paper": Profile("paper", 6, 5, (-5.0, 0.0, 5.0, 10.0, 15.0, 20.0), (0.3, 0.6, 0.9), 10, 100, 5.0,
+                     (0.0, -6.0, -20.0), tuple(float(g) for g in range(-40, 13, 2))),
+}
+
+
+@dataclass
+class Settings:
+    codecs: list = field(default_factory=lambda: ["opus"])
+    rootdir: str = "."
+    values: dict = field(default_factory=dict)
+
+    def __getattr__(self, name):
+        values = self.__dict__.get("values", {})
+        if name in values:
+            return values[name]
+        raise AttributeError(name)
+
+    @property
+    def profile_spec(self) -> Profile:
+        if self.profile not in PROFILES:
+            from .errors import ConformanceError
+            raise ConformanceError(f"unknown profile {self.profile!r}; choose from {', '.join(PROFILES)}")
+        return PROFILES[self.profile]
+
+    def path(self, value) -> Path | None:
+        if value in (None, ""):
+            return None
+        p = Path(os.path.expanduser(str(value)))
+        return p if p.is_absolute() else Path(self.rootdir) / p
+
+    def to_dict(self) -> dict:
+        return {"codecs": list(self.codecs), **self.values}
+
+
+def project_dir(start: str | Path) -> Path:
+    """The nearest folder at or above ``start`` holding a pyproject.toml (else ``start``).
+
+    Not pytest's rootdir: pytest derives that before plugins' options are known, so an option
+    value that is an existing path (``--codec-corpus ../data``) would move it."""
+    start = Path(start).resolve()
+    for d in (start, *start.parents):
+        if (d / "pyproject.toml").is_file():
+            return d
+    return start
+
+
+def read_pyproject(rootdir: str | Path) -> dict:
+    p = Path(rootdir) / "pyproject.toml"
+    if not p.is_file():
+        return {}
+    try:
+        return tomllib.loads(p.read_text()).get("tool", {}).get("codec_conformance", {})
+    except tomllib.TOMLDecodeError:
+        return {}
+
+
+def build_settings(getoption, invocation_dir: str | Path) -> Settings:
+    """Command line > pyproject [tool.codec_conformance] > built-in defaults.
+
+    Relative paths given on the command line are relative to the invocation directory; those in
+    pyproject.toml and the defaults (reports/, thresholds/) to the project directory."""
+    from .errors import ConformanceError
+
+    rootdir = project_dir(invocation_dir)
+    file_vals = read_pyproject(rootdir)
+    unknown = set(file_vals) - set(OPTIONS) - {"codec"}
+    if unknown:
+        raise ConformanceError(f"pyproject.toml [tool.codec_conformance]: unknown keys {sorted(unknown)}; "
+                               f"known: codec, {', '.join(sorted(OPTIONS))}")
+    values = {}
+    for name, (default, _) in OPTIONS.items():
+        cli = getoption("codec_" + name)
+        if cli not in (None, False):
+            if name in PATH_OPTIONS and isinstance(cli, str) and cli not in ("auto", "pocketsphinx", "tiny.en"):
+                cli = os.path.abspath(os.path.join(str(invocation_dir), os.path.expanduser(cli)))
+            values[name] = cli
+        elif name in file_vals:
+            values[name] = file_vals[name]
+        else:
+            values[name] = default
+    for name in ("seed", "shard_id", "num_shards"):
+        values[name] = int(values[name])
+    for name in ("baseline_tolerance", "threshold_margin"):
+        values[name] = float(values[name])
+    codecs = getoption("codec") or file_vals.get("codec") or ["opus"]
+    if isinstance(codecs, str):
+        codecs = [codecs]
+    s = Settings(codecs=list(dict.fromkeys(codecs)), rootdir=str(rootdir), values=values)
+    s.profile_spec  # validate
+    if s.weights not in ("pretrained", "random-init"):
+        raise ConformanceError(f"--codec-weights {s.weights!r}: use pretrained or random-init")
+    if not 0 <= s.shard_id < s.num_shards:
+        raise ConformanceError(f"--codec-shard-id {s.shard_id} must be in [0, --codec-num-shards={s.num_shards})")
+    return s
+
+
+def select_bitrates(available, spec) -> list[float]:
+    from .errors import ConformanceError
+
+    av = [float(b) for b in available]
+    spec = str(spec).strip()
+    if spec == "all":
+        return av
+    if spec == "max":
+        return [max(av)]
+    if spec == "min":
+        return [min(av)]
+    out = []
+    for part in spec.split(","):
+        try:
+            want = float(part)
+        except ValueError:
+            raise ConformanceError(f"--codec-bitrate {spec!r}: use all, max, min or kbps numbers like 6,24") from None
+        match = [b for b in av if abs(b - want) < 1e-6]
+        if not match:
+            raise ConformanceError(f"--codec-bitrate {want:g} kbps is not an operating point; available: "
+                                   + ", ".join(f"{b:g}" for b in av))
+        out.append(match[0])
+    return out
+
+
+def settings_dict(s: Settings) -> dict:
+    return asdict(s)

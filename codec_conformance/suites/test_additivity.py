@@ -1,0 +1,72 @@
+"""Additivity (paper section 5): f(x + y) ~ f(x) + f(y).
+
+Hypothesis draws the pair (two utterances of different speakers, or an utterance and a noise
+clip), their relative level and the time offset of y. The property is the signal-to-error ratio
+of f(x+y) against f(x)+f(y) in dB (and the Mel distance between them); the bitrate's threshold
+is the smallest SER allowed. The record's value is the worst example; the median feeds the
+additivity-vs-bitrate figure.
+"""
+import numpy as np
+from hypothesis import given, strategies as st
+
+from codec_conformance.analysis import additivity
+from codec_conformance.checks import build_record, check, emit
+from codec_conformance.linearity import hypothesis_settings, normalise_peak, run_property
+
+
+def test_additivity(conformance, request, codec_point, additivity_kind):
+    codec, bitrate = codec_point
+    sess = conformance
+    corpus = sess.corpus
+    sr = corpus.sample_rate
+    f = sess.system(codec, bitrate, sr)
+    th = sess.thresholds(codec).lookup(bitrate, "additivity", additivity_kind, "ser_db")
+    n = len(corpus.items)
+    examples = []
+    if additivity_kind == "speech_noise":
+        bank = sess.noise_bank
+        others = [bank.signals[k] for k in bank.names()]
+    else:
+        others = None
+
+    @hypothesis_settings(sess)
+    @given(i=st.integers(0, n - 1), j=st.integers(0, 10_000), rel_level_db=st.floats(-10, 10),
+           offset_s=st.floats(0.0, 0.5))
+    def prop(i, j, rel_level_db, offset_s):
+        x = normalise_peak(corpus.items[i].audio, -6.0)
+        if others is None:
+            cands = [u for u in corpus.items if u.speaker != corpus.items[i].speaker] or corpus.items
+            y = cands[j % len(cands)].audio
+            y_id = cands[j % len(cands)].id
+        else:
+            src = others[j % len(others)]
+            y = np.tile(src, int(np.ceil(len(x) / len(src))))[: len(x)]
+            y_id = f"noise:{sess.noise_bank.names()[j % len(others)]}"
+        r = additivity(f, x, y, rel_level_db, int(offset_s * sr), sr)
+        ex = {"x": corpus.items[i].id, "y": y_id, "rel_level_db": round(rel_level_db, 3),
+              "offset_s": round(offset_s, 4), "ser_db": round(r.ser_db, 3), "mel_distance": round(r.mel_distance, 4)}
+        examples.append(ex)
+        if th is not None:
+            assert th.check(r.ser_db, None, True), f"additivity SER {r.ser_db:.2f} dB < {th.limit:g} dB for {ex}"
+
+    err = run_property(sess, prop, sess.settings.seed)
+    sers = [e["ser_db"] for e in examples]
+    mels = [e["mel_distance"] for e in examples]
+    counter = examples[-1] if err is not None else None
+    cond = {"kind": "mixture", "snr_db": None, "gain_db": None, "rt60_s": None, "level_dbfs": None,
+            "mixture": additivity_kind}
+    common = dict(codec=codec, bitrate=bitrate, suite="additivity", cond_key=additivity_kind, condition=cond,
+                  n_items=len(examples))
+    recs = [
+        build_record(sess, request, metric="ser_db", higher_is_better=True, value=min(sers),
+                     median=float(np.median(sers)), counterexample=counter, unit="dB",
+                     examples=examples[:50], **common),
+        build_record(sess, request, metric="mel_distance", higher_is_better=False, value=max(mels),
+                     median=float(np.median(mels)), unit="log10-mel L1", **common),
+    ]
+    emit(sess, request, codec, recs)
+    if err is not None:
+        import pytest
+        pytest.fail(f"additivity fails for {codec} @ {bitrate:g} kbps ({additivity_kind}); shrunk "
+                    f"counterexample: {counter}\n{err}", pytrace=False)
+    check(recs)

@@ -1,0 +1,64 @@
+"""Homogeneity (paper section 5): f(a x) ~ a f(x).
+
+Hypothesis draws a gain between -40 and +12 dB and an utterance (normalised to a -14 dBFS
+peak, so +12 dB stays below clipping). The property is the SER of f(a x) against a f(x); the
+threshold is the smallest SER allowed. The output-gain vs input-gain curve (the paper's Fig. 2,
+right) is measured on a fixed gain grid.
+"""
+import numpy as np
+from hypothesis import given, strategies as st
+
+from codec_conformance.analysis import homogeneity
+from codec_conformance.checks import build_record, check, emit
+from codec_conformance.linearity import hypothesis_settings, normalise_peak, run_property
+
+PEAK_DBFS = -14.0
+
+
+def test_homogeneity(conformance, request, codec_point):
+    codec, bitrate = codec_point
+    sess = conformance
+    corpus = sess.corpus
+    f = sess.system(codec, bitrate, corpus.sample_rate)
+    th = sess.thresholds(codec).lookup(bitrate, "homogeneity", "gain", "ser_db")
+    n = len(corpus.items)
+    examples = []
+
+    @hypothesis_settings(sess)
+    @given(i=st.integers(0, n - 1), gain_db=st.floats(-40.0, 12.0))
+    def prop(i, gain_db):
+        x = normalise_peak(corpus.items[i].audio, PEAK_DBFS)
+        r = homogeneity(f, x, gain_db)
+        ex = {"x": corpus.items[i].id, "gain_db": round(gain_db, 3), "ser_db": round(r.ser_db, 3),
+              "output_gain_db": round(r.output_gain_db, 3)}
+        examples.append(ex)
+        if th is not None:
+            assert th.check(r.ser_db, None, True), f"homogeneity SER {r.ser_db:.2f} dB < {th.limit:g} dB for {ex}"
+
+    err = run_property(sess, prop, sess.settings.seed)
+    # the gain curve: mean over the first (up to) 3 utterances at each grid gain
+    grid = list(sess.profile.gain_grid_db)
+    out_gain, sers = [], []
+    for g in grid:
+        rs = [homogeneity(f, normalise_peak(u.audio, PEAK_DBFS), g) for u in corpus.items[:3]]
+        out_gain.append(float(np.mean([r.output_gain_db for r in rs])))
+        sers.append(float(np.mean([r.ser_db for r in rs])))
+    all_sers = [e["ser_db"] for e in examples]
+    counter = examples[-1] if err is not None else None
+    cond = {"kind": "gain", "snr_db": None, "gain_db": None, "rt60_s": None, "level_dbfs": PEAK_DBFS}
+    rec = build_record(sess, request, codec=codec, bitrate=bitrate, suite="homogeneity", cond_key="gain",
+                       condition=cond, metric="ser_db", higher_is_better=True, value=min(all_sers),
+                       median=float(np.median(all_sers)), n_items=len(examples), counterexample=counter,
+                       unit="dB", examples=examples[:50])
+    curves = [
+        {"codec": codec, "bitrate_kbps": bitrate, "kind": "homogeneity_gain", "level_dbfs": None,
+         "x": grid, "x_unit": "dB", "y": out_gain, "y_unit": "dB", "label": "output gain vs input gain"},
+        {"codec": codec, "bitrate_kbps": bitrate, "kind": "homogeneity_ser", "level_dbfs": None,
+         "x": grid, "x_unit": "dB", "y": sers, "y_unit": "dB", "label": "SER of f(a x) vs a f(x)"},
+    ]
+    emit(sess, request, codec, [rec], curves)
+    if err is not None:
+        import pytest
+        pytest.fail(f"homogeneity fails for {codec} @ {bitrate:g} kbps; shrunk counterexample: {counter}\n{err}",
+                    pytrace=False)
+    check([rec])

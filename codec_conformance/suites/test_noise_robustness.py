@@ -1,0 +1,42 @@
+"""Noise robustness (paper section 4): codec x bitrate x condition x metric.
+
+Each test degrades the corpus by one condition (clean, ambient noise or white noise at an SNR,
+reverberation), computes the metric on the uncoded degraded signal (the oracle) and on the
+codec's output, and checks delta = codec - oracle against the bitrate's threshold.
+"""
+from codec_conformance.checks import build_record, check, emit, worst_case_clips
+
+
+def test_noise_robustness(conformance, request, codec_point, noise_condition, noise_metric):
+    codec, bitrate = codec_point
+    value, oracle = conformance.noise_scores(codec, bitrate, noise_condition, noise_metric)
+    m = conformance.metric(noise_metric)
+    undefined = {**{f"codec:{k}": v for k, v in value.undefined.items()},
+                 **{f"oracle:{k}": v for k, v in oracle.undefined.items()}}
+    clips, files = None, None
+    if noise_metric == "mel_distance":  # keep the worst item's audio for the report's players
+        corpus = conformance.corpus_for(noise_metric)
+        deltas = [(v - o) if v is not None and o is not None else float("-inf")
+                  for v, o in zip(value.per_item, oracle.per_item)]
+        k = max(range(len(deltas)), key=deltas.__getitem__)
+        noisy = conformance.degraded(noise_condition, corpus)
+        coded = conformance.coded(codec, bitrate, noisy, corpus.sample_rate, (noise_condition, corpus.name))
+        clips, files = worst_case_clips(f"{codec}-{bitrate:g}-{noise_condition.id}", corpus.items[k].id,
+                                        corpus.sample_rate, corpus.items[k].audio, noisy[k], coded[k])
+    rec = build_record(
+        conformance, request, codec=codec, bitrate=bitrate, suite="noise", cond_key=noise_condition.kind,
+        condition=noise_condition.to_record(), metric=noise_metric, higher_is_better=m.higher_is_better,
+        value=value.value, oracle=oracle.value, n_items=value.n_items,
+        n_undefined=value.n_undefined + oracle.n_undefined,
+        undefined_reasons=dict(list(undefined.items())[:10]) or None,
+        stand_in=bool(m.stand_in), evaluator=m.evaluator, unit=m.unit,
+        corpus=conformance.corpus_for(noise_metric).name,
+        details={k: v for k, v in value.details.items() if k != "hypotheses"} or None,
+        audio=clips,
+    )
+    emit(conformance, request, codec, [rec], audio_files=files)
+    if value.value is None and oracle.value is not None:
+        import pytest
+        pytest.fail(f"{noise_metric} is undefined for every codec output under {noise_condition.id} "
+                    f"although the oracle is defined: {list(value.undefined.values())[:3]}", pytrace=False)
+    check([rec])

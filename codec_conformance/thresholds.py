@@ -1,0 +1,141 @@
+"""Per-bitrate pass/fail thresholds.
+
+File format (``thresholds/<codec>.toml``; ``thresholds/default.toml`` for any codec without its
+own file)::
+
+    [meta]
+    source = "where the numbers come from"
+
+    [default.noise.white]             # any bitrate not listed below
+    pesq = { max_delta = -1.5 }       # delta = codec - oracle; direction from the metric
+
+    [bitrate."64".frequency_response.sweep]
+    mid_band_ripple_db = { max_value = 6.0 }
+
+Suites and their condition keys: ``noise`` (clean, white, ambient, reverb), ``additivity``
+(speech_speech, speech_noise), ``homogeneity`` (gain), ``frequency_response`` (sweep). Limit
+kinds: ``max_delta`` (the largest allowed degradation against the oracle: for a
+higher-is-better metric delta >= limit, else delta <= limit), ``min_value``, ``max_value``.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ThresholdError
+
+SUITES = {
+    "noise": {"clean", "white", "ambient", "reverb"},
+    "additivity": {"speech_speech", "speech_noise"},
+    "homogeneity": {"gain"},
+    "frequency_response": {"sweep"},
+}
+KINDS = {"max_delta", "min_value", "max_value"}
+
+
+@dataclass(frozen=True)
+class Threshold:
+    kind: str
+    limit: float
+    source: str
+
+    def check(self, value, delta, higher_is_better: bool) -> bool | None:
+        if self.kind == "max_delta":
+            if delta is None:
+                return None
+            return delta >= self.limit if higher_is_better else delta <= self.limit
+        if value is None:
+            return None
+        return value >= self.limit if self.kind == "min_value" else value <= self.limit
+
+    def to_record(self) -> dict:
+        return {"kind": self.kind, "limit": self.limit, "source": self.source}
+
+
+class ThresholdSet:
+    def __init__(self, path: Path | None, table: dict, metrics: set[str] | None = None):
+        self.path = path
+        self.source = str(path) if path else "none"
+        self.table = table
+        self._validate(metrics)
+
+    # -- loading -------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path, metrics: set[str] | None = None) -> "ThresholdSet":
+        p = Path(path)
+        try:
+            table = tomllib.loads(p.read_text())
+        except FileNotFoundError:
+            raise ThresholdError(f"thresholds file not found: {p}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ThresholdError(f"{p}: not valid TOML: {exc}") from None
+        return cls(p, table, metrics)
+
+    @classmethod
+    def for_codec(cls, codec: str, directory: str | Path, explicit: str | None = None,
+                  metrics: set[str] | None = None) -> "ThresholdSet":
+        if explicit:
+            return cls.load(explicit, metrics)
+        d = Path(directory)
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in codec)
+        for cand in (d / f"{safe}.toml", d / "default.toml"):
+            if cand.is_file():
+                return cls.load(cand, metrics)
+        return cls(None, {}, metrics)
+
+    def _err(self, key: str, msg: str):
+        raise ThresholdError(f"{self.source}: key {key!r}: {msg}")
+
+    def _validate(self, metrics):
+        for top, val in self.table.items():
+            if top == "meta":
+                continue
+            if top == "default":
+                self._validate_block("default", val, metrics)
+            elif top == "bitrate":
+                if not isinstance(val, dict):
+                    self._err("bitrate", "must be a table keyed by kbps")
+                for br, block in val.items():
+                    try:
+                        float(br)
+                    except ValueError:
+                        self._err(f"bitrate.{br}", "bitrate keys are numbers in kbps, e.g. \"6\" or \"1.5\"")
+                    self._validate_block(f"bitrate.{br}", block, metrics)
+            else:
+                self._err(top, "unknown top-level key; expected meta, default or bitrate")
+
+    def _validate_block(self, prefix, block, metrics):
+        if not isinstance(block, dict):
+            self._err(prefix, "must be a table")
+        for suite, conds in block.items():
+            if suite not in SUITES:
+                self._err(f"{prefix}.{suite}", f"unknown suite; expected one of {sorted(SUITES)}")
+            for cond, mets in conds.items():
+                if cond not in SUITES[suite]:
+                    self._err(f"{prefix}.{suite}.{cond}", f"unknown condition; expected one of {sorted(SUITES[suite])}")
+                for met, lim in mets.items():
+                    key = f"{prefix}.{suite}.{cond}.{met}"
+                    if metrics is not None and met not in metrics:
+                        self._err(key, f"unknown metric; known: {', '.join(sorted(metrics))}")
+                    if not isinstance(lim, dict) or len(lim) != 1:
+                        self._err(key, "must be one inline table like { max_delta = -0.5 }")
+                    (kind, limit), = lim.items()
+                    if kind not in KINDS:
+                        self._err(key, f"unknown limit kind {kind!r}; expected one of {sorted(KINDS)}")
+                    if isinstance(limit, bool) or not isinstance(limit, (int, float)):
+                        self._err(key, f"limit must be a number, got {limit!r}")
+
+    # -- lookup ----------------------------------------------------------------------------
+    def lookup(self, bitrate_kbps: float, suite: str, condition: str, metric: str) -> Threshold | None:
+        blocks = []
+        for br, block in self.table.get("bitrate", {}).items():
+            if abs(float(br) - float(bitrate_kbps)) < 1e-6:
+                blocks.append((f"bitrate.{br}", block))
+        blocks.append(("default", self.table.get("default", {})))
+        for name, block in blocks:
+            lim = block.get(suite, {}).get(condition, {}).get(metric)
+            if lim:
+                (kind, limit), = lim.items()
+                return Threshold(kind, float(limit), f"{self.source} [{name}.{suite}.{condition}.{metric}]")
+        return None

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The test command: the library's own tests, then the suites on the embedded default (Opus).
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=.venv/bin/python
+"$PY" -m pytest tests/ -n 2 -q -p no:randomly "$@"
+"$PY" -m pytest suites/ --codec=opus -n 2 -q

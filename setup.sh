@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# One-step setup: creates .venv and installs the pinned stack. No root, no prompts.
+set -euo pipefail
+cd "$(dirname "$0")"
+PY="${PYTHON:-python3.11}"
+command -v "$PY" >/dev/null || PY=python3
+"$PY" -m venv .venv
+. .venv/bin/activate
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+# requirements.lock pins every package (torch 2.13.0: the CPU wheel where one lies in pip's
+# find-links, else PyPI's build). Resolved and measured on Python 3.11, x86_64.
+python -m pip install -q -r requirements.lock
+# openai-whisper's own requirements pull triton (1 GB, CPU-useless): its few needs are in the lock.
+python -m pip install -q --no-deps --no-build-isolation openai-whisper==20250625
+# torchaudio 2.11's compiled extension is built against CUDA 13 and fails to load beside a CPU
+# torch; resample/mel/lfilter work without it (see ../shared/docs/dependency-notes.md).
+if ! python -c "import torch, torchaudio" 2>/dev/null; then
+    rm -f .venv/lib/python*/site-packages/torchaudio/lib/*.so
+fi
+python -m pip install -q --no-deps --no-build-isolation -e .
+python -c "import codec_conformance, torch, torchaudio, av; print('codec-conformance', codec_conformance.__version__, 'torch', torch.__version__, 'ready in .venv')"

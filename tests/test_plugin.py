@@ -1,0 +1,168 @@
+"""The pytest plugin end to end, in subprocess pytest runs of the packaged suites."""
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+CODECS = textwrap.dedent('''
+    import numpy as np
+    from codec_conformance.codecs.base import BaseCodec
+
+    class Gain(BaseCodec):
+        sample_rate, bitrates_kbps = 16000, (8.0, 16.0)
+        def __init__(self, name="gain", g=0.9, fail_at=None, interrupt_after=None, **kw):
+            self.name, self.g, self.fail_at, self.interrupt_after, self.calls = name, g, fail_at, interrupt_after, 0
+        def roundtrip_one(self, x, br):
+            self.calls += 1
+            if self.interrupt_after is not None and self.calls > self.interrupt_after:
+                raise KeyboardInterrupt
+            if self.fail_at is not None and br == self.fail_at:
+                raise RuntimeError("decoder exploded")
+            return (self.g * x).astype(np.float32)
+
+    def gain(**kw): return Gain()
+    def quieter(**kw): return Gain(g=0.5)
+    def broken16(**kw): return Gain(name="broken", fail_at=16.0)
+    def evil(**kw): return Gain(name="<script>alert(1)</script>")
+    def interrupting(**kw): return Gain(name="intr", interrupt_after=5)
+''')
+
+FAST = "not wer and not eer and not dnsmos and not prosody and not stoi and not si_sdr"
+
+
+@pytest.fixture
+def run(pytester, tmp_path):
+    pytester.makepyfile(mycodecs=CODECS)
+    pytester.makeini("[pytest]\n")  # fixes rootdir (reports/, thresholds/ live under it)
+
+    def _run(*args):
+        return pytester.runpytest_subprocess("--pyargs", "codec_conformance.suites", "-p", "no:cacheprovider",
+                                             "--codec-cache-dir", str(tmp_path / "cache"), *args)
+    return _run
+
+
+def results(pytester) -> dict:
+    return json.loads((pytester.path / "reports" / "latest" / "results.json").read_text())
+
+
+def test_options_are_one_group(pytester):
+    out = pytester.runpytest_subprocess("--help").stdout.str()
+    assert "codec-conformance: speech codec conformance suites" in out
+    for opt in ("--codec=NAME|module:factory", "--codec-bitrate", "--codec-profile", "--codec-baseline",
+                "--codec-weights", "--codec-resume", "--codec-num-shards"):
+        assert opt in out
+
+
+def test_plugin_imports_nothing_heavy():
+    import subprocess
+    code = "import codec_conformance.plugin, sys; print(sorted(m for m in ('torch','encodec','scipy','av') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_custom_codec_all_bitrates_and_contract(run, pytester):
+    r = run("--codec=mycodecs:gain", "--codec-bitrate=all", "-k", FAST, "-q")
+    r.assert_outcomes(passed=2 * (6 * 2 + 2 + 1 + 3))  # noise(6 conds x mel,pesq) + additivity 2 + homog + 3 levels
+    doc = results(pytester)
+    assert doc["schema"] == "codec-conformance/results/1" and doc["run"]["finished"]
+    assert {c["name"] for c in doc["codecs"]} == {"gain"}
+    assert {r["bitrate_kbps"] for r in doc["records"]} == {8.0, 16.0}
+    for rec in doc["records"]:
+        for k in ("codec", "bitrate_kbps", "suite", "condition", "metric", "higher_is_better", "value", "oracle",
+                  "delta", "threshold", "passed", "n_items", "test_id"):
+            assert k in rec
+    # a pure gain is linear: additivity and homogeneity at the SER cap
+    lin = [r for r in doc["records"] if r["suite"] in ("additivity", "homogeneity") and r["metric"] == "ser_db"]
+    assert lin and all(r["value"] > 60 for r in lin)
+    gains = [c for c in doc["curves"] if c["kind"] == "homogeneity_gain"]
+    assert gains and all(abs(x - y) < 1e-3 for x, y in zip(gains[0]["x"], gains[0]["y"]))
+    assert (pytester.path / "reports" / "latest" / "index.html").is_file()
+    assert "codec-conformance:" in r.stdout.str() and "index.html" in r.stdout.str()
+
+
+def test_failing_codec_errors_alone(run, pytester):
+    r = run("--codec=mycodecs:broken16", "--codec-bitrate=all", "-k", "frequency", "-q")
+    r.assert_outcomes(passed=3, failed=3)  # 8 kbps fine, 16 kbps raises; the run goes on
+    doc = results(pytester)
+    assert len(doc["records"]) == 9 and len(doc["run"]["errors"]) == 3
+    assert "decoder exploded" in doc["run"]["errors"][0]["message"]
+
+
+def test_html_escapes_codec_names(run, pytester):
+    run("--codec=mycodecs:evil", "-k", "frequency", "-q").assert_outcomes(passed=3)
+    html = (pytester.path / "reports" / "latest" / "index.html").read_text()
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_unknown_codec_lists_registered(run):
+    r = run("--codec=nosuchcodec")
+    assert r.ret == pytest.ExitCode.USAGE_ERROR
+    assert "unknown codec 'nosuchcodec'" in r.stderr.str() and "opus" in r.stderr.str()
+
+
+def test_thresholds_gate_and_baseline(run, pytester):
+    (pytester.path / "thresholds").mkdir()
+    (pytester.path / "thresholds" / "gain.toml").write_text(
+        '[default.noise.clean]\nmel_distance = { max_delta = 0.5 }\n'
+        '[default.frequency_response.sweep]\nmid_band_ripple_db = { max_value = 1.0 }\n')
+    k = "clean and mel or frequency"
+    run("--codec=mycodecs:gain", "-k", k, "-q").assert_outcomes(passed=4)
+    first = results(pytester)
+    gated = [r for r in first["records"] if r["threshold"]]
+    assert gated and all(r["passed"] for r in gated)
+    base = pytester.path / "base.json"
+    base.write_text(json.dumps(first))
+    # a quieter codec: same shape, -6 dB: mel distance gets worse, the baseline gate catches it
+    (pytester.path / "thresholds" / "gain.toml").unlink()
+    r = run("--codec=mycodecs:quieter", "-k", "clean and mel", "--codec-baseline", str(base), "-q")
+    r.assert_outcomes(failed=1)  # both codecs call themselves 'gain': the new one is compared
+    assert "REGRESSED" in r.stdout.str()
+    rec = results(pytester)["records"][0]
+    assert rec["baseline"]["passed"] is False and rec["passed"] is False
+    assert rec["value"] > rec["baseline"]["value"] + rec["baseline"]["tolerance"]
+
+
+def test_interrupted_run_keeps_finished_records_and_resume(run, pytester):
+    r = run("--codec=mycodecs:interrupting", "-k", "frequency or homogeneity", "-q")
+    assert r.ret == pytest.ExitCode.INTERRUPTED
+    doc = results(pytester)
+    assert doc["run"]["finished"] is None and 0 < len({x["test_id"] for x in doc["records"]}) < 4
+    n_done = len({x["test_id"] for x in doc["records"]})
+    # resume with a codec that no longer interrupts: only the missing tests run
+    (pytester.path / "mycodecs.py").write_text(CODECS.replace("interrupt_after=5)", "interrupt_after=None)"))
+    r2 = run("--codec=mycodecs:interrupting", "-k", "frequency or homogeneity", "-q", "--codec-resume", "latest")
+    r2.assert_outcomes(passed=4 - n_done, deselected=None)
+    doc2 = results(pytester)
+    assert doc2["run"]["finished"] and len({x["test_id"] for x in doc2["records"]}) == 4
+
+
+def test_shards_partition_the_tests(run):
+    ids = []
+    for k in range(3):
+        out = run("--codec=mycodecs:gain", "--codec-bitrate=all", "--collect-only", "-q",
+                  f"--codec-shard-id={k}", "--codec-num-shards=3").stdout.lines
+        ids.append({line for line in out if "::" in line})
+    total = run("--codec=mycodecs:gain", "--codec-bitrate=all", "--collect-only", "-q").stdout.lines
+    total = {line for line in total if "::" in line}
+    assert set().union(*ids) == total and sum(len(s) for s in ids) == len(total)
+    assert all(ids)
+
+
+def test_no_network_at_run_time(run, pytester, tmp_path):
+    """The main command's evaluators and the embedded corpus work with outbound sockets disabled."""
+    pytester.makepyfile(nonet=textwrap.dedent('''
+        import socket
+        def _refuse(*a, **k):
+            raise OSError("network disabled by test")
+        socket.socket.connect = _refuse
+        socket.socket.connect_ex = _refuse
+        socket.create_connection = _refuse
+    '''))
+    r = run("-p", "nonet", "--codec=opus", "-k", "clean", "-q", "--codec-no-cache")
+    r.assert_outcomes(passed=8 + 0)
+    doc = results(pytester)
+    assert {x["metric"] for x in doc["records"]} >= {"wer", "eer", "pesq", "dnsmos", "prosody_corr"}
+    assert all(x["value"] is not None for x in doc["records"])

@@ -1,0 +1,79 @@
+from pathlib import Path
+
+import pytest
+
+from codec_conformance.errors import ThresholdError
+from codec_conformance.thresholds import ThresholdSet
+
+ROOT = Path(__file__).resolve().parent.parent
+METRICS = {"pesq", "wer", "ser_db", "mid_band_ripple_db", "mel_distance"}
+
+
+def write(tmp_path, text):
+    p = tmp_path / "t.toml"
+    p.write_text(text)
+    return p
+
+
+def test_lookup_prefers_bitrate_then_default(tmp_path):
+    p = write(tmp_path, """
+[default.noise.white]
+pesq = { max_delta = -1.0 }
+[bitrate."6".noise.white]
+pesq = { max_delta = -2.0 }
+[bitrate."1.5".additivity.speech_speech]
+ser_db = { min_value = 3 }
+""")
+    t = ThresholdSet.load(p, METRICS)
+    assert t.lookup(6.0, "noise", "white", "pesq").limit == -2.0
+    assert t.lookup(64.0, "noise", "white", "pesq").limit == -1.0
+    assert t.lookup(1.5, "additivity", "speech_speech", "ser_db").kind == "min_value"
+    assert t.lookup(64.0, "noise", "white", "wer") is None  # recorded, not gated
+    assert "bitrate.6.noise.white.pesq" in t.lookup(6.0, "noise", "white", "pesq").source
+
+
+def test_check_direction():
+    from codec_conformance.thresholds import Threshold
+    hib = Threshold("max_delta", -0.5, "x")
+    assert hib.check(3.0, -0.4, True) and not hib.check(3.0, -0.6, True)
+    lib = Threshold("max_delta", 0.1, "x")
+    assert lib.check(0.3, 0.05, False) and not lib.check(0.3, 0.2, False)
+    assert Threshold("min_value", 10, "x").check(12, None, True)
+    assert not Threshold("max_value", 6, "x").check(7, None, False)
+
+
+@pytest.mark.parametrize("text,key", [
+    ('[default.noize.white]\npesq = { max_delta = -1 }', "default.noize"),
+    ('[default.noise.pink]\npesq = { max_delta = -1 }', "default.noise.pink"),
+    ('[default.noise.white]\npsq = { max_delta = -1 }', "default.noise.white.psq"),
+    ('[default.noise.white]\npesq = { max_dleta = -1 }', "default.noise.white.pesq"),
+    ('[default.noise.white]\npesq = { max_delta = "a" }', "default.noise.white.pesq"),
+    ('[bitrate.fast.noise.white]\npesq = { max_delta = -1 }', "bitrate.fast"),
+    ('[defaults]\n', "defaults"),
+])
+def test_malformed_file_names_the_key(tmp_path, text, key):
+    p = write(tmp_path, text)
+    with pytest.raises(ThresholdError) as e:
+        ThresholdSet.load(p, METRICS)
+    assert str(p) in str(e.value) and key in str(e.value)
+
+
+def test_invalid_toml_names_file(tmp_path):
+    p = write(tmp_path, "[default\n")
+    with pytest.raises(ThresholdError, match="not valid TOML"):
+        ThresholdSet.load(p)
+
+
+def test_shipped_threshold_files_are_valid():
+    from codec_conformance.registry import metric_names
+    known = set(metric_names()) | {"ser_db", "low_band_boost_db", "mid_band_ripple_db", "high_band_rolloff_db"}
+    files = sorted((ROOT / "thresholds").glob("*.toml"))
+    assert any(f.name == "default.toml" for f in files)
+    for f in files:
+        ThresholdSet.load(f, known)
+
+
+def test_codec_without_file_gets_default(tmp_path):
+    (tmp_path / "default.toml").write_text('[default.noise.clean]\npesq = { max_delta = -1 }\n')
+    t = ThresholdSet.for_codec("mycodec", tmp_path)
+    assert t.lookup(3.0, "noise", "clean", "pesq").limit == -1
