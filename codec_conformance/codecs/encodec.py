@@ -92,6 +92,8 @@ class EncodecCodec(BaseCodec):
                 self._init_codebooks(m)
             else:
                 path = Path(self.checkpoint)
+                if self.weights == "checkpoint" and not path.is_file():
+                    raise CheckpointError(f"{self.name}: checkpoint not found: {path} (from --codec-checkpoint)")
                 if not path.is_file():
                     raise CheckpointError(
                         f"{self.name}: pretrained weights not found at {path} and nothing can be downloaded "
