@@ -40,7 +40,8 @@ def build_record(sess, request, *, codec: str, bitrate: float, suite: str, cond_
 
 def emit(sess, request, codec: str, records: list[dict], curves: list[dict] = (), audio_files=None) -> None:
     payload = {"records": records, "curves": list(curves), "codecs": [sess_codec_info(sess, codec)],
-               "evaluators": sess.evaluator_infos(), "corpora": sess.corpus_infos(), "device": sess.device}
+               "evaluators": sess.evaluator_infos(), "corpora": sess.corpus_infos(), "device": sess.device,
+               "telemetry": sess.telemetry()}
     if audio_files:
         payload["audio_files"] = audio_files
     attach(request.node, payload)

@@ -156,14 +156,22 @@ def pytest_generate_tests(metafunc):
             metafunc.parametrize("sweep_level_dbfs", levels, ids=[f"{x:g}dBFS" for x in levels])
         if "additivity_kind" in names:
             metafunc.parametrize("additivity_kind", ["speech_speech", "speech_noise"])
-    except Exception as exc:  # a codec that cannot be built, a bad --codec-bitrate: stop, plainly
+    except Exception as exc:  # a codec that cannot be built, a bad --codec-bitrate or metric
         msg = str(exc)
-        pytest.exit(msg if msg.startswith("codec-conformance") else f"codec-conformance: {msg}",
-                    returncode=pytest.ExitCode.USAGE_ERROR)
+        st.collect_error = msg if msg.startswith("codec-conformance") else f"codec-conformance: {msg}"
+        for n in CONF_FIXTURES:  # no tests from this module; the run stops after collection
+            if n in names and n not in getattr(metafunc, "_calls_params", ()):
+                try:
+                    metafunc.parametrize(n, [])
+                except ValueError:
+                    pass
 
 
+@pytest.hookimpl(trylast=True)  # after -k/-m deselection: plan only what will run
 def pytest_collection_modifyitems(session, config, items):
     st = state(config)
+    if getattr(st, "collect_error", None):
+        pytest.exit(st.collect_error, returncode=pytest.ExitCode.USAGE_ERROR)
     s = st.settings
     conf_items = [it for it in items if any(n in getattr(it, "fixturenames", ()) for n in CONF_FIXTURES)]
     for it in conf_items:
@@ -171,6 +179,8 @@ def pytest_collection_modifyitems(session, config, items):
         cs = getattr(it, "callspec", None)
         if cs is not None and "codec_point" in cs.params:
             it.add_marker(pytest.mark.xdist_group(cs.params["codec_point"][0]))
+    # plan-then-execute: which conditions each (codec, bitrate) will need, from the selection
+    plan: dict = {}
     keep, drop = [], []
     if s.resume and conf_items and not st.is_worker:
         rec = st.ensure_recorder()
@@ -186,6 +196,14 @@ def pytest_collection_modifyitems(session, config, items):
             drop.append(it)
             continue
         keep.append(it)
+        cs = getattr(it, "callspec", None)
+        if conf and cs is not None and "noise_condition" in cs.params and "codec_point" in cs.params:
+            c, b = cs.params["codec_point"]
+            lst = plan.setdefault((c, float(b)), [])
+            if cs.params["noise_condition"] not in lst:
+                lst.append(cs.params["noise_condition"])
+    if plan:
+        st.session().plan = plan
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

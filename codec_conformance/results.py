@@ -110,6 +110,13 @@ class RunRecorder:
         if payload.get("device"):
             devs = set(filter(None, str(self.run.get("device") or "").split(","))) | {payload["device"]}
             self.run["device"] = ",".join(sorted(devs))
+        t = payload.get("telemetry")
+        if t:
+            tm = self.run.setdefault("timing", {"codec_s": 0.0, "evaluator_s": 0.0, "peak_rss_mb": {}})
+            tm["codec_s"] += t.get("codec_s", 0.0)
+            tm["evaluator_s"] += t.get("evaluator_s", 0.0)
+            w = t.get("worker", "main")
+            tm["peak_rss_mb"][w] = max(tm["peak_rss_mb"].get(w, 0.0), t.get("peak_rss_mb", 0.0))
         self.records.extend(payload.get("records", []))
         self.curves.extend(payload.get("curves", []))
 

@@ -25,6 +25,7 @@ OPTIONS = {
     "emotion_model": (None, "emotion2vec model directory (funasr); without it a prosody proxy is used"),
     "asr_model": ("auto", "Whisper .pt file, CTranslate2 dir, 'pocketsphinx' or 'auto' (stand-in tiny.en)"),
     "speaker_model": ("auto", "speechbrain ECAPA directory, or 'auto' (stand-in resemblyzer)"),
+    "metrics": (None, "comma-separated metrics for the noise suite (default: the profile's; see list-metrics)"),
     "eer_protocol": ("enrol-test", "enrol-test (clean enrolment vs processed test, the paper's) | all-pairs"),
     "thresholds": (None, "thresholds TOML file (default: thresholds/<codec>.toml, else default.toml)"),
     "thresholds_dir": ("thresholds", "directory of per-codec threshold files"),

@@ -27,6 +27,24 @@ CODECS = textwrap.dedent('''
     def broken16(**kw): return Gain(name="broken", fail_at=16.0)
     def evil(**kw): return Gain(name="<script>alert(1)</script>")
     def interrupting(**kw): return Gain(name="intr", interrupt_after=5)
+
+    class Nan(Gain):
+        def roundtrip_one(self, x, br):
+            return x * np.nan
+    def nan(**kw): return Nan(name="nanny")
+
+    class Short(Gain):
+        def roundtrip_one(self, x, br):
+            return x[: len(x) // 2]
+    def short(**kw): return Short(name="shorty")
+
+    class Dies(Gain):
+        def roundtrip_one(self, x, br):
+            import os
+            if br == 16.0:
+                os._exit(3)  # a worker killed mid-test (segfault, OOM killer)
+            return x
+    def dies(**kw): return Dies(name="dies")
 ''')
 
 FAST = "not wer and not eer and not dnsmos and not prosody and not stoi and not si_sdr"
@@ -166,3 +184,29 @@ def test_no_network_at_run_time(run, pytester, tmp_path):
     doc = results(pytester)
     assert {x["metric"] for x in doc["records"]} >= {"wer", "eer", "pesq", "dnsmos", "prosody_corr"}
     assert all(x["value"] is not None for x in doc["records"])
+
+
+def test_nan_and_wrong_length_codecs_fail_with_their_name(run, pytester):
+    r = run("--codec=mycodecs:nan", "--codec=mycodecs:short", "-k", "frequency and 0dBFS", "-q")
+    r.assert_outcomes(failed=4)  # 0 and -20 dBFS sweeps of each codec
+    out = r.stdout.str()
+    assert "codec 'nanny'" in out and "NaN" in out
+    assert "codec 'shorty' returned shape" in out and "trim/pad" in out
+
+
+def test_unknown_metric_lists_registered(run):
+    r = run("--codec=mycodecs:gain", "--codec-metrics=pesq,psq")
+    assert r.ret == pytest.ExitCode.USAGE_ERROR
+    assert "unknown metric 'psq'" in r.stdout.str() + r.stderr.str()
+    assert "mel_distance" in r.stdout.str() + r.stderr.str()
+
+
+def test_killed_worker_loses_no_finished_results(run, pytester):
+    pytest.importorskip("xdist")
+    r = run("--codec=mycodecs:dies", "--codec-bitrate=all", "-k", "frequency", "-n", "2", "-p", "xdist",
+            "--max-worker-restart=4")
+    assert r.ret == pytest.ExitCode.TESTS_FAILED
+    doc = results(pytester)
+    done = {x["test_id"] for x in doc["records"]}
+    assert len(done) == 3 and all("8kbps" in t for t in done)  # every 8 kbps test kept
+    assert doc["run"]["finished"] is not None

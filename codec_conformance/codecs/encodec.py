@@ -38,6 +38,8 @@ def hub_checkpoint(filename: str) -> Path:
 
 class EncodecCodec(BaseCodec):
     version = "1"
+    supports_batch = True  # causal model: trailing zero padding leaves earlier samples unchanged
+    max_batch = 8
 
     def __init__(self, checkpoint: str | None = None, weights: str = "pretrained", device: str = "cpu",
                  trust_checkpoint: bool = False, sample_rate: int = 24000, **_):
