@@ -71,7 +71,8 @@ class EncodecCodec(BaseCodec):
         return self.sample_rate / hop, int(1000 * max(v["bandwidths"]) // (self.sample_rate / hop * 10)), 1024
 
     def bitrate_for(self, k: int) -> float:
-        return self.frame_rate * k * math.log2(self.codebook_size) / 1000.0
+        from .rvq import bitrate_kbps
+        return bitrate_kbps(self.frame_rate, k, self.codebook_size)
 
     def codebooks_for(self, bandwidth_kbps: float) -> int:
         return max(1, int(round(bandwidth_kbps * 1000 / (self.frame_rate * math.log2(self.codebook_size)))))
@@ -110,26 +111,10 @@ class EncodecCodec(BaseCodec):
         return self._model
 
     def _init_codebooks(self, m) -> None:
-        """Fill each RVQ codebook from encoder frames of a fixed signal (k-means-style init
-        without iterations) so that a random model's codes depend on its input."""
-        import torch
-        g = torch.Generator().manual_seed(RANDOM_INIT_SEED)
-        n = 2 * self.sample_rate
-        t = torch.arange(n) / self.sample_rate
-        x = 0.1 * torch.randn(1, self.variant["channels"], n, generator=g)
-        x = x + 0.3 * torch.sin(2 * math.pi * (100 + 2000 * t) * t)
+        from .rvq import init_rvq_codebooks
         m.eval()
-        with torch.no_grad():
-            z = m.encoder(x)  # [1, D, frames]
-            resid = z[0].T  # [frames, D]
-            for layer in m.quantizer.vq.layers:
-                cb = layer._codebook
-                idx = torch.randint(0, resid.shape[0], (cb.embed.shape[0],), generator=g)
-                cb.embed.copy_(resid[idx] + 1e-3 * torch.randn(cb.embed.shape, generator=g))
-                cb.embed_avg.copy_(cb.embed)
-                cb.inited.fill_(1)
-                q = layer.decode(layer.encode(resid.T[None]))[0].T
-                resid = resid - q
+        init_rvq_codebooks(m.encoder, m.quantizer.vq.layers, self.variant["channels"], self.sample_rate,
+                           RANDOM_INIT_SEED)
 
     def cache_identity(self):
         if self.weights == "random-init":

@@ -1,0 +1,132 @@
+"""SpeechTokenizer (Zhang et al. 2024) through the ``speechtokenizer`` package: 16 kHz, 8 RVQ
+layers of 1024 codes at 50 Hz, i.e. 0.5 kbps per layer (R = f_N * k * log2 C).
+
+Weights, in order: ``--codec-checkpoint SpeechTokenizer.pt`` with ``--codec-config config.json``
+(a config.json beside the checkpoint is used when no config is given), else the Hugging Face
+cache the library's users keep (``$HF_HOME/hub/models--fnlp--SpeechTokenizer/snapshots/*/
+speechtokenizer_hubert_avg/``); nothing is downloaded. ``--codec-weights random-init`` builds the
+upstream architecture (``config/spt_base_cfg.json`` of ZhangXInFD/SpeechTokenizer; the package
+ships no config) with untrained weights and codebooks initialised from its encoder's output.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CheckpointError
+from .base import BaseCodec
+from .checkpoint import apply_state_dict, load_state_dict, sha256_file
+from .rvq import bitrate_kbps, init_rvq_codebooks
+
+# config/spt_base_cfg.json upstream (model part)
+BASE_CONFIG = {"n_filters": 64, "strides": [8, 5, 4, 2], "dimension": 1024, "semantic_dimension": 768,
+               "bidirectional": True, "dilation_base": 2, "residual_kernel_size": 3, "n_residual_layers": 1,
+               "lstm_layers": 2, "activation": "ELU", "codebook_size": 1024, "n_q": 8, "sample_rate": 16000}
+RANDOM_INIT_SEED = 1234
+
+
+def hf_cache_dir() -> Path:
+    home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
+    return Path(home) / "hub" / "models--fnlp--SpeechTokenizer"
+
+
+def find_cached() -> tuple[Path, Path] | None:
+    for snap in sorted((hf_cache_dir() / "snapshots").glob("*")):
+        d = snap / "speechtokenizer_hubert_avg"
+        if (d / "SpeechTokenizer.pt").is_file() and (d / "config.json").is_file():
+            return d / "config.json", d / "SpeechTokenizer.pt"
+    return None
+
+
+class SpeechTokenizerCodec(BaseCodec):
+    name = "speechtokenizer"
+    version = "1"
+
+    def __init__(self, checkpoint: str | None = None, config: str | None = None, weights: str = "pretrained",
+                 device: str = "cpu", trust_checkpoint: bool = False, model_config: dict | None = None, **_):
+        self.device = device
+        self._trust = trust_checkpoint
+        self.weights = "checkpoint" if checkpoint else weights
+        self.config_path = None
+        if self.weights == "checkpoint":
+            self.checkpoint = str(Path(checkpoint).expanduser())
+            cfg = Path(config).expanduser() if config else Path(self.checkpoint).with_name("config.json")
+            self.config_path = str(cfg)
+        elif self.weights == "pretrained":
+            found = find_cached()
+            self.config_path, self.checkpoint = (str(found[0]), str(found[1])) if found else (None, None)
+        self.cfg = dict(model_config or BASE_CONFIG)
+        if self.config_path and Path(self.config_path).is_file():
+            self.cfg = json.loads(Path(self.config_path).read_text())
+        self.sample_rate = int(self.cfg["sample_rate"])
+        self.frame_rate = self.sample_rate / float(np.prod(self.cfg["strides"]))
+        self.codebook_size = int(self.cfg["codebook_size"])
+        self.bitrates_kbps = tuple(bitrate_kbps(self.frame_rate, k, self.codebook_size)
+                                   for k in range(1, int(self.cfg["n_q"]) + 1))
+        self.description = (f"SpeechTokenizer {self.sample_rate // 1000} kHz, f_N={self.frame_rate:g} Hz, "
+                            f"C={self.codebook_size}, k<={self.cfg['n_q']}")
+        self.weights_fingerprint = (f"random-init-{RANDOM_INIT_SEED}-{json.dumps(self.cfg, sort_keys=True)}"
+                                    if self.weights == "random-init" else None)
+        self._model = None
+
+    @property
+    def model(self):
+        if self._model is None:
+            import torch
+            try:
+                from speechtokenizer import SpeechTokenizer
+            except ImportError as exc:
+                raise CheckpointError(f"speechtokenizer is not importable ({exc}); pip install speechtokenizer beartype") from None
+            if self.weights == "pretrained" and self.checkpoint is None:
+                raise CheckpointError(
+                    f"speechtokenizer: pretrained weights not found under {hf_cache_dir()}/snapshots/*/"
+                    "speechtokenizer_hubert_avg/ (SpeechTokenizer.pt + config.json) and nothing can be downloaded "
+                    "here; pass --codec-checkpoint SpeechTokenizer.pt --codec-config config.json, or use "
+                    "--codec-weights random-init for a pipeline check.")
+            if self.weights == "checkpoint":
+                if not Path(self.checkpoint).is_file():
+                    raise CheckpointError(f"speechtokenizer: checkpoint not found: {self.checkpoint}")
+                if not Path(self.config_path).is_file():
+                    raise CheckpointError(f"speechtokenizer: config not found: {self.config_path} "
+                                          "(pass --codec-config config.json)")
+            torch.manual_seed(RANDOM_INIT_SEED)
+            m = SpeechTokenizer(self.cfg)
+            m.eval()
+            if self.weights == "random-init":
+                init_rvq_codebooks(m.encoder, m.quantizer.vq.layers, 1, self.sample_rate, RANDOM_INIT_SEED)
+            else:
+                apply_state_dict(m, load_state_dict(self.checkpoint, trust=self._trust), self.checkpoint, self.name)
+                self.checkpoint_sha256 = sha256_file(self.checkpoint)
+            self._model = m.to(self.device)
+        return self._model
+
+    def cache_identity(self):
+        if self.weights == "random-init":
+            return (self.name, self.version, self.weights_fingerprint)
+        _ = self.model
+        return (self.name, self.version, self.checkpoint_sha256, json.dumps(self.cfg, sort_keys=True))
+
+    def state_dict(self):
+        return self.model.state_dict()
+
+    def roundtrip_batch(self, batch: np.ndarray, bitrate_kbps_: float) -> np.ndarray:
+        import torch
+        k = int(round(bitrate_kbps_ * 1000 / (self.frame_rate * np.log2(self.codebook_size))))
+        hop = int(np.prod(self.cfg["strides"]))
+        n = batch.shape[1]
+        padded = int(np.ceil(n / hop)) * hop  # whole frames in, then trim: output aligned to input
+        x = torch.from_numpy(np.pad(batch, ((0, 0), (0, padded - n)))).to(self.device)[:, None, :]
+        with torch.no_grad():
+            y = self.model.decode(self.model.encode(x, n_q=k))[:, 0, :n]
+        if y.shape[1] < n:
+            y = torch.nn.functional.pad(y, (0, n - y.shape[1]))
+        return y.float().cpu().numpy()
+
+    def info(self) -> dict:
+        d = super().info()
+        d.update({"frame_rate_hz": self.frame_rate, "codebook_size": self.codebook_size,
+                  "config": self.config_path, "bitrate_formula": "R = f_N * k * log2(C)"})
+        return d

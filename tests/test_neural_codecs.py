@@ -1,0 +1,144 @@
+"""Neural codec adapters on CPU with untrained weights (no pretrained weights can be had here):
+build, round trip, bitrate selection, checkpoint round trip, refusal of bad checkpoints."""
+import pickle
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from codec_conformance.errors import CheckpointError  # noqa: E402
+
+
+def _encodec(**kw):
+    pytest.importorskip("encodec")
+    from codec_conformance.codecs.encodec import EncodecCodec
+    return EncodecCodec(**kw)
+
+
+def _speechtokenizer(**kw):
+    pytest.importorskip("speechtokenizer")
+    from codec_conformance.codecs.speechtokenizer import SpeechTokenizerCodec
+    return SpeechTokenizerCodec(**kw)
+
+
+ADAPTERS = {"encodec": _encodec, "speechtokenizer": _speechtokenizer}
+
+
+@pytest.fixture(scope="module", params=sorted(ADAPTERS))
+def adapter(request):
+    torch.set_num_threads(1)
+    make = ADAPTERS[request.param]
+    return make, make(weights="random-init")
+
+
+def test_bitrates_from_the_paper_formula():
+    # R = f_N * k * log2(C)
+    e = _encodec(weights="random-init")
+    assert e.frame_rate == 75.0 and e.codebook_size == 1024
+    assert e.bitrates_kbps == (1.5, 3.0, 6.0, 12.0, 24.0) and e.codebooks_for(1.5) == 2
+    s = _speechtokenizer(weights="random-init")
+    assert s.frame_rate == 50.0 and s.bitrates_kbps == tuple(0.5 * k for k in range(1, 9))
+
+
+@pytest.mark.parametrize("batch,seconds", [(1, 0.1), (2, 0.29), (3, 1.0)])
+def test_roundtrip_shapes_and_bitrates(adapter, batch, seconds):
+    _, codec = adapter
+    x = (0.1 * np.random.default_rng(0).standard_normal((batch, int(seconds * codec.sample_rate)))).astype(np.float32)
+    outs = [codec.roundtrip(x, br) for br in (codec.bitrates_kbps[0], codec.bitrates_kbps[-1])]
+    assert all(o.shape == x.shape and o.dtype == np.float32 and np.all(np.isfinite(o)) for o in outs)
+    assert not np.array_equal(outs[0], outs[1])  # bitrate selects a different number of codebooks
+
+
+def test_clip_shorter_than_one_frame(adapter):
+    _, codec = adapter
+    x = np.full((1, 37), 0.1, np.float32)  # far shorter than a codec frame (320 samples)
+    assert codec.roundtrip(x, codec.bitrates_kbps[-1]).shape == (1, 37)
+
+
+def test_random_init_codes_depend_on_input(adapter):
+    _, codec = adapter
+    m = codec.model
+    x1 = torch.randn(1, 1, codec.sample_rate, generator=torch.Generator().manual_seed(1)) * 0.1
+    x2 = torch.randn(1, 1, codec.sample_rate, generator=torch.Generator().manual_seed(2)) * 0.1
+    with torch.no_grad():
+        if codec.name == "encodec":
+            c1, c2 = m.encode(x1)[0][0], m.encode(x2)[0][0]
+        else:
+            c1, c2 = m.encode(x1, n_q=2), m.encode(x2, n_q=2)
+    assert c1.unique().numel() > 5 and not torch.equal(c1, c2)
+    assert codec.info()["weights"] == "random-init"
+
+
+def test_checkpoint_roundtrip_bit_identical(adapter, tmp_path):
+    make, codec = adapter
+    x = (0.1 * np.random.default_rng(3).standard_normal((1, codec.sample_rate // 2))).astype(np.float32)
+    br = codec.bitrates_kbps[1]
+    ref = codec.roundtrip(x, br)
+    p = tmp_path / "model.pt"  # the libraries' native format: a state dict saved with torch.save
+    torch.save(codec.state_dict(), p)
+    extra = {}
+    if codec.name == "speechtokenizer":
+        import json
+        (tmp_path / "config.json").write_text(json.dumps(codec.cfg))  # found beside the checkpoint
+    loaded = make(checkpoint=str(p), **extra)
+    assert np.array_equal(loaded.roundtrip(x, br), ref)
+    assert loaded.weights == "checkpoint" and len(loaded.checkpoint_sha256) == 64
+    from safetensors.torch import save_file
+    q = tmp_path / "model.safetensors"
+    save_file({k: v.contiguous() for k, v in codec.state_dict().items()}, str(q))
+    if codec.name == "speechtokenizer":
+        extra = {"config": str(tmp_path / "config.json")}
+    assert np.array_equal(make(checkpoint=str(q), **extra).roundtrip(x, br), ref)
+
+
+def test_tampered_truncated_and_mismatched_checkpoints(adapter, tmp_path):
+    make, codec = adapter
+    x = np.zeros((1, 2400), np.float32)
+    br = codec.bitrates_kbps[0]
+    sd = codec.state_dict()
+    if codec.name == "speechtokenizer":
+        import json
+        (tmp_path / "config.json").write_text(json.dumps(codec.cfg))
+    p = tmp_path / "good.pt"
+    torch.save(sd, p)
+    data = p.read_bytes()
+    (tmp_path / "trunc.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="trunc.pt.*corrupted or truncated"):
+        make(checkpoint=str(tmp_path / "trunc.pt")).roundtrip(x, br)
+    bad = dict(sd)
+    bad.pop(next(iter(bad)))
+    bad["extra.weight"] = torch.zeros(1)
+    torch.save(bad, tmp_path / "mismatch.pt")
+    with pytest.raises(CheckpointError, match=f"does not fit the {codec.name} architecture.*missing keys.*unexpected"):
+        make(checkpoint=str(tmp_path / "mismatch.pt")).roundtrip(x, br)
+    with pytest.raises(CheckpointError, match="checkpoint not found"):
+        make(checkpoint=str(tmp_path / "nope.pt")).roundtrip(x, br)
+
+
+def test_missing_pretrained_weights_name_the_place(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    with pytest.raises(CheckpointError, match=r"encodec_24khz-d7cc33bc\.th.*nothing can be downloaded"):
+        _encodec().roundtrip(np.zeros((1, 2400), np.float32), 24.0)
+    with pytest.raises(CheckpointError, match=r"models--fnlp--SpeechTokenizer.*nothing can be downloaded"):
+        _speechtokenizer().roundtrip(np.zeros((1, 1600), np.float32), 4.0)
+
+
+class _Boom:
+    def __reduce__(self):
+        import os
+        return (os.system, ("touch /tmp/codec_conformance_pwned",))
+
+
+def test_malicious_pickle_is_refused_without_executing(tmp_path):
+    import os
+    marker = "/tmp/codec_conformance_pwned"
+    if os.path.exists(marker):
+        os.unlink(marker)
+    p = tmp_path / "evil.th"
+    with open(p, "wb") as f:
+        pickle.dump({"state": _Boom()}, f)
+    with pytest.raises(CheckpointError, match="arbitrary unpickling.*--codec-trust-checkpoint"):
+        _encodec(checkpoint=str(p)).roundtrip(np.zeros((1, 2400), np.float32), 1.5)
+    assert not os.path.exists(marker)
