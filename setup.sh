@@ -10,8 +10,12 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 # requirements.lock pins every package (torch 2.13.0: the CPU wheel where one lies in pip's
 # find-links, else PyPI's build). Resolved and measured on Python 3.11, x86_64.
 python -m pip install -q -r requirements.lock
-# openai-whisper's own requirements pull triton (1 GB, CPU-useless): its few needs are in the lock.
-python -m pip install -q --no-deps --no-build-isolation openai-whisper==20250625
+# Installed without their declared requirements (documented exceptions to `pip check`):
+# - openai-whisper pulls triton (1 GB, useless on CPU); its few needs are in the lock.
+# - descript-audiotools pins protobuf<3.20, which onnxruntime and tensorboard have outgrown; DAC
+#   works with the lock's protobuf (tested by tests/test_neural_codecs.py). Its other needs are in the lock.
+python -m pip install -q --no-deps --no-build-isolation openai-whisper==20250625 \
+    descript-audiotools==0.7.2 descript-audio-codec==1.0.0
 # torchaudio 2.11's compiled extension is built against CUDA 13 and fails to load beside a CPU
 # torch; resample/mel/lfilter work without it (see ../shared/docs/dependency-notes.md).
 if ! python -c "import torch, torchaudio" 2>/dev/null; then

@@ -47,36 +47,33 @@ class Cache:
             self._written = 0
             self.prune()
 
-    def get_json(self, key: str):
+    def _read(self, key: str, ext: str, decode):
+        """Decoded entry, or None (a missing or unreadable entry is a miss, never an error)."""
         if not self.enabled:
             return None
-        p = self._path(key, ".json")
+        p = self._path(key, ext)
         try:
-            out = json.loads(p.read_text())
-            self.hits += 1
-            os.utime(p)
-            return out
+            out = decode(p.read_bytes())
         except (OSError, ValueError):
             self.misses += 1
             return None
+        self.hits += 1
+        try:
+            os.utime(p)  # recency for pruning
+        except OSError:
+            pass
+        return out
+
+    def get_json(self, key: str):
+        return self._read(key, ".json", json.loads)
 
     def put_json(self, key: str, obj) -> None:
         if self.enabled:
             self._write(self._path(key, ".json"), json.dumps(obj).encode())
 
     def get_array(self, key: str):
-        if not self.enabled:
-            return None
-        p = self._path(key, ".npy")
-        try:
-            with open(p, "rb") as f:
-                out = np.load(f, allow_pickle=False)
-            self.hits += 1
-            os.utime(p)
-            return out
-        except (OSError, ValueError):
-            self.misses += 1
-            return None
+        import io
+        return self._read(key, ".npy", lambda b: np.load(io.BytesIO(b), allow_pickle=False))
 
     def put_array(self, key: str, arr: np.ndarray) -> None:
         if self.enabled:

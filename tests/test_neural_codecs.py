@@ -22,7 +22,14 @@ def _speechtokenizer(**kw):
     return SpeechTokenizerCodec(**kw)
 
 
-ADAPTERS = {"encodec": _encodec, "speechtokenizer": _speechtokenizer}
+def _dac16_small(**kw):
+    """DAC's real class at a reduced width (full DAC runs ~1 s per second of audio here)."""
+    pytest.importorskip("dac")
+    from codec_conformance.codecs.dac import dac16
+    return dac16(model_kwargs={"encoder_dim": 8, "decoder_dim": 32}, **kw)
+
+
+ADAPTERS = {"encodec": _encodec, "speechtokenizer": _speechtokenizer, "dac16-small": _dac16_small}
 
 
 @pytest.fixture(scope="module", params=sorted(ADAPTERS))
@@ -39,6 +46,26 @@ def test_bitrates_from_the_paper_formula():
     assert e.bitrates_kbps == (1.5, 3.0, 6.0, 12.0, 24.0) and e.codebooks_for(1.5) == 2
     s = _speechtokenizer(weights="random-init")
     assert s.frame_rate == 50.0 and s.bitrates_kbps == tuple(0.5 * k for k in range(1, 9))
+    pytest.importorskip("dac")
+    from codec_conformance.codecs.dac import DacCodec, dac16, dac24
+    d = DacCodec(weights="random-init")
+    assert d.frame_rate == 44100 / 512 and len(d.bitrates_kbps) == 9
+    assert d.bitrates_kbps[-1] == pytest.approx(44100 / 512 * 9 * 10 / 1000)
+    assert dac24(weights="random-init").bitrates_kbps[-1] == 24.0
+    assert dac16(weights="random-init").bitrates_kbps == tuple(0.5 * k for k in range(1, 13))
+
+
+def test_dac_native_format_and_safe_loading(tmp_path):
+    pytest.importorskip("dac")
+    from codec_conformance.codecs.dac import DacCodec
+    small = {"encoder_dim": 8, "decoder_dim": 32}
+    c = DacCodec(weights="random-init", sample_rate=16000, model_kwargs=small)
+    x = (0.1 * np.random.default_rng(5).standard_normal((1, 4000))).astype(np.float32)
+    ref = c.roundtrip(x, 3.0)
+    p = tmp_path / "weights_16khz_8kbps_0.0.5.pth"
+    c.save_native(str(p))  # DAC's own format: metadata kwargs + state dict
+    loaded = DacCodec(checkpoint=str(p), sample_rate=16000)  # architecture read from the file
+    assert loaded.kwargs["encoder_dim"] == 8 and np.array_equal(loaded.roundtrip(x, 3.0), ref)
 
 
 @pytest.mark.parametrize("batch,seconds", [(1, 0.1), (2, 0.29), (3, 1.0)])
@@ -64,6 +91,8 @@ def test_random_init_codes_depend_on_input(adapter):
     with torch.no_grad():
         if codec.name == "encodec":
             c1, c2 = m.encode(x1)[0][0], m.encode(x2)[0][0]
+        elif codec.name.startswith("dac"):
+            c1, c2 = m.encode(x1, n_quantizers=2)[1], m.encode(x2, n_quantizers=2)[1]
         else:
             c1, c2 = m.encode(x1, n_q=2), m.encode(x2, n_q=2)
     assert c1.unique().numel() > 5 and not torch.equal(c1, c2)

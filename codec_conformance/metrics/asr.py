@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EvaluatorUnavailable
-from .base import Metric, MetricResult, Undefined
+from .base import LazyModelMetric, MetricResult
 
 _normalizer = None
 
@@ -150,33 +150,22 @@ def word_errors(ref: str, hyp: str) -> tuple[int, int]:
     return d[len(h)], len(r)
 
 
-class WordErrorRate(Metric):
+class WordErrorRate(LazyModelMetric):
     name = "wer"
     higher_is_better = False
     unit = "fraction"
     scope = "set"
 
     def __init__(self, backend: AsrBackend | None = None, model: str | None = None):
-        self._backend = backend
+        self._model_obj = backend
         self._model = model
+
+    def make_model(self) -> AsrBackend:
+        return make_asr(self._model)
 
     @property
     def backend(self) -> AsrBackend:
-        if self._backend is None:
-            self._backend = make_asr(self._model)
-        return self._backend
-
-    @property
-    def evaluator(self):
-        return self.backend.name
-
-    @property
-    def stand_in(self):
-        return self.backend.stand_in
-
-    @property
-    def version(self):
-        return f"1/{self.backend.name}/{self.backend.version}"
+        return self.model_obj
 
     @property
     def description(self):

@@ -74,5 +74,35 @@ class Metric:
         return MetricResult(float(np.mean(vals)) if vals else None, per, len(items), undef)
 
 
+class LazyModelMetric(Metric):
+    """A metric backed by a model that is loaded on first use (``make_model``); its name,
+    stand-in flag and version come from that model."""
+
+    _model_obj = None
+
+    def make_model(self):
+        raise NotImplementedError
+
+    @property
+    def model_obj(self):
+        if self._model_obj is None:
+            self._model_obj = self.make_model()
+        return self._model_obj
+
+    @property
+    def evaluator(self):
+        return self.model_obj.name
+
+    @property
+    def stand_in(self):
+        return self.model_obj.stand_in
+
+    @property
+    def version(self):
+        return f"1/{self.model_obj.name}/{self.model_obj.version}{self.version_suffix}"
+
+    version_suffix = ""
+
+
 class Undefined(Exception):
     """The metric has no value for this item; the message is the reason."""

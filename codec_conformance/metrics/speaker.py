@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EvaluatorUnavailable
-from .base import Metric, MetricResult
+from .base import LazyModelMetric, MetricResult
 
 
 def eer(scores, labels) -> float:
@@ -102,7 +102,7 @@ def make_embedder(spec: str | None) -> Embedder:
     return EcapaEmbedder(spec)
 
 
-class SpeakerEer(Metric):
+class SpeakerEer(LazyModelMetric):
     name = "eer"
     higher_is_better = False
     unit = "fraction"
@@ -111,25 +111,15 @@ class SpeakerEer(Metric):
     def __init__(self, embedder: Embedder | None = None, model: str | None = None, protocol: str = "enrol-test"):
         if protocol not in ("enrol-test", "all-pairs"):
             raise ValueError(f"unknown EER protocol {protocol!r}; use enrol-test or all-pairs")
-        self._embedder, self._model, self.protocol = embedder, model, protocol
+        self._model_obj, self._model, self.protocol = embedder, model, protocol
+        self.version_suffix = f"/{protocol}"
+
+    def make_model(self) -> Embedder:
+        return make_embedder(self._model)
 
     @property
     def embedder(self) -> Embedder:
-        if self._embedder is None:
-            self._embedder = make_embedder(self._model)
-        return self._embedder
-
-    @property
-    def evaluator(self):
-        return self.embedder.name
-
-    @property
-    def stand_in(self):
-        return self.embedder.stand_in
-
-    @property
-    def version(self):
-        return f"1/{self.embedder.name}/{self.protocol}"
+        return self.model_obj
 
     @property
     def description(self):

@@ -1,0 +1,156 @@
+"""DAC, the Descript Audio Codec (Kumar et al. 2023), through ``descript-audio-codec``.
+
+Variants: 44.1 kHz (``dac``, the library's default model: 9 codebooks at 86.1 Hz), 24 kHz
+(``dac24``: 32 codebooks at 75 Hz) and 16 kHz (``dac16``: 12 codebooks at 50 Hz); every number of
+quantizers from 1 to the model's maximum is an operating point, its bitrate from R = f_N * k *
+log2(C) with the model's own frame rate and codebook size.
+
+Weights, in order: ``--codec-checkpoint PATH`` (DAC's own ``.pth`` format: ``{"metadata":
+{"kwargs": ...}, "state_dict": ...}``, or a bare state dict / ``.safetensors``), else the
+library's cache ``~/.cache/descript/dac/weights_{44khz|24khz|16khz}_8kbps_*.pth``; nothing is
+downloaded. DAC's own ``DAC.load`` first tries ``torch.package`` (which runs code from the file)
+and loads with ``strict=False``; this adapter reads the file with ``weights_only=True`` and
+loads strictly. ``--codec-weights random-init`` builds the real architecture untrained (DAC's
+codebooks are randomly initialised embeddings, so codes already depend on the input).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CheckpointError
+from .base import BaseCodec
+from .checkpoint import apply_state_dict, load_state_dict, sha256_file
+from .rvq import bitrate_kbps
+
+VARIANTS = {
+    44100: dict(encoder_rates=[2, 4, 8, 8], decoder_rates=[8, 8, 4, 2], n_codebooks=9, tag="44khz"),
+    24000: dict(encoder_rates=[2, 4, 5, 8], decoder_rates=[8, 5, 4, 2], n_codebooks=32, tag="24khz"),
+    16000: dict(encoder_rates=[2, 4, 5, 8], decoder_rates=[8, 5, 4, 2], n_codebooks=12, tag="16khz"),
+}
+RANDOM_INIT_SEED = 1234
+
+
+def cache_dir() -> Path:
+    return Path.home() / ".cache" / "descript" / "dac"
+
+
+class DacCodec(BaseCodec):
+    version = "1"
+
+    def __init__(self, checkpoint: str | None = None, weights: str = "pretrained", device: str = "cpu",
+                 trust_checkpoint: bool = False, sample_rate: int = 44100, model_kwargs: dict | None = None, **_):
+        if sample_rate not in VARIANTS:
+            raise CheckpointError(f"dac: sample_rate {sample_rate} not in {sorted(VARIANTS)}")
+        v = VARIANTS[sample_rate]
+        self.name = {44100: "dac", 24000: "dac24", 16000: "dac16"}[sample_rate]
+        self.sample_rate, self.device, self._trust = sample_rate, device, trust_checkpoint
+        self.weights = "checkpoint" if checkpoint else weights
+        self.kwargs = {"encoder_rates": v["encoder_rates"], "decoder_rates": v["decoder_rates"],
+                       "n_codebooks": v["n_codebooks"], "sample_rate": sample_rate, **(model_kwargs or {})}
+        if self.weights == "checkpoint":
+            self.checkpoint = str(Path(checkpoint).expanduser())
+        elif self.weights == "pretrained":
+            found = sorted(cache_dir().glob(f"weights_{v['tag']}_8kbps_*.pth"))
+            self.checkpoint = str(found[-1]) if found else None
+        self._sd = None
+        if self.checkpoint and Path(self.checkpoint).is_file():
+            self._read_checkpoint()  # its kwargs fix the architecture and the bitrates
+        hop = int(np.prod(self.kwargs["encoder_rates"]))
+        self.hop = hop
+        self.frame_rate = sample_rate / hop
+        self.codebook_size = int(self.kwargs.get("codebook_size", 1024))
+        self.bitrates_kbps = tuple(bitrate_kbps(self.frame_rate, k, self.codebook_size)
+                                   for k in range(1, int(self.kwargs["n_codebooks"]) + 1))
+        self.description = (f"DAC {sample_rate / 1000:g} kHz, f_N={self.frame_rate:.4g} Hz, C={self.codebook_size}, "
+                            f"k<={self.kwargs['n_codebooks']}")
+        self.weights_fingerprint = (f"random-init-{RANDOM_INIT_SEED}-{sorted(self.kwargs.items())}"
+                                    if self.weights == "random-init" else None)
+        self._model = None
+
+    def _read_checkpoint(self) -> None:
+        import torch
+        p = self.checkpoint
+        if p.endswith(".safetensors"):
+            self._sd = load_state_dict(p, trust=self._trust)
+            return
+        try:
+            obj = torch.load(p, map_location="cpu", weights_only=not self._trust)
+        except Exception:
+            load_state_dict(p, trust=self._trust)  # raises the precise error (unpickling, truncation)
+            raise
+        if isinstance(obj, dict) and "state_dict" in obj:
+            kw = (obj.get("metadata") or {}).get("kwargs") or {}
+            import inspect
+            from dac.model.dac import DAC
+            allowed = set(inspect.signature(DAC).parameters)
+            self.kwargs.update({k: v for k, v in kw.items() if k in allowed})
+            self._sd = obj["state_dict"]
+        else:
+            self._sd = load_state_dict(p, trust=self._trust)
+
+    @property
+    def model(self):
+        if self._model is None:
+            import torch
+            try:
+                from dac.model.dac import DAC
+            except ImportError as exc:
+                raise CheckpointError(f"descript-audio-codec is not importable ({exc})") from None
+            if self.weights == "pretrained" and self.checkpoint is None:
+                raise CheckpointError(
+                    f"{self.name}: pretrained weights not found: no {cache_dir()}/weights_"
+                    f"{VARIANTS[self.sample_rate]['tag']}_8kbps_*.pth and nothing can be downloaded here; pass "
+                    "--codec-checkpoint PATH, or use --codec-weights random-init for a pipeline check.")
+            if self.weights == "checkpoint" and not Path(self.checkpoint).is_file():
+                raise CheckpointError(f"{self.name}: checkpoint not found: {self.checkpoint}")
+            torch.manual_seed(RANDOM_INIT_SEED)
+            m = DAC(**self.kwargs)
+            if self.weights != "random-init":
+                apply_state_dict(m, self._sd, self.checkpoint, self.name)
+                self.checkpoint_sha256 = sha256_file(self.checkpoint)
+            self._model = m.eval().to(self.device)
+        return self._model
+
+    def cache_identity(self):
+        if self.weights == "random-init":
+            return (self.name, self.version, self.weights_fingerprint)
+        _ = self.model
+        return (self.name, self.version, self.checkpoint_sha256)
+
+    def state_dict(self):
+        return self.model.state_dict()
+
+    def save_native(self, path: str) -> None:
+        """Write the library's own format (metadata kwargs + state dict)."""
+        import torch
+        torch.save({"metadata": {"kwargs": dict(self.kwargs)}, "state_dict": self.model.state_dict()}, path)
+
+    def roundtrip_batch(self, batch: np.ndarray, bitrate_kbps_: float) -> np.ndarray:
+        import torch
+        k = int(round(bitrate_kbps_ * 1000 / (self.frame_rate * np.log2(self.codebook_size))))
+        n = batch.shape[1]
+        padded = max(self.hop, int(np.ceil(n / self.hop)) * self.hop)
+        x = torch.from_numpy(np.pad(batch, ((0, 0), (0, padded - n)))).to(self.device)[:, None, :]
+        with torch.no_grad():
+            z = self.model.encode(x, n_quantizers=k)[0]
+            y = self.model.decode(z)[:, 0, :]
+        y = y[:, :n]
+        if y.shape[1] < n:  # 16/24 kHz models decode a few samples short
+            y = torch.nn.functional.pad(y, (0, n - y.shape[1]))
+        return y.float().cpu().numpy()
+
+    def info(self) -> dict:
+        d = super().info()
+        d.update({"frame_rate_hz": self.frame_rate, "codebook_size": self.codebook_size,
+                  "bitrate_formula": "R = f_N * k * log2(C)"})
+        return d
+
+
+def dac16(**kw):
+    return DacCodec(sample_rate=16000, **kw)
+
+
+def dac24(**kw):
+    return DacCodec(sample_rate=24000, **kw)
