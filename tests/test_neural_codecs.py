@@ -29,7 +29,14 @@ def _dac16_small(**kw):
     return dac16(model_kwargs={"encoder_dim": 8, "decoder_dim": 32}, **kw)
 
 
-ADAPTERS = {"encodec": _encodec, "speechtokenizer": _speechtokenizer, "dac16-small": _dac16_small}
+def _freqcodec(**kw):
+    pytest.importorskip("funcodec")
+    from codec_conformance.codecs.freqcodec import FreqCodecCodec
+    return FreqCodecCodec(**kw)
+
+
+ADAPTERS = {"encodec": _encodec, "speechtokenizer": _speechtokenizer, "dac16-small": _dac16_small,
+            "freqcodec": _freqcodec}
 
 
 @pytest.fixture(scope="module", params=sorted(ADAPTERS))
@@ -53,6 +60,8 @@ def test_bitrates_from_the_paper_formula():
     assert d.bitrates_kbps[-1] == pytest.approx(44100 / 512 * 9 * 10 / 1000)
     assert dac24(weights="random-init").bitrates_kbps[-1] == 24.0
     assert dac16(weights="random-init").bitrates_kbps == tuple(0.5 * k for k in range(1, 13))
+    pytest.importorskip("funcodec")
+    assert _freqcodec(weights="random-init").bitrates_kbps == (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 
 
 def test_dac_native_format_and_safe_loading(tmp_path):
@@ -91,6 +100,9 @@ def test_random_init_codes_depend_on_input(adapter):
     with torch.no_grad():
         if codec.name == "encodec":
             c1, c2 = m.encode(x1)[0][0], m.encode(x2)[0][0]
+        elif codec.name == "freqcodec":
+            c1 = m.inference(x1[:, 0], need_recon=False, bit_width=1000)["code_indices"][0]
+            c2 = m.inference(x2[:, 0], need_recon=False, bit_width=1000)["code_indices"][0]
         elif codec.name.startswith("dac"):
             c1, c2 = m.encode(x1, n_quantizers=2)[1], m.encode(x2, n_quantizers=2)[1]
         else:
@@ -110,6 +122,9 @@ def test_checkpoint_roundtrip_bit_identical(adapter, tmp_path):
     if codec.name == "speechtokenizer":
         import json
         (tmp_path / "config.json").write_text(json.dumps(codec.cfg))  # found beside the checkpoint
+    if codec.name == "freqcodec":
+        from codec_conformance.codecs.freqcodec import RECIPE_YAML
+        (tmp_path / "config.yaml").write_text(RECIPE_YAML)
     loaded = make(checkpoint=str(p), **extra)
     assert np.array_equal(loaded.roundtrip(x, br), ref)
     assert loaded.weights == "checkpoint" and len(loaded.checkpoint_sha256) == 64
@@ -118,6 +133,8 @@ def test_checkpoint_roundtrip_bit_identical(adapter, tmp_path):
     save_file({k: v.contiguous() for k, v in codec.state_dict().items()}, str(q))
     if codec.name == "speechtokenizer":
         extra = {"config": str(tmp_path / "config.json")}
+    if codec.name == "freqcodec":
+        extra = {"config": str(tmp_path / "config.yaml")}
     assert np.array_equal(make(checkpoint=str(q), **extra).roundtrip(x, br), ref)
 
 
@@ -129,6 +146,9 @@ def test_tampered_truncated_and_mismatched_checkpoints(adapter, tmp_path):
     if codec.name == "speechtokenizer":
         import json
         (tmp_path / "config.json").write_text(json.dumps(codec.cfg))
+    if codec.name == "freqcodec":
+        from codec_conformance.codecs.freqcodec import RECIPE_YAML
+        (tmp_path / "config.yaml").write_text(RECIPE_YAML)
     p = tmp_path / "good.pt"
     torch.save(sd, p)
     data = p.read_bytes()

@@ -1,0 +1,150 @@
+"""FunCodec's FreqCodec (Du et al. 2024; ``funcodec/models/codec_freq.py``), 16 kHz, magnitude-
+phase domain, 32 RVQ codebooks of 1024 at 50 Hz: 500 bps per codebook (R = f_N * k * log2 C).
+Operating points are the quantizer counts it was trained with (``rand_num_quant``: 1, 2, 4, 8,
+16, 32 codebooks = 0.5 ... 16 kbps).
+
+Weights, in order: ``--codec-checkpoint model.pth`` with ``--codec-config config.yaml`` (a
+config.yaml beside the checkpoint is used when none is given), else the Hugging Face cache
+(``$HF_HOME/hub/models--alibaba-damo--audio_codec-freqcodec_magphase-en-libritts-16k-gr1nq32ds320-
+pytorch/snapshots/*/``); nothing is downloaded. ``--codec-weights random-init`` builds the
+architecture of the upstream recipe ``egs/LibriTTS/codec/conf/freqcodec_mag_phase_16k_n32_600k_step.yaml``
+with ``kmeans_init: false`` (otherwise a random model runs k-means on its first input and then
+depends on it). The discriminator is dropped: inference does not use it.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CheckpointError
+from .base import BaseCodec
+from .checkpoint import apply_state_dict, load_state_dict, sha256_file
+from .rvq import bitrate_kbps
+
+# Model part of the upstream LibriTTS FreqCodec recipe; kmeans_init off for untrained use.
+RECIPE_YAML = """\
+input_size: 3
+sampling_rate: 16000
+encoder: encodec_seanet_encoder_2d
+encoder_conf: {ratios: [[4, 1], [4, 1], [4, 2], [4, 1]], norm: time_group_norm, norm_params: {num_groups: 1},
+               causal: false, dilation_base: 1}
+quantizer: costume_quantizer
+quantizer_conf: {codebook_size: 1024, num_quantizers: 32, ema_decay: 0.99, kmeans_init: false,
+                 sampling_rate: 16000, quantize_dropout: true, rand_num_quant: [1, 2, 4, 8, 16, 32], use_ddp: true}
+decoder: encodec_seanet_decoder_2d
+decoder_conf: {ratios: [[4, 1], [4, 1], [4, 2], [4, 1]], norm: time_group_norm, norm_params: {num_groups: 1},
+               causal: false, channels: 3, dilation_base: 1}
+discriminator: multiple_disc
+discriminator_conf: {disc_conf_list: [{name: encodec_multi_scale_stft_discriminator, filters: 32}]}
+model: freq_codec
+model_conf: {odim: 128, multi_spectral_window_powers_of_two: [5, 6, 7, 8, 9, 10], target_sample_hz: 16000,
+             audio_normalize: true, use_power_spec_loss: true, segment_dur: null, overlap_ratio: null,
+             codec_domain: [mag_phase, mag_phase]}
+"""
+HOP = 320          # STFT hop 160 x time stride 2
+CODEBOOK_SIZE = 1024
+QUANTIZER_COUNTS = (1, 2, 4, 8, 16, 32)
+RANDOM_INIT_SEED = 1234
+HF_REPO = "models--alibaba-damo--audio_codec-freqcodec_magphase-en-libritts-16k-gr1nq32ds320-pytorch"
+
+
+def hf_dir() -> Path:
+    home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
+    return Path(home) / "hub" / HF_REPO
+
+
+class FreqCodecCodec(BaseCodec):
+    name = "freqcodec"
+    sample_rate = 16000
+    version = "1"
+
+    def __init__(self, checkpoint: str | None = None, config: str | None = None, weights: str = "pretrained",
+                 device: str = "cpu", trust_checkpoint: bool = False, **_):
+        self.device, self._trust = device, trust_checkpoint
+        self.weights = "checkpoint" if checkpoint else weights
+        self.config_path = None
+        if self.weights == "checkpoint":
+            self.checkpoint = str(Path(checkpoint).expanduser())
+            self.config_path = str(Path(config).expanduser() if config else Path(self.checkpoint).with_name("config.yaml"))
+        elif self.weights == "pretrained":
+            snaps = [s for s in sorted((hf_dir() / "snapshots").glob("*"))
+                     if (s / "model.pth").is_file() and (s / "config.yaml").is_file()]
+            if snaps:
+                self.checkpoint, self.config_path = str(snaps[-1] / "model.pth"), str(snaps[-1] / "config.yaml")
+        self.frame_rate = self.sample_rate / HOP
+        self.codebook_size = CODEBOOK_SIZE
+        self.bitrates_kbps = tuple(bitrate_kbps(self.frame_rate, k, CODEBOOK_SIZE) for k in QUANTIZER_COUNTS)
+        self.description = f"FunCodec FreqCodec 16 kHz mag-phase, f_N={self.frame_rate:g} Hz, C=1024, k<=32"
+        self.weights_fingerprint = f"random-init-{RANDOM_INIT_SEED}" if self.weights == "random-init" else None
+        self._model = None
+
+    def _build(self, config_path: str | None):
+        import torch
+        try:
+            from funcodec.tasks.gan_speech_codec import GANSpeechCodecTask
+        except ImportError as exc:
+            raise CheckpointError(f"funcodec is not importable ({exc}); see the README's install notes") from None
+        torch.manual_seed(RANDOM_INIT_SEED)
+        if config_path is None:
+            with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+                f.write(RECIPE_YAML)
+                config_path = f.name
+        try:
+            m, _ = GANSpeechCodecTask.build_model_from_file(config_path, None, device="cpu")
+        except Exception as exc:
+            raise CheckpointError(f"freqcodec: cannot build the model from {config_path}: {exc}") from None
+        m.discriminator = None
+        return m
+
+    @property
+    def model(self):
+        if self._model is None:
+            if self.weights == "pretrained" and self.checkpoint is None:
+                raise CheckpointError(
+                    f"freqcodec: pretrained weights not found under {hf_dir()}/snapshots/*/ (model.pth + config.yaml) "
+                    "and nothing can be downloaded here; pass --codec-checkpoint model.pth --codec-config "
+                    "config.yaml, or use --codec-weights random-init for a pipeline check.")
+            if self.weights == "random-init":
+                m = self._build(None)
+            else:
+                if not Path(self.checkpoint).is_file():
+                    raise CheckpointError(f"freqcodec: checkpoint not found: {self.checkpoint}")
+                if not Path(self.config_path).is_file():
+                    raise CheckpointError(f"freqcodec: config not found: {self.config_path} (pass --codec-config)")
+                m = self._build(self.config_path)
+                sd = {k: v for k, v in load_state_dict(self.checkpoint, trust=self._trust).items()
+                      if not k.startswith("discriminator.")}
+                apply_state_dict(m, sd, self.checkpoint, self.name)
+                self.checkpoint_sha256 = sha256_file(self.checkpoint)
+            self._model = m.eval().to(self.device)
+        return self._model
+
+    def cache_identity(self):
+        if self.weights == "random-init":
+            return (self.name, self.version, self.weights_fingerprint)
+        _ = self.model
+        return (self.name, self.version, self.checkpoint_sha256)
+
+    def state_dict(self):
+        return self.model.state_dict()
+
+    def roundtrip_batch(self, batch: np.ndarray, bitrate_kbps_: float) -> np.ndarray:
+        import torch
+        bps = int(round(bitrate_kbps_ * 1000))
+        n = batch.shape[1]
+        padded = max(HOP, int(np.ceil(n / HOP)) * HOP)
+        x = torch.from_numpy(np.pad(batch, ((0, 0), (0, padded - n)))).to(self.device)
+        with torch.no_grad():
+            y = self.model.inference(x, need_recon=True, bit_width=bps)["recon_speech"][:, 0, :n]
+        if y.shape[1] < n:
+            y = torch.nn.functional.pad(y, (0, n - y.shape[1]))
+        return y.float().cpu().numpy()
+
+    def info(self) -> dict:
+        d = super().info()
+        d.update({"frame_rate_hz": self.frame_rate, "codebook_size": self.codebook_size, "config": self.config_path,
+                  "bitrate_formula": "R = f_N * k * log2(C)"})
+        return d
