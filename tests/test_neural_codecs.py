@@ -35,8 +35,14 @@ def _freqcodec(**kw):
     return FreqCodecCodec(**kw)
 
 
+def _hificodec(**kw):
+    pytest.importorskip("espnet2")
+    from codec_conformance.codecs.hificodec import HiFiCodecCodec
+    return HiFiCodecCodec(**kw)
+
+
 ADAPTERS = {"encodec": _encodec, "speechtokenizer": _speechtokenizer, "dac16-small": _dac16_small,
-            "freqcodec": _freqcodec}
+            "freqcodec": _freqcodec, "hificodec": _hificodec}
 
 
 @pytest.fixture(scope="module", params=sorted(ADAPTERS))
@@ -62,6 +68,8 @@ def test_bitrates_from_the_paper_formula():
     assert dac16(weights="random-init").bitrates_kbps == tuple(0.5 * k for k in range(1, 13))
     pytest.importorskip("funcodec")
     assert _freqcodec(weights="random-init").bitrates_kbps == (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+    pytest.importorskip("espnet2")
+    assert _hificodec(weights="random-init").bitrates_kbps == tuple(float(k) for k in range(1, 9))  # 2 groups
 
 
 def test_dac_native_format_and_safe_loading(tmp_path):
@@ -103,6 +111,8 @@ def test_random_init_codes_depend_on_input(adapter):
         elif codec.name == "freqcodec":
             c1 = m.inference(x1[:, 0], need_recon=False, bit_width=1000)["code_indices"][0]
             c2 = m.inference(x2[:, 0], need_recon=False, bit_width=1000)["code_indices"][0]
+        elif codec.name == "hificodec":
+            c1, c2 = m.encode(x1, target_bw=1.0), m.encode(x2, target_bw=1.0)
         elif codec.name.startswith("dac"):
             c1, c2 = m.encode(x1, n_quantizers=2)[1], m.encode(x2, n_quantizers=2)[1]
         else:
@@ -156,8 +166,9 @@ def test_tampered_truncated_and_mismatched_checkpoints(adapter, tmp_path):
     with pytest.raises(CheckpointError, match="trunc.pt.*corrupted or truncated"):
         make(checkpoint=str(tmp_path / "trunc.pt")).roundtrip(x, br)
     bad = dict(sd)
-    bad.pop(next(iter(bad)))
-    bad["extra.weight"] = torch.zeros(1)
+    first = next(iter(bad))
+    bad.pop(first)
+    bad[first + "_extra"] = torch.zeros(1)  # an unexpected key inside the model's own namespace
     torch.save(bad, tmp_path / "mismatch.pt")
     with pytest.raises(CheckpointError, match=f"does not fit the {codec.name} architecture.*missing keys.*unexpected"):
         make(checkpoint=str(tmp_path / "mismatch.pt")).roundtrip(x, br)
