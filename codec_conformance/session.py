@@ -287,7 +287,7 @@ class ConformanceSession:
         with self._lock:
             if name not in self._metrics:
                 from .metrics import build_metric
-                self._metrics[name] = build_metric(name, self.settings)
+                self._metrics[name] = build_metric(name, self.settings, device=self.device)
             return self._metrics[name]
 
     def score(self, metric_name: str, corpus: Corpus, signals: list[np.ndarray], tag) -> MetricResult:

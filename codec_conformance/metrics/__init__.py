@@ -4,17 +4,17 @@ from __future__ import annotations
 from .base import Metric, MetricResult, Undefined  # noqa: F401
 
 
-def build_metric(name: str, settings=None):
-    """Instantiate a registered metric with the run's evaluator options."""
+def build_metric(name: str, settings=None, device: str = "cpu"):
+    """Instantiate a registered metric with the run's evaluator options, on ``device``."""
     from ..registry import load_metric_class
 
     opt = (lambda k, d=None: getattr(settings, k, d)) if settings is not None else (lambda k, d=None: d)
     if name == "wer":
         from .asr import WordErrorRate
-        return WordErrorRate(model=opt("asr_model"))
+        return WordErrorRate(model=opt("asr_model"), device=device)
     if name == "eer":
         from .speaker import SpeakerEer
-        return SpeakerEer(model=opt("speaker_model"), protocol=opt("eer_protocol", "enrol-test"))
+        return SpeakerEer(model=opt("speaker_model"), protocol=opt("eer_protocol", "enrol-test"), device=device)
     if name == "emotion_acc":
         from .prosody import EmotionAccuracy
         return EmotionAccuracy(str(settings.path(settings.emotion_model)))

@@ -48,7 +48,7 @@ class AsrBackend:
 
 
 class FasterWhisperAsr(AsrBackend):
-    def __init__(self, model_dir: str | None = None, threads: int = 1):
+    def __init__(self, model_dir: str | None = None, threads: int = 1, device: str = "cpu"):
         try:
             from faster_whisper import WhisperModel
         except ImportError:
@@ -67,7 +67,11 @@ class FasterWhisperAsr(AsrBackend):
                 raise EvaluatorUnavailable(f"no CTranslate2 Whisper model at {model_dir} (expected {model_dir}/model.bin)")
             self.name = f"faster-whisper:{Path(model_dir).name}"
             self.stand_in = "large" not in Path(model_dir).name
-        self.model = WhisperModel(model_dir, device="cpu", compute_type="int8", cpu_threads=threads)
+        if device.startswith("cuda"):
+            index = int(device.split(":")[1]) if ":" in device else 0
+            self.model = WhisperModel(model_dir, device="cuda", device_index=index, compute_type="float16")
+        else:
+            self.model = WhisperModel(model_dir, device="cpu", compute_type="int8", cpu_threads=threads)
 
     version = "2"
 
@@ -123,17 +127,17 @@ class PocketSphinxAsr(AsrBackend):
         return hyp.hypstr if hyp else ""
 
 
-def make_asr(spec: str | None) -> AsrBackend:
+def make_asr(spec: str | None, device: str = "cpu") -> AsrBackend:
     """``None``/"auto": the bundled stand-in; "pocketsphinx"; a .pt file; a CTranslate2 dir."""
     if spec in (None, "", "auto", "tiny.en"):
-        return FasterWhisperAsr()
+        return FasterWhisperAsr(device=device)
     if spec == "pocketsphinx":
         return PocketSphinxAsr()
     p = Path(spec)
     if p.suffix == ".pt":
-        return OpenAiWhisperAsr(spec)
+        return OpenAiWhisperAsr(spec, device=device)
     if p.is_dir():
-        return FasterWhisperAsr(spec)
+        return FasterWhisperAsr(spec, device=device)
     raise EvaluatorUnavailable(f"ASR model {spec!r} not found: give a Whisper .pt file, a CTranslate2 "
                                "directory, 'pocketsphinx' or 'auto'")
 
@@ -156,12 +160,13 @@ class WordErrorRate(LazyModelMetric):
     unit = "fraction"
     scope = "set"
 
-    def __init__(self, backend: AsrBackend | None = None, model: str | None = None):
+    def __init__(self, backend: AsrBackend | None = None, model: str | None = None, device: str = "cpu"):
         self._model_obj = backend
         self._model = model
+        self.device = device
 
     def make_model(self) -> AsrBackend:
-        return make_asr(self._model)
+        return make_asr(self._model, self.device)
 
     @property
     def backend(self) -> AsrBackend:

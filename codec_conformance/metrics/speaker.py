@@ -56,12 +56,12 @@ class ResemblyzerEmbedder(Embedder):
     name = "resemblyzer-ge2e"
     stand_in = True
 
-    def __init__(self):
+    def __init__(self, device: str = "cpu"):
         try:
             from resemblyzer import VoiceEncoder
         except ImportError as exc:
             raise EvaluatorUnavailable(f"resemblyzer is not importable ({exc}); pip install resemblyzer") from None
-        self.encoder = VoiceEncoder(device="cpu", verbose=False)
+        self.encoder = VoiceEncoder(device=device, verbose=False)
 
     def embed(self, audio, sr):
         from resemblyzer import preprocess_wav
@@ -96,10 +96,10 @@ class EcapaEmbedder(Embedder):
         return e.squeeze().cpu().numpy()
 
 
-def make_embedder(spec: str | None) -> Embedder:
+def make_embedder(spec: str | None, device: str = "cpu") -> Embedder:
     if spec in (None, "", "auto"):
-        return ResemblyzerEmbedder()
-    return EcapaEmbedder(spec)
+        return ResemblyzerEmbedder(device)
+    return EcapaEmbedder(spec, device)
 
 
 class SpeakerEer(LazyModelMetric):
@@ -108,14 +108,16 @@ class SpeakerEer(LazyModelMetric):
     unit = "fraction"
     scope = "set"
 
-    def __init__(self, embedder: Embedder | None = None, model: str | None = None, protocol: str = "enrol-test"):
+    def __init__(self, embedder: Embedder | None = None, model: str | None = None, protocol: str = "enrol-test",
+                 device: str = "cpu"):
         if protocol not in ("enrol-test", "all-pairs"):
             raise ValueError(f"unknown EER protocol {protocol!r}; use enrol-test or all-pairs")
         self._model_obj, self._model, self.protocol = embedder, model, protocol
         self.version_suffix = f"/{protocol}"
+        self.device = device
 
     def make_model(self) -> Embedder:
-        return make_embedder(self._model)
+        return make_embedder(self._model, self.device)
 
     @property
     def embedder(self) -> Embedder:
