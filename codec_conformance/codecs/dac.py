@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CheckpointError
-from .base import BaseCodec
+from .neural import NeuralCodec
 from .checkpoint import apply_state_dict, load_state_dict, sha256_file
 from .rvq import bitrate_kbps
 
@@ -36,7 +36,7 @@ def cache_dir() -> Path:
     return Path.home() / ".cache" / "descript" / "dac"
 
 
-class DacCodec(BaseCodec):
+class DacCodec(NeuralCodec):
     version = "1"
 
     def __init__(self, checkpoint: str | None = None, weights: str = "pretrained", device: str = "cpu",
@@ -113,15 +113,6 @@ class DacCodec(BaseCodec):
             self._model = m.eval().to(self.device)
         return self._model
 
-    def cache_identity(self):
-        if self.weights == "random-init":
-            return (self.name, self.version, self.weights_fingerprint)
-        _ = self.model
-        return (self.name, self.version, self.checkpoint_sha256)
-
-    def state_dict(self):
-        return self.model.state_dict()
-
     def save_native(self, path: str) -> None:
         """Write the library's own format (metadata kwargs + state dict)."""
         import torch
@@ -129,23 +120,11 @@ class DacCodec(BaseCodec):
 
     def roundtrip_batch(self, batch: np.ndarray, bitrate_kbps_: float) -> np.ndarray:
         import torch
-        k = int(round(bitrate_kbps_ * 1000 / (self.frame_rate * np.log2(self.codebook_size))))
-        n = batch.shape[1]
-        padded = max(self.hop, int(np.ceil(n / self.hop)) * self.hop)
-        x = torch.from_numpy(np.pad(batch, ((0, 0), (0, padded - n)))).to(self.device)[:, None, :]
+        x = torch.from_numpy(self.pad_to_hop(batch, self.hop)).to(self.device)[:, None, :]
         with torch.no_grad():
-            z = self.model.encode(x, n_quantizers=k)[0]
+            z = self.model.encode(x, n_quantizers=self.codebooks_at(bitrate_kbps_))[0]
             y = self.model.decode(z)[:, 0, :]
-        y = y[:, :n]
-        if y.shape[1] < n:  # 16/24 kHz models decode a few samples short
-            y = torch.nn.functional.pad(y, (0, n - y.shape[1]))
-        return y.float().cpu().numpy()
-
-    def info(self) -> dict:
-        d = super().info()
-        d.update({"frame_rate_hz": self.frame_rate, "codebook_size": self.codebook_size,
-                  "bitrate_formula": "R = f_N * k * log2(C)"})
-        return d
+        return self.fit(y, batch.shape[1])  # 16/24 kHz models decode a few samples short
 
 
 def dac16(**kw):

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CheckpointError, CodecError
-from .base import BaseCodec
+from .neural import NeuralCodec
 from .checkpoint import apply_state_dict, load_state_dict, sha256_file
 
 VARIANTS = {
@@ -36,7 +36,7 @@ def hub_checkpoint(filename: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / filename
 
 
-class EncodecCodec(BaseCodec):
+class EncodecCodec(NeuralCodec):
     version = "1"
     supports_batch = True  # causal model: trailing zero padding leaves earlier samples unchanged
     max_batch = 8
@@ -116,33 +116,14 @@ class EncodecCodec(BaseCodec):
         init_rvq_codebooks(m.encoder, m.quantizer.vq.layers, self.variant["channels"], self.sample_rate,
                            RANDOM_INIT_SEED)
 
-    def cache_identity(self):
-        if self.weights == "random-init":
-            return (self.name, self.version, self.weights_fingerprint)
-        _ = self.model  # loads the checkpoint and computes its SHA-256
-        return (self.name, self.version, self.checkpoint_sha256)
-
-    def state_dict(self):
-        return self.model.state_dict()
-
     # ---- round trip ---------------------------------------------------------------------------
     def roundtrip_batch(self, batch: np.ndarray, bitrate_kbps: float) -> np.ndarray:
         import torch
         m = self.model
-        k = int(round(bitrate_kbps * 1000 / (self.frame_rate * math.log2(self.codebook_size))))
-        m.set_target_bandwidth(k * self.frame_rate * math.log2(self.codebook_size) / 1000 * 1.0)
+        m.set_target_bandwidth(self.bitrate_for(self.codebooks_at(bitrate_kbps)))
         x = torch.from_numpy(batch).to(self.device)[:, None, :]
         if self.variant["channels"] == 2:
             x = x.repeat(1, 2, 1)
         with torch.no_grad():
             y = m.decode(m.encode(x))
-        y = y.mean(dim=1)[:, : batch.shape[1]]
-        if y.shape[1] < batch.shape[1]:
-            y = torch.nn.functional.pad(y, (0, batch.shape[1] - y.shape[1]))
-        return y.float().cpu().numpy()
-
-    def info(self) -> dict:
-        d = super().info()
-        d.update({"frame_rate_hz": self.frame_rate, "codebook_size": self.codebook_size,
-                  "bitrate_formula": "R = f_N * k * log2(C)"})
-        return d
+        return self.fit(y.mean(dim=1), batch.shape[1])

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CheckpointError
-from .base import BaseCodec
+from .neural import NeuralCodec
 from .checkpoint import apply_state_dict, load_state_dict, sha256_file
 from .rvq import bitrate_kbps
 
@@ -56,7 +56,7 @@ def hf_dir() -> Path:
     return Path(home) / "hub" / HF_REPO
 
 
-class FreqCodecCodec(BaseCodec):
+class FreqCodecCodec(NeuralCodec):
     name = "freqcodec"
     sample_rate = 16000
     version = "1"
@@ -122,29 +122,12 @@ class FreqCodecCodec(BaseCodec):
             self._model = m.eval().to(self.device)
         return self._model
 
-    def cache_identity(self):
-        if self.weights == "random-init":
-            return (self.name, self.version, self.weights_fingerprint)
-        _ = self.model
-        return (self.name, self.version, self.checkpoint_sha256)
-
-    def state_dict(self):
-        return self.model.state_dict()
-
     def roundtrip_batch(self, batch: np.ndarray, bitrate_kbps_: float) -> np.ndarray:
         import torch
-        bps = int(round(bitrate_kbps_ * 1000))
-        n = batch.shape[1]
-        padded = max(HOP, int(np.ceil(n / HOP)) * HOP)
-        x = torch.from_numpy(np.pad(batch, ((0, 0), (0, padded - n)))).to(self.device)
+        x = torch.from_numpy(self.pad_to_hop(batch, HOP)).to(self.device)
         with torch.no_grad():
-            y = self.model.inference(x, need_recon=True, bit_width=bps)["recon_speech"][:, 0, :n]
-        if y.shape[1] < n:
-            y = torch.nn.functional.pad(y, (0, n - y.shape[1]))
-        return y.float().cpu().numpy()
+            y = self.model.inference(x, need_recon=True, bit_width=int(round(bitrate_kbps_ * 1000)))["recon_speech"]
+        return self.fit(y[:, 0, :], batch.shape[1])
 
     def info(self) -> dict:
-        d = super().info()
-        d.update({"frame_rate_hz": self.frame_rate, "codebook_size": self.codebook_size, "config": self.config_path,
-                  "bitrate_formula": "R = f_N * k * log2(C)"})
-        return d
+        return {**super().info(), "config": self.config_path}

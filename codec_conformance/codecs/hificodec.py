@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CheckpointError
-from .base import BaseCodec
+from .neural import NeuralCodec
 from .checkpoint import apply_state_dict, load_state_dict, sha256_file
 from .rvq import bitrate_kbps
 
@@ -31,7 +31,7 @@ HOP = 320
 RANDOM_INIT_SEED = 1234
 
 
-class HiFiCodecCodec(BaseCodec):
+class HiFiCodecCodec(NeuralCodec):
     name = "hificodec"
     sample_rate = 16000
     version = "1"
@@ -101,27 +101,15 @@ class HiFiCodecCodec(BaseCodec):
             self._model = gen.eval().to(self.device)
         return self._model
 
-    def cache_identity(self):
-        if self.weights == "random-init":
-            return (self.name, self.version, self.weights_fingerprint)
-        _ = self.model
-        return (self.name, self.version, self.checkpoint_sha256)
-
     def state_dict(self):
         return {f"codec.generator.{k}": v for k, v in self.model.state_dict().items()}
 
     def roundtrip_one(self, x: np.ndarray, bitrate_kbps_: float) -> np.ndarray:
         import torch
-        n = len(x)
-        padded = max(HOP, int(np.ceil(n / HOP)) * HOP)
-        t = torch.from_numpy(np.pad(x, (0, padded - n))).to(self.device).view(1, 1, -1)
+        t = torch.from_numpy(self.pad_to_hop(x[None], HOP)).to(self.device).view(1, 1, -1)
         with torch.no_grad():
-            y = self.model.decode(self.model.encode(t, target_bw=bitrate_kbps_ / GROUPS))[0, 0, :n]
-        y = y.float().cpu().numpy()
-        return np.pad(y, (0, n - len(y))) if len(y) < n else y
+            y = self.model.decode(self.model.encode(t, target_bw=bitrate_kbps_ / GROUPS))
+        return self.fit(y[:, 0, :], len(x))[0]
 
     def info(self) -> dict:
-        d = super().info()
-        d.update({"frame_rate_hz": self.frame_rate, "codebook_size": self.codebook_size, "groups": GROUPS,
-                  "bitrate_formula": "R = f_N * (groups * k) * log2(C)"})
-        return d
+        return {**super().info(), "groups": GROUPS, "bitrate_formula": "R = f_N * (groups * k) * log2(C)"}

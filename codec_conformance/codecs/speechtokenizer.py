@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CheckpointError
-from .base import BaseCodec
+from .neural import NeuralCodec
 from .checkpoint import apply_state_dict, load_state_dict, sha256_file
 from .rvq import bitrate_kbps, init_rvq_codebooks
 
@@ -41,7 +41,7 @@ def find_cached() -> tuple[Path, Path] | None:
     return None
 
 
-class SpeechTokenizerCodec(BaseCodec):
+class SpeechTokenizerCodec(NeuralCodec):
     name = "speechtokenizer"
     version = "1"
 
@@ -104,29 +104,15 @@ class SpeechTokenizerCodec(BaseCodec):
         return self._model
 
     def cache_identity(self):
-        if self.weights == "random-init":
-            return (self.name, self.version, self.weights_fingerprint)
-        _ = self.model
-        return (self.name, self.version, self.checkpoint_sha256, json.dumps(self.cfg, sort_keys=True))
-
-    def state_dict(self):
-        return self.model.state_dict()
+        return (*super().cache_identity(), json.dumps(self.cfg, sort_keys=True))
 
     def roundtrip_batch(self, batch: np.ndarray, bitrate_kbps_: float) -> np.ndarray:
         import torch
-        k = int(round(bitrate_kbps_ * 1000 / (self.frame_rate * np.log2(self.codebook_size))))
-        hop = int(np.prod(self.cfg["strides"]))
-        n = batch.shape[1]
-        padded = int(np.ceil(n / hop)) * hop  # whole frames in, then trim: output aligned to input
-        x = torch.from_numpy(np.pad(batch, ((0, 0), (0, padded - n)))).to(self.device)[:, None, :]
+        hop = int(np.prod(self.cfg["strides"]))  # whole frames in, then trim: output aligned to input
+        x = torch.from_numpy(self.pad_to_hop(batch, hop)).to(self.device)[:, None, :]
         with torch.no_grad():
-            y = self.model.decode(self.model.encode(x, n_q=k))[:, 0, :n]
-        if y.shape[1] < n:
-            y = torch.nn.functional.pad(y, (0, n - y.shape[1]))
-        return y.float().cpu().numpy()
+            y = self.model.decode(self.model.encode(x, n_q=self.codebooks_at(bitrate_kbps_)))
+        return self.fit(y[:, 0, :], batch.shape[1])
 
     def info(self) -> dict:
-        d = super().info()
-        d.update({"frame_rate_hz": self.frame_rate, "codebook_size": self.codebook_size,
-                  "config": self.config_path, "bitrate_formula": "R = f_N * k * log2(C)"})
-        return d
+        return {**super().info(), "config": self.config_path}
