@@ -53,6 +53,7 @@ class ConformanceSession:
         self._degraded: dict[tuple, list] = {}
         self._coded: dict[tuple, list] = {}
         self._identity: dict[str, str | None] = {}
+        self._thresholds: dict[str, ThresholdSet] = {}
         self._memo: dict[str, np.ndarray] = {}
         self._scores: dict[tuple, MetricResult] = {}
         self._corpus = self._emotion = self._noise = self._rirs = None
@@ -321,9 +322,14 @@ class ConformanceSession:
         return str(self.codec(spec).name)
 
     def thresholds(self, codec: str) -> ThresholdSet:
-        """thresholds/<codec name>.toml, else default.toml (or --codec-thresholds)."""
-        from .registry import metric_names
+        """thresholds/<codec name>.toml, else default.toml (or --codec-thresholds); read once."""
         codec = self.codec_name(codec)
+        if codec not in self._thresholds:
+            self._thresholds[codec] = self._load_thresholds(codec)
+        return self._thresholds[codec]
+
+    def _load_thresholds(self, codec: str) -> ThresholdSet:
+        from .registry import metric_names
         s = self.settings
         known = set(metric_names()) | {"ser_db", "mel_distance", "low_band_boost_db", "mid_band_ripple_db",
                                        "high_band_rolloff_db", "pesq_nb", "estoi", "emotion_acc"}
