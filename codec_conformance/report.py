@@ -240,6 +240,8 @@ def render(doc: dict, run_dir: Path) -> str:
             thtxt = f"{th.get('kind')} {th.get('limit')}" if th else ""
             if base and not base.get("passed"):
                 thtxt += f"; baseline {base['value']:.4g} ± {base['tolerance']:.3g} REGRESSED"
+            if r.get("failure"):
+                thtxt += f"; {r['failure']}"
             out.append(f"<tr><td>{E(r['codec'])}</td><td>{r['bitrate_kbps']:g}</td><td>{E(r['suite'])}</td>"
                        f"<td>{E(cond)}</td><td>{E(r['metric'])}</td><td>{_fmt(r['value'])}</td>"
                        f"<td>{_fmt(r['oracle'])}</td><td>{_fmt(r['delta'])}</td><td>{E(thtxt)}<br>"

@@ -210,3 +210,21 @@ def test_killed_worker_loses_no_finished_results(run, pytester):
     done = {x["test_id"] for x in doc["records"]}
     assert len(done) == 3 and all("8kbps" in t for t in done)  # every 8 kbps test kept
     assert doc["run"]["finished"] is not None
+
+
+def test_metric_destroyed_by_codec_fails_and_is_counted(run, pytester):
+    pytester.makepyfile(silent=textwrap.dedent('''
+        import numpy as np
+        from codec_conformance.codecs.base import BaseCodec
+        class Silent(BaseCodec):
+            name, sample_rate, bitrates_kbps = "silent", 16000, (1.0,)
+            def roundtrip_one(self, x, br):
+                return np.zeros_like(x)
+        def make(**kw): return Silent()
+    '''))
+    r = run("--codec=silent:make", "-k", "clean and pesq", "-q")
+    r.assert_outcomes(failed=1)
+    rec = results(pytester)["records"][0]
+    assert rec["value"] is None and rec["passed"] is False and "undefined for every codec output" in rec["failure"]
+    assert rec["n_undefined"] == 6 and "no utterance" in str(rec["undefined_reasons"])
+    assert "1 of 1 gated checks failed" in (pytester.path / "reports" / "latest" / "index.html").read_text()

@@ -88,6 +88,9 @@ class Pesq(Metric):
 
         from ..audio import resample
         fs = 16000 if self.mode == "wb" else 8000
+        for what, sig in (("reference", ref), ("signal under test", deg)):
+            if not np.any(sig):
+                raise Undefined(f"PESQ: the {what} is digital silence (no utterance)")
         if sr != fs:
             ref, deg = resample(ref, sr, fs), resample(deg, sr, fs)
         try:
