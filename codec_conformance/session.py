@@ -174,32 +174,7 @@ class ConformanceSession:
 
     def roundtrip(self, name: str, bitrate: float, x: np.ndarray, sr: int) -> np.ndarray:
         """One signal at ``sr`` through the codec (resampled to and from its rate), cached by content."""
-        import time
-
-        codec = self.codec(name)
-        ident = self.codec_identity(name)
-        key = content_hash("rt", ident or ("run", name, id(codec)), float(bitrate), x, sr)
-        hit = self._memo.get(key)
-        if hit is None and ident is not None:
-            hit = self.cache.get_array(key)
-        if hit is not None:
-            return hit
-        t0 = time.perf_counter()
-        y = resample(x, sr, codec.sample_rate)
-        out = codec.roundtrip(_as_tensor(y[None, :]), bitrate)
-        out = np.asarray(out.detach().cpu().numpy() if hasattr(out, "detach") else out, dtype=np.float32)
-        if out.shape != (1, len(y)):
-            raise CodecError(f"codec {name!r} returned shape {out.shape} for input (1, {len(y)}); "
-                             "an adapter must trim/pad to the input length")
-        if not np.all(np.isfinite(out)):
-            raise CodecError(f"codec {name!r} at {bitrate:g} kbps returned NaN/Inf samples")
-        z = fit_length(resample(out[0], codec.sample_rate, sr), len(x)).astype(np.float32)
-        self.timing["codec_s"] += time.perf_counter() - t0
-        if ident is not None:
-            self.cache.put_array(key, z)
-        if len(self._memo) < 4096:
-            self._memo[key] = z
-        return z
+        return self.roundtrip_many(name, bitrate, [x], sr)[0]
 
     def telemetry(self) -> dict:
         """Time spent since the last call (codec / evaluator seconds) and this process' peak RSS."""
@@ -208,7 +183,6 @@ class ConformanceSession:
         self._reported = dict(self.timing)
         out["worker"] = os.environ.get("PYTEST_XDIST_WORKER", "main")
         out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-        out["cache_hits"], out["cache_misses"] = self.cache.hits, self.cache.misses
         return out
 
     def coded(self, name: str, bitrate: float, signals: list[np.ndarray], sr: int, tag) -> list[np.ndarray]:
@@ -239,15 +213,15 @@ class ConformanceSession:
             k += len(sig)
 
     def roundtrip_many(self, name: str, bitrate: float, signals: list[np.ndarray], sr: int) -> list[np.ndarray]:
-        """Round trips of many signals: padded batches for codecs that declare
-        ``supports_batch`` (sorted by length, so padding stays small), one by one otherwise."""
-        codec = self.codec(name)
-        bs = int(getattr(codec, "max_batch", 8)) if getattr(codec, "supports_batch", False) else 1
-        if bs <= 1 or len(signals) <= 1:
-            return [self.roundtrip(name, bitrate, x, sr) for x in signals]
+        """Signals at ``sr`` through the codec (resampled to and from its rate), cached by content:
+        padded, length-sorted batches for codecs that declare ``supports_batch``, one by one
+        otherwise. Outputs of the wrong shape or with NaN/Inf are refused, naming the codec."""
         import time
-        out: list = [None] * len(signals)
+
+        codec = self.codec(name)
         ident = self.codec_identity(name)
+        bs = max(1, int(getattr(codec, "max_batch", 8))) if getattr(codec, "supports_batch", False) else 1
+        out: list = [None] * len(signals)
         todo = []
         for i, x in enumerate(signals):
             key = content_hash("rt", ident or ("run", name, id(codec)), float(bitrate), x, sr)
@@ -267,15 +241,18 @@ class ConformanceSession:
             batch = np.stack([fit_length(y, n) for y in ys]).astype(np.float32)
             res = codec.roundtrip(_as_tensor(batch), bitrate)
             res = np.asarray(res.detach().cpu().numpy() if hasattr(res, "detach") else res, dtype=np.float32)
-            if res.shape != batch.shape or not np.all(np.isfinite(res)):
-                raise CodecError(f"codec {name!r} at {bitrate:g} kbps returned shape {res.shape} / non-finite "
-                                 f"samples for a batch of shape {batch.shape}")
-            for (length, i, key), y, row in zip(chunk, ys, res):
+            if res.shape != batch.shape:
+                raise CodecError(f"codec {name!r} returned shape {res.shape} for input {batch.shape}; "
+                                 "an adapter must trim/pad to the input length")
+            if not np.all(np.isfinite(res)):
+                raise CodecError(f"codec {name!r} at {bitrate:g} kbps returned NaN/Inf samples")
+            for (_, i, key), y, row in zip(chunk, ys, res):
                 z = fit_length(resample(row[: len(y)], codec.sample_rate, sr), len(signals[i])).astype(np.float32)
                 out[i] = z
                 if ident is not None:
                     self.cache.put_array(key, z)
-                self._memo[key] = z
+                if len(self._memo) < 4096:
+                    self._memo[key] = z
             self.timing["codec_s"] += time.perf_counter() - t0
         return out
 
