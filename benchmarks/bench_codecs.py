@@ -3,6 +3,7 @@ at batch 1 and batch 8 (issue #3; on a GPU issue #7's batched-vs-batch-1 figure)
 
     python benchmarks/bench_codecs.py                          # CPU, every registered codec
     python benchmarks/bench_codecs.py --device cuda --codec encodec --codec dac --bitrate all
+    python benchmarks/bench_codecs.py --device cuda --precision fp16 --codec encodec   # mixed precision
 
 Neural codecs run with random-init weights (same architecture and compute as pretrained ones).
 """
@@ -47,6 +48,7 @@ def main():
     ap.add_argument("--bitrate", default="min,max", help="all | max | min | min,max")
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--precision", default="fp32", help="fp32 | fp16 | bf16 (neural codecs)")
     a = ap.parse_args()
     try:
         import torch
@@ -54,12 +56,17 @@ def main():
     except ImportError:
         pass
     names = a.codec or [n for n in codec_names() if n != "identity"]
-    print(f"device {a.device}; {a.seconds:g} s of audio per item; seconds of compute per second of audio "
+    print(f"device {a.device}; precision {a.precision}; {a.seconds:g} s of audio per item; seconds of compute per second of audio "
           "(lower is better)")
     print(f"{'codec':16} {'kbps':>8} {'batch 1':>9} {'batch 8':>9}  weights")
     for n in names:
         kw = {"weights": "random-init", "device": a.device} if n in NEURAL else {}
         c = make_codec(n, **kw)
+        if a.precision != "fp32":
+            if not hasattr(c, "set_precision") or a.precision not in c.supported_precisions:
+                print(f"{n:16} skipped: no {a.precision}")
+                continue
+            c.set_precision(a.precision)
         brs = sorted({b for spec in a.bitrate.split(",") for b in select_bitrates(c.bitrates_kbps, spec)})
         for br in brs:
             r1 = rtf(c, br, 1, a.seconds)

@@ -152,10 +152,17 @@ class ConformanceSession:
             if name not in self._codecs:
                 from .registry import make_codec
                 s = self.settings
-                self._codecs[name] = make_codec(
+                codec = make_codec(
                     name, checkpoint=str(s.path(s.checkpoint)) if s.checkpoint else None,
                     config=str(s.path(s.config)) if s.config else None, weights=s.weights,
                     trust_checkpoint=bool(s.trust_checkpoint), device=self.device)
+                precision = getattr(s, "precision", "fp32")
+                if precision != "fp32":
+                    if not hasattr(codec, "set_precision"):
+                        raise ConformanceError(f"--codec-precision {precision}: codec {name!r} runs in its own "
+                                               "precision only (neural codecs support fp16/bf16); drop the option")
+                    codec.set_precision(precision)
+                self._codecs[name] = codec
             return self._codecs[name]
 
     def bitrates(self, name: str) -> list[float]:

@@ -16,6 +16,7 @@ OPTIONS = {
     "config": (None, "model config file, for codecs whose checkpoint needs one"),
     "weights": ("pretrained", "pretrained | random-init (untrained weights: pipeline checks only)"),
     "trust_checkpoint": (False, "allow full unpickling of a checkpoint (runs code: only for files you trust)"),
+    "precision": ("fp32", "fp32 | fp16 | bf16: mixed-precision (autocast) round trips for neural codecs; fp16 is for GPUs"),
     "device": ("auto", "auto | cpu | cuda | cuda:N (auto: cuda:(worker index mod GPUs) when present)"),
     "profile": ("smoke", "smoke | standard | paper: corpus size, condition grid, Hypothesis examples"),
     "corpus": (None, "speech directory (LibriSpeech layout or speaker folders); default: embedded TTS"),
@@ -158,6 +159,8 @@ def build_settings(getoption, invocation_dir: str | Path) -> Settings:
     s.profile_spec  # validate
     if s.weights not in ("pretrained", "random-init"):
         raise ConformanceError(f"--codec-weights {s.weights!r}: use pretrained or random-init")
+    if s.precision not in ("fp32", "fp16", "bf16"):
+        raise ConformanceError(f"--codec-precision {s.precision!r}: use fp32, fp16 or bf16")
     if not 0 <= s.shard_id < s.num_shards:
         raise ConformanceError(f"--codec-shard-id {s.shard_id} must be in [0, --codec-num-shards={s.num_shards})")
     return s

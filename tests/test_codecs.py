@@ -109,3 +109,18 @@ def test_codec_wrong_length_or_nan_is_refused(rng):
         _BadLength().roundtrip(x, 1.0)
     with pytest.raises(CodecError, match="NaN"):
         _Nan().roundtrip(x, 1.0)
+
+
+def test_precision_option_is_validated_and_refused_for_codecs_without_it():
+    from codec_conformance.errors import ConformanceError
+    from codec_conformance.session import ConformanceSession
+    from codec_conformance.settings import OPTIONS, Settings, build_settings
+
+    values = {k: d for k, (d, _) in OPTIONS.items()}
+    values.update(precision="bf16", device="cpu", no_cache=True)
+    sess = ConformanceSession(Settings(codecs=["opus"], rootdir=".", values=values))
+    with pytest.raises(ConformanceError, match="codec 'opus' runs in its own precision only"):
+        sess.codec("opus")
+    opts = {f"codec_{k}": None for k in OPTIONS} | {"codec_precision": "fp8", "codec": ["opus"]}
+    with pytest.raises(ConformanceError, match="--codec-precision 'fp8'"):
+        build_settings(lambda k: opts.get(k), ".")

@@ -100,6 +100,26 @@ def test_clip_shorter_than_one_frame(adapter):
     assert codec.roundtrip(x, codec.bitrates_kbps[-1]).shape == (1, 37)
 
 
+def test_bf16_autocast_runs_is_labelled_and_cached_apart(adapter):
+    make, codec = adapter
+    half = make(weights="random-init")
+    if "bf16" in half.supported_precisions:
+        half.set_precision("bf16")
+    else:  # FreqCodec: complex STFT decoder, no complex bfloat16 in torch
+        with pytest.raises(Exception, match="cannot run in bf16: its STFT"):
+            half.set_precision("bf16")
+        half.set_precision("fp16")
+    x = (0.1 * np.random.default_rng(3).standard_normal((2, codec.sample_rate // 2))).astype(np.float32)
+    br = codec.bitrates_kbps[-1]
+    y32, y16 = codec.roundtrip(x, br), half.roundtrip(x, br)
+    assert y16.shape == x.shape and y16.dtype == np.float32 and np.all(np.isfinite(y16))
+    assert not np.array_equal(y32, y16)  # autocast really changed the arithmetic
+    assert half.info()["precision"] in ("bf16", "fp16") and codec.info()["precision"] == "fp32"
+    assert half.cache_identity() != codec.cache_identity()  # never served from the fp32 cache
+    with pytest.raises(Exception, match="precision 'fp8' unknown"):
+        half.set_precision("fp8")
+
+
 def test_random_init_codes_depend_on_input(adapter):
     _, codec = adapter
     m = codec.model

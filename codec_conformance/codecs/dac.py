@@ -121,7 +121,7 @@ class DacCodec(NeuralCodec):
     def roundtrip_batch(self, batch: np.ndarray, bitrate_kbps_: float) -> np.ndarray:
         import torch
         x = torch.from_numpy(self.pad_to_hop(batch, self.hop)).to(self.device)[:, None, :]
-        with torch.no_grad():
+        with self.inference():
             z = self.model.encode(x, n_quantizers=self.codebooks_at(bitrate_kbps_))[0]
             y = self.model.decode(z)[:, 0, :]
         return self.fit(y, batch.shape[1])  # 16/24 kHz models decode a few samples short

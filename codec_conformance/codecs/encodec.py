@@ -124,6 +124,6 @@ class EncodecCodec(NeuralCodec):
         x = torch.from_numpy(batch).to(self.device)[:, None, :]
         if self.variant["channels"] == 2:
             x = x.repeat(1, 2, 1)
-        with torch.no_grad():
+        with self.inference():
             y = m.decode(m.encode(x))
         return self.fit(y.mean(dim=1), batch.shape[1])

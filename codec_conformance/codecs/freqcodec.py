@@ -60,6 +60,8 @@ class FreqCodecCodec(NeuralCodec):
     name = "freqcodec"
     sample_rate = 16000
     version = "1"
+    supported_precisions = ("fp32", "fp16")
+    precision_note = "its STFT-domain decoder builds complex tensors, and torch has no complex bfloat16"
 
     def __init__(self, checkpoint: str | None = None, config: str | None = None, weights: str = "pretrained",
                  device: str = "cpu", trust_checkpoint: bool = False, **_):
@@ -125,7 +127,7 @@ class FreqCodecCodec(NeuralCodec):
     def roundtrip_batch(self, batch: np.ndarray, bitrate_kbps_: float) -> np.ndarray:
         import torch
         x = torch.from_numpy(self.pad_to_hop(batch, HOP)).to(self.device)
-        with torch.no_grad():
+        with self.inference():
             y = self.model.inference(x, need_recon=True, bit_width=int(round(bitrate_kbps_ * 1000)))["recon_speech"]
         return self.fit(y[:, 0, :], batch.shape[1])
 

@@ -107,7 +107,7 @@ class HiFiCodecCodec(NeuralCodec):
     def roundtrip_one(self, x: np.ndarray, bitrate_kbps_: float) -> np.ndarray:
         import torch
         t = torch.from_numpy(self.pad_to_hop(x[None], HOP)).to(self.device).view(1, 1, -1)
-        with torch.no_grad():
+        with self.inference():
             y = self.model.decode(self.model.encode(t, target_bw=bitrate_kbps_ / GROUPS))
         return self.fit(y[:, 0, :], len(x))[0]
 

@@ -110,7 +110,7 @@ class SpeechTokenizerCodec(NeuralCodec):
         import torch
         hop = int(np.prod(self.cfg["strides"]))  # whole frames in, then trim: output aligned to input
         x = torch.from_numpy(self.pad_to_hop(batch, hop)).to(self.device)[:, None, :]
-        with torch.no_grad():
+        with self.inference():
             y = self.model.decode(self.model.encode(x, n_q=self.codebooks_at(bitrate_kbps_)))
         return self.fit(y[:, 0, :], batch.shape[1])
 
