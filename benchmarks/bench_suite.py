@@ -52,6 +52,8 @@ def bench(codec: str, profile: str, naive: bool) -> dict:
     par, tp, _ = pytest_run(codec, ["-n", "2"], profile, tmp / "c3", tmp / "r3")
     res = {"codec": codec, "profile": profile, "cold_wall_s": cold, "codec_s": t.get("codec_s"),
            "evaluator_s": t.get("evaluator_s"),
+           "evaluator_s_by_metric": {k: round(v, 1) for k, v in sorted(t.get("evaluator_s_by_metric", {}).items(),
+                                                                         key=lambda kv: -kv[1])},
            "overhead_ratio": cold / max(1e-9, t.get("codec_s", 0) + t.get("evaluator_s", 0)),
            "warm_fraction": warm / cold, "n2_wall_s": par, "n2_speedup": cold / par,
            "peak_rss_mb": {**t.get("peak_rss_mb", {}), **{f"n2-{k}": v for k, v in tp.get("peak_rss_mb", {}).items()}},

@@ -115,6 +115,11 @@ class RunRecorder:
             tm = self.run.setdefault("timing", {"codec_s": 0.0, "evaluator_s": 0.0, "peak_rss_mb": {}})
             tm["codec_s"] += t.get("codec_s", 0.0)
             tm["evaluator_s"] += t.get("evaluator_s", 0.0)
+            by = tm.setdefault("evaluator_s_by_metric", {})
+            for k, v in (t.get("evaluator_s_by_metric") or {}).items():
+                by[k] = by.get(k, 0.0) + v
+            if t.get("threads"):
+                tm.setdefault("threads", {})[t.get("worker", "main")] = t["threads"]
             w = t.get("worker", "main")
             tm["peak_rss_mb"][w] = max(tm["peak_rss_mb"].get(w, 0.0), t.get("peak_rss_mb", 0.0))
         self.records.extend(payload.get("records", []))

@@ -59,7 +59,8 @@ class ConformanceSession:
         self._corpus = self._emotion = self._noise = self._rirs = None
         self.timing = {"codec_s": 0.0, "evaluator_s": 0.0}
         self._reported = {"codec_s": 0.0, "evaluator_s": 0.0}
-        self.plan: dict[tuple, list] = {}  # (codec, bitrate) -> conditions the selected tests need
+        self.metric_s: dict[str, float] = {}      # evaluator seconds per metric
+        self._metric_reported: dict[str, float] = {}
 
     # ---------------------------------------------------------------- data
     @property
@@ -151,11 +152,13 @@ class ConformanceSession:
         with self._lock:
             if name not in self._codecs:
                 from .registry import make_codec
+                from .threads import apply_torch_threads
                 s = self.settings
                 codec = make_codec(
                     name, checkpoint=str(s.path(s.checkpoint)) if s.checkpoint else None,
                     config=str(s.path(s.config)) if s.config else None, weights=s.weights,
                     trust_checkpoint=bool(s.trust_checkpoint), device=self.device)
+                apply_torch_threads()
                 precision = getattr(s, "precision", "fp32")
                 if precision != "fp32":
                     if not hasattr(codec, "set_precision"):
@@ -188,36 +191,21 @@ class ConformanceSession:
         import resource
         out = {k: self.timing[k] - self._reported[k] for k in self.timing}
         self._reported = dict(self.timing)
+        out["evaluator_s_by_metric"] = {k: v - self._metric_reported.get(k, 0.0) for k, v in self.metric_s.items()
+                                        if v > self._metric_reported.get(k, 0.0)}
+        self._metric_reported = dict(self.metric_s)
         out["worker"] = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        from .threads import cpu_budget
+        out["threads"] = cpu_budget()
         out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
         return out
 
     def coded(self, name: str, bitrate: float, signals: list[np.ndarray], sr: int, tag) -> list[np.ndarray]:
         key = (name, float(bitrate), tag)
         with self._lock:
-            if key not in self._coded:
-                self._run_plan(name, bitrate, sr, tag)
-            if key not in self._coded:
+            if key not in self._coded:  # one condition's corpus: padded, length-sorted batches
                 self._coded[key] = self.roundtrip_many(name, bitrate, signals, sr)
             return self._coded[key]
-
-    def _run_plan(self, name: str, bitrate: float, sr: int, tag) -> None:
-        """Plan-then-execute: on the first request for (codec, bitrate), code the degraded corpus
-        of every condition the selected noise tests will ask for, in one batched pass."""
-        conds = self.plan.pop((name, float(bitrate)), None)
-        if not conds or not isinstance(tag, tuple) or len(tag) != 2:
-            return
-        if not getattr(self.codec(name), "supports_batch", False):
-            return  # nothing to gain: item-by-item codecs are served on demand
-        corpus_name = tag[1]
-        corpus = self.emotion_corpus if corpus_name == self.emotion_corpus.name else self.corpus
-        jobs = [(c, self.degraded(c, corpus)) for c in conds]
-        flat = [x for _, sig in jobs for x in sig]
-        out = self.roundtrip_many(name, bitrate, flat, sr)
-        k = 0
-        for c, sig in jobs:
-            self._coded[(name, float(bitrate), (c, corpus_name))] = out[k : k + len(sig)]
-            k += len(sig)
 
     def roundtrip_many(self, name: str, bitrate: float, signals: list[np.ndarray], sr: int) -> list[np.ndarray]:
         """Signals at ``sr`` through the codec (resampled to and from its rate), cached by content:
@@ -272,7 +260,9 @@ class ConformanceSession:
         with self._lock:
             if name not in self._metrics:
                 from .metrics import build_metric
+                from .threads import apply_torch_threads
                 self._metrics[name] = build_metric(name, self.settings, device=self.device)
+                apply_torch_threads()
             return self._metrics[name]
 
     def score(self, metric_name: str, corpus: Corpus, signals: list[np.ndarray], tag) -> MetricResult:
@@ -285,7 +275,9 @@ class ConformanceSession:
                 t0 = time.perf_counter()
                 refs = [u.audio for u in corpus.items]
                 self._scores[key] = m.compute(corpus.items, signals, refs, corpus.sample_rate, cache=self.cache)
-                self.timing["evaluator_s"] += time.perf_counter() - t0
+                dt = time.perf_counter() - t0
+                self.timing["evaluator_s"] += dt
+                self.metric_s[metric_name] = self.metric_s.get(metric_name, 0.0) + dt
             return self._scores[key]
 
     def corpus_for(self, metric_name: str) -> Corpus:

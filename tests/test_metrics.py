@@ -117,3 +117,19 @@ def test_pocketsphinx_wer_on_harvard(shared_data):
     r = WordErrorRate(backend=PocketSphinxAsr()).compute(items, [u.audio for u in items],
                                                          [u.audio for u in items], 16000)
     assert len(items) == 10 and 0.2 < r.value < 0.5, r.value  # README: 36 %
+
+
+def test_dnsmos_gives_speechmos_numbers_and_falls_with_noise(embedded, rng):
+    """Our DNSMOS (one ONNX session, OVRL model only) against speechmos' reference code, on clips
+    whose repetition gives one and several 9.01 s windows."""
+    dnsmos_ref = pytest.importorskip("speechmos.dnsmos")
+    from codec_conformance.metrics.dnsmos import Dnsmos
+    m = Dnsmos()
+    u = embedded.items[0]
+    clips = [u.audio, u.audio[: int(2.2 * 16000)], with_noise(u.audio, 0.0, rng)]  # 1, 8 and 1 windows
+    ours = [m.item(None, x, 16000, u) for x in clips]
+    ref = [float(dnsmos_ref.run(np.clip(x, -1, 1).astype(np.float64), 16000)["ovrl_mos"]) for x in clips]
+    np.testing.assert_allclose(ours, ref, atol=1e-4)
+    assert ours[2] < ours[0] - 0.3  # 0 dB white noise is judged clearly worse
+    with pytest.raises(Undefined, match="silent"):
+        m.item(None, np.zeros(16000, np.float32), 16000, u)

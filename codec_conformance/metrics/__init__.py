@@ -18,6 +18,9 @@ def build_metric(name: str, settings=None, device: str = "cpu"):
     if name == "emotion_acc":
         from .prosody import EmotionAccuracy
         return EmotionAccuracy(str(settings.path(settings.emotion_model)))
+    if name == "dnsmos":
+        from .dnsmos import Dnsmos
+        return Dnsmos(device=device)
     if name == "pesq_nb":
         from .signal import Pesq
         return Pesq("nb")

@@ -48,7 +48,7 @@ class AsrBackend:
 
 
 class FasterWhisperAsr(AsrBackend):
-    def __init__(self, model_dir: str | None = None, threads: int = 1, device: str = "cpu"):
+    def __init__(self, model_dir: str | None = None, threads: int | None = None, device: str = "cpu"):
         try:
             from faster_whisper import WhisperModel
         except ImportError:
@@ -71,7 +71,9 @@ class FasterWhisperAsr(AsrBackend):
             index = int(device.split(":")[1]) if ":" in device else 0
             self.model = WhisperModel(model_dir, device="cuda", device_index=index, compute_type="float16")
         else:
-            self.model = WhisperModel(model_dir, device="cpu", compute_type="int8", cpu_threads=threads)
+            from ..threads import cpu_budget
+            self.model = WhisperModel(model_dir, device="cpu", compute_type="int8",
+                                      cpu_threads=threads or cpu_budget())
 
     version = "2"
 
