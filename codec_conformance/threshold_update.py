@@ -1,7 +1,11 @@
 """``--codec-update-thresholds``: write ``thresholds/<codec>.toml`` from a run's measurements
 with a stated margin (regeneration in the style of pytest-regressions). Noise records become
 ``max_delta`` limits (the worst delta over SNRs of a condition kind, loosened by the margin),
-linearity SERs ``min_value`` limits, frequency-response summaries ``max_value`` limits."""
+linearity SERs ``min_value`` limits, frequency-response summaries ``max_value`` limits.
+
+An existing file is merged, not replaced: limits of other bitrates are kept, and where both
+have a limit the looser one wins, so a file calibrated on the smoke profile at every bitrate and
+then on the standard profile (harsher SNRs, more Hypothesis examples) holds for both."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -64,7 +68,33 @@ def derive(records: list[dict], margin: float) -> dict:
     return out
 
 
-def render(codec: str, table: dict, run: dict, margin: float) -> str:
+def looser(kind: str, a: float, b: float, higher_is_better: bool) -> float:
+    if kind == "min_value" or (kind == "max_delta" and higher_is_better):
+        return min(a, b)
+    return max(a, b)
+
+
+def merge_existing(table: dict, old: dict, higher_is_better: dict) -> dict:
+    """``table`` (from :func:`derive`) merged with a parsed thresholds file: the looser limit
+    where both have one, every other limit of either kept."""
+    out = {br: {su: {c: dict(m) for c, m in conds.items()} for su, conds in suites.items()}
+           for br, suites in table.items()}
+    for br_text, suites in (old.get("bitrate") or {}).items():
+        br = float(br_text)
+        for suite, conds in suites.items():
+            for cond, metrics in conds.items():
+                for metric, spec in metrics.items():
+                    (kind, limit), = spec.items()
+                    slot = out.setdefault(br, {}).setdefault(suite, {}).setdefault(cond, {})
+                    if metric in slot and slot[metric][0] == kind:
+                        slot[metric] = (kind, looser(kind, slot[metric][1], float(limit),
+                                                     higher_is_better.get(metric, True)))
+                    elif metric not in slot:
+                        slot[metric] = (kind, float(limit))
+    return out
+
+
+def render(codec: str, table: dict, run: dict, margin: float, merged_from: str | None = None) -> str:
     lines = [f"# Thresholds for {codec}, written by --codec-update-thresholds on {now_iso()}",
              f"# from run {run.get('id')} (profile {run.get('profile')}, seed {run.get('seed')}) with margin "
              f"{margin:g} x |measured| (noise: x |delta|), at least: "
@@ -72,7 +102,9 @@ def render(codec: str, table: dict, run: dict, margin: float) -> str:
              "# Noise limits are on delta = codec - oracle, taken at the worst SNR of each condition kind.",
              f"# Regenerate: pytest suites/ --codec={codec} --codec-bitrate=all --codec-profile={run.get('profile')} "
              f"--codec-update-thresholds --codec-threshold-margin={margin:g}",
-             "", "[meta]", f'source = "measured: run {run.get("id")}, margin {margin:g}"', ""]
+             *([f"# Merged with the limits already in this file (looser limit kept): {merged_from}"] if merged_from else []),
+             "", "[meta]", f'source = "measured: run {run.get("id")} (profile {run.get("profile")}), margin {margin:g}'
+             + (f"; merged with: {merged_from}" if merged_from else "") + '"', ""]
     for br in sorted(table):
         for suite in sorted(table[br]):
             for cond in sorted(table[br][suite]):
@@ -89,9 +121,17 @@ def write_thresholds(results: dict, settings) -> list[Path]:
     d.mkdir(parents=True, exist_ok=True)
     for codec in sorted({r["codec"] for r in results["records"]}):
         recs = [r for r in results["records"] if r["codec"] == codec]
-        text = render(codec, derive(recs, settings.threshold_margin), results["run"], settings.threshold_margin)
+        table = derive(recs, settings.threshold_margin)
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in codec)
         p = d / f"{safe}.toml"
-        p.write_text(text)
+        merged_from = None
+        if p.is_file():
+            import tomllib
+            old = tomllib.loads(p.read_text())
+            table = merge_existing(table, old, {r["metric"]: r["higher_is_better"] for r in recs})
+            merged_from = str((old.get("meta") or {}).get("source", p.name)).replace('"', "'")
+            merged_from = merged_from.split("; merged with: ")  # keep the list flat
+            merged_from = "; ".join(dict.fromkeys(merged_from))
+        p.write_text(render(codec, table, results["run"], settings.threshold_margin, merged_from))
         out.append(p)
     return out

@@ -77,3 +77,38 @@ def test_codec_without_file_gets_default(tmp_path):
     (tmp_path / "default.toml").write_text('[default.noise.clean]\npesq = { max_delta = -1 }\n')
     t = ThresholdSet.for_codec("mycodec", tmp_path)
     assert t.lookup(3.0, "noise", "clean", "pesq").limit == -1
+
+
+def _rec(br, suite, cond, metric, value, delta=None, hib=True):
+    return {"codec": "toy", "bitrate_kbps": br, "suite": suite, "condition": cond, "metric": metric,
+            "value": value, "delta": delta, "higher_is_better": hib}
+
+
+def test_update_writes_margins_and_merges_with_the_looser_limit(tmp_path):
+    from types import SimpleNamespace
+    from codec_conformance.threshold_update import write_thresholds
+
+    settings = SimpleNamespace(path=lambda v: tmp_path / v, thresholds_dir="th", threshold_margin=0.2)
+    smoke = {"run": {"id": "run-smoke", "profile": "smoke", "seed": 0}, "records": [
+        _rec(6.0, "noise", {"kind": "white", "snr_db": 0.0}, "pesq", 2.0, -1.0),
+        _rec(64.0, "noise", {"kind": "white", "snr_db": 0.0}, "pesq", 3.0, -0.5),
+        _rec(64.0, "noise", {"kind": "white", "snr_db": 0.0}, "wer", 0.2, 0.05, hib=False),
+        _rec(64.0, "homogeneity", {"gain_db": 6.0}, "ser_db", 20.0)]}
+    (path,) = write_thresholds(smoke, settings)
+    t = ThresholdSet.load(path)
+    assert t.lookup(64, "noise", "white", "pesq").limit == pytest.approx(-0.65)  # -0.5 - max(0.15, 0.1)
+    assert t.lookup(64, "noise", "white", "wer").limit == pytest.approx(0.15)    # +0.1 minimum for WER
+    assert t.lookup(64, "homogeneity", "gain", "ser_db").limit == pytest.approx(16.0)  # 20 - 0.2*20
+    # a harsher run at one bitrate: looser limits win, the tighter one and the other bitrate stay
+    standard = {"run": {"id": "run-standard", "profile": "standard", "seed": 0}, "records": [
+        _rec(64.0, "noise", {"kind": "white", "snr_db": -5.0}, "pesq", 1.5, -1.2),
+        _rec(64.0, "noise", {"kind": "white", "snr_db": -5.0}, "wer", 0.9, 0.4, hib=False),
+        _rec(64.0, "homogeneity", {"gain_db": 8.0}, "ser_db", 30.0)]}
+    write_thresholds(standard, settings)
+    t = ThresholdSet.load(path)
+    assert t.lookup(64, "noise", "white", "pesq").limit == pytest.approx(-1.44)  # looser: new
+    assert t.lookup(64, "noise", "white", "wer").limit == pytest.approx(0.5)     # looser: new
+    assert t.lookup(64, "homogeneity", "gain", "ser_db").limit == pytest.approx(16.0)  # looser: old
+    assert t.lookup(6, "noise", "white", "pesq").limit == pytest.approx(-1.2)    # kept
+    text = path.read_text()
+    assert "run-standard (profile standard)" in text and "merged with: measured: run run-smoke" in text
