@@ -94,15 +94,18 @@ def merge_existing(table: dict, old: dict, higher_is_better: dict) -> dict:
     return out
 
 
-def render(codec: str, table: dict, run: dict, margin: float, merged_from: str | None = None) -> str:
+def render(codec: str, table: dict, run: dict, margin: float, merged_from: str | None = None,
+           bitrate: str = "all") -> str:
     lines = [f"# Thresholds for {codec}, written by --codec-update-thresholds on {now_iso()}",
              f"# from run {run.get('id')} (profile {run.get('profile')}, seed {run.get('seed')}) with margin "
              f"{margin:g} x |measured| (noise: x |delta|), at least: "
              + ", ".join(f"{k} {v:g}" for k, v in MIN_ABS_MARGIN.items()) + ".",
              "# Noise limits are on delta = codec - oracle, taken at the worst SNR of each condition kind.",
-             f"# Regenerate: pytest suites/ --codec={codec} --codec-bitrate=all --codec-profile={run.get('profile')} "
+             f"# This run: pytest suites/ --codec={codec} --codec-bitrate={bitrate} --codec-profile={run.get('profile')} "
              f"--codec-update-thresholds --codec-threshold-margin={margin:g}",
-             *([f"# Merged with the limits already in this file (looser limit kept): {merged_from}"] if merged_from else []),
+             *([f"# Merged with the limits already in this file (looser limit kept): {merged_from}",
+                "# To regenerate, rerun each merged run's command in turn (the file header of each run gave it)."]
+               if merged_from else []),
              "", "[meta]", f'source = "measured: run {run.get("id")} (profile {run.get("profile")}), margin {margin:g}'
              + (f"; merged with: {merged_from}" if merged_from else "") + '"', ""]
     for br in sorted(table):
@@ -132,6 +135,7 @@ def write_thresholds(results: dict, settings) -> list[Path]:
             merged_from = str((old.get("meta") or {}).get("source", p.name)).replace('"', "'")
             merged_from = merged_from.split("; merged with: ")  # keep the list flat
             merged_from = "; ".join(dict.fromkeys(merged_from))
-        p.write_text(render(codec, table, results["run"], settings.threshold_margin, merged_from))
+        p.write_text(render(codec, table, results["run"], settings.threshold_margin, merged_from,
+                            bitrate=str(getattr(settings, "bitrate", "all"))))
         out.append(p)
     return out

@@ -88,7 +88,7 @@ def test_update_writes_margins_and_merges_with_the_looser_limit(tmp_path):
     from types import SimpleNamespace
     from codec_conformance.threshold_update import write_thresholds
 
-    settings = SimpleNamespace(path=lambda v: tmp_path / v, thresholds_dir="th", threshold_margin=0.2)
+    settings = SimpleNamespace(path=lambda v: tmp_path / v, thresholds_dir="th", threshold_margin=0.2, bitrate="all")
     smoke = {"run": {"id": "run-smoke", "profile": "smoke", "seed": 0}, "records": [
         _rec(6.0, "noise", {"kind": "white", "snr_db": 0.0}, "pesq", 2.0, -1.0),
         _rec(64.0, "noise", {"kind": "white", "snr_db": 0.0}, "pesq", 3.0, -0.5),
@@ -104,7 +104,7 @@ def test_update_writes_margins_and_merges_with_the_looser_limit(tmp_path):
         _rec(64.0, "noise", {"kind": "white", "snr_db": -5.0}, "pesq", 1.5, -1.2),
         _rec(64.0, "noise", {"kind": "white", "snr_db": -5.0}, "wer", 0.9, 0.4, hib=False),
         _rec(64.0, "homogeneity", {"gain_db": 8.0}, "ser_db", 30.0)]}
-    write_thresholds(standard, settings)
+    write_thresholds(standard, SimpleNamespace(**{**vars(settings), "bitrate": "max"}))
     t = ThresholdSet.load(path)
     assert t.lookup(64, "noise", "white", "pesq").limit == pytest.approx(-1.44)  # looser: new
     assert t.lookup(64, "noise", "white", "wer").limit == pytest.approx(0.5)     # looser: new
@@ -112,3 +112,4 @@ def test_update_writes_margins_and_merges_with_the_looser_limit(tmp_path):
     assert t.lookup(6, "noise", "white", "pesq").limit == pytest.approx(-1.2)    # kept
     text = path.read_text()
     assert "run-standard (profile standard)" in text and "merged with: measured: run run-smoke" in text
+    assert "--codec-bitrate=max --codec-profile=standard" in text  # the command of the run that wrote it
