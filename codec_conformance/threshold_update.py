@@ -104,7 +104,7 @@ def render(codec: str, table: dict, run: dict, margin: float, merged_from: str |
              f"# This run: pytest suites/ --codec={codec} --codec-bitrate={bitrate} --codec-profile={run.get('profile')} "
              f"--codec-update-thresholds --codec-threshold-margin={margin:g}",
              *([f"# Merged with the limits already in this file (looser limit kept): {merged_from}",
-                "# To regenerate, rerun each merged run's command in turn (the file header of each run gave it)."]
+                "# To regenerate, delete this file and rerun each merged run's command in turn."]
                if merged_from else []),
              "", "[meta]", f'source = "measured: run {run.get("id")} (profile {run.get("profile")}), margin {margin:g}'
              + (f"; merged with: {merged_from}" if merged_from else "") + '"', ""]
@@ -136,6 +136,6 @@ def write_thresholds(results: dict, settings) -> list[Path]:
             merged_from = merged_from.split("; merged with: ")  # keep the list flat
             merged_from = "; ".join(dict.fromkeys(merged_from))
         p.write_text(render(codec, table, results["run"], settings.threshold_margin, merged_from,
-                            bitrate=str(getattr(settings, "bitrate", "all"))))
+                            bitrate=settings.bitrate))
         out.append(p)
     return out
