@@ -94,8 +94,7 @@ def merge_existing(table: dict, old: dict, higher_is_better: dict) -> dict:
     return out
 
 
-def render(codec: str, table: dict, run: dict, margin: float, merged_from: str | None = None,
-           bitrate: str = "all") -> str:
+def render(codec: str, table: dict, run: dict, margin: float, merged_from: str | None, bitrate: str) -> str:
     lines = [f"# Thresholds for {codec}, written by --codec-update-thresholds on {now_iso()}",
              f"# from run {run.get('id')} (profile {run.get('profile')}, seed {run.get('seed')}) with margin "
              f"{margin:g} x |measured| (noise: x |delta|), at least: "
