@@ -168,6 +168,15 @@ LOW_BAND = (20.0, 100.0)
 MID_BAND = (100.0, 2000.0)
 
 
+# Direction of each band quantity (written beside the quantity, read by the suite, the gate and
+# compare). A flat response has all three at 0 dB. The low-band figure is two-sided: a boost (the
+# paper's finding for neural codecs) and a deeper cut are both departures from flat. The high-band
+# roll-off is two-sided too: attenuation (positive) and a treble boost (negative) both colour the
+# sound. The mid-band ripple is max - min, never negative: lower is better.
+BAND_DIRECTIONS = {"low_band_boost_db": "two-sided", "mid_band_ripple_db": "lower",
+                   "high_band_rolloff_db": "two-sided"}
+
+
 def band_summary(fr: FrequencyResponse, sr: int) -> dict[str, float]:
     """low_band_boost_db: mean level below 100 Hz minus the mid-band mean (positive = boost);
     mid_band_ripple_db: max - min of the smoothed response in 100 Hz-2 kHz;

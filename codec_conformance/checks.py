@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
-from .plugin import attach
-from .results import make_record, record_key
+from .baseline import judge
+from .plugin import attach, base_nodeid
+from .results import make_record, record_key, threshold_condition
 
 
 @lru_cache(maxsize=4)
@@ -15,26 +16,29 @@ def _baseline(path: str) -> dict:
     return {record_key(r): r for r in load_results(path)["records"]}
 
 
-def build_record(sess, request, *, codec: str, bitrate: float, suite: str, cond_key: str,
-                 condition: dict, metric: str, higher_is_better: bool, value, oracle=None,
-                 n_items: int = 0, **extra) -> dict:
-    th = sess.thresholds(codec).lookup(bitrate, suite, cond_key, metric)
-    rec = make_record(codec=sess.codec_name(codec), bitrate_kbps=bitrate, suite=suite, condition=condition, metric=metric,
-                      higher_is_better=higher_is_better, value=value, oracle=oracle,
-                      threshold=th.to_record() if th else None, n_items=n_items,
-                      test_id=request.node.nodeid, **extra)
+def build_record(sess, request, *, codec: str, bitrate: float, suite: str, condition: dict, metric: str,
+                 direction: str, value, oracle=None, n_items: int = 0, gated: bool = True, **extra) -> dict:
+    """A contract record of one measurement of codec ``codec`` (its ``--codec`` id), with its
+    threshold (looked up by the record's own threshold condition key) and baseline verdict."""
+    rec = make_record(codec=codec, bitrate_kbps=bitrate, suite=suite, condition=condition, metric=metric,
+                      direction=direction, value=value, oracle=oracle, n_items=n_items,
+                      test_id=base_nodeid(request.node.nodeid), gated=gated, **extra)
+    if not gated:
+        return rec
+    th = sess.thresholds(codec).lookup(bitrate, suite, threshold_condition(rec["condition"]), metric)
     if th is not None:
-        rec["passed"] = th.check(rec["value"], rec["delta"], higher_is_better)
+        rec["threshold"] = th.to_record()
+        rec["passed"] = th.check(rec["value"], rec["delta"], direction == "higher")
     s = sess.settings
     if s.baseline:
         base = _baseline(str(s.path(s.baseline))).get(record_key(rec))
-        if base is not None and base.get("value") is not None and rec["value"] is not None:
-            tol = max(0.01, s.baseline_tolerance * abs(base["value"]))
-            change = (rec["value"] - base["value"]) * (1 if higher_is_better else -1)
-            ok = change >= -tol
-            rec["baseline"] = {"value": base["value"], "tolerance": tol, "passed": ok,
-                               "source": str(s.baseline)}
-            rec["passed"] = ok if rec["passed"] is None else (rec["passed"] and ok)
+        if base is not None:
+            row = judge(base, rec, s.baseline_tolerance)
+            if row["status"] not in ("no base value", "not gated"):
+                ok = row["status"] in ("same", "improved")
+                rec["baseline"] = {"value": row["base"], "tolerance": row["tolerance"], "passed": ok,
+                                   "status": row["status"], "source": str(s.baseline)}
+                rec["passed"] = ok if rec["passed"] is None else (rec["passed"] and ok)
     return rec
 
 
@@ -71,8 +75,14 @@ def worst_case_clips(name: str, item_id: str, sr: int, clean, noisy, coded) -> t
 
 
 def sess_codec_info(sess, codec: str) -> dict:
+    """The results-file entry of a codec; ``name`` is its id (the ``--codec`` value, as in its
+    records and curves), ``reported_name`` the name the codec gives itself when that differs."""
     from .codecs.base import codec_info
-    return codec_info(sess.codec(codec))
+    info = codec_info(sess.codec(codec))
+    if info["name"] != codec:
+        info["reported_name"] = info["name"]
+        info["name"] = codec
+    return info
 
 
 def describe(rec: dict) -> str:
@@ -84,10 +94,12 @@ def describe(rec: dict) -> str:
     if rec.get("oracle") is not None:
         parts.append(f"oracle={_fmt(rec['oracle'])} delta={_fmt(rec['delta'])}")
     if th:
-        parts.append(f"limit {th['kind']}={th['limit']:g} ({th['source']})")
+        lim = f"range [{th['limit']:g}, {th['upper']:g}]" if th["kind"] == "range" else f"{th['kind']}={th['limit']:g}"
+        parts.append(f"limit {lim} ({th['source']})")
     if rec.get("baseline"):
         b = rec["baseline"]
-        parts.append(f"baseline={_fmt(b['value'])} tol={b['tolerance']:.3g} {'ok' if b['passed'] else 'REGRESSED'}")
+        tol = "" if b.get("tolerance") is None else f" tol={b['tolerance']:.3g}"
+        parts.append(f"baseline={_fmt(b['value'])}{tol} {'ok' if b['passed'] else b.get('status', 'REGRESSED')}")
     if rec.get("n_undefined"):
         parts.append(f"{rec['n_undefined']}/{rec['n_items']} items undefined")
     if rec.get("counterexample"):

@@ -18,40 +18,35 @@ def _cmd_report(a) -> int:
     return 0
 
 
-def compare(base: dict, new: dict, tolerance: float) -> tuple[list[dict], int]:
-    from .results import record_key
-    b = {record_key(r): r for r in base["records"]}
-    rows, regressions = [], 0
-    for r in new["records"]:
-        old = b.get(record_key(r))
-        if old is None or old.get("value") is None or r.get("value") is None:
-            continue
-        tol = max(0.01, tolerance * abs(old["value"]))
-        change = r["value"] - old["value"]
-        worse = -change if r["higher_is_better"] else change
-        status = "REGRESSED" if worse > tol else "improved" if worse < -tol else "same"
-        regressions += status == "REGRESSED"
-        rows.append({"codec": r["codec"], "bitrate_kbps": r["bitrate_kbps"], "suite": r["suite"],
-                     "condition": r["condition"], "metric": r["metric"], "base": old["value"],
-                     "new": r["value"], "change": change, "tolerance": tol, "status": status})
-    return rows, regressions
-
-
 def _cond(c: dict) -> str:
     return ",".join(f"{k}={v}" for k, v in c.items() if v is not None)
 
 
+def _num(v, spec: str) -> str:
+    """``v`` formatted with ``spec`` (e.g. "9.4g"), or a dash of the same width when undefined."""
+    return format(v, spec) if v is not None else "—".rjust(int(spec.lstrip("+").split(".")[0]))
+
+
 def _cmd_compare(a) -> int:
+    from .baseline import BaselineMismatch, compare
     from .results import load_results
-    rows, n_bad = compare(load_results(a.base), load_results(a.new), a.tolerance)
+    try:
+        cmp = compare(load_results(a.base)["records"], load_results(a.new)["records"], a.tolerance,
+                      base_name=f"BASE ({a.base})", new_name=f"NEW ({a.new})")
+    except BaselineMismatch as exc:
+        print(f"codec-conformance compare: {exc}", file=sys.stderr)
+        return 2
+    rows = cmp.rows
     if a.json:
-        print(json.dumps(rows, indent=1))
+        print(json.dumps([{k: v for k, v in r.items() if k != "key"} for r in rows], indent=1))
     else:
         print(f"{'codec':10} {'kbps':>6} {'suite':18} {'condition':28} {'metric':20} {'base':>9} {'new':>9} {'change':>9}  status")
         for r in rows:
-            print(f"{r['codec'][:10]:10} {r['bitrate_kbps']:6g} {r['suite'][:18]:18} {_cond(r['condition'])[:28]:28} "
-                  f"{r['metric'][:20]:20} {r['base']:9.4g} {r['new']:9.4g} {r['change']:+9.3g}  {r['status']}")
-    print(f"{len(rows)} comparable records, {n_bad} regressed beyond tolerance "
+            print(f"{str(r['codec'])[:10]:10} {r['bitrate_kbps']:6g} {r['suite'][:18]:18} {_cond(r['condition'])[:28]:28} "
+                  f"{r['metric'][:20]:20} {_num(r['base'], '9.4g')} {_num(r['new'], '9.4g')} "
+                  f"{_num(r['change'], '+9.3g')}  {r['status']}")
+    n_bad = len(cmp.regressions)
+    print(f"{len(rows)} comparable records, {n_bad} regressed beyond tolerance or undefined/missing "
           f"({a.tolerance:g} x |base|, at least 0.01)")
     return 1 if n_bad else 0
 

@@ -10,7 +10,6 @@ import numpy as np
 from .audio import active_rms, stable_seed
 from .errors import ConformanceError
 
-RECORD_FIELDS = ("kind", "snr_db", "gain_db", "rt60_s", "level_dbfs")
 
 
 @dataclass(frozen=True)
@@ -38,8 +37,11 @@ class Condition:
         return "-".join(parts)
 
     def to_record(self) -> dict:
+        """The record's condition: every field, the noise file / RIR source included (two measured
+        RIRs are two records)."""
+        from .results import condition_record
         d = asdict(self)
-        return {k: d[k] for k in RECORD_FIELDS}
+        return condition_record(**d)
 
 
 def clean() -> Condition:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from .errors import ConformanceError
 from .settings import BOOL_OPTIONS, OPTIONS, build_settings
 
 PAYLOAD_KEY = "codec_conformance"
@@ -49,6 +50,12 @@ class PluginState:
                 raise pytest.UsageError(f"unknown codec {name!r}; registered: {', '.join(known)}; "
                                         "or pass --codec=package.module:factory")
         self.is_worker = hasattr(config, "workerinput")
+        if self.settings.baseline and not self.is_worker:
+            from .baseline import check_covers_codecs
+            try:
+                check_covers_codecs(self.settings.path(self.settings.baseline), self.settings.codecs)
+            except (ConformanceError, OSError, ValueError) as exc:
+                raise pytest.UsageError(str(exc)) from None
         self._session = None
         self.recorder = None
         self.run_dir: Path | None = None
@@ -86,7 +93,7 @@ class PluginState:
             info = {"id": self.run_dir.name, "argv": list(self.config.invocation_params.args),
                     "seed": s.seed, "profile": s.profile, "device": None,
                     "versions": versions(), "evaluators": {}, "settings": s.to_dict(),
-                    "config_hash": config_hash(s),
+                    "config_hash": config_hash(s), "measure_only": bool(s.measure_only),
                     "shard": {"id": s.shard_id, "count": s.num_shards}, "errors": []}
             info["versions"]["codec_conformance"] = __version__
             self.recorder = RunRecorder(self.run_dir, info)
@@ -146,8 +153,12 @@ def pytest_generate_tests(metafunc):
     sess = st.session()
     try:
         if "codec_point" in names:
-            points = [(c, b) for c in st.settings.codecs for b in sess.bitrates(c)]
-            metafunc.parametrize("codec_point", points, ids=[f"{c}-{b:g}kbps" for c, b in points])
+            # marks at parametrization, so that -m and xdist's --dist loadgroup (which reads
+            # xdist_group during collection) see them: one codec's tests share a worker
+            points = [pytest.param((c, b), id=f"{c}-{b:g}kbps",
+                                   marks=[pytest.mark.conformance, pytest.mark.xdist_group(c)])
+                      for c in st.settings.codecs for b in sess.bitrates(c)]
+            metafunc.parametrize("codec_point", points)
         if "noise_condition" in names:
             conds = sess.noise_conditions()
             metafunc.parametrize("noise_condition", conds, ids=[c.id for c in conds])
@@ -176,35 +187,57 @@ def pytest_collection_modifyitems(session, config, items):
         pytest.exit(st.collect_error, returncode=pytest.ExitCode.USAGE_ERROR)
     s = st.settings
     conf_items = [it for it in items if any(n in getattr(it, "fixturenames", ()) for n in CONF_FIXTURES)]
-    for it in conf_items:
-        it.add_marker(pytest.mark.conformance)
-        cs = getattr(it, "callspec", None)
-        if cs is not None and "codec_point" in cs.params:
-            it.add_marker(pytest.mark.xdist_group(cs.params["codec_point"][0]))
     keep, drop = [], []
     if s.resume and conf_items and not st.is_worker:
         rec = st.ensure_recorder()
-        st.resume_ids = {r["test_id"] for r in rec.records}
+        st.resume_ids = {base_nodeid(r["test_id"]) for r in rec.records}
     for it in items:
         conf = it in conf_items
         if conf and s.num_shards > 1:
-            h = int(hashlib.sha256(it.nodeid.encode()).hexdigest()[:8], 16)
+            h = int(hashlib.sha256(base_nodeid(it.nodeid).encode()).hexdigest()[:8], 16)
             if h % s.num_shards != s.shard_id:
                 drop.append(it)
                 continue
-        if conf and it.nodeid in st.resume_ids:
+        if conf and base_nodeid(it.nodeid) in st.resume_ids:
             drop.append(it)
             continue
         keep.append(it)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+    if st.is_worker and getattr(config.option, "loadgroup", False):
+        add_group_suffix(items)
     if st.is_worker:
         # xdist hands tests out in collection order and keeps up to 2 queued per busy worker:
         # longest first, so the run's tail is made of short tests and the workers finish together
         # (same deterministic order in every worker, as xdist requires)
         order = {id(it): k for k, it in enumerate(items)}
         items.sort(key=lambda it: (-estimated_cost(it), order[id(it)]))
+
+
+def add_group_suffix(items) -> None:
+    """On a worker under ``--dist loadgroup``: the ids of tests marked ``xdist_group`` end in
+    ``@<group>``, which is how the controller groups them. pytest-xdist does this by setting
+    ``item._nodeid``, which pytest >= 9.2 no longer reads (an item's id lives in ``item._id``), so
+    without this step every test is its own group; done here only where xdist's had no effect."""
+    for item in items:
+        groups = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                         for m in item.iter_markers("xdist_group")})
+        if not groups or item.nodeid.rfind("@") > item.nodeid.rfind("]"):
+            continue
+        new = f"{item.nodeid}@{'_'.join(groups)}"
+        if hasattr(item, "_id"):
+            from _pytest.nodeid import coerce_node_id
+            item._id = coerce_node_id(new)
+        else:
+            item._nodeid = new
+
+
+def base_nodeid(nodeid: str) -> str:
+    """A test id without the ``@<group>`` suffix that xdist's --dist loadgroup appends on workers,
+    so shards and --codec-resume agree whatever the distribution mode."""
+    head, sep, tail = nodeid.rpartition("]")
+    return head + sep + tail.split("@", 1)[0] if sep else nodeid.split("@", 1)[0]
 
 
 # relative cost of one test, measured on the standard profile (seconds on 2 CPU cores): an ASR or
@@ -276,6 +309,13 @@ def pytest_sessionfinish(session, exitstatus):
     if rec is None:
         return
     interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED)
+    gate_errors = gate_problems(st, rec)
+    if gate_errors:
+        rec.run["gate_errors"] = gate_errors
+    from .results import verdict
+    status, _ = verdict(rec.to_json())
+    if status == "FAIL" and int(exitstatus) == int(pytest.ExitCode.OK):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # nothing gated, or a baseline that matched nothing
     if interrupted:
         rec.run["finished"] = None
         rec.run["exitstatus"] = int(exitstatus)
@@ -292,6 +332,20 @@ def pytest_sessionfinish(session, exitstatus):
         st.updated = write_thresholds(rec.to_json(), st.settings)
 
 
+def gate_problems(st: PluginState, rec) -> list[str]:
+    """What makes a finished run's verdict untrustworthy beyond failed checks: a baseline that
+    matched no record."""
+    s = st.settings
+    if not s.baseline or not rec.records:
+        return []
+    if any(r.get("baseline") for r in rec.records):
+        return []
+    from .baseline import mismatch_message
+    from .results import load_results
+    base = load_results(s.path(s.baseline))["records"]
+    return [mismatch_message(base, rec.records, f"baseline {s.baseline}", "this run")]
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     st = state(config)
     if st.is_worker or st.recorder is None:
@@ -305,8 +359,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     where = getattr(st, "report_path", None) or st.recorder.results_path
     line = (f"codec-conformance: {n_pass} checks passed, {n_fail} failed, {n_meas} measured (not gated), "
             f"{n_undef} undefined; {len(st.recorder.run.get('errors', []))} test errors; report: {where}")
+    from .results import verdict
+    _, text = verdict(st.recorder.to_json())
     terminalreporter.write_sep("-", "codec-conformance")
     terminalreporter.write_line(line)
+    terminalreporter.write_line(f"codec-conformance verdict: {text}")
     if getattr(st, "report_error", None):
         terminalreporter.write_line(f"codec-conformance: HTML report failed ({st.report_error}); results.json is complete")
     for p in getattr(st, "updated", None) or []:

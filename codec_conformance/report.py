@@ -13,6 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from .results import load_results
+from .results import verdict as run_verdict
 
 E = html.escape
 FIG1_ROWS = ("ambient", "white", "reverb")
@@ -171,15 +172,8 @@ img{max-width:100%}
 def render(doc: dict, run_dir: Path) -> str:
     run = doc["run"]
     recs = doc["records"]
-    gated = [r for r in recs if r.get("passed") is not None]
-    n_fail = sum(1 for r in gated if r["passed"] is False)
-    errors = run.get("errors", [])
-    if n_fail or errors:
-        cls, verdict = "fail", f"FAIL — {n_fail} of {len(gated)} gated checks failed, {len(errors)} test errors"
-    elif gated:
-        cls, verdict = "pass", f"PASS — all {len(gated)} gated checks passed"
-    else:
-        cls, verdict = "meas", "MEASURED ONLY — no thresholds cover these records"
+    status, verdict = run_verdict(doc)
+    cls = {"PASS": "pass", "FAIL": "fail"}.get(status, "meas")
     if run.get("finished") is None:
         verdict += " (run interrupted: partial results)"
     out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>codec-conformance {E(str(run.get('id')))}</title>",
@@ -237,9 +231,13 @@ def render(doc: dict, run_dir: Path) -> str:
             cond = ", ".join(f"{k}={v}" for k, v in r["condition"].items() if v is not None)
             ce = r.get("counterexample")
             base = r.get("baseline")
-            thtxt = f"{th.get('kind')} {th.get('limit')}" if th else ""
+            thtxt = ""
+            if th:
+                thtxt = (f"range [{th.get('limit')}, {th.get('upper')}]" if th.get("kind") == "range"
+                         else f"{th.get('kind')} {th.get('limit')}")
             if base and not base.get("passed"):
-                thtxt += f"; baseline {base['value']:.4g} ± {base['tolerance']:.3g} REGRESSED"
+                tol = f" ± {base['tolerance']:.3g}" if base.get("tolerance") is not None else ""
+                thtxt += f"; baseline {_fmt(base['value'])}{tol} {base.get('status', 'REGRESSED')}"
             if r.get("failure"):
                 thtxt += f"; {r['failure']}"
             out.append(f"<tr><td>{E(r['codec'])}</td><td>{r['bitrate_kbps']:g}</td><td>{E(r['suite'])}</td>"
@@ -250,6 +248,7 @@ def render(doc: dict, run_dir: Path) -> str:
         out.append("</table>")
     else:
         out.append("<p>None.</p>")
+    errors = run.get("errors") or []
     if errors:
         out.append(f"<h2>Test errors ({len(errors)})</h2><table><tr><th>test</th><th>message</th></tr>")
         for e in errors:

@@ -15,8 +15,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 SCHEMA = "codec-conformance/results/1"
-RECORD_KEYS = ("codec", "bitrate_kbps", "suite", "condition", "metric", "higher_is_better", "value",
-               "oracle", "delta", "threshold", "passed", "n_items", "test_id")
+# Every record's condition carries all of these (null where they do not apply); together with
+# codec, bitrate, suite and metric they identify a record (record_key).
+CONDITION_FIELDS = ("kind", "snr_db", "gain_db", "rt60_s", "level_dbfs", "source", "mixture")
+DIRECTIONS = ("higher", "lower", "two-sided")  # two-sided: the ideal is 0, |value| lower is better
 
 
 def now_iso() -> str:
@@ -31,23 +33,95 @@ def clean_number(v):
     return v if math.isfinite(v) else None
 
 
+def condition_record(kind: str, **fields) -> dict:
+    """A record's condition: every field of CONDITION_FIELDS, null where it does not apply."""
+    unknown = set(fields) - set(CONDITION_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown condition fields {sorted(unknown)}; known: {CONDITION_FIELDS}")
+    return {"kind": kind, **{k: fields.get(k) for k in CONDITION_FIELDS[1:]}}
+
+
 def make_record(*, codec: str, bitrate_kbps: float, suite: str, condition: dict, metric: str,
-                higher_is_better: bool, value, oracle=None, threshold=None, passed=None,
-                n_items: int = 0, test_id: str = "", **extra) -> dict:
+                value, direction: str | None = None, higher_is_better: bool | None = None, oracle=None,
+                threshold=None, passed=None, n_items: int = 0, test_id: str = "", gated: bool = True,
+                **extra) -> dict:
+    """``direction``: higher | lower | two-sided (ideal 0); or give ``higher_is_better`` alone,
+    which the record keeps for the results contract (true only for "higher"). ``gated``: false
+    for a quantity that is recorded and never gated (no threshold, no baseline regression)."""
+    if direction is None:
+        if higher_is_better is None:
+            raise ValueError("make_record needs direction (or higher_is_better)")
+        direction = "higher" if higher_is_better else "lower"
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction {direction!r}: use one of {DIRECTIONS}")
     value, oracle = clean_number(value), clean_number(oracle)
     delta = None if value is None or oracle is None else value - oracle
     rec = {"codec": codec, "bitrate_kbps": float(bitrate_kbps), "suite": suite,
-           "condition": condition, "metric": metric, "higher_is_better": bool(higher_is_better),
+           "condition": condition_record(**{"kind": None, **condition}), "metric": metric,
+           "higher_is_better": direction == "higher", "direction": direction, "gated": bool(gated),
            "value": value, "oracle": oracle, "delta": delta, "threshold": threshold,
            "passed": passed, "n_items": int(n_items), "test_id": test_id}
     rec.update(extra)
     return rec
 
 
+def direction_of(r: dict) -> str:
+    """A record's direction; records written before ``direction`` existed have only
+    ``higher_is_better``."""
+    return r.get("direction") or ("higher" if r.get("higher_is_better") else "lower")
+
+
+def worsening(direction: str, base: float, new: float) -> float:
+    """How much worse ``new`` is than ``base`` (positive = worse), in the quantity's unit."""
+    if direction == "higher":
+        return base - new
+    if direction == "lower":
+        return new - base
+    return abs(new) - abs(base)
+
+
 def record_key(r: dict) -> tuple:
+    """The identity of a record: codec id, bitrate, suite, every condition field, metric. The one
+    key used by merge, the baseline gate and compare (a field absent from an older file is null)."""
     c = r.get("condition") or {}
-    return (r["codec"], round(float(r["bitrate_kbps"]), 6), r["suite"],
-            tuple(sorted((k, v) for k, v in c.items())), r["metric"])
+    return (str(r["codec"]), round(float(r["bitrate_kbps"]), 6), r["suite"],
+            tuple((k, c.get(k)) for k in CONDITION_FIELDS), r["metric"])
+
+
+def threshold_condition(condition: dict) -> str:
+    """The condition key of a thresholds file (``[bitrate."6".<suite>.<this>]``) for a record's
+    condition: the mixture of an additivity record, else the condition kind. Used both to look a
+    limit up and to write one (--codec-update-thresholds)."""
+    return condition.get("mixture") or condition["kind"]
+
+
+def describe_key(key: tuple) -> str:
+    codec, br, suite, cond, metric = key
+    return f"{codec} @ {br:g} kbps {suite} [{', '.join(f'{k}={v}' for k, v in cond if v is not None)}] {metric}"
+
+
+def verdict(doc: dict) -> tuple[str, str]:
+    """(status, sentence) of a results document: PASS, FAIL, or MEASURE ONLY (only when the run
+    asked for it with --codec-measure-only). A run in which no check was gated fails: a green
+    verdict must mean that something was verified."""
+    run, recs = doc["run"], doc["records"]
+    gated = [r for r in recs if r.get("passed") is not None]
+    n_fail = sum(1 for r in gated if r["passed"] is False)
+    errors = run.get("errors") or []
+    problems = run.get("gate_errors") or []
+    if n_fail or errors or problems:
+        text = f"FAIL — {n_fail} of {len(gated)} gated checks failed, {len(errors)} test errors"
+        if problems:
+            text += "; " + "; ".join(problems)
+        return "FAIL", text
+    if run.get("measure_only"):
+        return "MEASURE ONLY", (f"MEASURE ONLY — {len(recs)} records measured, gating not requested "
+                                "(--codec-measure-only)" + (f"; {len(gated)} would have been gated" if gated else ""))
+    if not gated:
+        return "FAIL", (f"FAIL — nothing was gated: no threshold or baseline covers any of the {len(recs)} "
+                        "records, so nothing was verified (give thresholds, or --codec-measure-only to measure "
+                        "without a verdict)")
+    return "PASS", f"PASS — all {len(gated)} gated checks passed"
 
 
 def atomic_write_json(path: Path, obj) -> None:

@@ -293,24 +293,19 @@ class ConformanceSession:
         return value, oracle
 
     # ---------------------------------------------------------------- thresholds, infos
-    def codec_name(self, spec: str) -> str:
-        """The codec's own name (``--codec`` may be a module:factory spec)."""
-        return str(self.codec(spec).name)
-
     def thresholds(self, codec: str) -> ThresholdSet:
-        """thresholds/<codec name>.toml, else default.toml (or --codec-thresholds); read once."""
-        codec = self.codec_name(codec)
+        """The limits of codec ``codec`` (its --codec id), read once: see thresholds.candidates
+        (the project's files, then the packaged ones; by id, then by the codec's own name)."""
         if codec not in self._thresholds:
-            self._thresholds[codec] = self._load_thresholds(codec)
+            from .registry import load_metric_class, metric_names
+            s = self.settings
+            gated = {m for m in metric_names() if getattr(load_metric_class(m), "gated", True)}
+            known = gated | {"ser_db", "mel_distance", "low_band_boost_db", "mid_band_ripple_db",
+                             "high_band_rolloff_db"}
+            names = [codec, str(self.codec(codec).name)]
+            self._thresholds[codec] = ThresholdSet.for_codec(
+                names, s.path(s.thresholds_dir), s.path(s.thresholds) if s.thresholds else None, metrics=known)
         return self._thresholds[codec]
-
-    def _load_thresholds(self, codec: str) -> ThresholdSet:
-        from .registry import metric_names
-        s = self.settings
-        known = set(metric_names()) | {"ser_db", "mel_distance", "low_band_boost_db", "mid_band_ripple_db",
-                                       "high_band_rolloff_db", "pesq_nb", "estoi", "emotion_acc"}
-        return ThresholdSet.for_codec(codec, s.path(s.thresholds_dir), s.path(s.thresholds) if s.thresholds else None,
-                                      metrics=known)
 
     def evaluator_infos(self) -> dict:
         out = {}

@@ -28,12 +28,14 @@ OPTIONS = {
     "speaker_model": ("auto", "speechbrain ECAPA directory, or 'auto' (stand-in resemblyzer)"),
     "metrics": (None, "comma-separated metrics for the noise suite (default: the profile's; see list-metrics)"),
     "eer_protocol": ("enrol-test", "enrol-test (clean enrolment vs processed test, the paper's) | all-pairs"),
-    "thresholds": (None, "thresholds TOML file (default: thresholds/<codec>.toml, else default.toml)"),
-    "thresholds_dir": ("thresholds", "directory of per-codec threshold files"),
+    "thresholds": (None, "thresholds TOML file for every codec of the run (overrides all others)"),
+    "thresholds_dir": ("thresholds", "the project's thresholds: <dir>/<codec>.toml, <dir>/default.toml; they "
+                       "override the files shipped in the package (reference codecs, default.toml)"),
     "report_dir": ("reports", "where reports/<run-id>/ is written"),
     "seed": (0, "seed of every random draw (noise, Hypothesis examples); recorded in the report"),
     "baseline": (None, "results.json of an earlier run: fail where a metric got worse by > tolerance"),
     "baseline_tolerance": (0.05, "tolerance for --codec-baseline, as a fraction of the baseline's |value| (min 0.01 absolute)"),
+    "measure_only": (False, "measure and report without a verdict: a run that gates nothing passes only with this"),
     "update_thresholds": (False, "write thresholds/<codec>.toml from this run's values with --codec-threshold-margin"),
     "threshold_margin": (0.2, "margin for --codec-update-thresholds, a fraction of the measured |delta| or |value| (with per-metric minimums)"),
     "cache_dir": (None, "content-addressed cache of codec and evaluator outputs (default ~/.cache/codec-conformance)"),
@@ -42,7 +44,7 @@ OPTIONS = {
     "num_shards": (1, "split the selected tests deterministically into this many shards"),
     "resume": (None, "run directory (or 'latest') to continue: skip tests whose records exist"),
 }
-BOOL_OPTIONS = {"trust_checkpoint", "update_thresholds", "no_cache"}
+BOOL_OPTIONS = {"trust_checkpoint", "update_thresholds", "no_cache", "measure_only"}
 PATH_OPTIONS = {"checkpoint", "config", "corpus", "noise_dir", "rir_dir", "emotion_corpus", "emotion_model",
                 "thresholds", "thresholds_dir", "report_dir", "baseline", "cache_dir", "asr_model",
                 "speaker_model"}

@@ -8,75 +8,75 @@ have a limit the looser one wins, so a file calibrated on the smoke profile at e
 then on the standard profile (harsher SNRs, more Hypothesis examples) holds for both."""
 from __future__ import annotations
 
-from collections import defaultdict
+import shlex
 from pathlib import Path
 
-from .results import now_iso
+from .results import direction_of, now_iso, threshold_condition
 
 # Smallest margin per metric, in its own unit: the run-to-run spread we expect from other
 # machines/library builds and, for EER/WER, from small item sets (smoke: 6 utterances).
 MIN_ABS_MARGIN = {"ser_db": 3.0, "low_band_boost_db": 1.0, "mid_band_ripple_db": 2.0,
                   "high_band_rolloff_db": 1.0, "pesq": 0.15, "stoi": 0.03, "estoi": 0.03, "wer": 0.1,
                   "eer": 0.1, "mel_distance": 0.1, "prosody_corr": 0.05, "dnsmos": 0.2, "emotion_acc": 0.1}
-NOT_GATED = {"si_sdr"}  # codecs need not preserve phase: SI-SDR is recorded, never gated
-
-
-def cond_key(rec: dict) -> str:
-    c = rec["condition"]
-    if rec["suite"] == "noise":
-        return c["kind"]
-    if rec["suite"] == "additivity":
-        return c.get("mixture", "speech_speech")
-    return {"homogeneity": "gain", "frequency_response": "sweep"}[rec["suite"]]
 
 
 def derive(records: list[dict], margin: float) -> dict:
-    """{bitrate: {suite: {cond: {metric: (kind, limit)}}}} from records."""
-    worst: dict = defaultdict(dict)
+    """{bitrate: {suite: {cond: {metric: (kind, limit)}}}} from records; a range's limit is
+    (lower, upper). Records of quantities that are never gated are skipped."""
+    worst: dict = {}
     for r in records:
-        if r.get("value") is None or r["metric"] in NOT_GATED:
+        if r.get("value") is None or r.get("gated", True) is False:
             continue
-        hib = r["higher_is_better"]
+        direction = direction_of(r)
         if r["suite"] == "noise":
             if r.get("delta") is None:
                 continue
             kind, v = "max_delta", r["delta"]
-            scale = abs(v)
         elif r["suite"] in ("additivity", "homogeneity"):
             if r["metric"] != "ser_db":
                 continue
-            kind, v, scale = "min_value", r["value"], abs(r["value"])
+            kind, v = "min_value", r["value"]
         else:
-            kind, v, scale = "max_value", r["value"], abs(r["value"])
-        m = max(MIN_ABS_MARGIN.get(r["metric"], 0.05), margin * scale)
+            kind = {"two-sided": "range", "lower": "max_value", "higher": "min_value"}[direction]
+            v = r["value"]
+        m = max(MIN_ABS_MARGIN.get(r["metric"], 0.05), margin * abs(v))
         if r["metric"] == "wer":  # 6 utterances: 1 word of ~50 is 0.02; keep WER limits honest
             m = max(m, 0.1)
         if kind == "max_delta":
-            limit = v - m if hib else v + m
-        elif kind == "min_value":
-            limit = v - m
+            limit = v - m if direction == "higher" else v + m
+        elif kind == "range":
+            limit = (v - m, v + m)
         else:
-            limit = v + m
-        key = (r["bitrate_kbps"], r["suite"], cond_key(r), r["metric"])
+            limit = v - m if kind == "min_value" else v + m
+        key = (r["bitrate_kbps"], r["suite"], threshold_condition(r["condition"]), r["metric"])
         old = worst.get(key)
-        looser = old is None or (limit < old[1] if (kind == "min_value" or (kind == "max_delta" and hib)) else limit > old[1])
-        if looser:
-            worst[key] = (kind, limit)
+        worst[key] = (kind, limit if old is None else looser(kind, old[1], limit, direction == "higher"))
     out: dict = {}
     for (br, suite, cond, metric), (kind, limit) in worst.items():
         out.setdefault(br, {}).setdefault(suite, {}).setdefault(cond, {})[metric] = (kind, limit)
     return out
 
 
-def looser(kind: str, a: float, b: float, higher_is_better: bool) -> float:
+def looser(kind: str, a, b, higher_is_better: bool):
+    if kind == "range":
+        return (min(a[0], b[0]), max(a[1], b[1]))
     if kind == "min_value" or (kind == "max_delta" and higher_is_better):
         return min(a, b)
     return max(a, b)
 
 
+def parse_limit(spec: dict) -> tuple:
+    """(kind, limit) of one entry of a thresholds file."""
+    if set(spec) == {"min_value", "max_value"}:
+        return "range", (float(spec["min_value"]), float(spec["max_value"]))
+    (kind, limit), = spec.items()
+    return kind, float(limit)
+
+
 def merge_existing(table: dict, old: dict, higher_is_better: dict) -> dict:
     """``table`` (from :func:`derive`) merged with a parsed thresholds file: the looser limit
-    where both have one, every other limit of either kept."""
+    where both have one of the same kind, this run's where the kinds differ, every other limit of
+    either kept."""
     out = {br: {su: {c: dict(m) for c, m in conds.items()} for su, conds in suites.items()}
            for br, suites in table.items()}
     for br_text, suites in (old.get("bitrate") or {}).items():
@@ -84,14 +84,19 @@ def merge_existing(table: dict, old: dict, higher_is_better: dict) -> dict:
         for suite, conds in suites.items():
             for cond, metrics in conds.items():
                 for metric, spec in metrics.items():
-                    (kind, limit), = spec.items()
+                    kind, limit = parse_limit(spec)
                     slot = out.setdefault(br, {}).setdefault(suite, {}).setdefault(cond, {})
                     if metric in slot and slot[metric][0] == kind:
-                        slot[metric] = (kind, looser(kind, slot[metric][1], float(limit),
-                                                     higher_is_better.get(metric, True)))
+                        slot[metric] = (kind, looser(kind, slot[metric][1], limit, higher_is_better.get(metric, True)))
                     elif metric not in slot:
-                        slot[metric] = (kind, float(limit))
+                        slot[metric] = (kind, limit)
     return out
+
+
+def _entry(kind: str, limit) -> str:
+    if kind == "range":
+        return f"{{ min_value = {limit[0]:.4g}, max_value = {limit[1]:.4g} }}"
+    return f"{{ {kind} = {limit:.4g} }}"
 
 
 def render(codec: str, table: dict, run: dict, margin: float, merged_from: str | None, bitrate: str) -> str:
@@ -100,8 +105,9 @@ def render(codec: str, table: dict, run: dict, margin: float, merged_from: str |
              f"{margin:g} x |measured| (noise: x |delta|), at least: "
              + ", ".join(f"{k} {v:g}" for k, v in MIN_ABS_MARGIN.items()) + ".",
              "# Noise limits are on delta = codec - oracle, taken at the worst SNR of each condition kind.",
-             f"# This run: pytest suites/ --codec={codec} --codec-bitrate={bitrate} --codec-profile={run.get('profile')} "
-             f"--codec-update-thresholds --codec-threshold-margin={margin:g}",
+             "# This run: pytest " + (shlex.join(run["argv"]) if run.get("argv") else
+                                      f"suites/ --codec={codec} --codec-bitrate={bitrate} --codec-profile="
+                                      f"{run.get('profile')} --codec-update-thresholds --codec-threshold-margin={margin:g}"),
              *([f"# Merged with the limits already in this file (looser limit kept): {merged_from}",
                 "# To regenerate, delete this file and rerun each merged run's command in turn."]
                if merged_from else []),
@@ -112,7 +118,7 @@ def render(codec: str, table: dict, run: dict, margin: float, merged_from: str |
             for cond in sorted(table[br][suite]):
                 lines.append(f'[bitrate."{br:g}".{suite}.{cond}]')
                 for metric, (kind, limit) in sorted(table[br][suite][cond].items()):
-                    lines.append(f"{metric} = {{ {kind} = {limit:.4g} }}")
+                    lines.append(f"{metric} = {_entry(kind, limit)}")
                 lines.append("")
     return "\n".join(lines)
 
@@ -130,7 +136,7 @@ def write_thresholds(results: dict, settings) -> list[Path]:
         if p.is_file():
             import tomllib
             old = tomllib.loads(p.read_text())
-            table = merge_existing(table, old, {r["metric"]: r["higher_is_better"] for r in recs})
+            table = merge_existing(table, old, {r["metric"]: direction_of(r) == "higher" for r in recs})
             merged_from = str((old.get("meta") or {}).get("source", p.name)).replace('"', "'")
             merged_from = merged_from.split("; merged with: ")  # keep the list flat
             merged_from = "; ".join(dict.fromkeys(merged_from))

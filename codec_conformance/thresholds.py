@@ -15,7 +15,14 @@ own file)::
 Suites and their condition keys: ``noise`` (clean, white, ambient, reverb), ``additivity``
 (speech_speech, speech_noise), ``homogeneity`` (gain), ``frequency_response`` (sweep). Limit
 kinds: ``max_delta`` (the largest allowed degradation against the oracle: for a
-higher-is-better metric delta >= limit, else delta <= limit), ``min_value``, ``max_value``.
+higher-is-better metric delta >= limit, else delta <= limit), ``min_value``, ``max_value``, or
+both of the last two in one table (``{ min_value = -25.0, max_value = -17.0 }``: a range, for
+two-sided quantities such as the low-band boost, where a larger cut is as wrong as a boost).
+
+Where a codec's limits come from, first found wins: ``--codec-thresholds FILE``; the project's
+``thresholds/<codec>.toml``; the file shipped in this package (``builtin_thresholds/``, the
+reference codecs and ``default.toml``); the project's ``thresholds/default.toml``; the packaged
+``default.toml``. So a run from any repository is gated, and a project's own files override.
 """
 from __future__ import annotations
 
@@ -32,13 +39,16 @@ SUITES = {
     "frequency_response": {"sweep"},
 }
 KINDS = {"max_delta", "min_value", "max_value"}
+RANGE = frozenset({"min_value", "max_value"})
+BUILTIN_DIR = Path(__file__).resolve().parent / "builtin_thresholds"
 
 
 @dataclass(frozen=True)
 class Threshold:
-    kind: str
-    limit: float
+    kind: str                    # max_delta | min_value | max_value | range
+    limit: float                 # for a range: its lower end
     source: str
+    upper: float | None = None   # a range's upper end
 
     def check(self, value, delta, higher_is_better: bool) -> bool | None:
         if self.kind == "max_delta":
@@ -47,10 +57,20 @@ class Threshold:
             return delta >= self.limit if higher_is_better else delta <= self.limit
         if value is None:
             return None
+        if self.kind == "range":
+            return self.limit <= value <= self.upper
         return value >= self.limit if self.kind == "min_value" else value <= self.limit
 
     def to_record(self) -> dict:
-        return {"kind": self.kind, "limit": self.limit, "source": self.source}
+        out = {"kind": self.kind, "limit": self.limit, "source": self.source}
+        if self.kind == "range":
+            out["upper"] = self.upper
+        return out
+
+    def text(self) -> str:
+        if self.kind == "range":
+            return f"range [{self.limit:g}, {self.upper:g}]"
+        return f"{self.kind}={self.limit:g}"
 
 
 class ThresholdSet:
@@ -73,13 +93,13 @@ class ThresholdSet:
         return cls(p, table, metrics)
 
     @classmethod
-    def for_codec(cls, codec: str, directory: str | Path, explicit: str | None = None,
+    def for_codec(cls, codec: str | list[str], directory: str | Path | None, explicit: str | None = None,
                   metrics: set[str] | None = None) -> "ThresholdSet":
+        """The thresholds of a codec known by ``codec`` (its id, or several names: the ``--codec``
+        value and the codec's own name), from the first file of :func:`candidates` that exists."""
         if explicit:
             return cls.load(explicit, metrics)
-        d = Path(directory)
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in codec)
-        for cand in (d / f"{safe}.toml", d / "default.toml"):
+        for cand in candidates(codec, directory):
             if cand.is_file():
                 return cls.load(cand, metrics)
         return cls(None, {}, metrics)
@@ -118,13 +138,16 @@ class ThresholdSet:
                     key = f"{prefix}.{suite}.{cond}.{met}"
                     if metrics is not None and met not in metrics:
                         self._err(key, f"unknown metric; known: {', '.join(sorted(metrics))}")
-                    if not isinstance(lim, dict) or len(lim) != 1:
-                        self._err(key, "must be one inline table like { max_delta = -0.5 }")
-                    (kind, limit), = lim.items()
-                    if kind not in KINDS:
-                        self._err(key, f"unknown limit kind {kind!r}; expected one of {sorted(KINDS)}")
-                    if isinstance(limit, bool) or not isinstance(limit, (int, float)):
-                        self._err(key, f"limit must be a number, got {limit!r}")
+                    if not isinstance(lim, dict) or not (len(lim) == 1 or set(lim) == RANGE):
+                        self._err(key, "must be one inline table like { max_delta = -0.5 } or a range "
+                                       "{ min_value = -25.0, max_value = -17.0 }")
+                    for kind, limit in lim.items():
+                        if kind not in KINDS:
+                            self._err(key, f"unknown limit kind {kind!r}; expected one of {sorted(KINDS)}")
+                        if isinstance(limit, bool) or not isinstance(limit, (int, float)):
+                            self._err(key, f"limit must be a number, got {limit!r}")
+                    if set(lim) == RANGE and lim["min_value"] > lim["max_value"]:
+                        self._err(key, f"range is empty: min_value {lim['min_value']} > max_value {lim['max_value']}")
 
     # -- lookup ----------------------------------------------------------------------------
     def lookup(self, bitrate_kbps: float, suite: str, condition: str, metric: str) -> Threshold | None:
@@ -136,6 +159,21 @@ class ThresholdSet:
         for name, block in blocks:
             lim = block.get(suite, {}).get(condition, {}).get(metric)
             if lim:
+                where = f"{self.source} [{name}.{suite}.{condition}.{metric}]"
+                if set(lim) == RANGE:
+                    return Threshold("range", float(lim["min_value"]), where, float(lim["max_value"]))
                 (kind, limit), = lim.items()
-                return Threshold(kind, float(limit), f"{self.source} [{name}.{suite}.{condition}.{metric}]")
+                return Threshold(kind, float(limit), where)
         return None
+
+
+def file_stem(codec: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in codec)
+
+
+def candidates(codec: str | list[str], directory: str | Path | None) -> list[Path]:
+    """Where a codec's thresholds are looked for, in order (see the module docstring)."""
+    names = [codec] if isinstance(codec, str) else list(dict.fromkeys(codec))
+    dirs = [Path(directory)] if directory else []
+    own = [d / f"{file_stem(n)}.toml" for d in (*dirs, BUILTIN_DIR) for n in names]
+    return own + [d / "default.toml" for d in (*dirs, BUILTIN_DIR)]

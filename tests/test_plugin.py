@@ -85,7 +85,8 @@ def test_custom_codec_all_bitrates_and_contract(run, pytester):
     r.assert_outcomes(passed=2 * (6 * 2 + 2 + 1 + 3))  # noise(6 conds x mel,pesq) + additivity 2 + homog + 3 levels
     doc = results(pytester)
     assert doc["schema"] == "codec-conformance/results/1" and doc["run"]["finished"]
-    assert {c["name"] for c in doc["codecs"]} == {"gain"}
+    assert {c["name"] for c in doc["codecs"]} == {"mycodecs:gain"}  # the codec id: the --codec value
+    assert {c.get("reported_name") for c in doc["codecs"]} == {"gain"}
     assert {r["bitrate_kbps"] for r in doc["records"]} == {8.0, 16.0}
     for rec in doc["records"]:
         for k in ("codec", "bitrate_kbps", "suite", "condition", "metric", "higher_is_better", "value", "oracle",
@@ -133,10 +134,13 @@ def test_thresholds_gate_and_baseline(run, pytester):
     assert gated and all(r["passed"] for r in gated)
     base = pytester.path / "base.json"
     base.write_text(json.dumps(first))
-    # a quieter codec: same shape, -6 dB: mel distance gets worse, the baseline gate catches it
+    # a new checkpoint of the same codec id, quieter: -6 dB: mel distance gets worse, the baseline
+    # gate catches it
     (pytester.path / "thresholds" / "gain.toml").unlink()
-    r = run("--codec=mycodecs:quieter", "-k", "clean and mel", "--codec-baseline", str(base), "-q")
-    r.assert_outcomes(failed=1)  # both codecs call themselves 'gain': the new one is compared
+    (pytester.path / "mycodecs.py").write_text(CODECS.replace("def gain(**kw): return Gain()",
+                                                              "def gain(**kw): return Gain(g=0.5)"))
+    r = run("--codec=mycodecs:gain", "-k", "clean and mel", "--codec-baseline", str(base), "-q")
+    r.assert_outcomes(failed=1)
     assert "REGRESSED" in r.stdout.str()
     rec = results(pytester)["records"][0]
     assert rec["baseline"]["passed"] is False and rec["passed"] is False

@@ -67,7 +67,7 @@ def test_invalid_toml_names_file(tmp_path):
 def test_shipped_threshold_files_are_valid():
     from codec_conformance.registry import metric_names
     known = set(metric_names()) | {"ser_db", "low_band_boost_db", "mid_band_ripple_db", "high_band_rolloff_db"}
-    files = sorted((ROOT / "thresholds").glob("*.toml"))
+    files = sorted((ROOT / "codec_conformance" / "builtin_thresholds").glob("*.toml"))
     assert any(f.name == "default.toml" for f in files)
     for f in files:
         ThresholdSet.load(f, known)
@@ -93,7 +93,7 @@ def test_update_writes_margins_and_merges_with_the_looser_limit(tmp_path):
         _rec(6.0, "noise", {"kind": "white", "snr_db": 0.0}, "pesq", 2.0, -1.0),
         _rec(64.0, "noise", {"kind": "white", "snr_db": 0.0}, "pesq", 3.0, -0.5),
         _rec(64.0, "noise", {"kind": "white", "snr_db": 0.0}, "wer", 0.2, 0.05, hib=False),
-        _rec(64.0, "homogeneity", {"gain_db": 6.0}, "ser_db", 20.0)]}
+        _rec(64.0, "homogeneity", {"kind": "gain", "gain_db": 6.0}, "ser_db", 20.0)]}
     (path,) = write_thresholds(smoke, settings)
     t = ThresholdSet.load(path)
     assert t.lookup(64, "noise", "white", "pesq").limit == pytest.approx(-0.65)  # -0.5 - max(0.15, 0.1)
@@ -103,7 +103,7 @@ def test_update_writes_margins_and_merges_with_the_looser_limit(tmp_path):
     standard = {"run": {"id": "run-standard", "profile": "standard", "seed": 0}, "records": [
         _rec(64.0, "noise", {"kind": "white", "snr_db": -5.0}, "pesq", 1.5, -1.2),
         _rec(64.0, "noise", {"kind": "white", "snr_db": -5.0}, "wer", 0.9, 0.4, hib=False),
-        _rec(64.0, "homogeneity", {"gain_db": 8.0}, "ser_db", 30.0)]}
+        _rec(64.0, "homogeneity", {"kind": "gain", "gain_db": 8.0}, "ser_db", 30.0)]}
     write_thresholds(standard, SimpleNamespace(**{**vars(settings), "bitrate": "max"}))
     t = ThresholdSet.load(path)
     assert t.lookup(64, "noise", "white", "pesq").limit == pytest.approx(-1.44)  # looser: new

@@ -35,10 +35,15 @@ class Metric:
     scope = "item"          # "item": mean over items; "set": one value from all items (WER, EER)
     description = ""
     evaluator = None        # name of the model behind it, when there is one
+    gated = True            # False: recorded, never gated (no threshold, no baseline regression)
+
+    @property
+    def direction(self) -> str:
+        return "higher" if self.higher_is_better else "lower"
 
     def info(self) -> dict:
         return {"name": self.name, "higher_is_better": self.higher_is_better, "unit": self.unit,
-                "version": self.version, "stand_in": self.stand_in, "evaluator": self.evaluator,
+                "version": self.version, "stand_in": self.stand_in, "evaluator": self.evaluator, "gated": self.gated,
                 "description": self.description}
 
     # item metrics implement this; return a float, or raise Undefined(reason)

@@ -148,6 +148,7 @@ def si_sdr(ref: np.ndarray, est: np.ndarray) -> float:
 class SiSdr(Metric):
     name = "si_sdr"
     unit = "dB"
+    gated = False  # codecs need not preserve phase or sample alignment: recorded, never gated
     description = f"scale-invariant SDR, capped at +{SI_SDR_CAP_DB:g} dB"
 
     def item(self, ref, deg, sr, utt):

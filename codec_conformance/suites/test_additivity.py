@@ -11,6 +11,7 @@ from hypothesis import given, strategies as st
 
 from codec_conformance.analysis import additivity
 from codec_conformance.checks import build_record, check, emit
+from codec_conformance.results import condition_record
 from codec_conformance.linearity import hypothesis_settings, normalise_peak, run_property
 
 
@@ -53,15 +54,13 @@ def test_additivity(conformance, request, codec_point, additivity_kind):
     sers = [e["ser_db"] for e in examples]
     mels = [e["mel_distance"] for e in examples]
     counter = examples[-1] if err is not None else None
-    cond = {"kind": "mixture", "snr_db": None, "gain_db": None, "rt60_s": None, "level_dbfs": None,
-            "mixture": additivity_kind}
-    common = dict(codec=codec, bitrate=bitrate, suite="additivity", cond_key=additivity_kind, condition=cond,
-                  n_items=len(examples))
+    cond = condition_record("mixture", mixture=additivity_kind)
+    common = dict(codec=codec, bitrate=bitrate, suite="additivity", condition=cond, n_items=len(examples))
     recs = [
-        build_record(sess, request, metric="ser_db", higher_is_better=True, value=min(sers),
+        build_record(sess, request, metric="ser_db", direction="higher", value=min(sers),
                      median=float(np.median(sers)), counterexample=counter, unit="dB",
                      examples=examples[:50], **common),
-        build_record(sess, request, metric="mel_distance", higher_is_better=False, value=max(mels),
+        build_record(sess, request, metric="mel_distance", direction="lower", value=max(mels),
                      median=float(np.median(mels)), unit="log10-mel L1", **common),
     ]
     emit(sess, request, codec, recs)

@@ -2,8 +2,9 @@
 peak levels, deconvolved to an impulse response; the smoothed magnitude response on a
 log-frequency grid is checked for low-band (<100 Hz) boost, mid-band (100 Hz-2 kHz) ripple and
 high-band (>2 kHz) roll-off."""
-from codec_conformance.analysis import band_summary, frequency_response
+from codec_conformance.analysis import BAND_DIRECTIONS, band_summary, frequency_response
 from codec_conformance.checks import build_record, check, emit
+from codec_conformance.results import condition_record
 
 
 def test_frequency_response(conformance, request, codec_point, sweep_level_dbfs):
@@ -14,9 +15,9 @@ def test_frequency_response(conformance, request, codec_point, sweep_level_dbfs)
     f = sess.system(codec, bitrate, sr)  # at the codec's own rate: the sweep covers its whole band
     fr = frequency_response(f, sr, level_dbfs=sweep_level_dbfs, seconds=sess.profile.sweep_seconds)
     summary = band_summary(fr, sr)
-    cond = {"kind": "sweep", "snr_db": None, "gain_db": None, "rt60_s": None, "level_dbfs": sweep_level_dbfs}
+    cond = condition_record("sweep", level_dbfs=sweep_level_dbfs)
     recs = [build_record(sess, request, codec=codec, bitrate=bitrate, suite="frequency_response",
-                         cond_key="sweep", condition=cond, metric=k, higher_is_better=False, value=v,
+                         condition=cond, metric=k, direction=BAND_DIRECTIONS[k], value=v,
                          n_items=1, unit="dB") for k, v in summary.items()]
     curve = {"codec": codec, "bitrate_kbps": bitrate, "kind": "frequency_response",
              "level_dbfs": sweep_level_dbfs, "x": [float(v) for v in fr.freqs_hz], "x_unit": "Hz",

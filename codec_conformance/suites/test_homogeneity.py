@@ -10,6 +10,7 @@ from hypothesis import given, strategies as st
 
 from codec_conformance.analysis import homogeneity
 from codec_conformance.checks import build_record, check, emit
+from codec_conformance.results import condition_record
 from codec_conformance.linearity import hypothesis_settings, normalise_peak, run_property
 
 PEAK_DBFS = -14.0
@@ -45,9 +46,9 @@ def test_homogeneity(conformance, request, codec_point):
         sers.append(float(np.mean([r.ser_db for r in rs])))
     all_sers = [e["ser_db"] for e in examples]
     counter = examples[-1] if err is not None else None
-    cond = {"kind": "gain", "snr_db": None, "gain_db": None, "rt60_s": None, "level_dbfs": PEAK_DBFS}
-    rec = build_record(sess, request, codec=codec, bitrate=bitrate, suite="homogeneity", cond_key="gain",
-                       condition=cond, metric="ser_db", higher_is_better=True, value=min(all_sers),
+    cond = condition_record("gain", level_dbfs=PEAK_DBFS)
+    rec = build_record(sess, request, codec=codec, bitrate=bitrate, suite="homogeneity",
+                       condition=cond, metric="ser_db", direction="higher", value=min(all_sers),
                        median=float(np.median(all_sers)), n_items=len(examples), counterexample=counter,
                        unit="dB", examples=examples[:50])
     curves = [

@@ -24,8 +24,8 @@ def test_noise_robustness(conformance, request, codec_point, noise_condition, no
         clips, files = worst_case_clips(f"{codec}-{bitrate:g}-{noise_condition.id}", corpus.items[k].id,
                                         corpus.sample_rate, corpus.items[k].audio, noisy[k], coded[k])
     rec = build_record(
-        conformance, request, codec=codec, bitrate=bitrate, suite="noise", cond_key=noise_condition.kind,
-        condition=noise_condition.to_record(), metric=noise_metric, higher_is_better=m.higher_is_better,
+        conformance, request, codec=codec, bitrate=bitrate, suite="noise",
+        condition=noise_condition.to_record(), metric=noise_metric, direction=m.direction, gated=m.gated,
         value=value.value, oracle=oracle.value, n_items=value.n_items,
         n_undefined=value.n_undefined + oracle.n_undefined,
         undefined_reasons=dict(list(undefined.items())[:10]) or None,

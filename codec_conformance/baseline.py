@@ -1,0 +1,115 @@
+"""Baseline comparison: the checkpoint gate of ``--codec-baseline`` and ``codec-conformance
+compare``. Records are matched by :func:`results.record_key`; each quantity is judged in its own
+direction (higher, lower, or two-sided around 0); quantities that are recorded but never gated
+(SI-SDR) are shown and never count as a regression. A value that is undefined (null, NaN,
+missing) on the new side where the base had a number is a regression."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from .errors import ConformanceError
+from .results import describe_key, direction_of, record_key, worsening
+
+REGRESSED, UNDEFINED, MISSING = "REGRESSED", "UNDEFINED", "MISSING"
+BAD = (REGRESSED, UNDEFINED, MISSING)
+
+
+class BaselineMismatch(ConformanceError):
+    """The baseline shares no record with the run it is compared with."""
+
+
+def _number(v) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    return float(v) if math.isfinite(v) else None
+
+
+def tolerance_for(base_value: float, tolerance: float) -> float:
+    return max(0.01, tolerance * abs(base_value))
+
+
+def judge(base: dict, new: dict | None, tolerance: float) -> dict:
+    """One row: base and new value, change, tolerance and status (same, improved, REGRESSED,
+    UNDEFINED, MISSING, not gated, no base value)."""
+    ref = new if new is not None else base
+    row = {"key": record_key(ref), "codec": ref["codec"], "bitrate_kbps": ref["bitrate_kbps"],
+           "suite": ref["suite"], "condition": ref.get("condition") or {}, "metric": ref["metric"],
+           "direction": direction_of(ref), "base": _number(base.get("value")),
+           "new": None if new is None else _number(new.get("value")), "change": None, "tolerance": None}
+    gated = base.get("gated", True) is not False and (new is None or new.get("gated", True) is not False)
+    if not gated:
+        row["status"] = "not gated"
+    elif row["base"] is None:
+        row["status"] = "no base value"
+    elif new is None:
+        row["status"] = MISSING
+    elif row["new"] is None:
+        row["status"] = UNDEFINED
+    else:
+        tol = tolerance_for(row["base"], tolerance)
+        worse = worsening(row["direction"], row["base"], row["new"])
+        row["change"], row["tolerance"] = row["new"] - row["base"], tol
+        row["status"] = REGRESSED if worse > tol else "improved" if worse < -tol else "same"
+    return row
+
+
+@dataclass
+class Comparison:
+    rows: list[dict] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[dict]:
+        return [r for r in self.rows if r["status"] in BAD]
+
+
+def key_summary(records: list[dict]) -> dict:
+    """What a set of records covers, for a message about what did not match."""
+    return {"codecs": sorted({str(r["codec"]) for r in records}),
+            "bitrates_kbps": sorted({float(r["bitrate_kbps"]) for r in records}),
+            "suites": sorted({r["suite"] for r in records}),
+            "condition kinds": sorted({str((r.get("condition") or {}).get("kind")) for r in records}),
+            "metrics": sorted({r["metric"] for r in records})}
+
+
+def mismatch_message(base: list[dict], new: list[dict], base_name: str, new_name: str) -> str:
+    a, b = key_summary(base), key_summary(new)
+    lines = [f"no record of {new_name} matches a record of {base_name} "
+             "(records match on codec, bitrate, suite, condition and metric):"]
+    for k in a:
+        if a[k] != b[k]:
+            fmt = (lambda xs: ", ".join(f"{x:g}" if isinstance(x, float) else str(x) for x in xs) or "none")
+            lines.append(f"  {k}: {base_name} has {fmt(a[k])}; {new_name} has {fmt(b[k])}")
+    if len(lines) == 1:
+        ex = [describe_key(record_key(r)) for r in (base[:1] + new[:1])]
+        lines.append("  the sets cover the same codecs/bitrates/suites but differ in condition details, e.g. "
+                     + " vs ".join(ex))
+    return "\n".join(lines)
+
+
+def check_covers_codecs(path, codecs: list[str]) -> None:
+    """Up front (before any work): the baseline must hold records of at least one codec of the
+    run, else the gate would silently compare nothing."""
+    from .results import load_results
+    recs = load_results(path)["records"]
+    have = sorted({str(r["codec"]) for r in recs})
+    if not set(have) & set(codecs):
+        raise BaselineMismatch(f"--codec-baseline {path}: it has records of codec(s) {', '.join(have) or 'none'}, "
+                               f"this run tests {', '.join(codecs)}; a baseline must come from a run of the same "
+                               "codec id (the --codec value)")
+
+
+def compare(base_records: list[dict], new_records: list[dict], tolerance: float,
+            base_name: str = "the baseline", new_name: str = "this run") -> Comparison:
+    """Every record of ``new`` with a counterpart in ``base``, plus base records that ``new``
+    should have had (same codec, bitrate and suite) but lacks. Raises BaselineMismatch when the
+    two share no record at all."""
+    base = {record_key(r): r for r in base_records}
+    new = {record_key(r): r for r in new_records}
+    common = [k for k in new if k in base]
+    if not common:
+        raise BaselineMismatch(mismatch_message(base_records, new_records, base_name, new_name))
+    out = Comparison([judge(base[k], new[k], tolerance) for k in common])
+    covered = {k[:3] for k in new}
+    out.rows += [judge(base[k], None, tolerance) for k in base if k not in new and k[:3] in covered]
+    return out
