@@ -295,7 +295,8 @@ def render(doc: dict, run_dir: Path) -> str:
     out.append("<h2>Provenance</h2><table><tr><th>codec</th><th>sample rate</th><th>bitrates (kbps)</th>"
                "<th>weights</th><th>checkpoint</th><th>SHA-256</th><th>device</th><th>precision</th></tr>")
     for c in doc["codecs"]:
-        out.append(f"<tr><td>{E(c['name'])}</td><td>{c['sample_rate']}</td><td>{E(', '.join(f'{b:g}' for b in c['bitrates_kbps']))}</td>"
+        own = f" <span class='small'>(calls itself {E(str(c['reported_name']))})</span>" if c.get("reported_name") else ""
+        out.append(f"<tr><td>{E(c['name'])}{own}</td><td>{c['sample_rate']}</td><td>{E(', '.join(f'{b:g}' for b in c['bitrates_kbps']))}</td>"
                    f"<td>{E(str(c.get('weights')))}</td><td>{E(str(c.get('checkpoint')))}</td>"
                    f"<td><code>{E(str(c.get('checkpoint_sha256')))}</code></td><td>{E(str(c.get('device')))}</td>"
                    f"<td>{E(str(c.get('precision', 'native')))}</td></tr>")
