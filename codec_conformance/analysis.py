@@ -203,3 +203,38 @@ def crossing_hz(fr: FrequencyResponse, level_db: float, reference_db: float | No
             t = (rel[i - 1] - level_db) / (rel[i - 1] - rel[i])
             return float(fr.freqs_hz[i - 1] * (fr.freqs_hz[i] / fr.freqs_hz[i - 1]) ** t)
     return None
+
+
+# ----------------------------------------------------------------------------- tokens
+# What the token suite measures between two code arrays [n_q, frames] (a reference and a
+# perturbed input), per RVQ level, and each quantity's direction.
+TOKEN_METRICS = {"unit_edit_rate": "lower", "unit_edit_rate_level1": "lower",
+                 "token_agreement": "higher", "token_agreement_level1": "higher"}
+
+
+def level_edit_rates(ref: np.ndarray, test: np.ndarray) -> list[float]:
+    """Per level: Levenshtein distance between the two code sequences / frames of ``ref`` (the
+    unit edit rate; 0 = identical, about 1 for unrelated sequences of equal length)."""
+    from rapidfuzz.distance import Levenshtein
+    ref, test = np.asarray(ref), np.asarray(test)
+    if ref.ndim != 2 or test.ndim != 2 or ref.shape[0] != test.shape[0]:
+        raise ValueError(f"codes must be [n_q, frames] with equal n_q, got {ref.shape} and {test.shape}")
+    return [Levenshtein.distance(r.tolist(), t.tolist()) / max(1, len(r)) for r, t in zip(ref, test)]
+
+
+def level_agreement(ref: np.ndarray, test: np.ndarray) -> list[float]:
+    """Per level: the fraction of frames (over the shorter sequence) whose codes are equal."""
+    ref, test = np.asarray(ref), np.asarray(test)
+    n = min(ref.shape[1], test.shape[1])
+    if n == 0:
+        return [0.0] * ref.shape[0]
+    return [float(v) for v in np.mean(ref[:, :n] == test[:, :n], axis=1)]
+
+
+def token_summary(pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict:
+    """Mean over items of the per-level measures, and the TOKEN_METRICS values from them."""
+    edit = np.mean([level_edit_rates(r, t) for r, t in pairs], axis=0)
+    agree = np.mean([level_agreement(r, t) for r, t in pairs], axis=0)
+    return {"unit_edit_rate": float(np.mean(edit)), "unit_edit_rate_level1": float(edit[0]),
+            "token_agreement": float(np.mean(agree)), "token_agreement_level1": float(agree[0]),
+            "edit_rate_per_level": [float(v) for v in edit], "agreement_per_level": [float(v) for v in agree]}

@@ -142,7 +142,8 @@ def pytest_configure(config):
     setattr(config, _STATE_ATTR, PluginState(config))
 
 
-CONF_FIXTURES = ("codec_point", "noise_condition", "noise_metric", "sweep_level_dbfs", "additivity_kind")
+CONF_FIXTURES = ("codec_point", "noise_condition", "noise_metric", "sweep_level_dbfs", "additivity_kind",
+                 "token_condition", "token_shift")
 
 
 def pytest_generate_tests(metafunc):
@@ -169,6 +170,12 @@ def pytest_generate_tests(metafunc):
             metafunc.parametrize("sweep_level_dbfs", levels, ids=[f"{x:g}dBFS" for x in levels])
         if "additivity_kind" in names:
             metafunc.parametrize("additivity_kind", ["speech_speech", "speech_noise"])
+        if "token_condition" in names:
+            conds = [c for c in sess.noise_conditions() if c.kind != "clean"]
+            metafunc.parametrize("token_condition", conds, ids=[c.id for c in conds])
+        if "token_shift" in names:
+            from .suites.test_token_robustness import SHIFTS
+            metafunc.parametrize("token_shift", list(SHIFTS))
     except Exception as exc:  # a codec that cannot be built, a bad --codec-bitrate or metric
         msg = str(exc)
         st.collect_error = msg if msg.startswith("codec-conformance") else f"codec-conformance: {msg}"
@@ -244,7 +251,8 @@ def base_nodeid(nodeid: str) -> str:
 # DNSMOS test costs 15-30x a PESQ test; Hypothesis suites call the codec tens of times
 METRIC_COST = {"wer": 20.0, "dnsmos": 16.0, "emotion_acc": 10.0, "eer": 1.0, "pesq": 0.8, "pesq_nb": 0.8,
                "mel_distance": 0.8, "stoi": 0.3, "estoi": 0.3, "prosody_corr": 0.2, "si_sdr": 0.05}
-SUITE_COST = {"test_additivity": 6.0, "test_homogeneity": 3.0, "test_frequency_response": 1.0}
+SUITE_COST = {"test_additivity": 6.0, "test_homogeneity": 3.0, "test_frequency_response": 1.0,
+              "test_token_gain": 3.0, "test_token_noise": 1.0, "test_token_shift": 1.0, "test_token_determinism": 1.0}
 
 
 def estimated_cost(item) -> float:

@@ -17,7 +17,7 @@ from pathlib import Path
 SCHEMA = "codec-conformance/results/1"
 # Every record's condition carries all of these (null where they do not apply); together with
 # codec, bitrate, suite and metric they identify a record (record_key).
-CONDITION_FIELDS = ("kind", "snr_db", "gain_db", "rt60_s", "level_dbfs", "source", "mixture")
+CONDITION_FIELDS = ("kind", "snr_db", "gain_db", "rt60_s", "level_dbfs", "source", "mixture", "shift_samples")
 DIRECTIONS = ("higher", "lower", "two-sided")  # two-sided: the ideal is 0, |value| lower is better
 
 

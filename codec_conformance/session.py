@@ -300,8 +300,9 @@ class ConformanceSession:
             from .registry import load_metric_class, metric_names
             s = self.settings
             gated = {m for m in metric_names() if getattr(load_metric_class(m), "gated", True)}
-            known = gated | {"ser_db", "mel_distance", "low_band_boost_db", "mid_band_ripple_db",
-                             "high_band_rolloff_db"}
+            from .analysis import TOKEN_METRICS
+            known = gated | set(TOKEN_METRICS) | {"ser_db", "mel_distance", "low_band_boost_db",
+                                                  "mid_band_ripple_db", "high_band_rolloff_db", "identical_codes"}
             names = [codec, str(self.codec(codec).name)]
             self._thresholds[codec] = ThresholdSet.for_codec(
                 names, s.path(s.thresholds_dir), s.path(s.thresholds) if s.thresholds else None, metrics=known)
@@ -329,6 +330,31 @@ class ConformanceSession:
         if self._rirs is not None:
             out["rir"] = {"name": self._rirs.name, "source": self._rirs.source, "files": self._rirs.names()}
         return out
+
+
+    # ---------------------------------------------------------------- codes (token suite)
+    def token_codec(self, name: str):
+        """The codec if it exposes codes (``encode``/``decode``), else None."""
+        c = self.codec(name)
+        return c if callable(getattr(c, "encode", None)) and callable(getattr(c, "decode", None)) else None
+
+    def codes(self, name: str, bitrate: float, x: np.ndarray, sr: int, memo: bool = True) -> np.ndarray:
+        """Codes [n_q, frames] of one signal at ``sr`` (resampled to the codec's rate, encoded
+        alone: batching must not change them), memoised by content unless ``memo`` is False."""
+        codec = self.codec(name)
+        key = content_hash("codes", self.codec_identity(name) or ("run", name, id(codec)), float(bitrate), x, sr)
+        if memo and key in self._memo:
+            return self._memo[key]
+        import time
+        t0 = time.perf_counter()
+        codes = np.asarray(codec.encode(resample(np.asarray(x, np.float32), sr, codec.sample_rate)[None], bitrate))
+        self.timing["codec_s"] += time.perf_counter() - t0
+        if codes.ndim != 3 or codes.shape[0] != 1 or not np.issubdtype(codes.dtype, np.integer):
+            raise CodecError(f"codec {name!r}: encode must return integer codes [batch, n_q, frames], "
+                             f"got {codes.dtype} {codes.shape}")
+        if memo and len(self._memo) < 4096:
+            self._memo[key] = codes[0]
+        return codes[0]
 
 
 def _as_tensor(a: np.ndarray):

@@ -13,7 +13,8 @@ own file)::
     mid_band_ripple_db = { max_value = 6.0 }
 
 Suites and their condition keys: ``noise`` (clean, white, ambient, reverb), ``additivity``
-(speech_speech, speech_noise), ``homogeneity`` (gain), ``frequency_response`` (sweep). Limit
+(speech_speech, speech_noise), ``homogeneity`` (gain), ``frequency_response`` (sweep), ``tokens``
+(white, ambient, reverb, gain, shift, determinism). Limit
 kinds: ``max_delta`` (the largest allowed degradation against the oracle: for a
 higher-is-better metric delta >= limit, else delta <= limit), ``min_value``, ``max_value``, or
 both of the last two in one table (``{ min_value = -25.0, max_value = -17.0 }``: a range, for
@@ -37,6 +38,7 @@ SUITES = {
     "additivity": {"speech_speech", "speech_noise"},
     "homogeneity": {"gain"},
     "frequency_response": {"sweep"},
+    "tokens": {"white", "ambient", "reverb", "gain", "shift", "determinism"},
 }
 KINDS = {"max_delta", "min_value", "max_value"}
 RANGE = frozenset({"min_value", "max_value"})

@@ -118,6 +118,18 @@ class DacCodec(NeuralCodec):
         import torch
         torch.save({"metadata": {"kwargs": dict(self.kwargs)}, "state_dict": self.model.state_dict()}, path)
 
+    @property
+    def token_hop(self) -> int:
+        return self.hop
+
+    def codes_of(self, x, bitrate_kbps: float):
+        k = self.codebooks_at(bitrate_kbps)
+        return self.model.encode(x[:, None, :], n_quantizers=k)[1][:, :k]
+
+    def audio_of(self, codes):
+        z = self.model.quantizer.from_codes(codes)[0]
+        return self.model.decode(z)[:, 0, :]
+
     def roundtrip_batch(self, batch: np.ndarray, bitrate_kbps_: float) -> np.ndarray:
         import torch
         x = torch.from_numpy(self.pad_to_hop(batch, self.hop)).to(self.device)[:, None, :]

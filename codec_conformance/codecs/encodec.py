@@ -116,6 +116,21 @@ class EncodecCodec(NeuralCodec):
         init_rvq_codebooks(m.encoder, m.quantizer.vq.layers, self.variant["channels"], self.sample_rate,
                            RANDOM_INIT_SEED)
 
+    # ---- codes ------------------------------------------------------------------------------
+    token_hop = 320
+
+    def codes_of(self, x, bitrate_kbps: float):
+        m = self.model
+        m.set_target_bandwidth(self.bitrate_for(self.codebooks_at(bitrate_kbps)))
+        x = x[:, None, :].repeat(1, self.variant["channels"], 1)
+        frames = m.encode(x)
+        if len(frames) != 1 or frames[0][1] is not None:  # the 48 kHz model: segments with a scale each
+            raise CodecError(f"{self.name}: codes alone do not decode for a segmented, normalising model")
+        return frames[0][0]
+
+    def audio_of(self, codes):
+        return self.model.decode([(codes, None)]).mean(dim=1)
+
     # ---- round trip ---------------------------------------------------------------------------
     def roundtrip_batch(self, batch: np.ndarray, bitrate_kbps: float) -> np.ndarray:
         import torch

@@ -124,6 +124,17 @@ class FreqCodecCodec(NeuralCodec):
             self._model = m.eval().to(self.device)
         return self._model
 
+    token_hop = HOP
+
+    def codes_of(self, x, bitrate_kbps: float):
+        out = self.model.inference(x, need_recon=False, bit_width=int(round(bitrate_kbps * 1000)))
+        return out["code_indices"][0].permute(1, 0, 2)
+
+    def audio_of(self, codes):
+        """The model normalises each input's level and keeps the scale beside the codes: audio
+        decoded from codes alone comes out at the normalised level (roundtrip keeps the scale)."""
+        return self.model.inference_decoding(codes.permute(0, 2, 1))["recon_speech"][:, 0, :]
+
     def roundtrip_batch(self, batch: np.ndarray, bitrate_kbps_: float) -> np.ndarray:
         import torch
         x = torch.from_numpy(self.pad_to_hop(batch, HOP)).to(self.device)

@@ -104,6 +104,26 @@ class HiFiCodecCodec(NeuralCodec):
     def state_dict(self):
         return {f"codec.generator.{k}": v for k, v in self.model.state_dict().items()}
 
+    token_hop = HOP
+
+    def codes_of(self, x, bitrate_kbps: float):
+        """Levels group by group: [group 1 levels 1..k, group 2 levels 1..k]. ESPnet's GRVQ
+        decodes one item at a time, so items are encoded one by one too."""
+        import torch
+        out = []
+        for row in x:
+            c = self.model.encode(row.view(1, 1, -1), target_bw=bitrate_kbps / GROUPS)  # [k, groups, frames]
+            out.append(c.permute(1, 0, 2).reshape(-1, c.shape[-1]))
+        return torch.stack(out)
+
+    def audio_of(self, codes):
+        import torch
+        ys = []
+        for row in codes:
+            c = row.view(GROUPS, -1, row.shape[-1]).permute(1, 0, 2)  # back to [k, groups, frames]
+            ys.append(self.model.decode(c)[0, 0])
+        return torch.stack(ys)
+
     def roundtrip_one(self, x: np.ndarray, bitrate_kbps_: float) -> np.ndarray:
         import torch
         t = torch.from_numpy(self.pad_to_hop(x[None], HOP)).to(self.device).view(1, 1, -1)

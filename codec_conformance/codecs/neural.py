@@ -55,6 +55,42 @@ class NeuralCodec(BaseCodec):
     def state_dict(self):
         return self.model.state_dict()
 
+    # ---- codes (the tokens a speech LM sees) -----------------------------------------------
+    token_hop: int = 0  # samples of ``sample_rate`` per code frame
+
+    def encode(self, audio, bitrate_kbps: float) -> np.ndarray:
+        """Codes ``[batch, n_q, frames]`` (int64) of float32 ``audio [batch, samples]`` at
+        ``sample_rate``, at the operating point ``bitrate_kbps``; the input is zero-padded to
+        whole frames."""
+        import torch
+        batch = np.atleast_2d(np.asarray(audio, dtype=np.float32))
+        if batch.ndim != 2 or not np.all(np.isfinite(batch)):
+            raise CodecError(f"{self.name}: encode takes finite audio [batch, samples], got shape {batch.shape}")
+        br = self.check_bitrate(bitrate_kbps)
+        x = torch.from_numpy(self.pad_to_hop(batch, self.token_hop)).to(self.device)
+        with self.inference():
+            codes = self.codes_of(x, br)
+        return codes.detach().cpu().numpy().astype(np.int64)
+
+    def decode(self, codes, bitrate_kbps: float | None = None) -> np.ndarray:
+        """Audio ``[batch, frames * token_hop]`` (float32) from codes of :meth:`encode` (the number
+        of code levels sets the bitrate; ``bitrate_kbps`` is accepted for the protocol's sake)."""
+        import torch
+        c = torch.from_numpy(np.ascontiguousarray(codes, dtype=np.int64)).to(self.device)
+        if c.ndim != 3:
+            raise CodecError(f"{self.name}: decode takes codes [batch, n_q, frames], got shape {tuple(c.shape)}")
+        with self.inference():
+            y = self.audio_of(c)
+        return self.fit(y, c.shape[-1] * self.token_hop)  # some decoders end a few samples short
+
+    def codes_of(self, x, bitrate_kbps: float):
+        """[batch, samples] float tensor (whole frames) -> [batch, n_q, frames] integer tensor."""
+        raise NotImplementedError
+
+    def audio_of(self, codes):
+        """[batch, n_q, frames] integer tensor -> [batch, samples] float tensor."""
+        raise NotImplementedError
+
     def codebooks_at(self, bitrate_kbps: float) -> int:
         """Inverse of R = f_N * k * log2(C)."""
         return max(1, int(round(bitrate_kbps * 1000 / (self.frame_rate * np.log2(self.codebook_size)))))

@@ -106,6 +106,17 @@ class SpeechTokenizerCodec(NeuralCodec):
     def cache_identity(self):
         return (*super().cache_identity(), json.dumps(self.cfg, sort_keys=True))
 
+    @property
+    def token_hop(self) -> int:
+        return int(np.prod(self.cfg["strides"]))
+
+    def codes_of(self, x, bitrate_kbps: float):
+        """Level 1 is the semantic (HuBERT-distilled) level."""
+        return self.model.encode(x[:, None, :], n_q=self.codebooks_at(bitrate_kbps)).permute(1, 0, 2)
+
+    def audio_of(self, codes):
+        return self.model.decode(codes.permute(1, 0, 2))[:, 0, :]
+
     def roundtrip_batch(self, batch: np.ndarray, bitrate_kbps_: float) -> np.ndarray:
         import torch
         hop = int(np.prod(self.cfg["strides"]))  # whole frames in, then trim: output aligned to input
