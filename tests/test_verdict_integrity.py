@@ -380,7 +380,7 @@ def test_silent_codec_session_completes_with_nulls_and_fails(pytester, usercodec
     assert "INTERNALERROR" not in r.stdout.str() + r.stderr.str()
     r.assert_outcomes(passed=1, failed=6)  # noise clean mel: measured; the others: undefined -> failed
     doc = _strict_json(pytester.path / "reports" / "latest" / "results.json")
-    assert doc["run"]["finished"]
+    assert doc["run"]["finished"] and (pytester.path / "reports" / "latest" / "index.html").is_file()
     suites = {x["suite"] for x in doc["records"]}
     assert suites == {"noise", "additivity", "homogeneity", "frequency_response"}
     failed_tests = set()
