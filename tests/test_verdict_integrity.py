@@ -278,6 +278,14 @@ def test_option_the_factory_cannot_take_is_a_usage_error(tmp_path, usercodecs):
         make_session(tmp_path, "usercodecs:make_codec", checkpoint=str(ck), device="cpu").codec("usercodecs:make_codec")
 
 
+def test_reference_codec_refuses_a_checkpoint(tmp_path):
+    ck = tmp_path / "w.pt"
+    ck.write_bytes(b"x")
+    with pytest.raises(CodecError, match="codec 'opus'.*OpusCodec takes no parameter 'checkpoint'"):
+        make_session(tmp_path, "opus", checkpoint=str(ck)).codec("opus")
+    assert make_session(tmp_path, "opus", device="cpu").codec("opus").name == "opus"
+
+
 def test_type_error_inside_an_adapter_is_not_retried_away(usercodecs):
     from codec_conformance.registry import make_codec
     with pytest.raises(TypeError, match="unsupported operand"):

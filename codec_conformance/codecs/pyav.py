@@ -33,7 +33,9 @@ class AvCodec(BaseCodec):
     options: dict = {}
     max_delay_s: float = 0.1
 
-    def __init__(self, **_):
+    def __init__(self, device: str = "cpu"):
+        # FFmpeg runs on the CPU whatever the device; no checkpoint, config or weights: the
+        # framework reports --codec-checkpoint & co. given for one of these as a usage error
         import av  # noqa: F401  (fail early with a clear message)
 
         self._delay: dict[float, int] = {}
