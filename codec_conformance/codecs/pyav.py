@@ -33,9 +33,10 @@ class AvCodec(BaseCodec):
     options: dict = {}
     max_delay_s: float = 0.1
 
-    def __init__(self, device: str = "cpu"):
-        # FFmpeg runs on the CPU whatever the device; no checkpoint, config or weights: the
-        # framework reports --codec-checkpoint & co. given for one of these as a usage error
+    def __init__(self, device: str = "cpu", weights: str = "pretrained"):
+        # FFmpeg runs on the CPU whatever the device, and has no weights (its info says "none",
+        # so a mixed run with a random-init neural codec works); a checkpoint or config given for
+        # one of these is a usage error (the factory takes no such parameter)
         import av  # noqa: F401  (fail early with a clear message)
 
         self._delay: dict[float, int] = {}
