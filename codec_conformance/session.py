@@ -193,7 +193,10 @@ class ConformanceSession:
     def framework_identity(self, name: str) -> dict:
         """What the run's settings say about a codec's output, whatever its adapter declares:
         the ``--codec`` spec, SHA-256 of the checkpoint (file, or a directory's files) and config
-        file, weights kind, precision and device class (cpu, or cuda and the GPU model)."""
+        file, weights kind, precision and device class (cpu, or cuda and the GPU model). These are
+        the settings' values, not the adapter's attributes, which an adapter may not keep up to
+        date (so a CPU-only codec such as Opus is cached apart on a GPU machine: a miss, never a
+        wrong hit)."""
         s = self.settings
         dev = str(self.device).split(":")[0]
         if dev == "cuda":
