@@ -426,3 +426,14 @@ def test_corrupt_cache_entries_are_reported_in_results_and_log(pytester, usercod
     assert len(warns) == len(entries) and all("deleted and recomputed" in w for w in warns)
     assert "codec-conformance: cache entry" in r.stdout.str()
     assert [x["value"] for x in doc["records"]] == [x["value"] for x in first["records"]]
+
+
+def test_framework_identity_names_the_gpu_model(tmp_path, usercodecs, monkeypatch):
+    torch = pytest.importorskip("torch")
+    ck = tmp_path / "w.txt"
+    ck.write_text("0.5")
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda d=None: f"FakeGPU({d})")
+    s = make_session(tmp_path, "usercodecs:ckgain", checkpoint=str(ck))
+    cpu = s.framework_identity("usercodecs:ckgain")
+    s.device = "cuda:1"
+    assert s.framework_identity("usercodecs:ckgain")["device"] == "cuda/FakeGPU(cuda:1)" != cpu["device"]
