@@ -110,7 +110,8 @@ class FrequencyResponse:
         m = (self.freqs_hz >= lo) & (self.freqs_hz < hi)
         if not m.any():
             return float("nan")
-        return float(10 * np.log10(np.mean(10 ** (self.mag_db[m] / 10))))
+        with np.errstate(divide="ignore"):
+            return float(10 * np.log10(np.mean(10 ** (self.mag_db[m] / 10))))
 
 
 def frequency_response(f, sr: int, level_dbfs: float = 0.0, seconds: float = 3.0, f1: float = 20.0,
@@ -159,7 +160,8 @@ def frequency_response(f, sr: int, level_dbfs: float = 0.0, seconds: float = 3.0
         m = (fr >= fc * 2 ** -half) & (fr <= fc * 2 ** half)
         if not m.any():
             m = np.abs(fr - fc) == np.min(np.abs(fr - fc))
-        mag[i] = 10 * np.log10(max(np.sum(H[m]), 1e-30) / max(np.sum(R[m]), 1e-30))
+        with np.errstate(divide="ignore"):  # no output energy (a silent codec): -inf dB, not a made-up floor
+            mag[i] = 10 * np.log10(np.sum(H[m]) / max(np.sum(R[m]), 1e-30))
     return FrequencyResponse(grid, mag, level_dbfs)
 
 
@@ -185,11 +187,12 @@ def band_summary(fr: FrequencyResponse, sr: int) -> dict[str, float]:
     mid = fr.band_mean(*MID_BAND)
     m = (fr.freqs_hz >= MID_BAND[0]) & (fr.freqs_hz < MID_BAND[1])
     hi_top = min(8000.0, 0.45 * sr)
-    return {
-        "low_band_boost_db": fr.band_mean(*LOW_BAND) - mid,
-        "mid_band_ripple_db": float(np.max(fr.mag_db[m]) - np.min(fr.mag_db[m])),
-        "high_band_rolloff_db": mid - fr.band_mean(2000.0, hi_top),
-    }
+    with np.errstate(invalid="ignore"):  # -inf - -inf (no output in a band): NaN, reported as undefined
+        return {
+            "low_band_boost_db": fr.band_mean(*LOW_BAND) - mid,
+            "mid_band_ripple_db": float(np.max(fr.mag_db[m]) - np.min(fr.mag_db[m])),
+            "high_band_rolloff_db": mid - fr.band_mean(2000.0, hi_top),
+        }
 
 
 def crossing_hz(fr: FrequencyResponse, level_db: float, reference_db: float | None = None) -> float | None:

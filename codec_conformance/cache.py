@@ -1,18 +1,28 @@
 """Content-addressed on-disk cache for codec outputs and evaluator outputs.
 
 Keys are SHA-256 hex digests of everything that determines the value (codec identity, weights
-hash, bitrate, input bytes; evaluator name, version, input bytes). Writes are atomic
-(temporary file + os.replace), so concurrent xdist workers never see a partial entry. The
-cache is bounded: when it grows past ``max_bytes`` the least recently used entries go.
+hash, bitrate, input bytes; evaluator name, version, input bytes). Entries live under
+``<root>/v<CACHE_FORMAT>/``, so the library's cache-format version is part of every key: bump
+it when a cached value's meaning or layout changes. Each entry carries the SHA-256 of its
+payload; an entry that is unreadable or fails the check is deleted, counted as a miss (the
+value is recomputed) and described in ``Cache.problems`` for the run's results. Writes are
+atomic (temporary file + os.replace), so concurrent xdist workers never see a partial entry.
+The cache is bounded: when it grows past ``max_bytes`` the least recently used entries go.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
+
+CACHE_FORMAT = 2        # 2: versioned directory, SHA-256 header on every entry
+_MAGIC = b"codec-conformance-cache sha256="
+log = logging.getLogger("codec_conformance.cache")
 
 
 class Cache:
@@ -23,13 +33,16 @@ class Cache:
         self.hits = 0
         self.misses = 0
         self._written = 0
+        self.problems: list[str] = []   # one line per corrupt/unreadable entry met (then recomputed)
+        self._reported = 0
         if self.enabled:
             self.root.mkdir(parents=True, exist_ok=True)
 
     def _path(self, key: str, ext: str) -> Path:
-        return self.root / key[:2] / f"{key}{ext}"
+        return self.root / f"v{CACHE_FORMAT}" / key[:2] / f"{key}{ext}"
 
-    def _write(self, path: Path, data: bytes) -> None:
+    def _write(self, path: Path, payload: bytes) -> None:
+        data = _MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
@@ -48,20 +61,49 @@ class Cache:
             self.prune()
 
     def _read(self, key: str, ext: str, decode):
-        """Decoded entry, or None (a missing or unreadable entry is a miss, never an error)."""
+        """Decoded entry, or None: a missing entry is a miss; a corrupt or unreadable one is a
+        miss too (deleted, so it is recomputed and rewritten) and is noted in ``problems``."""
         if not self.enabled:
             return None
         p = self._path(key, ext)
         try:
-            out = decode(p.read_bytes())
-        except (OSError, ValueError):
+            data = p.read_bytes()
+        except FileNotFoundError:
             self.misses += 1
             return None
+        except OSError as exc:
+            return self._bad(p, f"unreadable ({exc.strerror or exc})")
+        head, nl, payload = data.partition(b"\n")
+        if not nl or not head.startswith(_MAGIC):
+            return self._bad(p, f"no checksum header ({len(data)} bytes)")
+        if hashlib.sha256(payload).hexdigest().encode() != head[len(_MAGIC):]:
+            return self._bad(p, "checksum mismatch")
+        try:
+            out = decode(payload)
+        except Exception as exc:  # noqa: BLE001  (a checksummed entry that still does not decode)
+            return self._bad(p, f"undecodable ({type(exc).__name__}: {exc})")
         self.hits += 1
         try:
             os.utime(p)  # recency for pruning
         except OSError:
             pass
+        return out
+
+    def _bad(self, p: Path, why: str):
+        msg = f"cache entry {p} {why}: deleted and recomputed"
+        self.problems.append(msg)
+        log.warning("codec-conformance: %s", msg)
+        self.misses += 1
+        try:
+            p.unlink()
+        except OSError:
+            pass
+        return None
+
+    def new_problems(self) -> list[str]:
+        """Problems met since the last call (for the test report that carries them)."""
+        out = self.problems[self._reported:]
+        self._reported = len(self.problems)
         return out
 
     def get_json(self, key: str):

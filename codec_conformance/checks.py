@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from .baseline import judge
 from .plugin import attach, base_nodeid
-from .results import make_record, record_key, threshold_condition
+from .results import NON_FINITE_WHY, finite_json, make_record, record_key, threshold_condition
 
 
 @lru_cache(maxsize=4)
@@ -43,9 +43,39 @@ def build_record(sess, request, *, codec: str, bitrate: float, suite: str, condi
 
 
 def emit(sess, request, codec: str, records: list[dict], curves: list[dict] = (), audio_files=None) -> None:
-    payload = {"records": records, "curves": list(curves), "codecs": [sess_codec_info(sess, codec)],
+    """Attach the test's records and curves to its report. Non-finite numbers anywhere in them
+    become null with a note (``non_finite``); a test with any fails through :func:`check`
+    (its records are marked failed in place), and the payload is always valid JSON."""
+    curves = list(curves)
+    bad_curves = []
+    for c in curves:
+        clean, notes = finite_json(c)
+        if notes:
+            clean["non_finite"], clean["non_finite_reason"] = notes, NON_FINITE_WHY
+            bad_curves.append(f"curve {c.get('kind')}: " + ", ".join(f"{k}={v}" for k, v in list(notes.items())[:5]))
+        c.clear()
+        c.update(clean)
+    for r in records:
+        clean, notes = finite_json(r)
+        if notes:
+            clean["non_finite"] = {**(clean.get("non_finite") or {}), **notes}
+            clean["non_finite_reason"] = NON_FINITE_WHY
+        r.clear()
+        r.update(clean)
+        why = []
+        if r.get("non_finite"):
+            why.append("non-finite numbers written as null: "
+                       + ", ".join(f"{k}={v}" for k, v in list(r["non_finite"].items())[:5]))
+        why += bad_curves
+        if why:
+            r["passed"] = False
+            r["failure"] = "; ".join(filter(None, [r.get("failure"), *why])) + f" ({NON_FINITE_WHY})"
+    payload = {"records": records, "curves": curves, "codecs": [sess_codec_info(sess, codec)],
                "evaluators": sess.evaluator_infos(), "corpora": sess.corpus_infos(), "device": sess.device,
                "telemetry": sess.telemetry()}
+    cache_warnings = sess.cache.new_problems()
+    if cache_warnings:
+        payload["cache_warnings"] = cache_warnings
     if audio_files:
         payload["audio_files"] = audio_files
     attach(request.node, payload)
@@ -104,6 +134,8 @@ def describe(rec: dict) -> str:
         parts.append(f"{rec['n_undefined']}/{rec['n_items']} items undefined")
     if rec.get("counterexample"):
         parts.append("counterexample=" + json.dumps(rec["counterexample"]))
+    if rec.get("failure"):
+        parts.append(rec["failure"])
     return "; ".join(parts)
 
 

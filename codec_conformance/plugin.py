@@ -372,6 +372,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     terminalreporter.write_sep("-", "codec-conformance")
     terminalreporter.write_line(line)
     terminalreporter.write_line(f"codec-conformance verdict: {text}")
+    warns = st.recorder.run.get("cache_warnings") or []
+    for w in warns[:5]:
+        terminalreporter.write_line(f"codec-conformance: {w}")
+    if len(warns) > 5:
+        terminalreporter.write_line(f"codec-conformance: ... {len(warns) - 5} more cache warnings in results.json")
     if getattr(st, "report_error", None):
         terminalreporter.write_line(f"codec-conformance: HTML report failed ({st.report_error}); results.json is complete")
     for p in getattr(st, "updated", None) or []:

@@ -50,19 +50,43 @@ def load_codec_factory(name: str):
         raise CodecError(f"codec {name!r} needs a package that is not installed: {exc}") from None
 
 
-def make_codec(name: str, **options):
-    """Build a codec; ``options`` (checkpoint, weights, device, ...) go to the factory."""
+def make_codec(name: str, given: tuple | list | set = (), **options):
+    """Build a codec. ``options`` (checkpoint, weights, device, ...) go to the factory as far as
+    its signature accepts them; ``given`` names the options the user set (``--codec-<option>``):
+    one of those that the factory cannot accept is a usage error naming the factory and the
+    option, never silently dropped. A TypeError raised while building propagates as it is."""
     factory = load_codec_factory(name)
-    try:
-        codec = factory(**options)
-    except TypeError:
-        codec = factory()
+    kwargs, refused = accepted_options(factory, options)
+    lost = [k for k in refused if k in given]
+    if lost:
+        flags = ", ".join(f"--codec-{k.replace('_', '-')}" for k in lost)
+        raise CodecError(f"codec {name!r}: its factory {_qualname(factory)} takes no parameter "
+                         f"{', '.join(map(repr, lost))}, so {flags} would be ignored; drop {flags} or give "
+                         f"the factory that parameter (or **kwargs)")
+    codec = factory(**kwargs)
     for attr in ("name", "sample_rate", "bitrates_kbps", "roundtrip"):
         if not hasattr(codec, attr):
             raise CodecError(f"codec {name!r} does not meet the Codec interface: no {attr!r}")
     if not list(codec.bitrates_kbps):
         raise CodecError(f"codec {name!r} declares no bitrates_kbps")
     return codec
+
+
+def accepted_options(factory, options: dict) -> tuple[dict, list[str]]:
+    """(the options ``factory``'s signature accepts, the names of those it does not)."""
+    import inspect
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # no signature to read (a builtin): pass everything
+        return dict(options), []
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return dict(options), []
+    names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return ({k: v for k, v in options.items() if k in names}, [k for k in options if k not in names])
+
+
+def _qualname(obj) -> str:
+    return f"{getattr(obj, '__module__', '?')}:{getattr(obj, '__qualname__', type(obj).__name__)}"
 
 
 def load_metric_class(name: str):

@@ -25,12 +25,32 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def clean_number(v):
-    """JSON-safe float: NaN/Inf become None (a record never carries a made-up number)."""
-    if v is None:
-        return None
-    v = float(v)
-    return v if math.isfinite(v) else None
+def finite_json(obj, where: str = "") -> tuple[object, dict[str, str]]:
+    """(a JSON-safe copy of ``obj``, {path: original value} of every non-finite number in it).
+
+    NaN/Inf (Python or NumPy floats, at any depth of dicts, lists, tuples and arrays) become
+    None; NumPy scalars and arrays become Python numbers and lists. The notes say where each
+    null came from, so a record never shows a made-up number or a silent null."""
+    notes: dict[str, str] = {}
+
+    def walk(o, path):
+        if isinstance(o, dict):
+            return {k: walk(v, f"{path}.{k}" if path else str(k)) for k, v in o.items()}
+        if isinstance(o, (list, tuple)):
+            return [walk(v, f"{path}[{i}]") for i, v in enumerate(o)]
+        if type(o).__module__ == "numpy":
+            if hasattr(o, "tolist"):
+                return walk(o.tolist(), path)
+        if isinstance(o, float) and not math.isfinite(o):
+            notes[path or "."] = repr(o)
+            return None
+        return o
+
+    return walk(obj, where), notes
+
+
+NON_FINITE_WHY = ("the measurement is undefined for this output (e.g. a silent codec output or input: "
+                  "a ratio or a log of zero energy)")
 
 
 def condition_record(kind: str, **fields) -> dict:
@@ -47,21 +67,27 @@ def make_record(*, codec: str, bitrate_kbps: float, suite: str, condition: dict,
                 **extra) -> dict:
     """``direction``: higher | lower | two-sided (ideal 0); or give ``higher_is_better`` alone,
     which the record keeps for the results contract (true only for "higher"). ``gated``: false
-    for a quantity that is recorded and never gated (no threshold, no baseline regression)."""
+    for a quantity that is recorded and never gated (no threshold, no baseline regression).
+    Every non-finite number in the record (value, oracle, extras such as examples) is written as
+    null and listed under ``non_finite`` with ``non_finite_reason``."""
     if direction is None:
         if higher_is_better is None:
             raise ValueError("make_record needs direction (or higher_is_better)")
         direction = "higher" if higher_is_better else "lower"
     if direction not in DIRECTIONS:
         raise ValueError(f"direction {direction!r}: use one of {DIRECTIONS}")
-    value, oracle = clean_number(value), clean_number(oracle)
-    delta = None if value is None or oracle is None else value - oracle
     rec = {"codec": codec, "bitrate_kbps": float(bitrate_kbps), "suite": suite,
            "condition": condition_record(**{"kind": None, **condition}), "metric": metric,
            "higher_is_better": direction == "higher", "direction": direction, "gated": bool(gated),
-           "value": value, "oracle": oracle, "delta": delta, "threshold": threshold,
-           "passed": passed, "n_items": int(n_items), "test_id": test_id}
+           "value": None if value is None else float(value), "oracle": None if oracle is None else float(oracle),
+           "delta": None, "threshold": threshold, "passed": passed, "n_items": int(n_items), "test_id": test_id}
     rec.update(extra)
+    rec, notes = finite_json(rec)
+    if rec["value"] is not None and rec["oracle"] is not None:
+        rec["delta"] = rec["value"] - rec["oracle"]
+    if notes:
+        rec["non_finite"] = notes
+        rec["non_finite_reason"] = NON_FINITE_WHY
     return rec
 
 
@@ -169,6 +195,11 @@ class RunRecorder:
             if self.run_dir.resolve() in target.parents:  # never outside the run directory
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(base64.b64decode(b64))
+        payload, notes = finite_json(payload)
+        if notes:  # the workers sanitise their payloads (checks.emit); this is the last guard
+            self.run.setdefault("errors", []).append(
+                {"test_id": "", "when": "record", "message": "non-finite numbers written as null: "
+                 + ", ".join(f"{k}={v}" for k, v in list(notes.items())[:10])})
         with open(self.journal, "a") as f:
             f.write(json.dumps(payload, allow_nan=False) + "\n")
         self._merge(payload)
@@ -196,6 +227,8 @@ class RunRecorder:
                 tm.setdefault("threads", {})[t.get("worker", "main")] = t["threads"]
             w = t.get("worker", "main")
             tm["peak_rss_mb"][w] = max(tm["peak_rss_mb"].get(w, 0.0), t.get("peak_rss_mb", 0.0))
+        for w in payload.get("cache_warnings") or []:
+            self.run.setdefault("cache_warnings", []).append(w)
         self.records.extend(payload.get("records", []))
         self.curves.extend(payload.get("curves", []))
 

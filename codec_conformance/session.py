@@ -11,6 +11,7 @@ import numpy as np
 from . import conditions as C
 from .audio import content_hash, fit_length, resample
 from .cache import Cache
+from .codecs.base import check_output
 from .corpus import AudioBank, Corpus, babble_bank, default_cache_dir, load_embedded, load_folder, load_ravdess
 from .errors import CodecError, ConformanceError
 from .metrics.base import MetricResult
@@ -154,8 +155,12 @@ class ConformanceSession:
                 from .registry import make_codec
                 from .threads import apply_torch_threads
                 s = self.settings
+                given = [k for k, v in (("checkpoint", s.checkpoint), ("config", s.config),
+                                        ("weights", s.weights != "pretrained"),
+                                        ("trust_checkpoint", s.trust_checkpoint),
+                                        ("device", s.device != "auto")) if v]
                 codec = make_codec(
-                    name, checkpoint=str(s.path(s.checkpoint)) if s.checkpoint else None,
+                    name, given, checkpoint=str(s.path(s.checkpoint)) if s.checkpoint else None,
                     config=str(s.path(s.config)) if s.config else None, weights=s.weights,
                     trust_checkpoint=bool(s.trust_checkpoint), device=self.device)
                 apply_torch_threads()
@@ -173,14 +178,37 @@ class ConformanceSession:
 
     def codec_identity(self, name: str) -> str | None:
         """Cache identity of a codec, or None when it declares none (then nothing is cached on
-        disk for it: two configurations of one class must never share outputs)."""
+        disk for it: a factory may hold configuration the framework cannot see, and two
+        configurations of one class must never share outputs). The codec's own
+        ``cache_identity()`` is combined with what the framework knows changes the output:
+        :meth:`framework_identity` (the cache-format version is in :class:`Cache` itself)."""
         with self._lock:
             if name not in self._identity:
                 c = self.codec(name)
                 ident = c.cache_identity() if hasattr(c, "cache_identity") else None
                 self._identity[name] = None if ident is None else content_hash(
-                    type(c).__module__, type(c).__qualname__, ident)
+                    type(c).__module__, type(c).__qualname__, ident, sorted(self.framework_identity(name).items()))
             return self._identity[name]
+
+    def framework_identity(self, name: str) -> dict:
+        """What the run's settings say about a codec's output, whatever its adapter declares:
+        the ``--codec`` spec, SHA-256 of the checkpoint (file, or a directory's files) and config
+        file, weights kind, precision and device class (cpu, or cuda and the GPU model). These are
+        the settings' values, not the adapter's attributes, which an adapter may not keep up to
+        date (so a CPU-only codec such as Opus is cached apart on a GPU machine: a miss, never a
+        wrong hit)."""
+        s = self.settings
+        dev = str(self.device).split(":")[0]
+        if dev == "cuda":
+            try:
+                import torch
+                dev = f"cuda/{torch.cuda.get_device_name(self.device)}"
+            except Exception:  # noqa: BLE001  (no torch: then the codec cannot be on cuda either)
+                pass
+        return {"spec": name,
+                "checkpoint_sha256": sha256_path(s.path(s.checkpoint)) if s.checkpoint else None,
+                "config_sha256": sha256_path(s.path(s.config)) if s.config else None,
+                "weights": s.weights, "precision": getattr(s, "precision", "fp32"), "device": dev}
 
     def roundtrip(self, name: str, bitrate: float, x: np.ndarray, sr: int) -> np.ndarray:
         """One signal at ``sr`` through the codec (resampled to and from its rate), cached by content."""
@@ -235,12 +263,7 @@ class ConformanceSession:
             n = max(len(y) for y in ys)
             batch = np.stack([fit_length(y, n) for y in ys]).astype(np.float32)
             res = codec.roundtrip(_as_tensor(batch), bitrate)
-            res = np.asarray(res.detach().cpu().numpy() if hasattr(res, "detach") else res, dtype=np.float32)
-            if res.shape != batch.shape:
-                raise CodecError(f"codec {name!r} returned shape {res.shape} for input {batch.shape}; "
-                                 "an adapter must trim/pad to the input length")
-            if not np.all(np.isfinite(res)):
-                raise CodecError(f"codec {name!r} at {bitrate:g} kbps returned NaN/Inf samples")
+            res = check_output(name, batch, res, bitrate)  # real float of the input's shape, finite
             for (_, i, key), y, row in zip(chunk, ys, res):
                 z = fit_length(resample(row[: len(y)], codec.sample_rate, sr), len(signals[i])).astype(np.float32)
                 out[i] = z
@@ -355,6 +378,31 @@ class ConformanceSession:
         if memo and len(self._memo) < 4096:
             self._memo[key] = codes[0]
         return codes[0]
+
+
+_SHA_MEMO: dict[tuple, str] = {}
+
+
+def sha256_path(path) -> str:
+    """SHA-256 of a file, or of a directory's files (relative paths and contents, sorted);
+    memoised per process by path, size and modification time."""
+    import hashlib
+
+    from .codecs.checkpoint import sha256_file
+    p = Path(path)
+    if not p.exists():
+        raise ConformanceError(f"{p}: not found (checkpoint/config files are hashed for the cache key)")
+    files = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
+    stamp = (str(p.resolve()), tuple((str(q), q.stat().st_size, q.stat().st_mtime_ns) for q in files))
+    if stamp not in _SHA_MEMO:
+        if p.is_dir():
+            h = hashlib.sha256()
+            for q in files:
+                h.update(str(q.relative_to(p)).encode() + b"\0" + sha256_file(q).encode() + b"\0")
+            _SHA_MEMO[stamp] = h.hexdigest()
+        else:
+            _SHA_MEMO[stamp] = sha256_file(p)
+    return _SHA_MEMO[stamp]
 
 
 def _as_tensor(a: np.ndarray):

@@ -71,8 +71,7 @@ class BaseCodec:
         if not np.all(np.isfinite(batch)):
             raise CodecError(f"{self.name}: input has NaN/Inf samples")
         br = self.check_bitrate(bitrate_kbps)
-        out = np.asarray(self.roundtrip_batch(batch, br), dtype=np.float32)
-        check_output(self.name, batch, out)
+        out = check_output(self.name, batch, self.roundtrip_batch(batch, br))
         out = out[0] if squeeze else out
         if is_torch:
             import torch
@@ -86,13 +85,36 @@ class BaseCodec:
                 "weights": self.weights, "device": self.device, "description": self.description}
 
 
-def check_output(name: str, batch: np.ndarray, out: np.ndarray) -> None:
-    """Refuse outputs of the wrong shape or with NaN/Inf, naming the codec."""
-    if out.shape != batch.shape:
-        raise CodecError(f"codec {name!r} returned shape {tuple(out.shape)} for input "
-                         f"{tuple(batch.shape)}; an adapter must trim/pad to the input length")
-    if not np.all(np.isfinite(out)):
-        raise CodecError(f"codec {name!r} returned NaN/Inf samples")
+def check_output(name: str, batch: np.ndarray, out, bitrate_kbps: float | None = None) -> np.ndarray:
+    """The codec's output as float32 numpy, or a CodecError naming the codec and what it returned.
+
+    Only a real floating-point array (numpy or torch) of the input's shape, without NaN/Inf, is
+    accepted: integer PCM (whose scale fakes perfect scale-invariant scores), complex, boolean or
+    object output is refused, never converted. The output is at the codec's ``sample_rate`` (the
+    protocol's only rate), so a different length is refused too."""
+    at = "" if bitrate_kbps is None else f" at {bitrate_kbps:g} kbps"
+    try:
+        if hasattr(out, "detach"):  # torch: bfloat16 has no numpy dtype
+            t = out.detach().cpu()
+            arr = (t.float() if t.is_floating_point() else t).numpy()
+        else:
+            arr = np.asarray(out)
+    except Exception as exc:  # noqa: BLE001  (ragged lists, exotic objects)
+        raise CodecError(f"codec {name!r}{at} returned {type(out).__name__}, not an array of samples "
+                         f"({exc}); return a float32 array of the input's shape") from None
+    if not np.issubdtype(arr.dtype, np.floating):
+        hint = {"i": "scale integer PCM to [-1, 1] (x / 32768 for int16) ", "u": "scale unsigned PCM to [-1, 1] ",
+                "c": "return the real signal, not a complex one, "}.get(arr.dtype.kind, "")
+        raise CodecError(f"codec {name!r}{at} returned {arr.dtype} samples of shape {tuple(arr.shape)}; "
+                         f"{hint}and return real floating-point samples (float32 in [-1, 1]) of the input's "
+                         f"shape {tuple(batch.shape)}")
+    if arr.shape != batch.shape:
+        raise CodecError(f"codec {name!r}{at} returned shape {tuple(arr.shape)} for input "
+                         f"{tuple(batch.shape)}; an adapter must trim/pad to the input length "
+                         "(output is at the codec's sample_rate)")
+    if not np.all(np.isfinite(arr)):
+        raise CodecError(f"codec {name!r}{at} returned NaN/Inf samples")
+    return arr.astype(np.float32, copy=False)
 
 
 def codec_info(codec) -> dict:

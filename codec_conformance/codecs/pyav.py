@@ -33,7 +33,10 @@ class AvCodec(BaseCodec):
     options: dict = {}
     max_delay_s: float = 0.1
 
-    def __init__(self, **_):
+    def __init__(self, device: str = "cpu", weights: str = "pretrained"):
+        # FFmpeg runs on the CPU whatever the device, and has no weights (its info says "none",
+        # so a mixed run with a random-init neural codec works); a checkpoint or config given for
+        # one of these is a usage error (the factory takes no such parameter)
         import av  # noqa: F401  (fail early with a clear message)
 
         self._delay: dict[float, int] = {}
