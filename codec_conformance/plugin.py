@@ -49,6 +49,13 @@ class PluginState:
                 raise pytest.UsageError(f"unknown codec {name!r}; registered: {', '.join(known)}; "
                                         "or pass --codec=package.module:factory")
         self.is_worker = hasattr(config, "workerinput")
+        if not self.is_worker and not getattr(config.option, "help", False):  # the controller checked for the workers
+            from .errors import ConformanceError
+            from .preflight import check_inputs
+            try:
+                check_inputs(self.settings)
+            except ConformanceError as exc:
+                raise pytest.UsageError(str(exc)) from None
         self._session = None
         self.recorder = None
         self.run_dir: Path | None = None

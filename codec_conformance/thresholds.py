@@ -19,6 +19,7 @@ higher-is-better metric delta >= limit, else delta <= limit), ``min_value``, ``m
 """
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,14 @@ SUITES = {
     "frequency_response": {"sweep"},
 }
 KINDS = {"max_delta", "min_value", "max_value"}
+# what the suites measure besides the registered metrics: keys a thresholds file may also name
+SUITE_MEASUREMENTS = {"ser_db", "low_band_boost_db", "mid_band_ripple_db", "high_band_rolloff_db"}
+
+
+def known_metrics() -> set[str]:
+    """Every metric key a thresholds file may name (registered metrics and suite measurements)."""
+    from .registry import metric_names
+    return set(metric_names()) | SUITE_MEASUREMENTS
 
 
 @dataclass(frozen=True)
@@ -64,10 +73,17 @@ class ThresholdSet:
     @classmethod
     def load(cls, path: str | Path, metrics: set[str] | None = None) -> "ThresholdSet":
         p = Path(path)
+        if p.is_dir():
+            raise ThresholdError(f"thresholds file {p} is a directory; give a .toml file "
+                                 "(a folder of per-codec files is --codec-thresholds-dir)")
         try:
             table = tomllib.loads(p.read_text())
         except FileNotFoundError:
             raise ThresholdError(f"thresholds file not found: {p}") from None
+        except UnicodeDecodeError:
+            raise ThresholdError(f"{p}: not a UTF-8 text file; a thresholds file is TOML") from None
+        except OSError as exc:
+            raise ThresholdError(f"cannot read thresholds file {p}: {exc.strerror or exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ThresholdError(f"{p}: not valid TOML: {exc}") from None
         return cls(p, table, metrics)
@@ -98,8 +114,10 @@ class ThresholdSet:
                     self._err("bitrate", "must be a table keyed by kbps")
                 for br, block in val.items():
                     try:
-                        float(br)
+                        kbps = float(br)
                     except ValueError:
+                        kbps = float("nan")
+                    if not math.isfinite(kbps) or kbps <= 0:
                         self._err(f"bitrate.{br}", "bitrate keys are numbers in kbps, e.g. \"6\" or \"1.5\"")
                     self._validate_block(f"bitrate.{br}", block, metrics)
             else:
@@ -111,9 +129,15 @@ class ThresholdSet:
         for suite, conds in block.items():
             if suite not in SUITES:
                 self._err(f"{prefix}.{suite}", f"unknown suite; expected one of {sorted(SUITES)}")
+            if not isinstance(conds, dict):
+                self._err(f"{prefix}.{suite}", f"must be a table of conditions ({', '.join(sorted(SUITES[suite]))}), "
+                                               f"got {conds!r}")
             for cond, mets in conds.items():
                 if cond not in SUITES[suite]:
                     self._err(f"{prefix}.{suite}.{cond}", f"unknown condition; expected one of {sorted(SUITES[suite])}")
+                if not isinstance(mets, dict):
+                    self._err(f"{prefix}.{suite}.{cond}", f"must be a table of metrics like pesq = {{ max_delta = -0.5 }}, "
+                                                          f"got {mets!r}")
                 for met, lim in mets.items():
                     key = f"{prefix}.{suite}.{cond}.{met}"
                     if metrics is not None and met not in metrics:
@@ -125,6 +149,8 @@ class ThresholdSet:
                         self._err(key, f"unknown limit kind {kind!r}; expected one of {sorted(KINDS)}")
                     if isinstance(limit, bool) or not isinstance(limit, (int, float)):
                         self._err(key, f"limit must be a number, got {limit!r}")
+                    if not math.isfinite(limit):
+                        self._err(key, f"limit must be a finite number, got {limit!r}")
 
     # -- lookup ----------------------------------------------------------------------------
     def lookup(self, bitrate_kbps: float, suite: str, condition: str, metric: str) -> Threshold | None:
