@@ -353,7 +353,7 @@ def score_speech_items(metric, corpus: Corpus, signals: list[np.ndarray], cache=
     """``metric.compute`` over the items that hold speech; near-silent items are undefined, with
     their reason, and keep their place in ``per_item`` (never dropped, never given a number)."""
     keep = [k for k, u in enumerate(corpus.items) if u.silent is None]
-    silent = {u.id: f"no speech in the clean item ({u.silent})" for u in corpus.items if u.silent is not None}
+    silent = {u.id: f"no speech in the clean item: {u.silent}" for u in corpus.items if u.silent is not None}
     if len(keep) == len(corpus.items):
         return metric.compute(corpus.items, signals, [u.audio for u in corpus.items], corpus.sample_rate,
                               cache=cache)

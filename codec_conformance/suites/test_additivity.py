@@ -22,7 +22,7 @@ def test_additivity(conformance, request, codec_point, additivity_kind):
     f = sess.system(codec, bitrate, sr)
     th = sess.thresholds(codec).lookup(bitrate, "additivity", additivity_kind, "ser_db")
     items = corpus.speech_items  # near-silent items are counted undefined, never drawn
-    undefined = {u.id: f"no speech in the clean item ({u.silent})" for u in corpus.items if u.silent is not None}
+    undefined = {u.id: f"no speech in the clean item: {u.silent}" for u in corpus.items if u.silent is not None}
     examples = []
     if additivity_kind == "speech_noise":
         bank = sess.noise_bank

@@ -24,7 +24,7 @@ def test_homogeneity(conformance, request, codec_point):
     # near-silent items have no gain to measure (their output gain is the codec's noise floor):
     # they are counted undefined, and neither drawn nor part of the curve
     items = corpus.speech_items
-    undefined = {u.id: f"no speech in the clean item ({u.silent})" for u in corpus.items if u.silent is not None}
+    undefined = {u.id: f"no speech in the clean item: {u.silent}" for u in corpus.items if u.silent is not None}
     examples = []
 
     @hypothesis_settings(sess)
