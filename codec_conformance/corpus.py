@@ -276,39 +276,50 @@ def load_folder(root: str | Path, sample_rate: int = EVAL_SR, transcripts: str |
 def load_ravdess(root: str | Path, sample_rate: int = EVAL_SR) -> Corpus:
     """RAVDESS: ``03-01-EE-II-SS-RR-AA.wav``; emotion EE, actor AA (speech only, modality 03)."""
     root = Path(root)
-    files = sorted(root.rglob("*.wav")) if root.is_dir() else []
+    files, skipped = find_audio(root) if root.is_dir() else ([], {})
     items = []
     notes: list[str] = []
     for p in files:
         parts = p.stem.split("-")
-        if len(parts) != 7 or parts[0] != "03" or parts[2] not in RAVDESS_EMOTIONS:
+        if p.suffix.lower() != ".wav" or len(parts) != 7 or parts[0] != "03" or parts[2] not in RAVDESS_EMOTIONS:
             continue
-        x, _ = load_audio(p, sample_rate, notes=notes)
+        try:
+            x, _ = load_audio(p, sample_rate, notes=notes)
+        except BadAudioError as exc:  # counted and named, as in load_folder
+            skipped[str(p)] = str(exc)
+            continue
         items.append(Utterance(p.stem, f"actor{parts[6]}", x, emotion=RAVDESS_EMOTIONS[parts[2]], path=str(p)))
     if not items:
-        raise ConformanceError(f"no RAVDESS speech files (03-01-EE-II-SS-RR-AA.wav) under {root}")
+        raise ConformanceError(f"no readable RAVDESS speech files (03-01-EE-II-SS-RR-AA.wav) under {root}"
+                               + (f"; unreadable: {skipped}" if skipped else ""))
     return Corpus("ravdess", items, sample_rate, description=f"RAVDESS speech from {root}",
-                  notes=sorted(set(notes))[:5])
+                  notes=sorted(set(notes))[:5], skipped=skipped)
 
 
 class AudioBank:
     """A folder of noise recordings or room impulse responses, loaded at one sample rate."""
 
-    def __init__(self, name: str, signals: dict[str, np.ndarray], sample_rate: int, source: str):
+    def __init__(self, name: str, signals: dict[str, np.ndarray], sample_rate: int, source: str,
+                 skipped: dict[str, str] | None = None):
         if not signals:
-            raise ConformanceError(f"{name}: no audio in {source}")
+            raise ConformanceError(f"{name}: no readable audio in {source}" + (f"; {skipped}" if skipped else ""))
         self.name, self.signals, self.sample_rate, self.source = name, signals, sample_rate, source
+        self.skipped = dict(skipped or {})  # file (relative to source) that could not be read -> why
 
     @classmethod
     def from_dir(cls, root: str | Path, sample_rate: int = EVAL_SR, kind: str = "noise") -> "AudioBank":
+        """Every readable audio file under ``root``; the others are skipped and named in ``skipped``."""
         root = Path(root)
         if not root.is_dir():
             raise ConformanceError(f"{kind} directory not found: {root}")
-        sig = {}
-        for p in sorted(q for q in root.rglob("*") if q.suffix.lower() in AUDIO_EXT):
-            x, _ = load_audio(p, sample_rate)
-            sig[str(p.relative_to(root))] = x
-        return cls(kind, sig, sample_rate, str(root))
+        files, problems = find_audio(root)
+        sig, skipped = {}, {str(Path(k).relative_to(root)): v for k, v in problems.items()}
+        for p in files:
+            try:
+                sig[str(p.relative_to(root))], _ = load_audio(p, sample_rate)
+            except BadAudioError as exc:
+                skipped[str(p.relative_to(root))] = str(exc)
+        return cls(kind, sig, sample_rate, str(root), skipped)
 
     def names(self) -> list[str]:
         return sorted(self.signals)

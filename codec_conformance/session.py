@@ -95,7 +95,7 @@ class ConformanceSession:
                 full = load_ravdess(self.settings.path(self.settings.emotion_corpus))
                 n = {"smoke": 8, "standard": 16}.get(self.settings.profile)
                 self._emotion = Corpus(full.name, sorted(full.items, key=lambda u: u.id)[:n] if n else full.items,
-                                       full.sample_rate, False, full.description)
+                                       full.sample_rate, False, full.description, skipped=full.skipped)
             else:
                 self._emotion = self.corpus
         return self._emotion
@@ -343,9 +343,11 @@ class ConformanceSession:
         if self._emotion is not None and self._emotion is not self._corpus:
             out["emotion"] = self._emotion.to_info()
         if self._noise is not None:
-            out["noise"] = {"name": self._noise.name, "source": self._noise.source, "files": self._noise.names()}
+            out["noise"] = {"name": self._noise.name, "source": self._noise.source, "files": self._noise.names(),
+                            "skipped": self._noise.skipped}
         if self._rirs is not None:
-            out["rir"] = {"name": self._rirs.name, "source": self._rirs.source, "files": self._rirs.names()}
+            out["rir"] = {"name": self._rirs.name, "source": self._rirs.source, "files": self._rirs.names(),
+                          "skipped": self._rirs.skipped}
         return out
 
 

@@ -249,6 +249,22 @@ def test_unreadable_corpus_files_are_skipped_counted_and_named(tmp_path, monkeyp
     assert info["n_skipped"] == 4 and set(map(lambda k: Path(k).name, info["skipped"])) == set(skipped)
 
 
+def test_unreadable_noise_and_emotion_files_are_skipped_and_named(tmp_path):
+    import soundfile as sf
+    from codec_conformance.corpus import AudioBank, load_ravdess
+    (tmp_path / "noise").mkdir()
+    sf.write(str(tmp_path / "noise" / "good.wav"), speechlike(90.0), SR)
+    (tmp_path / "noise" / "bad.flac").write_bytes(b"fLaC" + bytes(20))
+    bank = AudioBank.from_dir(tmp_path / "noise")
+    assert bank.names() == ["good.wav"] and "cannot read audio file" in bank.skipped["bad.flac"]
+    (tmp_path / "rav").mkdir()
+    sf.write(str(tmp_path / "rav" / "03-01-05-01-01-01-01.wav"), speechlike(150.0), SR)
+    (tmp_path / "rav" / "03-01-03-01-01-01-02.wav").write_text("truncated")
+    c = load_ravdess(tmp_path / "rav")
+    assert [u.emotion for u in c.items] == ["angry"] and list(map(lambda k: Path(k).name, c.skipped)) == [
+        "03-01-03-01-01-01-02.wav"]
+
+
 def test_unreadable_corpus_file_is_named_in_results_and_report(run, pytester, tmp_path):
     root = make_corpus(tmp_path / "bad")
     (root / "spkC" / "c9.wav").write_text("not audio")
