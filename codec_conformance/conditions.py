@@ -130,7 +130,9 @@ def apply(cond: Condition, speech: np.ndarray, sr: int, *, item_id: str, seed: i
             rir = simulate_rir(cond.rt60_s, sr, seed=stable_seed(seed, cond.id))
         else:
             if rir_bank is None or cond.source not in rir_bank.signals:
-                raise ConformanceError(f"{cond.id}: RIR {cond.source!r} not in the RIR bank")
+                why = getattr(rir_bank, "skipped", {}).get(cond.source)
+                raise ConformanceError(f"{cond.id}: RIR {cond.source!r} not in the RIR bank"
+                                       + (f" (it could not be read: {why})" if why else ""))
             rir = rir_bank.signals[cond.source]
         return convolve_rir(speech, rir, sr)
     if cond.kind == "gain":

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import load_audio, resample, content_hash
-from .errors import ConformanceError
+from .errors import BadAudioError, ConformanceError
 
 EVAL_SR = 16000
 AUDIO_EXT = {".wav", ".flac", ".ogg", ".mp3"}
@@ -37,6 +37,35 @@ class Utterance:
     transcript: str | None = None
     emotion: str | None = None
     path: str | None = None
+    speech_level_dbfs: float | None = None  # active level (measured when its Corpus is built)
+    silent: str | None = None              # why the item has no measurable speech; None = speech
+
+
+# An item is near-silent, hence undefined for every measurement of speech, when its active level
+# (RMS of the 20-ms frames within 40 dB of its loudest frame) is below MIN_SPEECH_LEVEL_DBFS, or
+# when less than MIN_ACTIVE_S of it is active (a click in silence).
+MIN_SPEECH_LEVEL_DBFS = -60.0
+MIN_ACTIVE_S = 0.1
+
+
+def silence_reason(x: np.ndarray, sr: int) -> tuple[float, str | None]:
+    """(active level in dBFS, reason the signal holds no measurable speech or None)."""
+    from .audio import active_rms, db
+
+    level = db(active_rms(x, sr))
+    if not np.any(x):
+        return level, "digital silence (every sample is 0)"
+    if level < MIN_SPEECH_LEVEL_DBFS:
+        return level, f"near-silent: active level {level:.1f} dBFS < {MIN_SPEECH_LEVEL_DBFS:g} dBFS"
+    n = max(1, int(sr * 0.02))
+    if len(x) < n:
+        active_s = len(x) / sr
+    else:
+        e = np.mean(np.asarray(x[: len(x) // n * n], np.float64).reshape(-1, n) ** 2, axis=1)
+        active_s = float(np.sum(e >= e.max() * 1e-4)) * n / sr
+    if active_s < MIN_ACTIVE_S:
+        return level, f"near-silent: only {active_s * 1000:.0f} ms within 40 dB of its loudest frame"
+    return level, None
 
 
 @dataclass
@@ -47,6 +76,17 @@ class Corpus:
     synthetic: bool = False
     description: str = ""
     notes: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # file that could not be read -> why
+
+    def __post_init__(self):
+        for u in self.items:
+            if u.speech_level_dbfs is None:
+                u.speech_level_dbfs, u.silent = silence_reason(u.audio, self.sample_rate)
+
+    @property
+    def speech_items(self) -> list[Utterance]:
+        """The items that hold measurable speech (near-silent ones are undefined for the metrics)."""
+        return [u for u in self.items if u.silent is None]
 
     @property
     def has_transcripts(self) -> bool:
@@ -64,13 +104,16 @@ class Corpus:
         spk = sorted(by_spk)[: n_speakers or None]
         items = [u for s in spk for u in by_spk[s][: n_per_speaker or None]]
         return Corpus(self.name, items, self.sample_rate, self.synthetic, self.description,
-                      list(self.notes))
+                      list(self.notes), dict(self.skipped))
 
     def to_info(self) -> dict:
+        silent = {u.id: u.silent for u in self.items if u.silent is not None}
         return {"name": self.name, "synthetic": self.synthetic, "n_items": len(self.items),
                 "n_speakers": len(self.speakers), "sample_rate": self.sample_rate,
                 "transcripts": "reference" if self.has_transcripts else "clean-asr",
-                "description": self.description, "notes": self.notes}
+                "description": self.description, "notes": self.notes,
+                "n_skipped": len(self.skipped), "skipped": dict(self.skipped),
+                "n_silent": len(silent), "silent": silent}
 
 
 # --------------------------------------------------------------------------- embedded (TTS)
@@ -180,17 +223,33 @@ def _read_transcripts(root: Path, extra: list[Path] = ()) -> dict[str, str]:
     return out
 
 
+def find_audio(root: Path) -> tuple[list[Path], dict[str, str]]:
+    """(audio files under ``root``, sorted; folders that could not be listed -> why).
+
+    ``Path.rglob`` skips a folder it may not read without a word; this names it."""
+    files, problems = [], {}
+
+    def onerror(exc: OSError):
+        problems[str(exc.filename)] = f"folder cannot be listed: {exc.strerror or exc}"
+
+    for d, _, names in os.walk(root, onerror=onerror, followlinks=True):
+        files += [Path(d) / n for n in names if Path(n).suffix.lower() in AUDIO_EXT]
+    return sorted(files), problems
+
+
 def load_folder(root: str | Path, sample_rate: int = EVAL_SR, transcripts: str | Path | None = None) -> Corpus:
     """LibriSpeech layout or any folder of speaker sub-folders (speaker = first-level folder).
 
     Transcripts come from ``*.trans.txt`` / ``transcripts.tsv`` under ``root``, or from the TSV
-    file ``transcripts`` (or a ``transcripts.tsv`` in a parent folder up to 3 levels up)."""
+    file ``transcripts`` (or a ``transcripts.tsv`` in a parent folder up to 3 levels up).
+    Files and folders that cannot be read are skipped and named in ``Corpus.skipped``."""
     root = Path(root)
     if not root.is_dir():
         raise ConformanceError(f"corpus directory not found: {root} (pass --codec-corpus DIR)")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXT)
+    files, skipped = find_audio(root)
     if not files:
-        raise ConformanceError(f"no audio files ({', '.join(sorted(AUDIO_EXT))}) under {root}")
+        raise ConformanceError(f"no audio files ({', '.join(sorted(AUDIO_EXT))}) under {root}"
+                               + (f"; unreadable: {skipped}" if skipped else ""))
     extra = [Path(transcripts)] if transcripts else [
         q / "transcripts.tsv" for q in list(root.resolve().parents)[:3] if (q / "transcripts.tsv").is_file()]
     texts = _read_transcripts(root, extra)
@@ -199,50 +258,68 @@ def load_folder(root: str | Path, sample_rate: int = EVAL_SR, transcripts: str |
     for p in files:
         rel = p.relative_to(root)
         speaker = rel.parts[0] if len(rel.parts) > 1 else re.split(r"[-_]", p.stem)[0]
-        x, _ = load_audio(p, sample_rate, notes=notes)
+        try:
+            x, _ = load_audio(p, sample_rate, notes=notes)
+        except BadAudioError as exc:  # unreadable, truncated, not audio, empty: counted, named
+            skipped[str(p)] = str(exc)
+            continue
         items.append(Utterance(p.stem, speaker, x, transcript=texts.get(p.stem), path=str(p)))
+    if not items:
+        raise ConformanceError(f"none of the {len(files)} audio files under {root} can be read; e.g. "
+                               + "; ".join(list(skipped.values())[:3]))
     if any(u.transcript is None for u in items) and any(u.transcript for u in items):
         notes.append(f"{sum(u.transcript is None for u in items)} of {len(items)} files have no transcript")
     return Corpus(root.name, items, sample_rate, synthetic=False, description=f"speech from {root}",
-                  notes=sorted(set(notes))[:20])
+                  notes=sorted(set(notes))[:20], skipped=skipped)
 
 
 def load_ravdess(root: str | Path, sample_rate: int = EVAL_SR) -> Corpus:
     """RAVDESS: ``03-01-EE-II-SS-RR-AA.wav``; emotion EE, actor AA (speech only, modality 03)."""
     root = Path(root)
-    files = sorted(root.rglob("*.wav")) if root.is_dir() else []
+    files, skipped = find_audio(root) if root.is_dir() else ([], {})
     items = []
     notes: list[str] = []
     for p in files:
         parts = p.stem.split("-")
-        if len(parts) != 7 or parts[0] != "03" or parts[2] not in RAVDESS_EMOTIONS:
+        if p.suffix.lower() != ".wav" or len(parts) != 7 or parts[0] != "03" or parts[2] not in RAVDESS_EMOTIONS:
             continue
-        x, _ = load_audio(p, sample_rate, notes=notes)
+        try:
+            x, _ = load_audio(p, sample_rate, notes=notes)
+        except BadAudioError as exc:  # counted and named, as in load_folder
+            skipped[str(p)] = str(exc)
+            continue
         items.append(Utterance(p.stem, f"actor{parts[6]}", x, emotion=RAVDESS_EMOTIONS[parts[2]], path=str(p)))
     if not items:
-        raise ConformanceError(f"no RAVDESS speech files (03-01-EE-II-SS-RR-AA.wav) under {root}")
+        raise ConformanceError(f"no readable RAVDESS speech files (03-01-EE-II-SS-RR-AA.wav) under {root}"
+                               + (f"; unreadable: {skipped}" if skipped else ""))
     return Corpus("ravdess", items, sample_rate, description=f"RAVDESS speech from {root}",
-                  notes=sorted(set(notes))[:5])
+                  notes=sorted(set(notes))[:5], skipped=skipped)
 
 
 class AudioBank:
     """A folder of noise recordings or room impulse responses, loaded at one sample rate."""
 
-    def __init__(self, name: str, signals: dict[str, np.ndarray], sample_rate: int, source: str):
+    def __init__(self, name: str, signals: dict[str, np.ndarray], sample_rate: int, source: str,
+                 skipped: dict[str, str] | None = None):
         if not signals:
-            raise ConformanceError(f"{name}: no audio in {source}")
+            raise ConformanceError(f"{name}: no readable audio in {source}" + (f"; {skipped}" if skipped else ""))
         self.name, self.signals, self.sample_rate, self.source = name, signals, sample_rate, source
+        self.skipped = dict(skipped or {})  # file (relative to source) that could not be read -> why
 
     @classmethod
     def from_dir(cls, root: str | Path, sample_rate: int = EVAL_SR, kind: str = "noise") -> "AudioBank":
+        """Every readable audio file under ``root``; the others are skipped and named in ``skipped``."""
         root = Path(root)
         if not root.is_dir():
             raise ConformanceError(f"{kind} directory not found: {root}")
-        sig = {}
-        for p in sorted(q for q in root.rglob("*") if q.suffix.lower() in AUDIO_EXT):
-            x, _ = load_audio(p, sample_rate)
-            sig[str(p.relative_to(root))] = x
-        return cls(kind, sig, sample_rate, str(root))
+        files, problems = find_audio(root)
+        sig, skipped = {}, {str(Path(k).relative_to(root)): v for k, v in problems.items()}
+        for p in files:
+            try:
+                sig[str(p.relative_to(root))], _ = load_audio(p, sample_rate)
+            except BadAudioError as exc:
+                skipped[str(p.relative_to(root))] = str(exc)
+        return cls(kind, sig, sample_rate, str(root), skipped)
 
     def names(self) -> list[str]:
         return sorted(self.signals)

@@ -50,10 +50,13 @@ class PluginState:
                 raise pytest.UsageError(f"unknown codec {name!r}; registered: {', '.join(known)}; "
                                         "or pass --codec=package.module:factory")
         self.is_worker = hasattr(config, "workerinput")
-        if self.settings.baseline and not self.is_worker:
+        if not self.is_worker and not getattr(config.option, "help", False):  # the controller checked for the workers
             from .baseline import check_covers_codecs
+            from .preflight import check_inputs
             try:
-                check_covers_codecs(self.settings.path(self.settings.baseline), self.settings.codecs)
+                check_inputs(self.settings)
+                if self.settings.baseline:
+                    check_covers_codecs(self.settings.path(self.settings.baseline), self.settings.codecs)
             except (ConformanceError, OSError, ValueError) as exc:
                 raise pytest.UsageError(str(exc)) from None
         self._session = None

@@ -198,6 +198,15 @@ def render(doc: dict, run_dir: Path) -> str:
     if sp.get("synthetic"):
         out.append(f"<div class='warn'><b>Synthetic speech corpus</b>: {E(sp.get('description', ''))}. "
                    "Pass <code>--codec-corpus DIR</code> for real speech.</div>")
+    for kind, c in sorted(corp.items()):  # files that could not be read, items without speech
+        if c.get("skipped"):
+            lst = "".join(f"<li><code>{E(k)}</code>: {E(str(v))}</li>" for k, v in sorted(c["skipped"].items()))
+            out.append(f"<div class='warn'><b>{len(c['skipped'])} {E(kind)} file(s) could not be read and were "
+                       f"skipped</b>:<ul>{lst}</ul></div>")
+        if c.get("silent"):
+            lst = "".join(f"<li>{E(k)}: {E(str(v))}</li>" for k, v in sorted(c["silent"].items()))
+            out.append(f"<div class='warn'><b>{len(c['silent'])} {E(kind)} item(s) hold no measurable speech</b> "
+                       f"and are undefined (counted per record) for every metric and property:<ul>{lst}</ul></div>")
     if sp.get("transcripts") == "clean-asr":
         out.append("<div class='warn'>No reference transcripts: WER is measured against the ASR transcript "
                    "of the clean signal.</div>")

@@ -20,17 +20,30 @@ from .thresholds import ThresholdSet
 
 
 def resolve_device(spec: str, worker_index: int = 0) -> str:
-    if spec not in ("auto", "cuda"):
+    """auto | cpu | cuda | cuda:N -> the device this process uses; a CUDA device that is not
+    there is an error (never silently recorded as the device)."""
+    if spec == "cpu":
         return spec
+    n_gpus = 0
     try:
         import torch
         if torch.cuda.is_available():
-            return f"cuda:{worker_index % torch.cuda.device_count()}"
+            n_gpus = torch.cuda.device_count()
     except ImportError:
         pass
-    if spec == "cuda":
-        raise ConformanceError("--codec-device cuda: no CUDA device is available here")
-    return "cpu"
+    if spec == "auto":
+        return f"cuda:{worker_index % n_gpus}" if n_gpus else "cpu"
+    if spec == "cuda" or spec.startswith("cuda:"):
+        if not n_gpus:
+            raise ConformanceError(f"--codec-device {spec}: no CUDA device is available here; use cpu or auto")
+        if spec == "cuda":
+            return f"cuda:{worker_index % n_gpus}"
+        index = spec.partition(":")[2]
+        if not index.isdigit() or int(index) >= n_gpus:
+            raise ConformanceError(f"--codec-device {spec}: this machine has {n_gpus} CUDA device(s), "
+                                   f"cuda:0 to cuda:{n_gpus - 1}")
+        return spec
+    raise ConformanceError(f"--codec-device {spec!r}: use auto, cpu, cuda or cuda:N")
 
 
 def worker_index() -> int:
@@ -83,7 +96,7 @@ class ConformanceSession:
                 full = load_ravdess(self.settings.path(self.settings.emotion_corpus))
                 n = {"smoke": 8, "standard": 16}.get(self.settings.profile)
                 self._emotion = Corpus(full.name, sorted(full.items, key=lambda u: u.id)[:n] if n else full.items,
-                                       full.sample_rate, False, full.description)
+                                       full.sample_rate, False, full.description, skipped=full.skipped)
             else:
                 self._emotion = self.corpus
         return self._emotion
@@ -142,7 +155,10 @@ class ConformanceSession:
         key = (cond, corpus.name, len(corpus.items))
         with self._lock:
             if key not in self._degraded:
+                # a near-silent item has no speech level to set an SNR against: it keeps its own
+                # audio as a placeholder and every metric counts it undefined (see score)
                 self._degraded[key] = [
+                    u.audio.copy() if u.silent is not None else
                     C.apply(cond, u.audio, corpus.sample_rate, item_id=u.id, seed=self.settings.seed,
                             noise_bank=self.noise_bank if cond.kind == "ambient" else None,
                             rir_bank=self.rir_bank) for u in corpus.items]
@@ -296,8 +312,7 @@ class ConformanceSession:
             if key not in self._scores:
                 m = self.metric(metric_name)
                 t0 = time.perf_counter()
-                refs = [u.audio for u in corpus.items]
-                self._scores[key] = m.compute(corpus.items, signals, refs, corpus.sample_rate, cache=self.cache)
+                self._scores[key] = score_speech_items(m, corpus, signals, self.cache)
                 dt = time.perf_counter() - t0
                 self.timing["evaluator_s"] += dt
                 self.metric_s[metric_name] = self.metric_s.get(metric_name, 0.0) + dt
@@ -320,15 +335,12 @@ class ConformanceSession:
         """The limits of codec ``codec`` (its --codec id), read once: see thresholds.candidates
         (the project's files, then the packaged ones; by id, then by the codec's own name)."""
         if codec not in self._thresholds:
-            from .registry import load_metric_class, metric_names
+            from .thresholds import known_metrics
             s = self.settings
-            gated = {m for m in metric_names() if getattr(load_metric_class(m), "gated", True)}
-            from .analysis import TOKEN_METRICS
-            known = gated | set(TOKEN_METRICS) | {"ser_db", "mel_distance", "low_band_boost_db",
-                                                  "mid_band_ripple_db", "high_band_rolloff_db", "identical_codes"}
             names = [codec, str(self.codec(codec).name)]
             self._thresholds[codec] = ThresholdSet.for_codec(
-                names, s.path(s.thresholds_dir), s.path(s.thresholds) if s.thresholds else None, metrics=known)
+                names, s.path(s.thresholds_dir), s.path(s.thresholds) if s.thresholds else None,
+                metrics=known_metrics())
         return self._thresholds[codec]
 
     def evaluator_infos(self) -> dict:
@@ -349,9 +361,11 @@ class ConformanceSession:
         if self._emotion is not None and self._emotion is not self._corpus:
             out["emotion"] = self._emotion.to_info()
         if self._noise is not None:
-            out["noise"] = {"name": self._noise.name, "source": self._noise.source, "files": self._noise.names()}
+            out["noise"] = {"name": self._noise.name, "source": self._noise.source, "files": self._noise.names(),
+                            "skipped": self._noise.skipped}
         if self._rirs is not None:
-            out["rir"] = {"name": self._rirs.name, "source": self._rirs.source, "files": self._rirs.names()}
+            out["rir"] = {"name": self._rirs.name, "source": self._rirs.source, "files": self._rirs.names(),
+                          "skipped": self._rirs.skipped}
         return out
 
 
@@ -403,6 +417,28 @@ def sha256_path(path) -> str:
         else:
             _SHA_MEMO[stamp] = sha256_file(p)
     return _SHA_MEMO[stamp]
+
+
+def score_speech_items(metric, corpus: Corpus, signals: list[np.ndarray], cache=None) -> MetricResult:
+    """``metric.compute`` over the items that hold speech; near-silent items are undefined, with
+    their reason, and keep their place in ``per_item`` (never dropped, never given a number)."""
+    keep = [k for k, u in enumerate(corpus.items) if u.silent is None]
+    silent = {u.id: f"no speech in the clean item: {u.silent}" for u in corpus.items if u.silent is not None}
+    if len(keep) == len(corpus.items):
+        return metric.compute(corpus.items, signals, [u.audio for u in corpus.items], corpus.sample_rate,
+                              cache=cache)
+    n = len(corpus.items)
+    if not keep:
+        return MetricResult(None, [None] * n, n, silent)
+    items = [corpus.items[k] for k in keep]
+    res = metric.compute(items, [signals[k] for k in keep], [u.audio for u in items], corpus.sample_rate,
+                         cache=cache)
+    per = res.per_item
+    if len(per) == len(keep):  # per-item values back at their places; set metrics (EER) have none
+        per = [None] * n
+        for k, v in zip(keep, res.per_item):
+            per[k] = v
+    return MetricResult(res.value, per, n, {**silent, **res.undefined}, res.details)
 
 
 def _as_tensor(a: np.ndarray):

@@ -4,7 +4,9 @@ Pure Python and light: the pytest plugin imports it at start-up.
 """
 from __future__ import annotations
 
+import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
@@ -151,9 +153,11 @@ def build_settings(getoption, invocation_dir: str | Path) -> Settings:
         else:
             values[name] = default
     for name in ("seed", "shard_id", "num_shards"):
-        values[name] = int(values[name])
+        values[name] = _typed(name, values[name], int, "an integer")
     for name in ("baseline_tolerance", "threshold_margin"):
-        values[name] = float(values[name])
+        values[name] = _typed(name, values[name], float, "a number")
+        if not math.isfinite(values[name]) or values[name] < 0:
+            raise ConformanceError(f"{flag(name)} {values[name]!r}: expected a finite number >= 0")
     codecs = getoption("codec") or file_vals.get("codec") or ["opus"]
     if isinstance(codecs, str):
         codecs = [codecs]
@@ -163,9 +167,34 @@ def build_settings(getoption, invocation_dir: str | Path) -> Settings:
         raise ConformanceError(f"--codec-weights {s.weights!r}: use pretrained or random-init")
     if s.precision not in ("fp32", "fp16", "bf16"):
         raise ConformanceError(f"--codec-precision {s.precision!r}: use fp32, fp16 or bf16")
+    if not DEVICE_RE.fullmatch(str(s.device)):
+        raise ConformanceError(f"--codec-device {s.device!r}: use auto, cpu, cuda or cuda:N (N = a GPU index)")
+    if s.num_shards < 1:
+        raise ConformanceError(f"--codec-num-shards {s.num_shards}: expected an integer >= 1")
     if not 0 <= s.shard_id < s.num_shards:
         raise ConformanceError(f"--codec-shard-id {s.shard_id} must be in [0, --codec-num-shards={s.num_shards})")
     return s
+
+
+def flag(name: str) -> str:
+    """The command-line spelling of option ``name``."""
+    return "--codec-" + name.replace("_", "-")
+
+
+DEVICE_RE = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
+
+
+def _typed(name: str, value, convert, what: str):
+    """``convert(value)``, or an error that names the option and what it expects."""
+    from .errors import ConformanceError
+
+    # a TOML true/false is not a number; a TOML 1.5 is not an integer
+    if isinstance(value, bool) or (convert is int and isinstance(value, float) and not value.is_integer()):
+        raise ConformanceError(f"{flag(name)} {value!r}: expected {what}")
+    try:
+        return convert(value)
+    except (TypeError, ValueError):
+        raise ConformanceError(f"{flag(name)} {value!r}: expected {what}") from None
 
 
 def select_bitrates(available, spec) -> list[float]:

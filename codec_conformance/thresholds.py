@@ -27,6 +27,7 @@ reference codecs and ``default.toml``); the project's ``thresholds/default.toml`
 """
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,17 @@ SUITES = {
 KINDS = {"max_delta", "min_value", "max_value"}
 RANGE = frozenset({"min_value", "max_value"})
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin_thresholds"
+# what the suites measure besides the registered metrics: keys a thresholds file may also name
+SUITE_MEASUREMENTS = {"ser_db", "low_band_boost_db", "mid_band_ripple_db", "high_band_rolloff_db",
+                      "unit_edit_rate", "unit_edit_rate_level1", "token_agreement", "token_agreement_level1",
+                      "identical_codes"}
+
+
+def known_metrics() -> set[str]:
+    """Every metric key a thresholds file may name: the registered metrics that are gated (SI-SDR
+    is recorded, never gated) and the suites' own measurements."""
+    from .registry import load_metric_class, metric_names
+    return {m for m in metric_names() if getattr(load_metric_class(m), "gated", True)} | SUITE_MEASUREMENTS
 
 
 @dataclass(frozen=True)
@@ -86,10 +98,17 @@ class ThresholdSet:
     @classmethod
     def load(cls, path: str | Path, metrics: set[str] | None = None) -> "ThresholdSet":
         p = Path(path)
+        if p.is_dir():
+            raise ThresholdError(f"thresholds file {p} is a directory; give a .toml file "
+                                 "(a folder of per-codec files is --codec-thresholds-dir)")
         try:
             table = tomllib.loads(p.read_text())
         except FileNotFoundError:
             raise ThresholdError(f"thresholds file not found: {p}") from None
+        except UnicodeDecodeError:
+            raise ThresholdError(f"{p}: not a UTF-8 text file; a thresholds file is TOML") from None
+        except OSError as exc:
+            raise ThresholdError(f"cannot read thresholds file {p}: {exc.strerror or exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ThresholdError(f"{p}: not valid TOML: {exc}") from None
         return cls(p, table, metrics)
@@ -120,8 +139,10 @@ class ThresholdSet:
                     self._err("bitrate", "must be a table keyed by kbps")
                 for br, block in val.items():
                     try:
-                        float(br)
+                        kbps = float(br)
                     except ValueError:
+                        kbps = float("nan")
+                    if not math.isfinite(kbps) or kbps <= 0:
                         self._err(f"bitrate.{br}", "bitrate keys are numbers in kbps, e.g. \"6\" or \"1.5\"")
                     self._validate_block(f"bitrate.{br}", block, metrics)
             else:
@@ -133,9 +154,15 @@ class ThresholdSet:
         for suite, conds in block.items():
             if suite not in SUITES:
                 self._err(f"{prefix}.{suite}", f"unknown suite; expected one of {sorted(SUITES)}")
+            if not isinstance(conds, dict):
+                self._err(f"{prefix}.{suite}", f"must be a table of conditions ({', '.join(sorted(SUITES[suite]))}), "
+                                               f"got {conds!r}")
             for cond, mets in conds.items():
                 if cond not in SUITES[suite]:
                     self._err(f"{prefix}.{suite}.{cond}", f"unknown condition; expected one of {sorted(SUITES[suite])}")
+                if not isinstance(mets, dict):
+                    self._err(f"{prefix}.{suite}.{cond}", f"must be a table of metrics like pesq = {{ max_delta = -0.5 }}, "
+                                                          f"got {mets!r}")
                 for met, lim in mets.items():
                     key = f"{prefix}.{suite}.{cond}.{met}"
                     if metrics is not None and met not in metrics:
@@ -148,6 +175,8 @@ class ThresholdSet:
                             self._err(key, f"unknown limit kind {kind!r}; expected one of {sorted(KINDS)}")
                         if isinstance(limit, bool) or not isinstance(limit, (int, float)):
                             self._err(key, f"limit must be a number, got {limit!r}")
+                        if not math.isfinite(limit):
+                            self._err(key, f"limit must be a finite number, got {limit!r}")
                     if set(lim) == RANGE and lim["min_value"] > lim["max_value"]:
                         self._err(key, f"range is empty: min_value {lim['min_value']} > max_value {lim['max_value']}")
 

@@ -1,0 +1,157 @@
+"""Up-front checks of a run's inputs, on the controller at session start, before any codec or
+evaluator runs: every problem found is reported together, once, as a usage error that names the
+option or file and what would be valid.
+
+Cheap by design (the plugin runs it in every pytest session): folders are listed and one audio
+file of each is read, not the whole corpus; soundfile is imported only when an audio folder is
+given, torch only when ``--codec-device`` asks for CUDA.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import ConformanceError
+from .settings import flag
+
+AUDIO_FOLDERS = {"corpus": "speech", "noise_dir": "noise", "rir_dir": "room impulse response",
+                 "emotion_corpus": "emotional speech (RAVDESS names)"}
+
+
+def check_inputs(s) -> None:
+    """Raise one ConformanceError listing every bad input of settings ``s``."""
+    problems = []
+    checks = [lambda o=o: check_audio_folder(s, o) for o in AUDIO_FOLDERS]
+    checks += [lambda: check_thresholds(s), lambda: check_baseline(s), lambda: check_resume(s),
+               lambda: check_report_dir(s), lambda: check_device(s.device)]
+    for check in checks:
+        try:
+            check()
+        except ConformanceError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ConformanceError("codec-conformance: bad input, nothing was run:\n  " + "\n  ".join(problems))
+
+
+def check_audio_folder(s, option: str) -> None:
+    """The folder exists and at least one of its audio files can be read (a file that cannot be
+    read later is skipped, counted and named in results.json and the report)."""
+    value = getattr(s, option)
+    if not value:
+        return
+    from .corpus import AUDIO_EXT, find_audio
+
+    root, opt, kind = s.path(value), flag(option), AUDIO_FOLDERS[option]
+    if not root.exists():
+        raise ConformanceError(f"{opt} {root}: no such directory; give a folder of {kind} audio files")
+    if not root.is_dir():
+        raise ConformanceError(f"{opt} {root}: is a file; give a folder of {kind} audio files")
+    files, unreadable = find_audio(root)
+    if not files:
+        more = f" (folders that cannot be listed: {', '.join(unreadable)})" if unreadable else ""
+        raise ConformanceError(f"{opt} {root}: no audio files ({', '.join(sorted(AUDIO_EXT))}) in it{more}; "
+                               f"give a folder of {kind} audio files")
+    errors = []
+    for p in files:  # stop at the first readable one
+        why = unreadable_reason(p)
+        if why is None:
+            return
+        errors.append(f"{p}: {why}")
+    raise ConformanceError(f"{opt} {root}: none of its {len(files)} audio files can be read, e.g. {errors[0]}")
+
+
+def unreadable_reason(path: Path) -> str | None:
+    """Why the start of an audio file cannot be decoded, or None (reads at most one second)."""
+    import soundfile as sf
+
+    try:
+        with sf.SoundFile(str(path)) as f:
+            n = len(f.read(frames=f.samplerate, dtype="float32"))
+    except Exception as exc:  # soundfile raises its own LibsndfileError / RuntimeError, OSError
+        return f"cannot be read ({exc})"
+    return None if n > 0 else "no audio frames (empty)"
+
+
+def check_thresholds(s) -> None:
+    """--codec-thresholds parses and validates; else the files the thresholds directory holds for
+    the codecs named on the command line (and its default.toml) do."""
+    from .errors import ThresholdError
+    from .thresholds import ThresholdSet, known_metrics
+
+    try:
+        if s.thresholds:
+            ThresholdSet.load(s.path(s.thresholds), known_metrics())
+            return
+        d = s.path(s.thresholds_dir)
+        if d.exists() and not d.is_dir():
+            raise ConformanceError(f"--codec-thresholds-dir {d}: is a file; give the folder of <codec>.toml "
+                                   "files (one file for every codec is --codec-thresholds)")
+        for spec in s.codecs:  # the codec's own name is known only once it is built: default.toml then
+            ThresholdSet.for_codec(spec, d, None, metrics=known_metrics())
+    except ThresholdError as exc:
+        opt = "--codec-thresholds" if s.thresholds else "--codec-thresholds-dir"
+        raise ConformanceError(f"{opt}: {exc}") from None
+
+
+def _results_doc(path: Path, opt: str) -> dict:
+    from .results import load_results
+
+    try:
+        doc = load_results(path)
+    except (OSError, ValueError) as exc:  # their messages name the file
+        raise ConformanceError(f"{opt}: {exc}" if str(path) in str(exc) else f"{opt} {path}: {exc}") from None
+    except Exception:  # valid JSON of another shape (a list, a string)
+        raise ConformanceError(f"{opt} {path}: not a codec-conformance results file") from None
+    recs = doc.get("records")
+    if not isinstance(recs, list) or not all(
+            isinstance(r, dict) and {"codec", "bitrate_kbps", "suite", "metric"} <= set(r) for r in recs):
+        raise ConformanceError(f"{opt} {path}: 'records' must be a list of records with codec, bitrate_kbps, "
+                               "suite, metric (a results.json written by a run)")
+    return doc
+
+
+def check_baseline(s) -> None:
+    if s.baseline:
+        _results_doc(s.path(s.baseline), "--codec-baseline")
+
+
+def check_resume(s) -> None:
+    if not s.resume:
+        return
+    run_dir = (s.path(s.report_dir) / s.resume).resolve()
+    if not run_dir.is_dir():
+        raise ConformanceError(f"--codec-resume {s.resume}: no run folder {run_dir}; give a folder under "
+                               f"{s.path(s.report_dir)} (or 'latest') that a run wrote")
+    _results_doc(run_dir, "--codec-resume")
+
+
+def check_report_dir(s) -> None:
+    """The report folder can be created and written to (nothing is created here)."""
+    d = s.path(s.report_dir)
+    opt = "--codec-report-dir"
+    probe = d
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConformanceError(f"{opt} {d}: {probe} is a file, not a folder; give a folder reports can be written to")
+    if probe == d:
+        try:
+            with tempfile.TemporaryFile(dir=d):
+                pass
+        except OSError as exc:
+            raise ConformanceError(f"{opt} {d}: not writable ({exc.strerror or exc}); "
+                                   "give a folder reports can be written to") from None
+    elif not os.access(probe, os.W_OK | os.X_OK):
+        raise ConformanceError(f"{opt} {d}: cannot be created, {probe} is not writable; "
+                               "give a folder reports can be written to")
+
+
+def check_device(spec: str) -> None:
+    """A CUDA device that is asked for is there (imports torch only for cuda / cuda:N)."""
+    if spec in ("cpu", "auto"):
+        return
+    from .session import resolve_device
+    resolve_device(spec)
