@@ -188,7 +188,7 @@ class RunRecorder:
 
     def _link_latest(self) -> None:
         latest = self.run_dir.parent / "latest"
-        tmp = self.run_dir.parent / f".latest-{os.getpid()}"
+        tmp = self.run_dir.parent / f".latest-{os.getpid()}-{id(self)}"
         try:
             if tmp.is_symlink():
                 tmp.unlink()

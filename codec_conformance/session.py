@@ -234,8 +234,9 @@ class ConformanceSession:
             ys = [resample(signals[i], sr, codec.sample_rate) for _, i, _ in chunk]
             n = max(len(y) for y in ys)
             batch = np.stack([fit_length(y, n) for y in ys]).astype(np.float32)
-            res = call_with_time_limit(lambda: codec.roundtrip(_as_tensor(batch), bitrate),
-                                       getattr(self.settings, "timeout", 600.0), name, bitrate)
+            res = call_with_time_limit(lambda: codec.roundtrip(_as_tensor(batch), bitrate),  # --codec-timeout
+                                       getattr(self.settings, "timeout", 600.0), str(getattr(codec, "name", name)),
+                                       bitrate)
             res = np.asarray(res.detach().cpu().numpy() if hasattr(res, "detach") else res, dtype=np.float32)
             if res.shape != batch.shape:
                 raise CodecError(f"codec {name!r} returned shape {res.shape} for input {batch.shape}; "
