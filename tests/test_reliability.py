@@ -97,13 +97,13 @@ HOLDER = textwrap.dedent('''
 
 
 def test_second_process_on_a_run_folder_is_refused(tmp_path):
-    from codec_conformance.errors import RunInUseError
+    from codec_conformance.errors import ConformanceError
     run_dir = tmp_path / "run"
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(run_dir)], stdout=subprocess.PIPE, text=True,
                               env=_child_env())
     try:
         assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(RunInUseError, match=f"in use by another codec-conformance process \\(pid {holder.pid}\\)"):
+        with pytest.raises(ConformanceError, match=f"in use by another codec-conformance process \\(pid {holder.pid}\\)"):
             RunRecorder(run_dir, {"id": "run"})
         # report --recover would rewrite results.json under the writer's feet: refused too
         assert main(["report", "--recover", str(run_dir)]) == 2

@@ -100,11 +100,13 @@ PAYLOAD = ("\"'><script>console.error('INJECTED {f}')</script><img src=x onerror
            "<svg onload=console.error('INJECTED-{f}')>")
 
 
-def _poison(v, path="", strings_only=False):
-    """Every leaf value (and the keys of free-form maps) replaced by the payload naming its path;
-    with ``strings_only``, only string leaves (a file the contract accepts)."""
+def _poison(v, path="", keep=lambda path, v: False):
+    """Every leaf value (and the keys of free-form maps) replaced by the payload naming its path,
+    except where ``keep(path, value)``."""
     if isinstance(v, dict):
-        out = {k: _poison(x, f"{path}.{k}".lstrip("."), strings_only) for k, x in v.items()}
+        out = {k: _poison(x, f"{path}.{k}".lstrip("."), keep) for k, x in v.items()}
+        if keep(path + "{key}", None):
+            return out
         if path.endswith(("condition", "undefined_reasons", "versions", "counterexample")):
             out[PAYLOAD.format(f=path + "{key}")] = PAYLOAD.format(f=path + "{key-value}")
         if path.endswith("evaluators"):
@@ -112,13 +114,17 @@ def _poison(v, path="", strings_only=False):
                                                       "note": PAYLOAD.format(f=path + ".note")}
         return out
     if isinstance(v, list):
-        return [_poison(x, f"{path}[{i}]", strings_only) for i, x in enumerate(v)]
-    if strings_only and not isinstance(v, str):
-        return v
-    return PAYLOAD.format(f=path)
+        return [_poison(x, f"{path}[{i}]", keep) for i, x in enumerate(v)]
+    return v if keep(path, v) else PAYLOAD.format(f=path)
 
 
-def crafted(tmp_path, strings_only=False) -> tuple[dict, object]:
+# the non-string fields the issue found unescaped
+ISSUE_FIELDS = {f"records[{i}].{k}" for i in range(21) for k in ("n_items", "n_undefined")} | {"codecs[0].sample_rate"}
+
+
+def crafted(tmp_path, only=None) -> tuple[dict, object]:
+    """A results document with the payload in every field; ``only="strings"``: in every string
+    field (a file the contract accepts); ``only=ISSUE_FIELDS``: in those fields alone."""
     run = doc(tmp_path)
     d = json.loads((run / "results.json").read_text())
     r = d["records"][0]  # every optional field the report shows
@@ -127,7 +133,13 @@ def crafted(tmp_path, strings_only=False) -> tuple[dict, object]:
              audio={"item": "i1", "clean": "audio/a.flac", "noisy": "audio/b.flac", "coded": "audio/c.flac"})
     d["codecs"][0].update(precision="fp32", device="cpu")
     d["run"].update(finished="2026", seed=3)
-    d = _poison(d, strings_only=strings_only)
+    if only == "strings":
+        keep = lambda path, v: not isinstance(v, str)  # noqa: E731
+    elif only is not None:
+        keep = lambda path, v: path not in only  # noqa: E731
+    else:
+        keep = lambda path, v: False  # noqa: E731
+    d = _poison(d, keep=keep)
     d["schema"] = "codec-conformance/results/1"  # the rest of the file is crafted
     return d, run
 
@@ -156,14 +168,16 @@ def test_crafted_numbers_are_refused_and_crafted_strings_escaped(tmp_path):
         write_html(run)
     assert not (run / "index.html").exists()
     (tmp_path / "s").mkdir()
-    d, run = crafted(tmp_path / "s", strings_only=True)  # what the contract accepts: strings anywhere
+    d, run = crafted(tmp_path / "s", only="strings")  # what the contract accepts: strings anywhere
     (run / "results.json").write_text(json.dumps(d))
     assert_escaped(write_html(run).read_text())
 
 
-def test_crafted_file_runs_no_script_in_headless_browser(tmp_path):
+@pytest.mark.parametrize("only", ["issue-fields", "every-field"])
+def test_crafted_file_runs_no_script_in_headless_browser(tmp_path, only):
     from codec_conformance.report import render
-    d, run = crafted(tmp_path)
+    _chromium()
+    d, run = crafted(tmp_path, only=ISSUE_FIELDS if only == "issue-fields" else None)
     page = run / "crafted.html"
     page.write_text(render(d, run))
     p, console = browse(page, tmp_path)
