@@ -206,11 +206,12 @@ class RunRecorder:
 
     def _journal_line(self, obj: dict) -> None:
         with open(self.journal, "a") as f:
-            if f.tell() > 0:  # after a torn last line (a killed writer), start a fresh line
-                with open(self.journal, "rb") as r:
+            if not getattr(self, "_journal_checked", False) and f.tell() > 0:
+                with open(self.journal, "rb") as r:  # a torn last line (a killed writer): start afresh
                     r.seek(-1, os.SEEK_END)
                     if r.read(1) != b"\n":
                         f.write("\n")
+            self._journal_checked = True
             f.write(json.dumps(obj, allow_nan=False) + "\n")
 
     def add(self, payload: dict) -> None:
