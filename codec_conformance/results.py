@@ -81,11 +81,13 @@ def atomic_write_text(path: Path, text: str) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError) and exc.errno and not exc.filename:  # say which file
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
 
 
@@ -212,7 +214,11 @@ class RunRecorder:
                     if r.read(1) != b"\n":
                         f.write("\n")
             self._journal_checked = True
-            f.write(json.dumps(obj, allow_nan=False) + "\n")
+            try:
+                f.write(json.dumps(obj, allow_nan=False) + "\n")
+                f.flush()
+            except OSError as exc:
+                raise OSError(exc.errno, exc.strerror, str(self.journal)) from exc
 
     def add(self, payload: dict) -> None:
         files = payload.pop("audio_files", None) or {}
