@@ -333,7 +333,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     terminalreporter.write_sep("-", "codec-conformance")
     if getattr(st, "write_error", None):
         line = st.write_error if not getattr(st, "write_error_shown", False) else \
-            f"codec-conformance: stopped by a write error (the exit message says which file); results: {st.recorder.results_path}"
+            f"codec-conformance: stopped by a write error (see its message); results: {st.recorder.results_path}"
     terminalreporter.write_line(line)
     if getattr(st, "report_error", None):
         terminalreporter.write_line(f"codec-conformance: HTML report failed ({st.report_error}); results.json is complete")

@@ -41,7 +41,8 @@ OPTIONS = {
     "shard_id": (0, "this shard's index (0-based), with --codec-num-shards"),
     "num_shards": (1, "split the selected tests deterministically into this many shards"),
     "resume": (None, "run directory (or 'latest') to continue: skip tests whose records exist"),
-    "timeout": (600.0, "seconds one codec round trip (one batch) may take before its test errors, naming the codec; 0: no limit"),
+    "timeout": (600.0, "seconds one codec round trip (one batch) may take; then its test errors, naming the codec "
+                       "(0: no limit)"),
 }
 BOOL_OPTIONS = {"trust_checkpoint", "update_thresholds", "no_cache"}
 PATH_OPTIONS = {"checkpoint", "config", "corpus", "noise_dir", "rir_dir", "emotion_corpus", "emotion_model",

@@ -44,7 +44,8 @@ MALFORMED = {
     "null run": lambda: json.dumps(dict(good_doc(), run=None)),
     "non-list records": lambda: json.dumps(dict(good_doc(), records={"a": 1})),
     "records of non-objects": lambda: json.dumps(dict(good_doc(), records=[1, 2])),
-    "400-digit number": lambda: json.dumps(good_doc()).replace('"bitrate_kbps": 6.0', '"bitrate_kbps": ' + "9" * 400, 1),
+    "400-digit number": lambda: json.dumps(good_doc()).replace('"bitrate_kbps": 6.0',
+                                                               '"bitrate_kbps": ' + "9" * 400, 1),
     "Infinity": lambda: json.dumps(good_doc()).replace('"value": 3.0', '"value": Infinity', 1),
     "string value": lambda: json.dumps(good_doc()).replace('"value": 3.0', '"value": "3.0"', 1),
 }
@@ -103,7 +104,8 @@ def test_second_process_on_a_run_folder_is_refused(tmp_path):
                               env=_child_env())
     try:
         assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(ConformanceError, match=f"in use by another codec-conformance process \\(pid {holder.pid}\\)"):
+        in_use = f"in use by another codec-conformance process \\(pid {holder.pid}\\)"
+        with pytest.raises(ConformanceError, match=in_use):
             RunRecorder(run_dir, {"id": "run"})
         # report --recover would rewrite results.json under the writer's feet: refused too
         assert main(["report", "--recover", str(run_dir)]) == 2
