@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -21,7 +22,6 @@ def _cmd_report(a) -> int:
             _write(atomic_write_json, run_dir / "results.json", doc)
         finally:
             if lock is not None:
-                import os
                 os.close(lock)
     print(write_html(run_dir))
     return 0
