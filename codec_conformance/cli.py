@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 
 def _cmd_report(a) -> int:
     from .report import write_html
-    from .results import recover_from_journal, atomic_write_json
+    from .results import atomic_write_json, lock_run_dir, recover_from_journal, validate_results
     run_dir = Path(a.run_dir)
     if a.recover:
-        atomic_write_json(run_dir / "results.json", recover_from_journal(run_dir))
+        if not run_dir.is_dir():
+            raise FileNotFoundError(f"run folder not found: {run_dir}")
+        lock = lock_run_dir(run_dir)  # not while a run is writing it
+        try:
+            doc = validate_results(recover_from_journal(run_dir), run_dir / "journal.jsonl")
+            _write(atomic_write_json, run_dir / "results.json", doc)
+        finally:
+            if lock is not None:
+                os.close(lock)
     print(write_html(run_dir))
     return 0
 
@@ -54,9 +63,16 @@ def _cmd_compare(a) -> int:
 def _cmd_merge(a) -> int:
     from .results import atomic_write_json, load_results, merge_results
     doc = merge_results([load_results(p) for p in a.inputs])
-    atomic_write_json(Path(a.output), doc)
+    _write(atomic_write_json, Path(a.output), doc)
     print(f"merged {len(a.inputs)} files, {len(doc['records'])} records -> {a.output}")
     return 0
+
+
+def _write(writer, path: Path, doc) -> None:
+    try:
+        writer(path, doc)
+    except OSError as exc:  # disk full: the old file (if any) stays, no temporary is left
+        raise OSError(f"cannot write {path} ({exc.strerror or exc}); it was left as it was") from None
 
 
 def _cmd_list_codecs(a) -> int:
@@ -107,10 +123,11 @@ def main(argv=None) -> int:
     sub.add_parser("list-codecs", help="registered codecs and their operating points").set_defaults(fn=_cmd_list_codecs)
     sub.add_parser("list-metrics", help="registered metrics").set_defaults(fn=_cmd_list_metrics)
     a = p.parse_args(argv)
+    from .errors import ConformanceError
     try:
         return a.fn(a)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"codec-conformance {a.cmd}: {exc}", file=sys.stderr)
+    except (ConformanceError, OSError, ValueError) as exc:  # one line naming the file; no traceback
+        print(f"codec-conformance {a.cmd}: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
 
 

@@ -23,3 +23,12 @@ class ThresholdError(ConformanceError, ValueError):
 
 class EvaluatorUnavailable(ConformanceError):
     """An evaluator whose model or package is not on this machine; says what to provide."""
+
+
+class ResultsFormatError(ConformanceError, ValueError):
+    """A results file that does not follow the results contract; the message names the file and
+    the field (docs/results-contract.md)."""
+
+
+class RunInUseError(ConformanceError):
+    """A run folder locked by another codec-conformance process."""

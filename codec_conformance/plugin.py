@@ -75,44 +75,45 @@ class PluginState:
     def ensure_recorder(self):
         if self.recorder is None and not self.is_worker:
             from . import __version__
-            from .results import RunRecorder, load_results
+            from .errors import ConformanceError
+            from .results import RunRecorder, load_results, lock_run_dir, new_run_dir
             s = self.settings
             report_root = s.path(s.report_dir)
-            old = None
+            old = lock = None
             if s.resume:
                 self.run_dir = (report_root / s.resume).resolve()
-                old = load_results(self.run_dir)
+                try:  # lock first, then read: another process may be writing this folder
+                    lock = lock_run_dir(self.run_dir) if self.run_dir.is_dir() else None
+                    old = load_results(self.run_dir)
+                except (ConformanceError, OSError) as exc:
+                    if lock is not None:
+                        os.close(lock)
+                    raise pytest.UsageError(f"--codec-resume {s.resume}: {exc}") from None
                 if old["run"].get("config_hash") != config_hash(s):
+                    if lock is not None:
+                        os.close(lock)
                     raise pytest.UsageError(f"--codec-resume {self.run_dir}: that run used other settings; "
                                             "resume needs the same codecs, bitrates, profile and seed")
             else:
                 stamp = time.strftime("%Y%m%d-%H%M%S")
                 codecs = re.sub(r"[^A-Za-z0-9_.+-]", "_", "+".join(s.codecs))[:60]
-                self.run_dir = report_root / f"{stamp}-{codecs}-{s.profile}"
-                k = 1
-                while self.run_dir.exists():
-                    k += 1
-                    self.run_dir = report_root / f"{stamp}-{codecs}-{s.profile}-{k}"
+                self.run_dir = new_run_dir(report_root, f"{stamp}-{codecs}-{s.profile}")  # created atomically
             info = {"id": self.run_dir.name, "argv": list(self.config.invocation_params.args),
                     "seed": s.seed, "profile": s.profile, "device": None,
                     "versions": versions(), "evaluators": {}, "settings": s.to_dict(),
                     "config_hash": config_hash(s), "measure_only": bool(s.measure_only),
                     "shard": {"id": s.shard_id, "count": s.num_shards}, "errors": []}
             info["versions"]["codec_conformance"] = __version__
-            self.recorder = RunRecorder(self.run_dir, info)
-            if s.resume:  # 'old' was read above, before the new recorder rewrote the file
-                self.recorder._merge({"records": old["records"], "curves": old["curves"],
-                                      "codecs": old["codecs"], "evaluators": old["run"].get("evaluators", {}),
-                                      "corpora": old["run"].get("corpora", {})})
-                self.recorder.run["started"] = old["run"].get("started")
-                self.recorder.run["errors"] = old["run"].get("errors", [])
-                self.recorder.run["resumed"] = True
+            try:  # a resume merges the old records before its first write: nothing is lost
+                self.recorder = RunRecorder(self.run_dir, info, old=old, lock_fd=lock)
+            except ConformanceError as exc:
+                raise pytest.UsageError(str(exc)) from None
         return self.recorder
 
 
 def config_hash(s) -> str:
     keep = {k: v for k, v in s.to_dict().items() if k not in ("resume", "shard_id", "num_shards", "report_dir",
-                                                             "cache_dir", "no_cache")}
+                                                             "cache_dir", "no_cache", "timeout")}
     return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -290,17 +291,30 @@ def pytest_runtest_logreport(report):
         outcome = "error" if report.when == "setup" and report.failed else report.outcome
         if report.when == "call" or report.failed:
             st.outcomes[outcome] = st.outcomes.get(outcome, 0) + 1
+    if getattr(st, "write_error", None):
+        return  # the run is stopping: results.json keeps its last good state
     payloads = [v for k, v in report.user_properties if k == PAYLOAD_KEY]
-    if report.when == "call" and payloads:
-        rec = st.ensure_recorder()
-        for p in payloads:
-            rec.add(p)
-    if report.failed and report.when in ("setup", "call") and "conformance" in report.keywords:
-        rec = st.ensure_recorder()
-        if rec is not None and not payloads:
-            msg = str(getattr(report.longrepr, "reprcrash", None) and report.longrepr.reprcrash.message or report.longrepr)
-            rec.run["errors"].append({"test_id": report.nodeid, "when": report.when, "message": msg[-2000:]})
-            rec.flush()
+    try:
+        if report.when == "call" and payloads:
+            rec = st.ensure_recorder()
+            for p in payloads:
+                rec.add(p)
+        if report.failed and report.when in ("setup", "call") and "conformance" in report.keywords:
+            rec = st.ensure_recorder()
+            if rec is not None and not payloads:
+                msg = str(getattr(report.longrepr, "reprcrash", None) and report.longrepr.reprcrash.message or report.longrepr)
+                rec.add_error({"test_id": report.nodeid, "when": report.when, "message": msg[-2000:]})
+    except OSError as exc:  # disk full, a vanished folder: stop now, with one clear error
+        st.write_error = _write_error_text(st, exc)
+        st.write_error_shown = True  # pytest prints the exit message
+        pytest.exit(st.write_error, returncode=pytest.ExitCode.INTERRUPTED)
+
+
+def _write_error_text(st, exc: OSError) -> str:
+    where = st.recorder.results_path if st.recorder is not None else st.run_dir
+    return (f"codec-conformance: cannot write the results of this run ({exc.strerror or exc}: "
+            f"{exc.filename or where}); the run stops here. {where} keeps its last good state; "
+            "free space (or fix the folder) and continue with --codec-resume")
 
 
 _current_state: PluginState | None = None
@@ -319,6 +333,9 @@ def pytest_sessionfinish(session, exitstatus):
     rec = st.recorder
     if rec is None:
         return
+    if getattr(st, "write_error", None):
+        rec.close()
+        return  # nothing more is written after a write error (the last good results.json stays)
     interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED)
     gate_errors = gate_problems(st, rec)
     if gate_errors:
@@ -327,17 +344,25 @@ def pytest_sessionfinish(session, exitstatus):
     status, _ = verdict(rec.to_json())
     if status == "FAIL" and int(exitstatus) == int(pytest.ExitCode.OK):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED  # nothing gated, or a baseline that matched nothing
-    if interrupted:
-        rec.run["finished"] = None
-        rec.run["exitstatus"] = int(exitstatus)
-        rec.flush()
-    else:
-        rec.finish({"exitstatus": int(exitstatus)})
+    try:
+        if interrupted:
+            rec.run["finished"] = None
+            rec.run["exitstatus"] = int(exitstatus)
+            rec.flush()
+        else:
+            rec.finish({"exitstatus": int(exitstatus)})
+    except OSError as exc:
+        st.write_error = _write_error_text(st, exc)
+        session.exitstatus = pytest.ExitCode.INTERRUPTED
+        rec.close()
+        return
     try:
         from .report import write_html
         st.report_path = write_html(rec.run_dir)
     except Exception as exc:  # the results file is already safe; say what went wrong
         st.report_error = f"{type(exc).__name__}: {exc}"
+    finally:
+        rec.close()
     if st.settings.update_thresholds:
         from .threshold_update import write_thresholds
         st.updated = write_thresholds(rec.to_json(), st.settings)
@@ -373,6 +398,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     from .results import verdict
     _, text = verdict(st.recorder.to_json())
     terminalreporter.write_sep("-", "codec-conformance")
+    if getattr(st, "write_error", None):
+        line = st.write_error if not getattr(st, "write_error_shown", False) else \
+            f"codec-conformance: stopped by a write error (see its message); results: {st.recorder.results_path}"
     terminalreporter.write_line(line)
     terminalreporter.write_line(f"codec-conformance verdict: {text}")
     warns = st.recorder.run.get("cache_warnings") or []

@@ -1,7 +1,8 @@
 """Self-contained HTML report drawn from ``results.json`` alone (plus the run's audio clips).
 
-No network: figures are inline PNG, audio inline FLAC data URIs. Every string that comes from a
-user or a model (codec names, paths, transcripts, messages) is HTML-escaped.
+No network: figures are inline PNG, audio inline FLAC data URIs. Every value that reaches the
+HTML is escaped (``E`` takes anything) or formatted from a checked number (``_fmt``, ``_g``,
+``_int``), whatever type the file declares: a crafted results.json cannot inject markup.
 """
 from __future__ import annotations
 
@@ -12,10 +13,15 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from .results import load_results
+from .results import atomic_write_text, is_number, load_results
 from .results import verdict as run_verdict
 
-E = html.escape
+
+def E(v) -> str:
+    """Any value as HTML-escaped text (quotes too: safe in attributes)."""
+    return html.escape(str(v), quote=True)
+
+
 FIG1_ROWS = ("ambient", "white", "reverb")
 FIG1_COLS = ("mel_distance", "pesq", "wer", "eer", "emotion")
 LABELS = {"mel_distance": "Mel distance ↓", "pesq": "PESQ ↑", "wer": "WER ↓", "eer": "EER ↓",
@@ -26,9 +32,37 @@ LABELS = {"mel_distance": "Mel distance ↓", "pesq": "PESQ ↑", "wer": "WER �
 def _fmt(v, nd=3):
     if v is None:
         return "—"
-    if isinstance(v, float):
+    if is_number(v):
+        v = float(v)
         return f"{v:.{nd}g}" if abs(v) < 1e4 else f"{v:.3e}"
-    return E(str(v))
+    return E(v)
+
+
+def _g(v) -> str:
+    """A number as ``:g`` (bitrates, levels); anything else escaped."""
+    return f"{float(v):g}" if is_number(v) else E(v)
+
+
+def _int(v) -> str:
+    return str(int(v)) if is_number(v) and float(v) == int(v) else _fmt(v)
+
+
+def _cond(c) -> str:
+    if not isinstance(c, dict):
+        return str(c)
+    return ", ".join(f"{k}={v}" for k, v in c.items() if v is not None)
+
+
+def _by_number(t):
+    """Sort key of (codec, bitrate) pairs that never compares a number with a string."""
+    return tuple((0, float(x), "") if is_number(x) else (1, 0.0, str(x)) for x in t)
+
+
+def _figure(draw, doc) -> str:
+    try:
+        return draw(doc)
+    except Exception as exc:  # a figure must not cost the report
+        return f"<p>Figure not drawn: {E(type(exc).__name__)}: {E(exc)}</p>"
 
 
 def _png(fig) -> str:
@@ -40,7 +74,7 @@ def _png(fig) -> str:
 
 
 def _series_label(r):
-    return f"{r['codec']} {r['bitrate_kbps']:g} kbps"
+    return f"{r['codec']} {_g(r['bitrate_kbps'])} kbps"
 
 
 def fig1(doc) -> str:
@@ -218,8 +252,8 @@ def render(doc: dict, run_dir: Path) -> str:
     for r in recs:
         k = (r["codec"], r["bitrate_kbps"], r["suite"])
         cells[k][0 if r.get("passed") is True else 1 if r.get("passed") is False else 2] += 1
-    for codec, br in sorted({(r["codec"], r["bitrate_kbps"]) for r in recs}):
-        out.append(f"<tr><td>{E(codec)}</td><td>{br:g}</td>")
+    for codec, br in sorted({(r["codec"], r["bitrate_kbps"]) for r in recs}, key=_by_number):
+        out.append(f"<tr><td>{E(codec)}</td><td>{_g(br)}</td>")
         for s in suites:
             p, f, m = cells[(codec, br, s)]
             cl = "bad" if f else "ok" if p else "na"
@@ -237,7 +271,7 @@ def render(doc: dict, run_dir: Path) -> str:
                    "<th>value</th><th>oracle</th><th>delta</th><th>threshold</th><th>counterexample</th><th>test</th></tr>")
         for r in bad:
             th = r.get("threshold") or {}
-            cond = ", ".join(f"{k}={v}" for k, v in r["condition"].items() if v is not None)
+            cond = _cond(r["condition"])
             ce = r.get("counterexample")
             base = r.get("baseline")
             thtxt = ""
@@ -245,11 +279,13 @@ def render(doc: dict, run_dir: Path) -> str:
                 thtxt = (f"range [{th.get('limit')}, {th.get('upper')}]" if th.get("kind") == "range"
                          else f"{th.get('kind')} {th.get('limit')}")
             if base and not base.get("passed"):
-                tol = f" ± {base['tolerance']:.3g}" if base.get("tolerance") is not None else ""
-                thtxt += f"; baseline {_fmt(base['value'])}{tol} {base.get('status', 'REGRESSED')}"
+                bv, tv = base.get("value"), base.get("tolerance")  # plain text: the cell is escaped below
+                tol = f" ± {float(tv):.3g}" if is_number(tv) else ""
+                val = f"{float(bv):.4g}" if is_number(bv) else "—"
+                thtxt += f"; baseline {val}{tol} {base.get('status', 'REGRESSED')}"
             if r.get("failure"):
                 thtxt += f"; {r['failure']}"
-            out.append(f"<tr><td>{E(r['codec'])}</td><td>{r['bitrate_kbps']:g}</td><td>{E(r['suite'])}</td>"
+            out.append(f"<tr><td>{E(r['codec'])}</td><td>{_g(r['bitrate_kbps'])}</td><td>{E(r['suite'])}</td>"
                        f"<td>{E(cond)}</td><td>{E(r['metric'])}</td><td>{_fmt(r['value'])}</td>"
                        f"<td>{_fmt(r['oracle'])}</td><td>{_fmt(r['delta'])}</td><td>{E(thtxt)}<br>"
                        f"<span class='small'>{E(str(th.get('source', '')))}</span></td>"
@@ -264,23 +300,23 @@ def render(doc: dict, run_dir: Path) -> str:
             out.append(f"<tr><td class='small'>{E(e['test_id'])}</td><td><pre>{E(e['message'])}</pre></td></tr>")
         out.append("</table>")
     # figures
-    out.append("<h2>Figure 1 — noise robustness (codec vs oracle)</h2>" + fig1(doc))
-    out.append("<h2>Figure 2 — linearity</h2>" + fig2(doc))
-    out.append("<h2>Figure 3 — frequency response</h2>" + fig3(doc))
+    out.append("<h2>Figure 1 — noise robustness (codec vs oracle)</h2>" + _figure(fig1, doc))
+    out.append("<h2>Figure 2 — linearity</h2>" + _figure(fig2, doc))
+    out.append("<h2>Figure 3 — frequency response</h2>" + _figure(fig3, doc))
     # worst-case audio
-    clips = [r for r in recs if r.get("audio")]
+    clips = [r for r in recs if isinstance(r.get("audio"), dict)]
     if clips:
         worst = {}
         for r in clips:
             k = (r["codec"], r["bitrate_kbps"])
-            if r.get("delta") is not None and (k not in worst or r["delta"] > worst[k]["delta"]):
+            if is_number(r.get("delta")) and (k not in worst or r["delta"] > worst[k]["delta"]):
                 worst[k] = r
         out.append("<h2>Listen: worst case per codec and bitrate (largest Mel-distance increase)</h2><table>"
                    "<tr><th>codec</th><th>condition</th><th>item</th><th>clean</th><th>noisy (input)</th><th>coded</th></tr>")
-        for (codec, br), r in sorted(worst.items()):
+        for (codec, br), r in sorted(worst.items(), key=lambda kv: _by_number(kv[0])):
             a = r["audio"]
-            cond = ", ".join(f"{k}={v}" for k, v in r["condition"].items() if v is not None)
-            out.append(f"<tr><td>{E(codec)} {br:g} kbps</td><td>{E(cond)}</td><td>{E(str(a.get('item')))}</td>"
+            cond = _cond(r["condition"])
+            out.append(f"<tr><td>{E(codec)} {_g(br)} kbps</td><td>{E(cond)}</td><td>{E(str(a.get('item')))}</td>"
                        f"<td>{_audio_tag(run_dir, a.get('clean'))}</td><td>{_audio_tag(run_dir, a.get('noisy'))}</td>"
                        f"<td>{_audio_tag(run_dir, a.get('coded'))}</td></tr>")
         out.append("</table>")
@@ -289,23 +325,24 @@ def render(doc: dict, run_dir: Path) -> str:
                "<th>condition</th><th>metric</th><th>value</th><th>oracle</th><th>delta</th><th>passed</th>"
                "<th>items (undefined)</th></tr>")
     for r in recs:
-        cond = ", ".join(f"{k}={v}" for k, v in r["condition"].items() if v is not None)
+        cond = _cond(r["condition"])
         p = r.get("passed")
         cl, txt = ("ok", "pass") if p is True else ("bad", "FAIL") if p is False else ("na", "not gated")
         und = r.get("n_undefined") or 0
         why = r.get("undefined_reasons") or {}
-        out.append(f"<tr><td>{E(r['codec'])}</td><td>{r['bitrate_kbps']:g}</td><td>{E(r['suite'])}</td>"
+        out.append(f"<tr><td>{E(r['codec'])}</td><td>{_g(r['bitrate_kbps'])}</td><td>{E(r['suite'])}</td>"
                    f"<td>{E(cond)}</td><td>{E(r['metric'])}{' (stand-in)' if r.get('stand_in') else ''}</td>"
                    f"<td>{_fmt(r['value'])}</td><td>{_fmt(r['oracle'])}</td><td>{_fmt(r['delta'])}</td>"
-                   f"<td class='{cl}'>{txt}</td><td title='{E(json.dumps(why))}'>{r['n_items']}"
-                   f"{f' ({und})' if und else ''}</td></tr>")
+                   f"<td class='{cl}'>{txt}</td><td title='{E(json.dumps(why))}'>{_int(r['n_items'])}"
+                   f"{f' ({_int(und)})' if und else ''}</td></tr>")
     out.append("</table>")
     # provenance
     out.append("<h2>Provenance</h2><table><tr><th>codec</th><th>sample rate</th><th>bitrates (kbps)</th>"
                "<th>weights</th><th>checkpoint</th><th>SHA-256</th><th>device</th><th>precision</th></tr>")
     for c in doc["codecs"]:
-        own = f" <span class='small'>(calls itself {E(str(c['reported_name']))})</span>" if c.get("reported_name") else ""
-        out.append(f"<tr><td>{E(c['name'])}{own}</td><td>{c['sample_rate']}</td><td>{E(', '.join(f'{b:g}' for b in c['bitrates_kbps']))}</td>"
+        own = f" <span class='small'>(calls itself {E(c['reported_name'])})</span>" if c.get("reported_name") else ""
+        out.append(f"<tr><td>{E(c['name'])}{own}</td><td>{_int(c.get('sample_rate'))}</td>"
+                   f"<td>{', '.join(_g(b) for b in c.get('bitrates_kbps') or [])}</td>"
                    f"<td>{E(str(c.get('weights')))}</td><td>{E(str(c.get('checkpoint')))}</td>"
                    f"<td><code>{E(str(c.get('checkpoint_sha256')))}</code></td><td>{E(str(c.get('device')))}</td>"
                    f"<td>{E(str(c.get('precision', 'native')))}</td></tr>")
@@ -316,7 +353,7 @@ def render(doc: dict, run_dir: Path) -> str:
     out.append("</table>")
     out.append(f"<table><tr><th>versions</th><td>{E(json.dumps(run.get('versions', {})))}</td></tr>"
                f"<tr><th>corpora</th><td class='small'>{E(json.dumps(corp))}</td></tr>"
-               f"<tr><th>command</th><td><code>{E(' '.join(run.get('argv', [])))}</code></td></tr></table>")
+               f"<tr><th>command</th><td><code>{E(' '.join(map(str, run.get('argv', []))))}</code></td></tr></table>")
     out.append("</body></html>")
     return "\n".join(out)
 
@@ -325,7 +362,5 @@ def write_html(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     doc = load_results(run_dir)
     p = run_dir / "index.html"
-    tmp = run_dir / ".index.html.tmp"
-    tmp.write_text(render(doc, run_dir))
-    tmp.replace(p)
+    atomic_write_text(p, render(doc, run_dir))  # same permissions as results.json; no temporary left
     return p

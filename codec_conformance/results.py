@@ -3,7 +3,9 @@
 Only the controller process writes files. Each finished test's records are appended to
 ``journal.jsonl`` at once, and ``results.json`` is rewritten atomically after every test and at
 the end, so an interrupted run (Ctrl-C, a killed worker) still leaves a valid results file with
-everything that finished and ``run.finished = null``.
+everything that finished and ``run.finished = null``. A run folder is locked (``.lock``,
+``fcntl.flock``) by the one process that writes it; files are written to a temporary file in the
+same folder and renamed, so a failed write (disk full) leaves the last good file and no temporary.
 """
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import os
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+
+from .errors import ResultsFormatError, RunInUseError
 
 SCHEMA = "codec-conformance/results/1"
 # Every record's condition carries all of these (null where they do not apply); together with
@@ -150,42 +154,171 @@ def verdict(doc: dict) -> tuple[str, str]:
     return "PASS", f"PASS — all {len(gated)} gated checks passed"
 
 
-def atomic_write_json(path: Path, obj) -> None:
+def _file_mode() -> int:
+    """Mode of an ordinary new file under the current umask (what ``open(..., "w")`` gives)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file next to ``path`` and rename it over ``path``: readers see
+    the old or the new file, never a part. On any error (disk full) the temporary file is removed,
+    ``path`` is left as it was, and the error is raised. The file gets ordinary permissions."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=1, allow_nan=False)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        os.fchmod(fd, _file_mode())  # mkstemp makes 0600; results are shared like the report
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError) and exc.errno and not exc.filename:  # say which file
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
+
+
+def atomic_write_json(path: Path, obj) -> None:
+    atomic_write_text(Path(path), json.dumps(obj, indent=1, allow_nan=False))
+
+
+def lock_run_dir(run_dir: Path) -> int | None:
+    """Take the run folder's exclusive lock (``RUN_DIR/.lock``, ``fcntl.flock``): one writing process
+    per folder. Returns the descriptor that holds it (closing it, or the process ending, releases
+    it); raises RunInUseError naming the holder's pid when another process has it."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        return None
+    run_dir = Path(run_dir)
+    fd = os.open(run_dir / ".lock", os.O_RDWR | os.O_CREAT, _file_mode())
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        try:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        except OSError:
+            holder = "?"
+        os.close(fd)
+        raise RunInUseError(f"{run_dir}: in use by another codec-conformance process (pid {holder}); "
+                            "wait for it to finish, or start a new run instead of resuming this one") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def new_run_dir(report_root: Path, name: str) -> Path:
+    """Create and return ``report_root/name`` (or ``name-2``, ``name-3``... when taken): the folder
+    is created atomically, so two runs started in the same second never share one."""
+    report_root = Path(report_root)
+    report_root.mkdir(parents=True, exist_ok=True)
+    k = 1
+    while True:
+        d = report_root / (name if k == 1 else f"{name}-{k}")
+        try:
+            d.mkdir()
+            return d
+        except FileExistsError:
+            k += 1
+
+
+def run_record_key(r: dict) -> tuple:
+    """Identity of a record within one run: its test and its record key (a test run again, on a
+    resume, replaces its own records and nobody else's)."""
+    return (str(r.get("test_id")),) + tuple(record_key(r))
+
+
+def curve_key(c: dict) -> tuple:
+    return (c.get("codec"), c.get("bitrate_kbps"), c.get("kind"), c.get("level_dbfs"), c.get("label"))
 
 
 class RunRecorder:
-    """Controller-side collector of records, curves, codec and evaluator infos."""
+    """Controller-side collector of records, curves, codec and evaluator infos.
 
-    def __init__(self, run_dir: Path, run_info: dict):
+    Holds the run folder's lock from construction to :meth:`close`. With ``old`` (the folder's
+    previous results, read under that lock) the run is resumed: the old records, and any that only
+    reached the journal, are merged in before the first write, so ``results.json`` never loses
+    what it had."""
+
+    def __init__(self, run_dir: Path, run_info: dict, *, old: dict | None = None, lock_fd: int | None = None):
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = lock_fd if lock_fd is not None else lock_run_dir(self.run_dir)
         self.run = dict(run_info, started=now_iso(), finished=None)
+        self.run.setdefault("errors", [])
         self.codecs: dict[str, dict] = {}
-        self.records: list[dict] = []
-        self.curves: list[dict] = []
+        self._records: dict[tuple, dict] = {}
+        self._curves: dict[tuple, dict] = {}
         self.corpora: dict[str, dict] = {}
         self.journal = self.run_dir / "journal.jsonl"
-        self.journal.touch()
+        if old is not None:
+            self._merge({"records": old["records"], "curves": old["curves"], "codecs": old["codecs"],
+                         "evaluators": old["run"].get("evaluators", {}),
+                         "corpora": old["run"].get("corpora", {})})
+            for e in old["run"].get("errors") or []:
+                self._add_error(e)
+            if self.journal.is_file():  # records that reached the journal but not results.json
+                self._replay(self.journal.read_text(errors="replace"), telemetry=False)
+            self.run["finished"] = None
+            self.run.pop("exitstatus", None)
+            self.run["started"] = old["run"].get("started")
+            self.run["resumed"] = True
+        self._journal_line({"resumed": now_iso()} if old is not None else {"started": self.run["started"]})
         self.flush()
         self._link_latest()
 
+    @property
+    def records(self) -> list[dict]:
+        return list(self._records.values())
+
+    @property
+    def curves(self) -> list[dict]:
+        return list(self._curves.values())
+
     def _link_latest(self) -> None:
         latest = self.run_dir.parent / "latest"
+        tmp = self.run_dir.parent / f".latest-{os.getpid()}-{id(self)}"
         try:
-            if latest.is_symlink() or latest.exists():
-                latest.unlink()
-            latest.symlink_to(self.run_dir.name)
+            if tmp.is_symlink():
+                tmp.unlink()
+            tmp.symlink_to(self.run_dir.name)
+            os.replace(tmp, latest)  # atomic: 'latest' always names a run
         except OSError:
-            pass
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
 
     @property
     def results_path(self) -> Path:
         return self.run_dir / "results.json"
+
+    def _journal_line(self, obj: dict) -> None:
+        with open(self.journal, "a") as f:
+            if not getattr(self, "_journal_checked", False) and f.tell() > 0:
+                with open(self.journal, "rb") as r:  # a torn last line (a killed writer): start afresh
+                    r.seek(-1, os.SEEK_END)
+                    if r.read(1) != b"\n":
+                        f.write("\n")
+            self._journal_checked = True
+            try:
+                f.write(json.dumps(obj, allow_nan=False) + "\n")
+                f.flush()
+            except OSError as exc:
+                raise OSError(exc.errno, exc.strerror, str(self.journal)) from exc
 
     def add(self, payload: dict) -> None:
         files = payload.pop("audio_files", None) or {}
@@ -200,10 +333,20 @@ class RunRecorder:
             self.run.setdefault("errors", []).append(
                 {"test_id": "", "when": "record", "message": "non-finite numbers written as null: "
                  + ", ".join(f"{k}={v}" for k, v in list(notes.items())[:10])})
-        with open(self.journal, "a") as f:
-            f.write(json.dumps(payload, allow_nan=False) + "\n")
+        self._journal_line(payload)
         self._merge(payload)
         self.flush()
+
+    def add_error(self, error: dict) -> None:
+        """A test that failed without records (journaled too: ``report --recover`` keeps it)."""
+        self._journal_line({"error": error})
+        self._add_error(error)
+        self.flush()
+
+    def _add_error(self, error: dict) -> None:
+        errs = self.run.setdefault("errors", [])
+        if error not in errs:
+            errs.append(error)
 
     def _merge(self, payload: dict) -> None:
         for c in payload.get("codecs", []):
@@ -229,8 +372,30 @@ class RunRecorder:
             tm["peak_rss_mb"][w] = max(tm["peak_rss_mb"].get(w, 0.0), t.get("peak_rss_mb", 0.0))
         for w in payload.get("cache_warnings") or []:
             self.run.setdefault("cache_warnings", []).append(w)
-        self.records.extend(payload.get("records", []))
-        self.curves.extend(payload.get("curves", []))
+        for r in payload.get("records", []):  # a test run twice (resume) replaces its records
+            self._records[run_record_key(r)] = r
+        for c in payload.get("curves", []):
+            self._curves[curve_key(c)] = c
+
+    def _replay(self, text: str, telemetry: bool = True) -> None:
+        """Apply journal lines (payloads and markers); unreadable lines (torn by a kill) are skipped."""
+        for line in text.splitlines():
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(obj, dict):
+                continue
+            if "finished" in obj and "records" not in obj:
+                self.run["finished"] = obj["finished"]
+                if "exitstatus" in obj:
+                    self.run["exitstatus"] = obj["exitstatus"]
+            elif "resumed" in obj or "started" in obj:
+                self.run["finished"] = None
+            elif "error" in obj:
+                self._add_error(obj["error"])
+            else:
+                self._merge(obj if telemetry else {k: v for k, v in obj.items() if k != "telemetry"})
 
     def to_json(self) -> dict:
         run = dict(self.run)
@@ -245,38 +410,265 @@ class RunRecorder:
         self.run["finished"] = now_iso()
         if extra:
             self.run.update(extra)
+        self._journal_line({"finished": self.run["finished"], "exitstatus": self.run.get("exitstatus")})
         self.flush()
         return self.results_path
 
+    def close(self) -> None:
+        """Release the run folder's lock."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
 
 def load_results(path: str | Path) -> dict:
+    """Read a results file (or RUN_DIR/results.json) and check it against the contract: a file that
+    is not JSON or does not follow the contract is one ResultsFormatError naming file and field."""
     p = Path(path)
     if p.is_dir():
         p = p / "results.json"
     try:
-        data = json.loads(p.read_text())
+        text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise FileNotFoundError(f"results file not found: {p}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ResultsFormatError(f"{p}: cannot read ({exc})") from None
+    try:
+        data = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise ResultsFormatError(f"{p}: not a results file (nested too deeply)") from None
     except ValueError as exc:
-        raise ValueError(f"{p}: not valid JSON ({exc})") from None
-    if data.get("schema") != SCHEMA:
-        raise ValueError(f"{p}: schema {data.get('schema')!r} is not {SCHEMA!r}")
+        raise ResultsFormatError(f"{p}: not valid JSON ({_short(str(exc), 200)})") from None
+    validate_results(data, p)
     return data
 
 
+def _no_constant(name):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+# ------------------------------------------------------------------ validation (the contract)
+_NUM = "a finite number"
+
+
+def _short(text: str, n: int = 60) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def _what(v) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return f"{str(v).lower()}"
+    if isinstance(v, int):
+        digits = len(str(abs(v))) if abs(v) < 10 ** 4000 else 4000
+        return f"{v}" if digits <= 20 else f"an integer of {digits} digits"
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, str):
+        return f"the text {_short(json.dumps(v), 40)}"
+    return {dict: "an object", list: "an array"}.get(type(v), type(v).__name__)
+
+
+def is_number(v) -> bool:
+    """A JSON number usable as a float: not a bool, finite, not beyond float range."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:
+        return False
+
+
+class _Checker:
+    def __init__(self, source):
+        self.source = str(source)
+
+    def fail(self, where: str, want: str, got) -> None:
+        raise ResultsFormatError(f"{self.source}: {where} must be {want}, not {_what(got)} "
+                                 "(see docs/results-contract.md)")
+
+    def obj(self, v, where, keys=()) -> dict:
+        if not isinstance(v, dict):
+            self.fail(where, "an object", v)
+        missing = [k for k in keys if k not in v]
+        if missing:
+            raise ResultsFormatError(f"{self.source}: {where} lacks {', '.join(map(repr, missing))} "
+                                     "(fields that do not apply are null, never absent; see docs/results-contract.md)")
+        return v
+
+    def arr(self, v, where) -> list:
+        if not isinstance(v, list):
+            self.fail(where, "an array", v)
+        return v
+
+    def num(self, v, where, null=False, integer=False, minimum=None):
+        if v is None and null:
+            return
+        if integer and not (isinstance(v, int) and not isinstance(v, bool)):
+            self.fail(where, "an integer" + (" or null" if null else ""), v)
+        if not is_number(v):
+            self.fail(where, _NUM + (" or null" if null else ""), v)
+        if minimum is not None and v < minimum:
+            self.fail(where, f"at least {minimum}", v)
+
+    def text(self, v, where, null=False):
+        if not (isinstance(v, str) or (null and v is None)):
+            self.fail(where, "a string" + (" or null" if null else ""), v)
+
+    def flag(self, v, where, null=False):
+        if not (isinstance(v, bool) or (null and v is None)):
+            self.fail(where, "true or false" + (" or null" if null else ""), v)
+
+    def scalar(self, v, where):
+        if v is None or isinstance(v, (str, bool)):
+            return
+        self.num(v, where)
+
+    def numbers(self, v, where, null_items=False):
+        for i, x in enumerate(self.arr(v, where)):
+            self.num(x, f"{where}[{i}]", null=null_items)
+
+    def json_value(self, v, where, depth=0):
+        """Any JSON, but its numbers finite and float-sized (free-form fields)."""
+        if depth > 50:
+            self.fail(where, "nested at most 50 deep", v)
+        if isinstance(v, dict):
+            for k, x in v.items():
+                self.json_value(x, f"{where}.{k}", depth + 1)
+        elif isinstance(v, list):
+            for i, x in enumerate(v):
+                self.json_value(x, f"{where}[{i}]", depth + 1)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            self.num(v, where)
+
+
+def validate_results(doc, source="results") -> dict:
+    """Check ``doc`` against the results contract (docs/results-contract.md): the shape and the type
+    of every field compare, merge and the report use. Raises ResultsFormatError on the first
+    problem, naming ``source`` and the field (``records[3].bitrate_kbps``); returns ``doc``."""
+    ck = _Checker(source)
+    ck.obj(doc, "the file", keys=("schema", "run", "codecs", "records", "curves"))
+    if doc["schema"] != SCHEMA:
+        raise ResultsFormatError(f"{source}: schema {_short(repr(doc['schema']))} is not {SCHEMA!r}")
+    run = ck.obj(doc["run"], "run")
+    for k in ("id", "started", "finished", "profile", "device"):
+        if k in run:
+            ck.text(run[k], f"run.{k}", null=True)
+    if "seed" in run:
+        ck.num(run["seed"], "run.seed", null=True, integer=True)
+    if "argv" in run:
+        for i, a in enumerate(ck.arr(run["argv"], "run.argv")):
+            ck.text(a, f"run.argv[{i}]")
+    for k in ("versions", "corpora", "settings", "timing", "shard"):
+        if k in run:
+            ck.obj(run[k], f"run.{k}")
+            ck.json_value(run[k], f"run.{k}")
+    if "evaluators" in run:
+        for k, v in ck.obj(run["evaluators"], "run.evaluators").items():
+            ev = ck.obj(v, f"run.evaluators.{k}")
+            if "stand_in" in ev:
+                ck.flag(ev["stand_in"], f"run.evaluators.{k}.stand_in", null=True)
+            ck.json_value(ev, f"run.evaluators.{k}")
+    if "errors" in run:
+        for i, e in enumerate(ck.arr(run["errors"], "run.errors")):
+            ck.obj(e, f"run.errors[{i}]", keys=("test_id", "message"))
+            for k in ("test_id", "when", "message"):
+                if k in e:
+                    ck.text(e[k], f"run.errors[{i}].{k}", null=k == "when")
+    if "merged_from" in run:
+        for i, m in enumerate(ck.arr(run["merged_from"], "run.merged_from")):
+            ck.text(m, f"run.merged_from[{i}]", null=True)
+    for i, c in enumerate(ck.arr(doc["codecs"], "codecs")):
+        w = f"codecs[{i}]"
+        ck.obj(c, w, keys=("name",))
+        ck.text(c["name"], f"{w}.name")
+        if "sample_rate" in c:
+            ck.num(c["sample_rate"], f"{w}.sample_rate", null=True, minimum=1)
+        if "bitrates_kbps" in c:
+            ck.numbers(c["bitrates_kbps"], f"{w}.bitrates_kbps")
+        for k in ("checkpoint", "checkpoint_sha256", "weights", "device", "precision"):
+            if k in c:
+                ck.text(c[k], f"{w}.{k}", null=True)
+        ck.json_value(c, w)
+    for i, r in enumerate(ck.arr(doc["records"], "records")):
+        _check_record(ck, r, f"records[{i}]")
+    for i, c in enumerate(ck.arr(doc["curves"], "curves")):
+        w = f"curves[{i}]"
+        ck.obj(c, w, keys=("codec", "bitrate_kbps", "kind", "x", "y"))
+        ck.text(c["codec"], f"{w}.codec")
+        ck.num(c["bitrate_kbps"], f"{w}.bitrate_kbps")
+        ck.text(c["kind"], f"{w}.kind")
+        ck.num(c.get("level_dbfs"), f"{w}.level_dbfs", null=True)
+        ck.numbers(c["x"], f"{w}.x", null_items=True)
+        ck.numbers(c["y"], f"{w}.y", null_items=True)
+        for k in ("x_unit", "y_unit", "label"):
+            if k in c:
+                ck.text(c[k], f"{w}.{k}", null=True)
+    return doc
+
+
+def _check_record(ck: _Checker, r, w: str) -> None:
+    ck.obj(r, w, keys=RECORD_KEYS)
+    for k in ("codec", "suite", "metric", "test_id"):
+        ck.text(r[k], f"{w}.{k}")
+    ck.num(r["bitrate_kbps"], f"{w}.bitrate_kbps")
+    for k, v in ck.obj(r["condition"], f"{w}.condition").items():
+        ck.scalar(v, f"{w}.condition.{k}")
+    ck.flag(r["higher_is_better"], f"{w}.higher_is_better")
+    for k in ("value", "oracle", "delta"):
+        ck.num(r[k], f"{w}.{k}", null=True)
+    if r["threshold"] is not None:
+        th = ck.obj(r["threshold"], f"{w}.threshold", keys=("kind", "limit"))
+        ck.text(th["kind"], f"{w}.threshold.kind")
+        ck.num(th["limit"], f"{w}.threshold.limit")
+        if "source" in th:
+            ck.text(th["source"], f"{w}.threshold.source", null=True)
+    ck.flag(r["passed"], f"{w}.passed", null=True)
+    ck.num(r["n_items"], f"{w}.n_items", integer=True, minimum=0)
+    # optional fields the report and the gates read
+    if "n_undefined" in r:
+        ck.num(r["n_undefined"], f"{w}.n_undefined", null=True, integer=True, minimum=0)
+    if "median" in r:
+        ck.num(r["median"], f"{w}.median", null=True)
+    for k in ("stand_in",):
+        if k in r:
+            ck.flag(r[k], f"{w}.{k}", null=True)
+    for k in ("failure", "unit"):
+        if k in r:
+            ck.text(r[k], f"{w}.{k}", null=True)
+    if r.get("baseline") is not None:
+        b = ck.obj(r["baseline"], f"{w}.baseline", keys=("value", "tolerance", "passed"))
+        ck.num(b["value"], f"{w}.baseline.value")
+        ck.num(b["tolerance"], f"{w}.baseline.tolerance")
+        ck.flag(b["passed"], f"{w}.baseline.passed")
+    if r.get("audio") is not None:
+        for k, v in ck.obj(r["audio"], f"{w}.audio").items():
+            ck.text(v, f"{w}.audio.{k}", null=True)
+    ck.json_value(r, w)
+
+
 def recover_from_journal(run_dir: Path) -> dict:
-    """Rebuild a results document from a run's journal (for a run whose controller died)."""
+    """Rebuild a results document from a run's journal (for a run whose controller died): records
+    deduplicated by test and record key (a test run again on a resume counts once), ``finished``
+    from the journal's last start/finish marker."""
+    run_dir = Path(run_dir)
+    journal = run_dir / "journal.jsonl"
+    if not journal.is_file():
+        raise FileNotFoundError(f"{run_dir}: no journal.jsonl to recover from")
     rec = object.__new__(RunRecorder)
-    rec.run_dir, rec.codecs, rec.records, rec.curves, rec.corpora = Path(run_dir), {}, [], [], {}
+    rec.run_dir, rec.codecs, rec._records, rec._curves, rec.corpora = run_dir, {}, {}, {}, {}
     old = {}
-    if (Path(run_dir) / "results.json").is_file():
-        old = json.loads((Path(run_dir) / "results.json").read_text()).get("run", {})
-    rec.run = dict(old, finished=None)
-    for line in (Path(run_dir) / "journal.jsonl").read_text().splitlines():
-        try:
-            rec._merge(json.loads(line))
-        except ValueError:
-            break  # a torn last line from a killed writer
+    try:
+        old = json.loads((run_dir / "results.json").read_text()).get("run", {})
+        old = old if isinstance(old, dict) else {}
+    except (OSError, ValueError, AttributeError, RecursionError):
+        pass
+    rec.run = {k: v for k, v in old.items() if k != "timing"}  # timing: rebuilt from the journal
+    rec.run["finished"] = old.get("finished")  # a journal without markers (older runs) keeps it
+    rec.run["errors"] = [e for e in old.get("errors") or [] if isinstance(e, dict)]
+    rec._replay(journal.read_text(errors="replace"))
     return rec.to_json()
 
 
@@ -292,7 +684,7 @@ def merge_results(docs: list[dict]) -> dict:
         for r in d.get("records", []):
             recs[record_key(r)] = r
         for c in d.get("curves", []):
-            curves[(c["codec"], c["bitrate_kbps"], c["kind"], c.get("level_dbfs"), c.get("label"))] = c
+            curves[curve_key(c)] = c
         for k, v in d["run"].get("evaluators", {}).items():
             out["run"].setdefault("evaluators", {})[k] = v
     out["run"]["merged_from"] = [d["run"].get("id") for d in docs]

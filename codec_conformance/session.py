@@ -278,7 +278,9 @@ class ConformanceSession:
             ys = [resample(signals[i], sr, codec.sample_rate) for _, i, _ in chunk]
             n = max(len(y) for y in ys)
             batch = np.stack([fit_length(y, n) for y in ys]).astype(np.float32)
-            res = codec.roundtrip(_as_tensor(batch), bitrate)
+            res = call_with_time_limit(lambda: codec.roundtrip(_as_tensor(batch), bitrate),  # --codec-timeout
+                                       getattr(self.settings, "timeout", 600.0), str(getattr(codec, "name", name)),
+                                       bitrate)
             res = check_output(name, batch, res, bitrate)  # real float of the input's shape, finite
             for (_, i, key), y, row in zip(chunk, ys, res):
                 z = fit_length(resample(row[: len(y)], codec.sample_rate, sr), len(signals[i])).astype(np.float32)
@@ -439,6 +441,32 @@ def score_speech_items(metric, corpus: Corpus, signals: list[np.ndarray], cache=
         for k, v in zip(keep, res.per_item):
             per[k] = v
     return MetricResult(res.value, per, n, {**silent, **res.undefined}, res.details)
+
+
+def call_with_time_limit(fn, limit_s, codec_name: str, bitrate: float):
+    """``fn()`` (one codec round trip), or a CodecError naming the codec when it has not returned
+    after ``limit_s`` seconds (--codec-timeout; 0 or None: no limit). The call runs in a daemon
+    thread; a call past its limit is abandoned there (Python cannot stop it) and the test errors."""
+    if not limit_s:
+        return fn()
+    box = {}
+
+    def target():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # re-raised in the caller, KeyboardInterrupt included
+            box["error"] = exc
+
+    t = threading.Thread(target=target, name=f"codec-{codec_name}-roundtrip", daemon=True)
+    t.start()
+    t.join(float(limit_s))
+    if t.is_alive():
+        raise CodecError(f"codec {codec_name!r} at {float(bitrate):g} kbps did not return within {float(limit_s):g} s "
+                         "(--codec-timeout); the call was abandoned and this test errors. Raise --codec-timeout "
+                         "for a slow codec, or fix the hang")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 def _as_tensor(a: np.ndarray):

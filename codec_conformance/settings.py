@@ -45,6 +45,8 @@ OPTIONS = {
     "shard_id": (0, "this shard's index (0-based), with --codec-num-shards"),
     "num_shards": (1, "split the selected tests deterministically into this many shards"),
     "resume": (None, "run directory (or 'latest') to continue: skip tests whose records exist"),
+    "timeout": (600.0, "seconds one codec round trip (one batch) may take; then its test errors, naming the codec "
+                       "(0: no limit)"),
 }
 BOOL_OPTIONS = {"trust_checkpoint", "update_thresholds", "no_cache", "measure_only"}
 PATH_OPTIONS = {"checkpoint", "config", "corpus", "noise_dir", "rir_dir", "emotion_corpus", "emotion_model",
@@ -158,6 +160,13 @@ def build_settings(getoption, invocation_dir: str | Path) -> Settings:
         values[name] = _typed(name, values[name], float, "a number")
         if not math.isfinite(values[name]) or values[name] < 0:
             raise ConformanceError(f"{flag(name)} {values[name]!r}: expected a finite number >= 0")
+    try:
+        timeout = float(values["timeout"])
+    except (TypeError, ValueError):
+        timeout = -1.0
+    if not 0 <= timeout < float("inf"):
+        raise ConformanceError(f"--codec-timeout {values['timeout']!r}: use seconds, e.g. 600 (0: no limit)")
+    values["timeout"] = timeout
     codecs = getoption("codec") or file_vals.get("codec") or ["opus"]
     if isinstance(codecs, str):
         codecs = [codecs]

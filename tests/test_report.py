@@ -1,4 +1,5 @@
 """The HTML report: content, escaping, and a real headless browser (Debian's chromium)."""
+import html
 import json
 import shutil
 import subprocess
@@ -90,3 +91,100 @@ def test_console_error_detection_can_fail(tmp_path):
     bad.write_text("<html><body><script>throw new Error('boom')</script></body></html>")
     _, console = browse(bad, tmp_path)
     assert any("boom" in line for line in console)
+
+
+# ---------------------------------------------------------------- a crafted results.json
+# Three ways to run script if a value reached the page unescaped (text, attribute, event handler);
+# each value carries its own field path, so a test can say which field leaked.
+PAYLOAD = ("\"'><script>console.error('INJECTED {f}')</script><img src=x onerror=\"console.error('INJECTED {f}')\">"
+           "<svg onload=console.error('INJECTED-{f}')>")
+
+
+def _poison(v, path="", keep=lambda path, v: False):
+    """Every leaf value (and the keys of free-form maps) replaced by the payload naming its path,
+    except where ``keep(path, value)``."""
+    if isinstance(v, dict):
+        out = {k: _poison(x, f"{path}.{k}".lstrip("."), keep) for k, x in v.items()}
+        if keep(path + "{key}", None):
+            return out
+        if path.endswith(("condition", "undefined_reasons", "versions", "counterexample")):
+            out[PAYLOAD.format(f=path + "{key}")] = PAYLOAD.format(f=path + "{key-value}")
+        if path.endswith("evaluators"):
+            out[PAYLOAD.format(f=path + "{key}")] = {"name": PAYLOAD.format(f=path + ".name"), "stand_in": True,
+                                                      "note": PAYLOAD.format(f=path + ".note")}
+        return out
+    if isinstance(v, list):
+        return [_poison(x, f"{path}[{i}]", keep) for i, x in enumerate(v)]
+    return v if keep(path, v) else PAYLOAD.format(f=path)
+
+
+# the non-string fields the issue found unescaped
+ISSUE_FIELDS = {f"records[{i}].{k}" for i in range(21) for k in ("n_items", "n_undefined")} | {"codecs[0].sample_rate"}
+
+
+def crafted(tmp_path, only=None) -> tuple[dict, object]:
+    """A results document with the payload in every field; ``only="strings"``: in every string
+    field (a file the contract accepts); ``only=ISSUE_FIELDS``: in those fields alone."""
+    run = doc(tmp_path)
+    d = json.loads((run / "results.json").read_text())
+    r = d["records"][0]  # every optional field the report shows
+    r.update(n_undefined=2, undefined_reasons={"i1": "silent"}, stand_in=True, failure="why", median=1.0,
+             baseline={"value": 1.0, "tolerance": 0.1, "passed": False, "source": "b.json"},
+             audio={"item": "i1", "clean": "audio/a.flac", "noisy": "audio/b.flac", "coded": "audio/c.flac"})
+    d["codecs"][0].update(precision="fp32", device="cpu")
+    d["run"].update(finished="2026", seed=3)
+    if only == "strings":
+        keep = lambda path, v: not isinstance(v, str)  # noqa: E731
+    elif only is not None:
+        keep = lambda path, v: path not in only  # noqa: E731
+    else:
+        keep = lambda path, v: False  # noqa: E731
+    d = _poison(d, keep=keep)
+    d["schema"] = "codec-conformance/results/1"  # the rest of the file is crafted
+    return d, run
+
+
+def assert_escaped(html_text: str) -> None:
+    low = html_text.lower()
+    assert "<script" not in low and "<img src=x" not in low and "<svg" not in low and "onerror=\"" not in low
+
+
+def test_every_value_of_a_crafted_file_is_escaped(tmp_path):
+    from codec_conformance.report import render
+    d, run = crafted(tmp_path)
+    page = render(d, run)  # unchecked: every field, numbers and flags included, carries the payload
+    assert_escaped(page)
+    for field in ("records[0].n_items", "records[0].n_undefined", "codecs[0].sample_rate",
+                  "codecs[0].bitrates_kbps[0]", "records[0].bitrate_kbps", "records[0].value", "records[0].oracle",
+                  "records[0].delta", "run.seed", "run.id", "records[0].condition{key}", "run.argv[0]"):
+        assert html.escape(PAYLOAD.format(f=field), quote=True) in page, field  # reached the page, escaped
+
+
+def test_crafted_numbers_are_refused_and_crafted_strings_escaped(tmp_path):
+    from codec_conformance.errors import ResultsFormatError
+    d, run = crafted(tmp_path)
+    (run / "results.json").write_text(json.dumps(d))
+    with pytest.raises(ResultsFormatError, match="must be"):
+        write_html(run)
+    assert not (run / "index.html").exists()
+    (tmp_path / "s").mkdir()
+    d, run = crafted(tmp_path / "s", only="strings")  # what the contract accepts: strings anywhere
+    (run / "results.json").write_text(json.dumps(d))
+    assert_escaped(write_html(run).read_text())
+
+
+@pytest.mark.parametrize("only", ["issue-fields", "every-field"])
+def test_crafted_file_runs_no_script_in_headless_browser(tmp_path, only):
+    from codec_conformance.report import render
+    _chromium()
+    d, run = crafted(tmp_path, only=ISSUE_FIELDS if only == "issue-fields" else None)
+    page = run / "crafted.html"
+    page.write_text(render(d, run))
+    p, console = browse(page, tmp_path)
+    assert p.returncode == 0 and "codec-conformance report" in p.stdout
+    assert not [line for line in console if "INJECTED" in line], console
+    # negative control: the same payload unescaped does run in this browser, and is seen
+    raw = tmp_path / "raw.html"
+    raw.write_text("<html><body>" + PAYLOAD.format(f="raw") + "</body></html>")
+    _, console = browse(raw, tmp_path)
+    assert sum("INJECTED" in line for line in console) >= 2, console
