@@ -13,6 +13,8 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
+
 from .results import atomic_write_text, is_number, load_results
 from .results import verdict as run_verdict
 
@@ -179,6 +181,50 @@ def fig3(doc) -> str:
     return _png(fig)
 
 
+def fig_tokens(doc) -> str:
+    """Token agreement per RVQ level vs SNR (level 1 bold), one row per codec x bitrate, one
+    column per noise kind; the agreement-vs-gain curves beside them."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    recs = [r for r in doc["records"] if r.get("suite") == "tokens" and r.get("metric") == "token_agreement"
+            and isinstance(r.get("agreement_per_level"), list) and is_number((r.get("condition") or {}).get("snr_db"))]
+    gains = [c for c in doc["curves"] if c.get("kind") == "token_gain"]
+    points = sorted({(str(r["codec"]), float(r["bitrate_kbps"])) for r in recs}
+                    | {(str(c["codec"]), float(c["bitrate_kbps"])) for c in gains})
+    if not points:
+        return "<p>No token measurements (no codec under test exposes its codes).</p>"
+    kinds = ("white", "ambient", "gain")
+    fig, axes = plt.subplots(len(points), len(kinds), figsize=(10, 2.6 * len(points)), squeeze=False)
+    for row, (codec, br) in enumerate(points):
+        for col, kind in enumerate(kinds):
+            ax = axes[row][col]
+            if kind == "gain":
+                for c in gains:
+                    if (str(c["codec"]), float(c["bitrate_kbps"])) == (codec, br):
+                        ax.plot(c["x"], c["y"], marker=".", label=str(c.get("label", "")))
+                ax.set_xlabel("input gain (dB)")
+                ax.legend(fontsize=6)
+            else:
+                sel = sorted((r for r in recs if (str(r["codec"]), float(r["bitrate_kbps"])) == (codec, br)
+                              and r["condition"].get("kind") == kind), key=lambda r: r["condition"]["snr_db"])
+                if sel:
+                    snrs = [r["condition"]["snr_db"] for r in sel]
+                    levels = np.array([r["agreement_per_level"] for r in sel], dtype=float)
+                    for lv in range(levels.shape[1]):
+                        ax.plot(snrs, levels[:, lv], lw=2.2 if lv == 0 else 0.7, color="C0" if lv == 0 else "grey",
+                                alpha=1.0 if lv == 0 else 0.5, label="level 1" if lv == 0 else None)
+                    ax.legend(fontsize=6)
+                ax.set_xlabel("SNR (dB)")
+            ax.set_ylim(0, 1.02)
+            ax.set_title(f"{codec} {br:g} kbps — {kind}", fontsize=8)
+            ax.set_ylabel("token agreement")
+            ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _png(fig)
+
+
 def _audio_tag(run_dir: Path, rel: str | None) -> str:
     if not rel:
         return ""
@@ -247,6 +293,8 @@ def render(doc: dict, run_dir: Path) -> str:
     # pass/fail table
     out.append("<h2>Verdict per codec × bitrate × suite</h2><table><tr><th>codec</th><th>bitrate (kbps)</th>")
     suites = ["noise", "additivity", "homogeneity", "frequency_response"]
+    if any(r.get("suite") == "tokens" for r in recs):
+        suites.append("tokens")
     out.append("".join(f"<th>{s}</th>" for s in suites) + "</tr>")
     cells = defaultdict(lambda: [0, 0, 0])
     for r in recs:
@@ -303,6 +351,8 @@ def render(doc: dict, run_dir: Path) -> str:
     out.append("<h2>Figure 1 — noise robustness (codec vs oracle)</h2>" + _figure(fig1, doc))
     out.append("<h2>Figure 2 — linearity</h2>" + _figure(fig2, doc))
     out.append("<h2>Figure 3 — frequency response</h2>" + _figure(fig3, doc))
+    if any(r.get("suite") == "tokens" for r in recs):
+        out.append("<h2>Token robustness — agreement of the codes per RVQ level</h2>" + _figure(fig_tokens, doc))
     # worst-case audio
     clips = [r for r in recs if isinstance(r.get("audio"), dict)]
     if clips:

@@ -22,6 +22,9 @@ SCHEMA = "codec-conformance/results/1"
 # Every record's condition carries all of these (null where they do not apply); together with
 # codec, bitrate, suite and metric they identify a record (record_key).
 CONDITION_FIELDS = ("kind", "snr_db", "gain_db", "rt60_s", "level_dbfs", "source", "mixture", "shift_samples")
+# the keys every record must have (validate_results)
+RECORD_KEYS = ("codec", "bitrate_kbps", "suite", "condition", "metric", "higher_is_better", "value",
+               "oracle", "delta", "threshold", "passed", "n_items", "test_id")
 DIRECTIONS = ("higher", "lower", "two-sided")  # two-sided: the ideal is 0, |value| lower is better
 
 

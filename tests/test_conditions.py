@@ -32,7 +32,8 @@ def test_stable_ids():
     assert C.reverb(rt60_s=0.6).id == "reverb-rt60-0.6s"
     assert C.reverb(rir="room/a.wav").id == "reverb-room_a"
     assert C.clean().to_record() == {"kind": "clean", "snr_db": None, "gain_db": None, "rt60_s": None,
-                                     "level_dbfs": None, "source": None, "mixture": None}
+                                     "level_dbfs": None, "source": None, "mixture": None,
+                                     "shift_samples": None}
 
 
 def test_ambient_from_bank(embedded, rng):
