@@ -644,7 +644,7 @@ def _check_record(ck: _Checker, r, w: str) -> None:
     if r.get("baseline") is not None:
         b = ck.obj(r["baseline"], f"{w}.baseline", keys=("value", "tolerance", "passed"))
         ck.num(b["value"], f"{w}.baseline.value")
-        ck.num(b["tolerance"], f"{w}.baseline.tolerance")
+        ck.num(b["tolerance"], f"{w}.baseline.tolerance", null=True)  # null: undefined on the new side
         ck.flag(b["passed"], f"{w}.baseline.passed")
     if r.get("audio") is not None:
         for k, v in ck.obj(r["audio"], f"{w}.audio").items():
