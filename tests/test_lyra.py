@@ -149,3 +149,45 @@ def test_quality_rises_with_bitrate_and_matches_independent_measurement(libri_pe
     assert libri_pesq[3.2] < libri_pesq[6.0] < libri_pesq[9.2]
     for br, published in PUBLISHED_PESQ_WB.items():
         assert libri_pesq[br] == pytest.approx(published, abs=SUBSET_TOLERANCE), (br, libri_pesq)
+
+
+BROKEN = '''
+import numpy as np
+from codec_conformance.codecs.lyra import LyraCodec
+
+class HalfQuantizers(LyraCodec):
+    """Lyra whose decoder receives only the lower half of the quantizers (the upper half are -1:
+    unused), e.g. a bitstream packer that drops half of every frame."""
+    def decode(self, codes, bitrate_kbps):
+        codes = np.array(codes)
+        codes[:, codes.shape[1] // 2:] = -1
+        return super().decode(codes, bitrate_kbps)
+
+def broken(**kw): return HalfQuantizers()
+def intact(**kw): return LyraCodec()
+'''
+# Cheap tests that see the damage (3 sweeps, default bitrate 9.2 kbps): with 23 of 46 quantizers,
+# measured here, the mid-band ripple at -20 dBFS is 13.3 dB (intact 7.2; limit <= 12.44) and at
+# 0 dBFS 12.5 dB, the 0 dBFS low-band gain -0.23 dB (limit -7.85 .. -0.84). The clean mel distance
+# alone does not see it: 0.41 -> 0.46 on the embedded speech, inside the 20 % calibration margin.
+GATE_TESTS = "frequency_response"
+
+
+def test_packaged_thresholds_catch_a_codec_that_drops_half_the_quantizers(pytester, tmp_path):
+    from codec_conformance.thresholds import BUILTIN_DIR
+    pytester.makepyfile(brokenlyra=BROKEN)
+    pytester.makeini("[pytest]\n")
+
+    def run(factory):
+        return pytester.runpytest_subprocess(
+            "--pyargs", "codec_conformance.suites", "-p", "no:cacheprovider", f"--codec=brokenlyra:{factory}",
+            f"--codec-thresholds={BUILTIN_DIR / 'lyra.toml'}", "--codec-cache-dir", str(tmp_path / "cache"),
+            "-k", GATE_TESTS, "-q")
+
+    ok = run("intact")
+    ok.assert_outcomes(passed=3)
+    bad = run("broken")
+    out = bad.stdout.str()
+    assert bad.parseoutcomes().get("failed", 0) >= 1, out
+    assert "FAILED test_frequency_response.py::test_frequency_response[brokenlyra:broken-9.2kbps--20dBFS]" in out
+    assert "level_dbfs=-20.0], mid_band_ripple_db" in out
