@@ -40,6 +40,18 @@ def test_package_ships_the_pinned_files_and_licence():
     assert "47698dadf0010abff6a848e02642f55f806d4842" in notice and "Copyright Google LLC" in notice
 
 
+def test_pyproject_registers_lyra_and_ships_its_files():
+    import fnmatch
+    import tomllib
+    proj = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert proj["project"]["entry-points"]["codec_conformance.codecs"]["lyra"] == "codec_conformance.codecs.lyra:LyraCodec"
+    globs = proj["tool"]["setuptools"]["package-data"]["codec_conformance"]
+    pkg = ROOT / "codec_conformance"
+    for f in [*MODEL_DIR.iterdir(), pkg / "builtin_thresholds" / "lyra.toml"]:
+        rel = f.relative_to(pkg).as_posix()
+        assert any(fnmatch.fnmatch(rel, g) for g in globs), f"{rel} is not package data"
+
+
 @pytest.mark.skipif(not SHARED_MODELS.is_dir(), reason=f"{SHARED_MODELS} not present (shared models)")
 def test_pinned_hashes_equal_the_shared_readme():
     """The pins in the adapter are the ones published beside the independent copy."""
