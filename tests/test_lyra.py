@@ -82,6 +82,8 @@ def test_declared_identity_and_bad_options(lyra, speech):
     assert "Lyra v2" in lyra.description
     with pytest.raises(CodecError, match="random-init"):
         LyraCodec(weights="random-init")
+    with pytest.raises(CodecError, match="codec-checkpoint"):
+        LyraCodec(checkpoint="/some/model.pth")
     with pytest.raises(CodecError, match=r"no operating point at 8(\.0)? kbps"):
         lyra.encode(speech[0][None], 8.0)
     with pytest.raises(CodecError, match=r"codes \[batch, 16, frames>=1\]"):

@@ -76,7 +76,11 @@ class LyraCodec(BaseCodec):
     description = ("Lyra v2 (Google): trained SoundStream-type neural codec (conv encoder, 46-stage RVQ "
                    "of 4-bit codebooks, GAN decoder), 16 kHz, TFLite models shipped in the package")
 
-    def __init__(self, model_dir: str | Path | None = None, weights: str = "pretrained", **_):
+    def __init__(self, model_dir: str | Path | None = None, weights: str = "pretrained",
+                 checkpoint: str | None = None, config: str | None = None, **_):
+        if checkpoint or config:
+            raise CodecError("lyra: --codec-checkpoint/--codec-config are not used; the Lyra v2 models ship in "
+                             "the package (drop the options)")
         if weights != "pretrained":
             raise CodecError(f"lyra: --codec-weights {weights!r} is not available; Lyra v2 ships its trained "
                              "weights only (drop the option)")
