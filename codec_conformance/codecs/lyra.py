@@ -136,11 +136,20 @@ class LyraCodec(BaseCodec):
                 codes[b, :, t] = self._q_encode(input_frames=feat, num_quantizers=nq)["output_0"][:n_q, 0, 0]
         return codes
 
-    def decode(self, codes, bitrate_kbps: float) -> np.ndarray:
-        """codes int [batch, n_q, frames] (n_q of this bitrate; -1 marks an unused quantizer) ->
-        audio float32 [batch, frames * 320] on the 16-bit grid."""
-        n_q = self.quantizers_at(bitrate_kbps)
+    token_hop = HOP
+
+    def decode(self, codes, bitrate_kbps: float | None = None) -> np.ndarray:
+        """codes int [batch, n_q, frames] (n_q of this bitrate, or of any operating point when no
+        bitrate is given; -1 marks an unused quantizer) -> audio float32 [batch, frames * 320] on
+        the 16-bit grid."""
         codes = np.asarray(codes)
+        if bitrate_kbps is None:
+            by_n_q = {n: br for br, n in QUANTIZERS_AT.items()}
+            if codes.ndim != 3 or codes.shape[1] not in by_n_q:
+                raise CodecError(f"lyra: decode takes codes [batch, n_q, frames] with n_q in {sorted(by_n_q)}, "
+                                 f"got shape {codes.shape}")
+            bitrate_kbps = by_n_q[codes.shape[1]]
+        n_q = self.quantizers_at(bitrate_kbps)
         if codes.ndim != 3 or codes.shape[1] != n_q or codes.shape[2] < 1:
             raise CodecError(f"lyra: decode at {bitrate_kbps:g} kbps takes codes [batch, {n_q}, frames>=1], "
                              f"got shape {codes.shape}")
