@@ -32,5 +32,23 @@ def embedded():
 
 
 @pytest.fixture
+def run_suites(pytester, tmp_path):
+    """``run_suites(*args)``: the packaged suites in a subprocess pytest run from a fresh folder (a
+    user's repository: its own rootdir, reports/ and thresholds/), with a cache of its own."""
+    pytester.makeini("[pytest]\n")  # fixes rootdir (reports/, thresholds/ live under it)
+
+    def _run(*args):
+        return pytester.runpytest_subprocess("--pyargs", "codec_conformance.suites", "-p", "no:cacheprovider",
+                                             "--codec-cache-dir", str(tmp_path / "cache"), *args)
+    return _run
+
+
+def latest_results(pytester) -> dict:
+    """results.json of the newest run under the pytester folder."""
+    import json
+    return json.loads((pytester.path / "reports" / "latest" / "results.json").read_text())
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(0)

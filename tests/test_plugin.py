@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import latest_results
+
 CODECS = textwrap.dedent('''
     import numpy as np
     from codec_conformance.codecs.base import BaseCodec
@@ -51,18 +53,13 @@ FAST = "not wer and not eer and not dnsmos and not prosody and not stoi and not 
 
 
 @pytest.fixture
-def run(pytester, tmp_path):
+def run(pytester, run_suites):
     pytester.makepyfile(mycodecs=CODECS)
-    pytester.makeini("[pytest]\n")  # fixes rootdir (reports/, thresholds/ live under it)
-
-    def _run(*args):
-        return pytester.runpytest_subprocess("--pyargs", "codec_conformance.suites", "-p", "no:cacheprovider",
-                                             "--codec-cache-dir", str(tmp_path / "cache"), *args)
-    return _run
+    return run_suites
 
 
 def results(pytester) -> dict:
-    return json.loads((pytester.path / "reports" / "latest" / "results.json").read_text())
+    return latest_results(pytester)
 
 
 def test_options_are_one_group(pytester):

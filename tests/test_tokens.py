@@ -1,10 +1,11 @@
 """Token robustness: the measures against hand-computed answers, and the suite end to end on toy
 codecs whose codes are known (a quantiser of frame energy; random codes)."""
-import json
 import textwrap
 
 import numpy as np
 import pytest
+
+from conftest import latest_results
 
 from codec_conformance.analysis import level_agreement, level_edit_rates, token_summary
 
@@ -71,19 +72,13 @@ TOYS = textwrap.dedent('''
 
 
 @pytest.fixture
-def run(pytester, tmp_path):
+def run(pytester, run_suites):
     pytester.makepyfile(toks=TOYS)
-    pytester.makeini("[pytest]\n")
-
-    def _run(*args):
-        return pytester.runpytest_subprocess("--pyargs", "codec_conformance.suites", "-p", "no:cacheprovider",
-                                             "--codec-cache-dir", str(tmp_path / "cache"), "--codec-measure-only",
-                                             *args)
-    return _run
+    return lambda *args: run_suites("--codec-measure-only", *args)
 
 
 def _records(pytester):
-    return json.loads((pytester.path / "reports" / "latest" / "results.json").read_text())["records"]
+    return latest_results(pytester)["records"]
 
 
 def test_token_suite_on_a_codec_with_known_codes(run, pytester):

@@ -7,6 +7,8 @@ import textwrap
 
 import pytest
 
+from conftest import latest_results
+
 from codec_conformance.baseline import BaselineMismatch, compare, judge
 from codec_conformance.cli import main
 from codec_conformance.results import SCHEMA, make_record, record_key, verdict
@@ -30,19 +32,14 @@ TOYS = textwrap.dedent('''
 
 
 @pytest.fixture
-def outside(pytester, tmp_path):
+def outside(pytester, run_suites):
     """A user's repository: no thresholds/ of its own, no pyproject, the suites by --pyargs."""
     pytester.makepyfile(toys=TOYS)
-    pytester.makeini("[pytest]\n")
-
-    def _run(*args):
-        return pytester.runpytest_subprocess("--pyargs", "codec_conformance.suites", "-p", "no:cacheprovider",
-                                             "--codec-cache-dir", str(tmp_path / "cache"), *args)
-    return _run
+    return run_suites
 
 
 def results(pytester) -> dict:
-    return json.loads((pytester.path / "reports" / "latest" / "results.json").read_text())
+    return latest_results(pytester)
 
 
 # --------------------------------------------------------------- 1. nothing gated is not a pass
