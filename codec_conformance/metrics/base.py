@@ -35,6 +35,7 @@ class Metric:
     scope = "item"          # "item": mean over items; "set": one value from all items (WER, EER)
     description = ""
     evaluator = None        # name of the model behind it, when there is one
+    evaluator_settings = None  # dict of settings that fix its output (decoding, threads), for provenance
 
     def info(self) -> dict:
         return {"name": self.name, "higher_is_better": self.higher_is_better, "unit": self.unit,

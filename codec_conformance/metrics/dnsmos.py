@@ -4,8 +4,11 @@ The scoring follows the DNS Challenge's ``dnsmos_local.py`` (as ``speechmos.dnsm
 a clip shorter than 9.01 s is repeated (doubled) until it is at least that long, scored on 9.01 s
 windows hopped by 1 s, and the polynomial-mapped OVRL outputs are averaged. Only the
 SIG/BAK/OVRL model runs (speechmos also runs the P.808 model, whose output this metric does not
-use); its ONNX session is built once per process with the run's thread budget. Tested to give
-speechmos' own numbers.
+use); its ONNX session is built once per process with ONE intra-op thread whatever the run's
+thread budget: ONNX Runtime's CPU kernels give results that differ in the 8th digit between 1 and
+2 threads (5 of 24 smoke-corpus scores), so a thread count that followed the xdist layout made
+``-n 2`` and single-process runs disagree (docs/reproducibility.md). Tested to give speechmos'
+own numbers.
 """
 from __future__ import annotations
 
@@ -24,8 +27,10 @@ OVRL_POLY = np.poly1d([-0.06766283, 1.11546468, 0.04602535])  # non-personalised
 class Dnsmos(Metric):
     name = "dnsmos"
     unit = "MOS"
-    version = "2"
+    version = "3"  # 3: one intra-op thread
     evaluator = "DNSMOS P.835 (speechmos)"
+    INTRA_OP_THREADS = 1
+    evaluator_settings = {"onnxruntime_intra_op_threads": INTRA_OP_THREADS, "onnxruntime_inter_op_threads": 1}
     description = "non-intrusive overall MOS (OVRL) of the processed signal; the reference is unused"
 
     def __init__(self, device: str = "cpu"):
@@ -40,12 +45,11 @@ class Dnsmos(Metric):
                 import speechmos
             except ImportError:
                 raise EvaluatorUnavailable("speechmos / onnxruntime are not installed (pip install speechmos)") from None
-            from ..threads import cpu_budget
             path = os.path.join(os.path.dirname(speechmos.__file__), "dnsmos_models", "sig_bak_ovr.onnx")
             if not os.path.isfile(path):
                 raise EvaluatorUnavailable(f"DNSMOS model not found at {path} (reinstall speechmos)")
             opts = ort.SessionOptions()
-            opts.intra_op_num_threads = cpu_budget()
+            opts.intra_op_num_threads = self.INTRA_OP_THREADS
             opts.inter_op_num_threads = 1
             providers = ["CPUExecutionProvider"]
             if self.device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
