@@ -54,11 +54,8 @@ def test_same_signals_same_scores_in_fresh_processes_any_threads_any_order():
     pytest.importorskip("speechmos")
     a = _run(ITEMS, threads=1)
     b = _run(["spk2-gb-m-h15"] + ITEMS[::-1], threads=2)
-    texts_a = {i: a[i]["text"] for i in ITEMS}
-    texts_b = {i: b[i]["text"] for i in ITEMS}
-    assert texts_a == texts_b
-    assert {i: a[i]["dnsmos"] for i in ITEMS} == {i: b[i]["dnsmos"] for i in ITEMS}
-    assert all(t.strip() for t in texts_a.values())  # something was transcribed
+    assert {i: a[i] for i in ITEMS} == {i: b[i] for i in ITEMS}  # transcripts and DNSMOS, exactly
+    assert all(a[i]["text"].strip() for i in ITEMS)  # something was transcribed
 
 
 class _Seg:
