@@ -143,3 +143,60 @@ def test_evaluator_settings_reach_run_provenance():
     assert infos["wer"]["settings"]["beam_size"] == 5
     assert "fresh decoder" in infos["wer"]["settings"]["fallback"]
     assert infos["dnsmos"]["settings"]["onnxruntime_intra_op_threads"] == 1
+
+
+def test_hypothesis_examples_depend_on_the_seed_only(tmp_path, monkeypatch):
+    """Hypothesis also draws literals of the local modules loaded so far: what a process imported
+    before (another test's evaluator, an adapter) must not change the examples."""
+    import importlib
+    from types import SimpleNamespace
+
+    from hypothesis import given, strategies as st
+
+    from codec_conformance.linearity import hypothesis_settings, run_property
+    sess = SimpleNamespace(profile=SimpleNamespace(hypothesis_examples=100))
+
+    def draw():
+        seen = []
+
+        @hypothesis_settings(sess)
+        @given(x=st.floats(-10, 10), i=st.integers(0, 10_000))
+        def prop(x, i):
+            seen.append((x, i))
+
+        assert run_property(sess, prop, 0) is None
+        return seen
+
+    first = draw()
+    (tmp_path / "cc_repro_literals.py").write_text(
+        "FLOATS = [" + ", ".join(f"{k / 7:.6f}" for k in range(-60, 61)) + "]\n"
+        "INTS = [" + ", ".join(str(k * 37) for k in range(250)) + "]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        importlib.import_module("cc_repro_literals")
+        assert draw() == first
+    finally:
+        sys.modules.pop("cc_repro_literals", None)
+
+
+_DOT_WORKER = r"""
+import numpy as np
+from codec_conformance.analysis import ser_db
+from codec_conformance.metrics.signal import si_sdr
+r = np.random.default_rng(0)
+x = r.standard_normal(480_000)
+y = x + 0.3 * r.standard_normal(480_000)
+print(repr(si_sdr(x, y)), repr(ser_db(x, y)))
+"""
+
+
+def test_si_sdr_and_ser_do_not_depend_on_blas_threads():
+    outs = []
+    for n in ("1", "2"):
+        env = {**os.environ, "PYTHONPATH": ROOT, "OPENBLAS_NUM_THREADS": n, "OMP_NUM_THREADS": n,
+               "MKL_NUM_THREADS": n}
+        p = subprocess.run([sys.executable, "-c", _DOT_WORKER], env=env, cwd=ROOT, capture_output=True,
+                           text=True, timeout=120)
+        assert p.returncode == 0, p.stderr[-2000:]
+        outs.append(p.stdout.strip())
+    assert outs[0] == outs[1]
