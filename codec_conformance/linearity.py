@@ -31,8 +31,8 @@ def run_property(sess, given_test, seed: int):
 
 @contextmanager
 def _seed_only_generation():
-    """Hypothesis (>= 6.131) also draws, now and then, literals found in the local modules loaded
-    so far; which of ours are loaded depends on what this process ran before (xdist layout,
+    """Hypothesis (6.170 here) also draws, now and then, literals found in the local modules
+    loaded so far; which of ours are loaded depends on what this process ran before (xdist layout,
     ``-k``, cache hits), so the examples did too: one additivity test's worst SER was 12.0 dB in
     one process and 18.5 dB under ``-n 2``. While a property runs, that pool is empty and the
     examples depend on the seed only. (Private Hypothesis API: without it, nothing is changed.)"""
