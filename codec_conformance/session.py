@@ -351,6 +351,8 @@ class ConformanceSession:
             out[name] = {"name": m.evaluator or m.name, "stand_in": bool(m.stand_in),
                          "version": str(m.version), "description": m.description,
                          "higher_is_better": m.higher_is_better}
+            if m.evaluator_settings:
+                out[name]["settings"] = m.evaluator_settings
         if "prosody_corr" in out:
             out["prosody_corr"]["note"] = ("proxy for emotion preservation (no offline emotion model); "
                                            "not emotion accuracy")

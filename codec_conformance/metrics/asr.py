@@ -10,6 +10,7 @@ reference is the ASR transcript of the clean signal (reported as such).
 """
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -42,12 +43,32 @@ class AsrBackend:
     name = "asr"
     version = "1"
     stand_in = True
+    decoding: dict = {}  # decoding settings, for provenance; a change must change ``version``
 
     def transcribe(self, audio: np.ndarray, sr: int) -> str:
         raise NotImplementedError
 
 
 class FasterWhisperAsr(AsrBackend):
+    """Whisper through CTranslate2, decoded as a measuring instrument: the same signal gives the
+    same transcript in any process, in any order, at any thread count.
+
+    Beam search (beam 5) at temperature 0. Only where that fails Whisper's checks (compression
+    ratio > 2.4: a repetition loop; mean log-prob < -1 unless the window is silence) does the
+    usual temperature fallback (0.2 ... 1.0, best of 5 samples) run, and then on a freshly loaded
+    decoder whose sampling generator is seeded from the signal itself. CTranslate2 seeds its
+    sampler once per worker thread, at that thread's first draw (``set_random_seed`` does not
+    reseed a thread that has sampled), so sampling on the long-lived model made a transcript
+    depend on which items the process had decoded before: cache hits, shards and xdist layouts
+    changed WER by up to 0.08 (docs/reproducibility.md). Temperature 0 alone is no fix: it keeps
+    Whisper's repetition loops (one smoke-corpus reverb item gave WER 4.8 instead of 0.9).
+    """
+    BEAM_SIZE = 5
+    TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    COMPRESSION_RATIO_THRESHOLD = 2.4
+    LOG_PROB_THRESHOLD = -1.0
+    NO_SPEECH_THRESHOLD = 0.6
+
     def __init__(self, model_dir: str | None = None, threads: int | None = None, device: str = "cpu"):
         try:
             from faster_whisper import WhisperModel
@@ -69,21 +90,61 @@ class FasterWhisperAsr(AsrBackend):
             self.stand_in = "large" not in Path(model_dir).name
         if device.startswith("cuda"):
             index = int(device.split(":")[1]) if ":" in device else 0
-            self.model = WhisperModel(model_dir, device="cuda", device_index=index, compute_type="float16")
+            self._model_kwargs = dict(device="cuda", device_index=index, compute_type="float16")
         else:
             from ..threads import cpu_budget
-            self.model = WhisperModel(model_dir, device="cpu", compute_type="int8",
-                                      cpu_threads=threads or cpu_budget())
+            self._model_kwargs = dict(device="cpu", compute_type="int8", cpu_threads=threads or cpu_budget())
+        self._model_cls, self._model_dir = WhisperModel, model_dir
+        self.model = WhisperModel(model_dir, **self._model_kwargs)
 
-    version = "2"
+    @property
+    def decoding(self) -> dict:
+        """The decoding settings (recorded in provenance; their digest is in ``version``, hence
+        in the cache key of every transcript). Thread counts are not among them: transcripts
+        are identical at 1 and 2 CTranslate2 threads (tests/test_reproducibility.py)."""
+        return {"beam_size": self.BEAM_SIZE, "temperatures": list(self.TEMPERATURES),
+                "compression_ratio_threshold": self.COMPRESSION_RATIO_THRESHOLD,
+                "log_prob_threshold": self.LOG_PROB_THRESHOLD, "no_speech_threshold": self.NO_SPEECH_THRESHOLD,
+                "condition_on_previous_text": False, "vad_filter": False,
+                "compute_type": self._model_kwargs["compute_type"],
+                "fallback": "only where temperature 0 fails the checks; sampled on a fresh decoder "
+                            "seeded with a hash of the signal's float32 samples (per item, not per process)"}
+
+    @property
+    def version(self) -> str:
+        from ..audio import content_hash
+        return "3:" + content_hash("decoding", json.dumps(self.decoding, sort_keys=True))[:12]
+
+    def _decode(self, model, audio: np.ndarray, temperatures: tuple) -> list:
+        segs, _ = model.transcribe(audio, language="en", beam_size=self.BEAM_SIZE, temperature=temperatures,
+                                   compression_ratio_threshold=self.COMPRESSION_RATIO_THRESHOLD,
+                                   log_prob_threshold=self.LOG_PROB_THRESHOLD,
+                                   no_speech_threshold=self.NO_SPEECH_THRESHOLD,
+                                   vad_filter=False, condition_on_previous_text=False)
+        return list(segs)
+
+    def _needs_fallback(self, seg) -> bool:
+        """faster-whisper's own criterion (WhisperModel.generate_with_fallback)."""
+        low_lp = seg.avg_logprob < self.LOG_PROB_THRESHOLD
+        if seg.no_speech_prob > self.NO_SPEECH_THRESHOLD and low_lp:
+            return False  # silence
+        return seg.compression_ratio > self.COMPRESSION_RATIO_THRESHOLD or low_lp
 
     def transcribe(self, audio, sr):
         import ctranslate2
-        ctranslate2.set_random_seed(0)  # Whisper's temperature fallback samples: fix it
-        segs, _ = self.model.transcribe(audio.astype(np.float32), language="en", beam_size=5,
-                                        temperature=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
-                                        compression_ratio_threshold=2.4, vad_filter=False,
-                                        condition_on_previous_text=False)
+
+        from ..audio import stable_seed
+        x = np.ascontiguousarray(audio, dtype=np.float32)
+        segs = self._decode(self.model, x, (0.0,))  # the long-lived model never samples
+        if any(self._needs_fallback(s) for s in segs):
+            # a new model has new worker threads, whose sampler is seeded at its first draw
+            # from the global seed set here: the samples depend on this signal only
+            ctranslate2.set_random_seed(stable_seed("asr-fallback", x))
+            fresh = self._model_cls(self._model_dir, **self._model_kwargs)
+            try:
+                segs = self._decode(fresh, x, self.TEMPERATURES)
+            finally:
+                del fresh
         return " ".join(s.text.strip() for s in segs)
 
 
@@ -102,6 +163,8 @@ class OpenAiWhisperAsr(AsrBackend):
         self.name = f"openai-whisper:{p.stem}"
         self.stand_in = "large" not in p.stem
         self.device = device
+        self.decoding = {"temperatures": [0.0], "beam_size": None, "fp16": device.startswith("cuda")}
+        self.version = "1:greedy-t0"
 
     def transcribe(self, audio, sr):
         out = self.model.transcribe(audio.astype(np.float32), language="en", temperature=0.0,
@@ -119,6 +182,7 @@ class PocketSphinxAsr(AsrBackend):
         except ImportError:
             raise EvaluatorUnavailable("pocketsphinx is not installed") from None
         self.decoder = Decoder(samprate=16000, loglevel="FATAL")
+        self.decoding = {"decoder": "pocketsphinx defaults (deterministic)"}
 
     def transcribe(self, audio, sr):
         pcm = (np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes()
@@ -177,6 +241,10 @@ class WordErrorRate(LazyModelMetric):
     @property
     def description(self):
         return "corpus-level WER after Whisper English normalisation"
+
+    @property
+    def evaluator_settings(self) -> dict:
+        return dict(self.backend.decoding)
 
     def transcribe(self, audio, sr, cache=None) -> str:
         from ..audio import content_hash

@@ -35,6 +35,7 @@ class Metric:
     scope = "item"          # "item": mean over items; "set": one value from all items (WER, EER)
     description = ""
     evaluator = None        # name of the model behind it, when there is one
+    evaluator_settings = None  # dict of settings that fix its output (decoding, threads), for provenance
     gated = True            # False: recorded, never gated (no threshold, no baseline regression)
 
     @property

@@ -4,8 +4,12 @@ The scoring follows the DNS Challenge's ``dnsmos_local.py`` (as ``speechmos.dnsm
 a clip shorter than 9.01 s is repeated (doubled) until it is at least that long, scored on 9.01 s
 windows hopped by 1 s, and the polynomial-mapped OVRL outputs are averaged. Only the
 SIG/BAK/OVRL model runs (speechmos also runs the P.808 model, whose output this metric does not
-use); its ONNX session is built once per process with the run's thread budget. Tested to give
-speechmos' own numbers.
+use); its ONNX session is built once per process with ONE intra-op thread whatever the run's
+thread budget: ONNX Runtime's CPU kernels give results that differ in the 8th digit between 1 and
+2 threads (5 of 24 smoke-corpus scores), so a thread count that followed the xdist layout made
+``-n 2`` and single-process runs disagree (docs/reproducibility.md). The thread budget is used
+instead to score a clip's windows concurrently, each on one thread, so the numbers do not depend
+on it. Tested to give speechmos' own numbers.
 """
 from __future__ import annotations
 
@@ -24,13 +28,17 @@ OVRL_POLY = np.poly1d([-0.06766283, 1.11546468, 0.04602535])  # non-personalised
 class Dnsmos(Metric):
     name = "dnsmos"
     unit = "MOS"
-    version = "2"
+    version = "3"  # 3: one intra-op thread
     evaluator = "DNSMOS P.835 (speechmos)"
+    INTRA_OP_THREADS = 1
+    evaluator_settings = {"onnxruntime_intra_op_threads": INTRA_OP_THREADS, "onnxruntime_inter_op_threads": 1,
+                          "windows": "scored concurrently by the thread budget, each single-threaded"}
     description = "non-intrusive overall MOS (OVRL) of the processed signal; the reference is unused"
 
     def __init__(self, device: str = "cpu"):
         self.device = device
         self._session = None
+        self._pool = None
 
     @property
     def session(self):
@@ -40,18 +48,27 @@ class Dnsmos(Metric):
                 import speechmos
             except ImportError:
                 raise EvaluatorUnavailable("speechmos / onnxruntime are not installed (pip install speechmos)") from None
-            from ..threads import cpu_budget
             path = os.path.join(os.path.dirname(speechmos.__file__), "dnsmos_models", "sig_bak_ovr.onnx")
             if not os.path.isfile(path):
                 raise EvaluatorUnavailable(f"DNSMOS model not found at {path} (reinstall speechmos)")
             opts = ort.SessionOptions()
-            opts.intra_op_num_threads = cpu_budget()
+            opts.intra_op_num_threads = self.INTRA_OP_THREADS
             opts.inter_op_num_threads = 1
             providers = ["CPUExecutionProvider"]
             if self.device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
                 providers.insert(0, "CUDAExecutionProvider")
             self._session = ort.InferenceSession(path, opts, providers=providers)
         return self._session
+
+    def _windows_pool(self):
+        """Threads that score windows side by side (ONNX Runtime releases the GIL), sized to the
+        run's thread budget: the budget changes the speed, never a number."""
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            from ..threads import cpu_budget
+            self._pool = ThreadPoolExecutor(max_workers=cpu_budget(), thread_name_prefix="dnsmos")
+        return self._pool
 
     def item(self, ref, deg, sr, utt):
         if sr != SR:
@@ -63,13 +80,15 @@ class Dnsmos(Metric):
         while len(audio) < len_samples:
             audio = np.append(audio, audio)
         num_hops = int(np.floor(len(audio) / SR) - INPUT_LENGTH) + 1
-        ovrl = []
+        segs = []
         for idx in range(num_hops):  # the reference script's window arithmetic, verbatim
             seg = audio[int(idx * SR): int((idx + INPUT_LENGTH) * SR)]
             if len(seg) < len_samples:
                 continue
-            raw = self.session.run(None, {"input_1": seg.astype("float32")[np.newaxis, :]})[0][0]
-            ovrl.append(OVRL_POLY(raw[2]))
+            segs.append(seg.astype("float32")[np.newaxis, :])
+        session = self.session
+        run = lambda seg: OVRL_POLY(session.run(None, {"input_1": seg})[0][0][2])  # noqa: E731
+        ovrl = list(self._windows_pool().map(run, segs)) if len(segs) > 1 else [run(s) for s in segs]
         if not ovrl:
             raise Undefined("DNSMOS: no complete 9.01 s window")
         return float(np.mean(ovrl))

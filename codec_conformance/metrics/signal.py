@@ -132,12 +132,14 @@ def si_sdr(ref: np.ndarray, est: np.ndarray) -> float:
     n = min(len(ref), len(est))
     s = np.asarray(ref[:n], np.float64) - np.mean(ref[:n])
     e = np.asarray(est[:n], np.float64) - np.mean(est[:n])
-    ss = np.dot(s, s)
+    # np.sum(a * b), not np.dot: BLAS splits a dot product over its threads, so the last digits
+    # followed the thread count (-n 2 vs one process; docs/reproducibility.md)
+    ss = np.sum(s * s)
     if ss <= 0:
         raise Undefined("SI-SDR: silent reference")
-    target = (np.dot(e, s) / ss) * s
+    target = (np.sum(e * s) / ss) * s
     err = e - target
-    num, den = np.dot(target, target), np.dot(err, err)
+    num, den = np.sum(target * target), np.sum(err * err)
     if den <= num * 10 ** (-SI_SDR_CAP_DB / 10):
         return SI_SDR_CAP_DB
     if num <= 0:
