@@ -350,7 +350,7 @@ def pytest_sessionfinish(session, exitstatus):
             rec.run["exitstatus"] = int(exitstatus)
             rec.flush()
         else:
-            rec.finish({"exitstatus": int(exitstatus)})
+            rec.finish({"exitstatus": int(session.exitstatus)})  # as changed above when nothing was gated
     except OSError as exc:
         st.write_error = _write_error_text(st, exc)
         session.exitstatus = pytest.ExitCode.INTERRUPTED
