@@ -58,10 +58,6 @@ def run(pytester, run_suites):
     return run_suites
 
 
-def results(pytester) -> dict:
-    return latest_results(pytester)
-
-
 def test_options_are_one_group(pytester):
     out = pytester.runpytest_subprocess("--help").stdout.str()
     assert "codec-conformance: speech codec conformance suites" in out
@@ -82,7 +78,7 @@ def test_custom_codec_all_bitrates_and_contract(run, pytester):
     # noise(6 conds x mel,pesq) + additivity 2 + homog + 3 levels; the token tests (5 noise conditions,
     # gain, 3 shifts, determinism) skip: this codec exposes no codes
     r.assert_outcomes(passed=2 * (6 * 2 + 2 + 1 + 3), skipped=2 * 10)
-    doc = results(pytester)
+    doc = latest_results(pytester)
     assert doc["schema"] == "codec-conformance/results/1" and doc["run"]["finished"]
     assert {c["name"] for c in doc["codecs"]} == {"mycodecs:gain"}  # the codec id: the --codec value
     assert {c.get("reported_name") for c in doc["codecs"]} == {"gain"}
@@ -103,7 +99,7 @@ def test_custom_codec_all_bitrates_and_contract(run, pytester):
 def test_failing_codec_errors_alone(run, pytester):
     r = run("--codec=mycodecs:broken16", "--codec-bitrate=all", "-k", "frequency", "-q")
     r.assert_outcomes(passed=3, failed=3)  # 8 kbps fine, 16 kbps raises; the run goes on
-    doc = results(pytester)
+    doc = latest_results(pytester)
     assert len(doc["records"]) == 9 and len(doc["run"]["errors"]) == 3
     assert "decoder exploded" in doc["run"]["errors"][0]["message"]
 
@@ -128,7 +124,7 @@ def test_thresholds_gate_and_baseline(run, pytester):
         '[default.frequency_response.sweep]\nmid_band_ripple_db = { max_value = 1.0 }\n')
     k = "clean and mel or frequency"
     run("--codec=mycodecs:gain", "-k", k, "-q").assert_outcomes(passed=4)
-    first = results(pytester)
+    first = latest_results(pytester)
     gated = [r for r in first["records"] if r["threshold"]]
     assert gated and all(r["passed"] for r in gated)
     base = pytester.path / "base.json"
@@ -141,7 +137,7 @@ def test_thresholds_gate_and_baseline(run, pytester):
     r = run("--codec=mycodecs:gain", "-k", "clean and mel", "--codec-baseline", str(base), "-q")
     r.assert_outcomes(failed=1)
     assert "REGRESSED" in r.stdout.str()
-    rec = results(pytester)["records"][0]
+    rec = latest_results(pytester)["records"][0]
     assert rec["baseline"]["passed"] is False and rec["passed"] is False
     assert rec["value"] > rec["baseline"]["value"] + rec["baseline"]["tolerance"]
 
@@ -149,14 +145,14 @@ def test_thresholds_gate_and_baseline(run, pytester):
 def test_interrupted_run_keeps_finished_records_and_resume(run, pytester):
     r = run("--codec=mycodecs:interrupting", "-k", "frequency or homogeneity", "-q")
     assert r.ret == pytest.ExitCode.INTERRUPTED
-    doc = results(pytester)
+    doc = latest_results(pytester)
     assert doc["run"]["finished"] is None and 0 < len({x["test_id"] for x in doc["records"]}) < 4
     n_done = len({x["test_id"] for x in doc["records"]})
     # resume with a codec that no longer interrupts: only the missing tests run
     (pytester.path / "mycodecs.py").write_text(CODECS.replace("interrupt_after=5)", "interrupt_after=None)"))
     r2 = run("--codec=mycodecs:interrupting", "-k", "frequency or homogeneity", "-q", "--codec-resume", "latest")
     r2.assert_outcomes(passed=4 - n_done, deselected=None)
-    doc2 = results(pytester)
+    doc2 = latest_results(pytester)
     assert doc2["run"]["finished"] and len({x["test_id"] for x in doc2["records"]}) == 4
 
 
@@ -184,7 +180,7 @@ def test_no_network_at_run_time(run, pytester, tmp_path):
     '''))
     r = run("-p", "nonet", "--codec=opus", "-k", "clean", "-q", "--codec-no-cache")
     r.assert_outcomes(passed=8 + 0)
-    doc = results(pytester)
+    doc = latest_results(pytester)
     assert {x["metric"] for x in doc["records"]} >= {"wer", "eer", "pesq", "dnsmos", "prosody_corr"}
     assert all(x["value"] is not None for x in doc["records"])
 
@@ -209,7 +205,7 @@ def test_killed_worker_loses_no_finished_results(run, pytester):
     r = run("--codec=mycodecs:dies", "--codec-bitrate=all", "-k", "frequency", "-n", "2", "-p", "xdist",
             "--max-worker-restart=4")
     assert r.ret == pytest.ExitCode.TESTS_FAILED
-    doc = results(pytester)
+    doc = latest_results(pytester)
     done = {x["test_id"] for x in doc["records"]}
     assert len(done) == 3 and all("8kbps" in t for t in done)  # every 8 kbps test kept
     assert doc["run"]["finished"] is not None
@@ -227,7 +223,7 @@ def test_metric_destroyed_by_codec_fails_and_is_counted(run, pytester):
     '''))
     r = run("--codec=silent:make", "-k", "clean and pesq", "-q")
     r.assert_outcomes(failed=1)
-    rec = results(pytester)["records"][0]
+    rec = latest_results(pytester)["records"][0]
     assert rec["value"] is None and rec["passed"] is False and "undefined for every codec output" in rec["failure"]
     assert rec["n_undefined"] == 6 and "no utterance" in str(rec["undefined_reasons"])
     assert "1 of 1 gated checks failed" in (pytester.path / "reports" / "latest" / "index.html").read_text()

@@ -38,16 +38,12 @@ def outside(pytester, run_suites):
     return run_suites
 
 
-def results(pytester) -> dict:
-    return latest_results(pytester)
-
-
 # --------------------------------------------------------------- 1. nothing gated is not a pass
 def test_outside_the_repository_the_packaged_thresholds_gate(outside, pytester):
     assert not (pytester.path / "thresholds").exists()
     r = outside("--codec=toys:quant4", "-k", "frequency", "-q")
     r.assert_outcomes(passed=3)
-    doc = results(pytester)
+    doc = latest_results(pytester)
     gated = [x for x in doc["records"] if x["threshold"]]
     assert len(gated) == 9 and all("builtin_thresholds/default.toml" in x["threshold"]["source"] for x in gated)
     assert "PASS — all 9 gated checks passed" in r.stdout.str()
@@ -64,7 +60,7 @@ def test_a_run_that_gates_nothing_fails_unless_measure_only(outside, pytester):
     r = outside("--codec=toys:quant4", "-k", "frequency and 0dBFS", "-q", f"--codec-thresholds={empty}",
                 "--codec-measure-only")
     assert r.ret == pytest.ExitCode.OK
-    doc = results(pytester)
+    doc = latest_results(pytester)
     assert doc["run"]["measure_only"] is True
     assert "MEASURE ONLY" in (pytester.path / "reports" / "latest" / "index.html").read_text()
 
@@ -75,7 +71,7 @@ def test_project_thresholds_override_the_packaged_ones(outside, pytester):
         '[default.frequency_response.sweep]\nmid_band_ripple_db = { max_value = 0.001 }\n')
     r = outside("--codec=toys:quant4", "-k", "frequency and 0dBFS", "-q")
     r.assert_outcomes(failed=2)  # 0 and -20 dBFS: a 4-bit quantiser has more than 0.001 dB ripple
-    rec = next(x for x in results(pytester)["records"] if x["metric"] == "mid_band_ripple_db")
+    rec = next(x for x in latest_results(pytester)["records"] if x["metric"] == "mid_band_ripple_db")
     assert rec["threshold"]["source"].startswith(str(pytester.path / "thresholds" / "default.toml"))
 
 
@@ -168,7 +164,7 @@ def test_record_key_keeps_the_rir_source_and_mixture():
 
 def test_one_codec_id_in_records_curves_and_codecs(outside, pytester):
     outside("--codec=toys:renamed", "-k", "frequency and 0dBFS", "-q").assert_outcomes(passed=2)
-    doc = results(pytester)
+    doc = latest_results(pytester)
     ids = ({r["codec"] for r in doc["records"]} | {c["codec"] for c in doc["curves"]}
            | {c["name"] for c in doc["codecs"]})
     assert ids == {"toys:renamed"}
