@@ -5,11 +5,10 @@ direction (higher, lower, or two-sided around 0); quantities that are recorded b
 missing) on the new side where the base had a number is a regression."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from .errors import ConformanceError
-from .results import describe_key, direction_of, record_key, worsening
+from .results import describe_key, direction_of, is_number, record_key, worsening
 
 REGRESSED, UNDEFINED, MISSING = "REGRESSED", "UNDEFINED", "MISSING"
 BAD = (REGRESSED, UNDEFINED, MISSING)
@@ -20,9 +19,7 @@ class BaselineMismatch(ConformanceError):
 
 
 def _number(v) -> float | None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return None
-    return float(v) if math.isfinite(v) else None
+    return float(v) if is_number(v) else None
 
 
 def tolerance_for(base_value: float, tolerance: float) -> float:
@@ -87,12 +84,10 @@ def mismatch_message(base: list[dict], new: list[dict], base_name: str, new_name
     return "\n".join(lines)
 
 
-def check_covers_codecs(path, codecs: list[str]) -> None:
-    """Up front (before any work): the baseline must hold records of at least one codec of the
-    run, else the gate would silently compare nothing."""
-    from .results import load_results
-    recs = load_results(path)["records"]
-    have = sorted({str(r["codec"]) for r in recs})
+def check_covers_codecs(records: list[dict], codecs: list[str], path) -> None:
+    """Up front (before any work): the baseline at ``path`` must hold records of at least one
+    codec of the run, else the gate would silently compare nothing."""
+    have = sorted({str(r["codec"]) for r in records})
     if not set(have) & set(codecs):
         raise BaselineMismatch(f"--codec-baseline {path}: it has records of codec(s) {', '.join(have) or 'none'}, "
                                f"this run tests {', '.join(codecs)}; a baseline must come from a run of the same "

@@ -124,8 +124,8 @@ def describe(rec: dict) -> str:
     if rec.get("oracle") is not None:
         parts.append(f"oracle={_fmt(rec['oracle'])} delta={_fmt(rec['delta'])}")
     if th:
-        lim = f"range [{th['limit']:g}, {th['upper']:g}]" if th["kind"] == "range" else f"{th['kind']}={th['limit']:g}"
-        parts.append(f"limit {lim} ({th['source']})")
+        from .thresholds import limit_text
+        parts.append(f"limit {limit_text(th)} ({th['source']})")
     if rec.get("baseline"):
         b = rec["baseline"]
         tol = "" if b.get("tolerance") is None else f" tol={b['tolerance']:.3g}"

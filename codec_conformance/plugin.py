@@ -51,13 +51,10 @@ class PluginState:
                                         "or pass --codec=package.module:factory")
         self.is_worker = hasattr(config, "workerinput")
         if not self.is_worker and not getattr(config.option, "help", False):  # the controller checked for the workers
-            from .baseline import check_covers_codecs
             from .preflight import check_inputs
             try:
-                check_inputs(self.settings)
-                if self.settings.baseline:
-                    check_covers_codecs(self.settings.path(self.settings.baseline), self.settings.codecs)
-            except (ConformanceError, OSError, ValueError) as exc:
+                check_inputs(self.settings)  # the baseline's codecs included
+            except ConformanceError as exc:
                 raise pytest.UsageError(str(exc)) from None
         self._session = None
         self.recorder = None
@@ -75,7 +72,6 @@ class PluginState:
     def ensure_recorder(self):
         if self.recorder is None and not self.is_worker:
             from . import __version__
-            from .errors import ConformanceError
             from .results import RunRecorder, load_results, lock_run_dir, new_run_dir
             s = self.settings
             report_root = s.path(s.report_dir)

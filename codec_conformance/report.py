@@ -17,6 +17,7 @@ import numpy as np
 
 from .results import atomic_write_text, is_number, load_results
 from .results import verdict as run_verdict
+from .thresholds import limit_text
 
 
 def E(v) -> str:
@@ -322,10 +323,7 @@ def render(doc: dict, run_dir: Path) -> str:
             cond = _cond(r["condition"])
             ce = r.get("counterexample")
             base = r.get("baseline")
-            thtxt = ""
-            if th:
-                thtxt = (f"range [{th.get('limit')}, {th.get('upper')}]" if th.get("kind") == "range"
-                         else f"{th.get('kind')} {th.get('limit')}")
+            thtxt = limit_text(th) if th else ""  # plain text: the cell is escaped below
             if base and not base.get("passed"):
                 bv, tv = base.get("value"), base.get("tolerance")  # plain text: the cell is escaped below
                 tol = f" ± {float(tv):.3g}" if is_number(tv) else ""

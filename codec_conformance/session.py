@@ -372,7 +372,6 @@ class ConformanceSession:
                           "skipped": self._rirs.skipped}
         return out
 
-
     # ---------------------------------------------------------------- codes (token suite)
     def token_codec(self, name: str):
         """The codec if it exposes codes (``encode``/``decode``), else None."""

@@ -12,6 +12,7 @@ import shlex
 from pathlib import Path
 
 from .results import direction_of, now_iso, threshold_condition
+from .thresholds import file_stem
 
 # Smallest margin per metric, in its own unit: the run-to-run spread we expect from other
 # machines/library builds and, for EER/WER, from small item sets (smoke: 6 utterances).
@@ -130,8 +131,7 @@ def write_thresholds(results: dict, settings) -> list[Path]:
     for codec in sorted({r["codec"] for r in results["records"]}):
         recs = [r for r in results["records"] if r["codec"] == codec]
         table = derive(recs, settings.threshold_margin)
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in codec)
-        p = d / f"{safe}.toml"
+        p = d / f"{file_stem(codec)}.toml"  # the name the lookup tries first
         merged_from = None
         if p.is_file():
             import tomllib

@@ -44,17 +44,14 @@ SUITES = {
 KINDS = {"max_delta", "min_value", "max_value"}
 RANGE = frozenset({"min_value", "max_value"})
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin_thresholds"
-# what the suites measure besides the registered metrics: keys a thresholds file may also name
-SUITE_MEASUREMENTS = {"ser_db", "low_band_boost_db", "mid_band_ripple_db", "high_band_rolloff_db",
-                      "unit_edit_rate", "unit_edit_rate_level1", "token_agreement", "token_agreement_level1",
-                      "identical_codes"}
-
-
 def known_metrics() -> set[str]:
     """Every metric key a thresholds file may name: the registered metrics that are gated (SI-SDR
-    is recorded, never gated) and the suites' own measurements."""
+    is recorded, never gated) and the suites' own measurements, as the analysis declares them
+    (linearity SER, the band quantities, the token measures)."""
+    from .analysis import BAND_DIRECTIONS, TOKEN_METRICS
     from .registry import load_metric_class, metric_names
-    return {m for m in metric_names() if getattr(load_metric_class(m), "gated", True)} | SUITE_MEASUREMENTS
+    suites = {"ser_db", "identical_codes"} | set(BAND_DIRECTIONS) | set(TOKEN_METRICS)
+    return {m for m in metric_names() if getattr(load_metric_class(m), "gated", True)} | suites
 
 
 @dataclass(frozen=True)
@@ -82,9 +79,16 @@ class Threshold:
         return out
 
     def text(self) -> str:
-        if self.kind == "range":
-            return f"range [{self.limit:g}, {self.upper:g}]"
-        return f"{self.kind}={self.limit:g}"
+        return limit_text(self.to_record())
+
+
+def limit_text(th: dict) -> str:
+    """A record's threshold as text: ``max_delta=-0.5`` or ``range [-25, -17]`` (a value that is
+    not a number, from a crafted file, is shown as it is)."""
+    g = (lambda v: f"{v:g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v))
+    if th.get("kind") == "range":
+        return f"range [{g(th.get('limit'))}, {g(th.get('upper'))}]"
+    return f"{th.get('kind')}={g(th.get('limit'))}"
 
 
 class ThresholdSet:
