@@ -22,12 +22,12 @@ def main(argv=None) -> dict:
     ap.add_argument("--bitrate", default="max")
     a = ap.parse_args(argv)
 
-    from codec_conformance import conditions as C
-    from codec_conformance.audio import fit_length, resample
+    from codec_conformance.data import conditions as C
+    from codec_conformance.data.audio import fit_length, resample
     from codec_conformance.metrics import build_metric
     from codec_conformance.registry import make_codec
-    from codec_conformance.session import ConformanceSession
-    from codec_conformance.settings import OPTIONS, Settings, select_bitrates
+    from codec_conformance.plugin.session import ConformanceSession
+    from codec_conformance.plugin.settings import OPTIONS, Settings, select_bitrates
 
     values = {k: d for k, (d, _) in OPTIONS.items()}
     values.update(profile=a.profile, weights=a.weights, no_cache=True, bitrate=a.bitrate)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 
 def _cmd_report(a) -> int:
-    from .report import write_html
-    from .results import atomic_write_json, lock_run_dir, recover_from_journal, validate_results
+    from .results.report import write_html
+    from .results.records import atomic_write_json, lock_run_dir, recover_from_journal, validate_results
     run_dir = Path(a.run_dir)
     if a.recover:
         if not run_dir.is_dir():
@@ -37,8 +37,8 @@ def _num(v, spec: str) -> str:
 
 
 def _cmd_compare(a) -> int:
-    from .baseline import BaselineMismatch, compare
-    from .results import load_results
+    from .gate.baseline import BaselineMismatch, compare
+    from .results.records import load_results
     try:
         cmp = compare(load_results(a.base)["records"], load_results(a.new)["records"], a.tolerance,
                       base_name=f"BASE ({a.base})", new_name=f"NEW ({a.new})")
@@ -61,7 +61,7 @@ def _cmd_compare(a) -> int:
 
 
 def _cmd_merge(a) -> int:
-    from .results import atomic_write_json, load_results, merge_results
+    from .results.records import atomic_write_json, load_results, merge_results
     doc = merge_results([load_results(p) for p in a.inputs])
     _write(atomic_write_json, Path(a.output), doc)
     print(f"merged {len(a.inputs)} files, {len(doc['records'])} records -> {a.output}")

@@ -21,13 +21,13 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def libri(shared_data):
-    from codec_conformance.corpus import load_folder
+    from codec_conformance.data.corpus import load_folder
     return load_folder(shared_data / "speech" / "librispeech-test-other-10spk")
 
 
 @pytest.fixture(scope="session")
 def embedded():
-    from codec_conformance.corpus import load_embedded
+    from codec_conformance.data.corpus import load_embedded
     return load_embedded(3, 2)
 
 

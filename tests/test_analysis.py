@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy.signal import firwin, lfilter
 
-from codec_conformance.analysis import (additivity, band_summary, crossing_hz, frequency_response,
+from codec_conformance.probes.analysis import (additivity, band_summary, crossing_hz, frequency_response,
                                         homogeneity, ser_db)
 
 SR = 16000

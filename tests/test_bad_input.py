@@ -148,7 +148,7 @@ def test_several_bad_inputs_are_reported_together(run, pytester):
 
 
 def test_option_values_are_typed_at_parse_time():
-    from codec_conformance.settings import OPTIONS, build_settings
+    from codec_conformance.plugin.settings import OPTIONS, build_settings
 
     def opts(**kw):
         o = {f"codec_{k}": None for k in OPTIONS} | {"codec": ["opus"]} | {f"codec_{k}": v for k, v in kw.items()}
@@ -166,7 +166,7 @@ def test_option_values_are_typed_at_parse_time():
 
 def test_cuda_index_without_cuda_is_an_error(monkeypatch):
     torch = pytest.importorskip("torch")
-    from codec_conformance.session import resolve_device
+    from codec_conformance.plugin.session import resolve_device
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ConformanceError, match="--codec-device cuda:0: no CUDA device"):
         resolve_device("cuda:0")
@@ -182,8 +182,8 @@ def test_cuda_index_without_cuda_is_an_error(monkeypatch):
 
 def test_report_dir_without_write_permission(tmp_path, monkeypatch):
     """Permissions cannot be taken from root: os.access is made to say no instead."""
-    from codec_conformance.preflight import check_report_dir
-    from codec_conformance.settings import Settings
+    from codec_conformance.plugin.preflight import check_report_dir
+    from codec_conformance.plugin.settings import Settings
     s = Settings(rootdir=str(tmp_path), values={"report_dir": "ro/reports"})
     (tmp_path / "ro").mkdir()
     check_report_dir(s)  # writable: fine, and nothing created
@@ -202,7 +202,7 @@ def test_report_dir_without_write_permission(tmp_path, monkeypatch):
     ("bitrate = 3\n", "bitrate", "must be a table keyed by kbps"),
 ])
 def test_thresholds_of_the_wrong_structure_name_file_and_key(tmp_path, text, key, says):
-    from codec_conformance.thresholds import ThresholdSet
+    from codec_conformance.gate.thresholds import ThresholdSet
     p = tmp_path / "t.toml"
     p.write_text(text)
     with pytest.raises(ThresholdError) as e:
@@ -211,14 +211,14 @@ def test_thresholds_of_the_wrong_structure_name_file_and_key(tmp_path, text, key
 
 
 def test_thresholds_path_that_is_a_directory(tmp_path):
-    from codec_conformance.thresholds import ThresholdSet
+    from codec_conformance.gate.thresholds import ThresholdSet
     with pytest.raises(ThresholdError, match="is a directory; give a .toml file"):
         ThresholdSet.load(tmp_path)
 
 
 # --------------------------------------------------------------------------- 2. unreadable corpus files
 def test_unreadable_corpus_files_are_skipped_counted_and_named(tmp_path, monkeypatch):
-    from codec_conformance.corpus import load_folder
+    from codec_conformance.data.corpus import load_folder
     root = make_corpus(tmp_path / "c")
     (root / "spkA" / "notaudio.wav").write_text("hello")
     good = (root / "spkB" / "b0.wav").read_bytes()
@@ -251,7 +251,7 @@ def test_unreadable_corpus_files_are_skipped_counted_and_named(tmp_path, monkeyp
 
 def test_unreadable_noise_and_emotion_files_are_skipped_and_named(tmp_path):
     import soundfile as sf
-    from codec_conformance.corpus import AudioBank, load_ravdess
+    from codec_conformance.data.corpus import AudioBank, load_ravdess
     (tmp_path / "noise").mkdir()
     sf.write(str(tmp_path / "noise" / "good.wav"), speechlike(90.0), SR)
     (tmp_path / "noise" / "bad.flac").write_bytes(b"fLaC" + bytes(20))
@@ -278,7 +278,7 @@ def test_unreadable_corpus_file_is_named_in_results_and_report(run, pytester, tm
 
 # --------------------------------------------------------------------------- 3. near-silent items
 def test_silence_is_detected_and_speech_is_not(embedded):
-    from codec_conformance.corpus import silence_reason
+    from codec_conformance.data.corpus import silence_reason
     assert "digital silence" in silence_reason(np.zeros(SR, np.float32), SR)[1]
     hum = (1e-4 * np.random.default_rng(0).standard_normal(SR)).astype(np.float32)  # -80 dBFS
     assert "active level -80" in silence_reason(hum, SR)[1]
@@ -314,9 +314,9 @@ def test_near_silent_item_is_undefined_not_a_skewed_curve_or_errors(run, pyteste
 
 
 def test_silent_items_keep_their_place_in_per_item_values():
-    from codec_conformance.corpus import Corpus, Utterance
+    from codec_conformance.data.corpus import Corpus, Utterance
     from codec_conformance.metrics.signal import MelDistance
-    from codec_conformance.session import score_speech_items
+    from codec_conformance.plugin.session import score_speech_items
     items = [Utterance("s0", "a", speechlike(120.0)), Utterance("z", "a", np.zeros(SR, np.float32)),
              Utterance("s1", "b", speechlike(200.0))]
     c = Corpus("t", items)

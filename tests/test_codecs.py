@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from codec_conformance.audio import resample
+from codec_conformance.data.audio import resample
 from codec_conformance.codecs.base import BaseCodec
 from codec_conformance.codecs.identity import IdentityCodec
 from codec_conformance.codecs.pyav import AmrNbCodec, G722Codec, Mp3Codec, MuLawCodec, OpusCodec, best_lag
@@ -113,8 +113,8 @@ def test_codec_wrong_length_or_nan_is_refused(rng):
 
 def test_precision_option_is_validated_and_refused_for_codecs_without_it():
     from codec_conformance.errors import ConformanceError
-    from codec_conformance.session import ConformanceSession
-    from codec_conformance.settings import OPTIONS, Settings, build_settings
+    from codec_conformance.plugin.session import ConformanceSession
+    from codec_conformance.plugin.settings import OPTIONS, Settings, build_settings
 
     values = {k: d for k, (d, _) in OPTIONS.items()}
     values.update(precision="bf16", device="cpu", no_cache=True)

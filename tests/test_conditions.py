@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from codec_conformance import conditions as C
-from codec_conformance.audio import active_rms
-from codec_conformance.corpus import AudioBank
+from codec_conformance.data import conditions as C
+from codec_conformance.data.audio import active_rms
+from codec_conformance.data.corpus import AudioBank
 from codec_conformance.errors import ConformanceError
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from codec_conformance.corpus import load_embedded, load_folder, load_ravdess
+from codec_conformance.data.corpus import load_embedded, load_folder, load_ravdess
 from codec_conformance.errors import ConformanceError
 
 
@@ -38,7 +38,7 @@ def test_ravdess_labels(shared_data):
 
 
 def test_stereo_44k_file_is_resampled_and_mixed_down(shared_data):
-    from codec_conformance.audio import load_audio
+    from codec_conformance.data.audio import load_audio
     notes = []
     x, sr = load_audio(shared_data / "speech" / "jfk" / "jfk.flac", 16000, notes=notes)
     assert sr == 16000 and x.ndim == 1 and abs(len(x) / 16000 - 11.0) < 0.1
@@ -54,7 +54,7 @@ def test_missing_corpus_is_a_clear_error(tmp_path):
 
 
 def test_bad_audio_messages(tmp_path):
-    from codec_conformance.audio import to_mono_float
+    from codec_conformance.data.audio import to_mono_float
     from codec_conformance.errors import BadAudioError
     with pytest.raises(BadAudioError, match="clip.wav: 1 NaN/Inf"):
         to_mono_float(np.array([0.0, np.nan, 0.1]), "clip.wav")

@@ -47,7 +47,7 @@ def test_pyproject_registers_lyra_and_ships_its_files():
     assert proj["project"]["entry-points"]["codec_conformance.codecs"]["lyra"] == "codec_conformance.codecs.lyra:LyraCodec"
     globs = proj["tool"]["setuptools"]["package-data"]["codec_conformance"]
     pkg = ROOT / "codec_conformance"
-    for f in [*MODEL_DIR.iterdir(), pkg / "builtin_thresholds" / "lyra.toml"]:
+    for f in [*MODEL_DIR.iterdir(), pkg / "gate" / "builtin_thresholds" / "lyra.toml"]:
         rel = f.relative_to(pkg).as_posix()
         assert any(fnmatch.fnmatch(rel, g) for g in globs), f"{rel} is not package data"
 
@@ -188,7 +188,7 @@ GATE_TESTS = "frequency_response"
 
 
 def test_packaged_thresholds_catch_a_codec_that_drops_half_the_quantizers(pytester, tmp_path):
-    from codec_conformance.thresholds import BUILTIN_DIR
+    from codec_conformance.gate.thresholds import BUILTIN_DIR
     pytester.makepyfile(brokenlyra=BROKEN)
     pytester.makeini("[pytest]\n")
 

@@ -97,7 +97,7 @@ def test_resemblyzer_eer_on_librispeech(libri):
 
 
 def test_tiny_en_wer_on_librispeech(libri, shared_data):
-    from codec_conformance.corpus import load_folder
+    from codec_conformance.data.corpus import load_folder
     from codec_conformance.metrics.asr import WordErrorRate
     extra = [load_folder(shared_data / "speech" / d) for d in ("librispeech_test_clean", "librispeech_dev_clean")]
     items = [u for c in [libri, *extra] for u in c.items if u.transcript]
@@ -110,7 +110,7 @@ def test_tiny_en_wer_on_librispeech(libri, shared_data):
 
 
 def test_pocketsphinx_wer_on_harvard(shared_data):
-    from codec_conformance.corpus import load_folder
+    from codec_conformance.data.corpus import load_folder
     from codec_conformance.metrics.asr import PocketSphinxAsr, WordErrorRate
     c = load_folder(shared_data / "speech" / "timit-style-2spk")
     items = [u for u in c.items if u.transcript]

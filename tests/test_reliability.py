@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from codec_conformance.cli import main
-from codec_conformance.results import RunRecorder, load_results, make_record, recover_from_journal
+from codec_conformance.results.records import RunRecorder, load_results, make_record, recover_from_journal
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = "codec-conformance/results/1"
@@ -90,7 +90,7 @@ def test_entry_point_prints_no_traceback(tmp_path):
 # ---------------------------------------------------------------- 5. two processes, one run folder
 HOLDER = textwrap.dedent('''
     import sys, time
-    from codec_conformance.results import RunRecorder
+    from codec_conformance.results.records import RunRecorder
     r = RunRecorder(sys.argv[1], {"id": "run"})
     print("locked", flush=True)
     time.sleep(60)
@@ -117,8 +117,8 @@ def test_second_process_on_a_run_folder_is_refused(tmp_path):
 
 
 def test_runs_created_in_the_same_second_get_their_own_folders(tmp_path, monkeypatch):
-    from codec_conformance import plugin
-    from codec_conformance.settings import build_settings
+    from codec_conformance.plugin import hooks as plugin
+    from codec_conformance.plugin.settings import build_settings
     monkeypatch.setattr(plugin.time, "strftime", lambda fmt: "20260101-000000")
     opts = {"codec": ["gain"], "codec_report_dir": str(tmp_path / "reports")}
     n = 6
@@ -196,7 +196,7 @@ def test_failed_write_keeps_last_good_file_and_leaves_no_temporary(tmp_path):
     target = tmp_path / "results.json"
     p = _limited(f'''
         from pathlib import Path
-        from codec_conformance.results import atomic_write_json
+        from codec_conformance.results.records import atomic_write_json
         atomic_write_json(Path({str(target)!r}), {{"small": 1}})
         try:
             atomic_write_json(Path({str(target)!r}), {{"big": "x" * 100000}})
@@ -225,7 +225,7 @@ def test_failed_merge_is_one_line_and_leaves_no_temporary(tmp_path):
 
 # ---------------------------------------------------------------- 9. permissions
 def test_results_merge_and_report_have_the_same_ordinary_permissions(tmp_path):
-    from codec_conformance.report import write_html
+    from codec_conformance.results.report import write_html
     old_mask = os.umask(0o022)
     try:
         r = RunRecorder(tmp_path / "run", {"id": "run"})

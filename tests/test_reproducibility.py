@@ -20,8 +20,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _WORKER = r"""
 import json, sys
 import numpy as np
-from codec_conformance import conditions as C
-from codec_conformance.corpus import load_embedded
+from codec_conformance.data import conditions as C
+from codec_conformance.data.corpus import load_embedded
 from codec_conformance.metrics.asr import WordErrorRate
 from codec_conformance.metrics.dnsmos import Dnsmos
 
@@ -132,8 +132,8 @@ def test_decoding_settings_are_in_the_transcript_cache_key_and_in_provenance(mon
 
 def test_evaluator_settings_reach_run_provenance():
     from codec_conformance.metrics.dnsmos import Dnsmos
-    from codec_conformance.session import ConformanceSession
-    from codec_conformance.settings import OPTIONS, Settings
+    from codec_conformance.plugin.session import ConformanceSession
+    from codec_conformance.plugin.settings import OPTIONS, Settings
 
     vals = {k: d for k, (d, _) in OPTIONS.items()}
     vals.update(no_cache=True, device="cpu")
@@ -153,7 +153,7 @@ def test_hypothesis_examples_depend_on_the_seed_only(tmp_path, monkeypatch):
 
     from hypothesis import given, strategies as st
 
-    from codec_conformance.linearity import hypothesis_settings, run_property
+    from codec_conformance.plugin.properties import hypothesis_settings, run_property
     sess = SimpleNamespace(profile=SimpleNamespace(hypothesis_examples=100))
 
     def draw():
@@ -181,7 +181,7 @@ def test_hypothesis_examples_depend_on_the_seed_only(tmp_path, monkeypatch):
 
 _DOT_WORKER = r"""
 import numpy as np
-from codec_conformance.analysis import ser_db
+from codec_conformance.probes.analysis import ser_db
 from codec_conformance.metrics.signal import si_sdr
 r = np.random.default_rng(0)
 x = r.standard_normal(480_000)

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from codec_conformance.cli import main
-from codec_conformance.results import (RunRecorder, load_results, make_record, merge_results,
+from codec_conformance.results.records import (RunRecorder, load_results, make_record, merge_results,
                                        recover_from_journal)
 
 

@@ -4,10 +4,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from codec_conformance import conditions as C
+from codec_conformance.data import conditions as C
 from codec_conformance.errors import ConformanceError
-from codec_conformance.plugin import estimated_cost
-from codec_conformance.threads import cpu_budget
+from codec_conformance.plugin.hooks import estimated_cost
+from codec_conformance.metrics.threads import cpu_budget
 
 
 def test_thread_budget_splits_the_cores_among_workers(monkeypatch):

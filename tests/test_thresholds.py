@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from codec_conformance.errors import ThresholdError
-from codec_conformance.thresholds import ThresholdSet
+from codec_conformance.gate.thresholds import ThresholdSet
 
 ROOT = Path(__file__).resolve().parent.parent
 METRICS = {"pesq", "wer", "ser_db", "mid_band_ripple_db", "mel_distance"}
@@ -33,7 +33,7 @@ ser_db = { min_value = 3 }
 
 
 def test_check_direction():
-    from codec_conformance.thresholds import Threshold
+    from codec_conformance.gate.thresholds import Threshold
     hib = Threshold("max_delta", -0.5, "x")
     assert hib.check(3.0, -0.4, True) and not hib.check(3.0, -0.6, True)
     lib = Threshold("max_delta", 0.1, "x")
@@ -65,10 +65,10 @@ def test_invalid_toml_names_file(tmp_path):
 
 
 def test_shipped_threshold_files_are_valid():
-    from codec_conformance.thresholds import known_metrics
+    from codec_conformance.gate.thresholds import known_metrics
     known = known_metrics()
     assert "si_sdr" not in known and "token_agreement" in known  # never gated; the token suite's
-    files = sorted((ROOT / "codec_conformance" / "builtin_thresholds").glob("*.toml"))
+    files = sorted((ROOT / "codec_conformance" / "gate" / "builtin_thresholds").glob("*.toml"))
     assert any(f.name == "default.toml" for f in files)
     for f in files:
         ThresholdSet.load(f, known)
@@ -87,7 +87,7 @@ def _rec(br, suite, cond, metric, value, delta=None, hib=True):
 
 def test_update_writes_margins_and_merges_with_the_looser_limit(tmp_path):
     from types import SimpleNamespace
-    from codec_conformance.threshold_update import write_thresholds
+    from codec_conformance.gate.calibration import write_thresholds
 
     settings = SimpleNamespace(path=lambda v: tmp_path / v, thresholds_dir="th", threshold_margin=0.2, bitrate="all")
     smoke = {"run": {"id": "run-smoke", "profile": "smoke", "seed": 0}, "records": [

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import latest_results
 
-from codec_conformance.analysis import level_agreement, level_edit_rates, token_summary
+from codec_conformance.probes.analysis import level_agreement, level_edit_rates, token_summary
 
 
 def test_hand_computed_edit_rate_and_agreement():

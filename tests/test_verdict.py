@@ -9,9 +9,9 @@ import pytest
 
 from conftest import latest_results
 
-from codec_conformance.baseline import BaselineMismatch, compare, judge
+from codec_conformance.gate.baseline import BaselineMismatch, compare, judge
 from codec_conformance.cli import main
-from codec_conformance.results import SCHEMA, make_record, record_key, verdict
+from codec_conformance.results.records import SCHEMA, make_record, record_key, verdict
 
 TOYS = textwrap.dedent('''
     import numpy as np
@@ -151,7 +151,7 @@ def test_loadgroup_keeps_one_codecs_tests_together(outside):
 
 # --------------------------------------------------------------- 10. one record key, one codec id
 def test_record_key_keeps_the_rir_source_and_mixture():
-    from codec_conformance import conditions as C
+    from codec_conformance.data import conditions as C
     a, b = C.reverb(rir="room/a.wav").to_record(), C.reverb(rir="room/b.wav").to_record()
     assert a["source"] == "room/a.wav" and a != b
     ka = record_key(rec(**{k: v for k, v in a.items()}))
@@ -172,8 +172,8 @@ def test_one_codec_id_in_records_curves_and_codecs(outside, pytester):
 
 
 def test_threshold_lookup_and_update_use_the_records_own_key():
-    from codec_conformance.results import threshold_condition
-    from codec_conformance.threshold_update import derive
+    from codec_conformance.results.records import threshold_condition
+    from codec_conformance.gate.calibration import derive
     mixture = {"kind": "mixture", "mixture": "speech_noise"}
     assert threshold_condition(mixture) == "speech_noise"
     assert threshold_condition({"kind": "ambient", "snr_db": 0}) == "ambient"
@@ -184,7 +184,7 @@ def test_threshold_lookup_and_update_use_the_records_own_key():
 
 # --------------------------------------------------------------- 11. direction of each quantity
 def test_band_quantities_declare_their_direction():
-    from codec_conformance.analysis import BAND_DIRECTIONS
+    from codec_conformance.probes.analysis import BAND_DIRECTIONS
     assert BAND_DIRECTIONS == {"low_band_boost_db": "two-sided", "mid_band_ripple_db": "lower",
                                "high_band_rolloff_db": "two-sided"}
 
@@ -204,7 +204,7 @@ def test_two_sided_quantities_regress_both_ways(metric, base, new):
 
 
 def test_range_thresholds_check_both_sides(tmp_path):
-    from codec_conformance.thresholds import ThresholdSet
+    from codec_conformance.gate.thresholds import ThresholdSet
     p = tmp_path / "t.toml"
     p.write_text('[default.frequency_response.sweep]\nlow_band_boost_db = { min_value = -25.0, max_value = -17.0 }\n')
     th = ThresholdSet.load(p).lookup(6, "frequency_response", "sweep", "low_band_boost_db")
@@ -225,7 +225,7 @@ def test_si_sdr_is_recorded_never_gated(tmp_path):
 def test_shipped_frequency_limits_are_two_sided():
     """Every calibrated file gives the two-sided band quantities a range (both sides checked)."""
     import tomllib
-    from codec_conformance.thresholds import BUILTIN_DIR
+    from codec_conformance.gate.thresholds import BUILTIN_DIR
     for f in BUILTIN_DIR.glob("*.toml"):
         t = tomllib.loads(f.read_text())
         blocks = [t.get("default", {})] + list(t.get("bitrate", {}).values())

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codec_conformance.cache import Cache
+from codec_conformance.codecs.cache import Cache
 from codec_conformance.errors import CodecError
 
 USER_CODECS = textwrap.dedent('''
@@ -119,8 +119,8 @@ def usercodecs(tmp_path, monkeypatch):
 
 
 def make_session(tmp_path, codec, **values):
-    from codec_conformance.session import ConformanceSession
-    from codec_conformance.settings import OPTIONS, Settings
+    from codec_conformance.plugin.session import ConformanceSession
+    from codec_conformance.plugin.settings import OPTIONS, Settings
     v = {k: d for k, (d, _) in OPTIONS.items()}
     v.update(cache_dir=str(tmp_path / "cache"))  # device: auto (not an option the user set)
     v.update(values)
@@ -193,7 +193,7 @@ def test_codec_without_cache_identity_is_not_cached_across_runs(tmp_path, userco
 
 
 def test_every_cache_entry_lives_under_the_format_version(tmp_path):
-    from codec_conformance.cache import CACHE_FORMAT
+    from codec_conformance.codecs.cache import CACHE_FORMAT
     c = Cache(tmp_path)
     c.put_json("ab" * 32, {"v": 1.0})
     (entry,) = [p for p in tmp_path.rglob("*") if p.is_file()]
@@ -208,7 +208,7 @@ def only_entry(root: Path) -> Path:
 
 def test_flipped_digit_in_cached_metric_json_is_recomputed(tmp_path):
     """Issue: one flipped digit in a cached metric JSON changed a Mel distance 1.1952 -> 1.2636."""
-    from codec_conformance.corpus import load_embedded
+    from codec_conformance.data.corpus import load_embedded
     from codec_conformance.metrics.signal import MelDistance
     corpus = load_embedded(1, 1)
     ref = corpus.items[0].audio
@@ -349,7 +349,7 @@ class _no_warning:
 
 # ------------------------------------------------------------------ 9: non-finite numbers
 def test_make_record_writes_non_finite_numbers_as_null_with_a_reason():
-    from codec_conformance.results import finite_json, make_record
+    from codec_conformance.results.records import finite_json, make_record
     rec = make_record(codec="c", bitrate_kbps=8, suite="homogeneity", condition={}, metric="ser_db",
                       higher_is_better=True, value=float("nan"), oracle=1.0, median=np.float32("inf"),
                       examples=[{"ser_db": float("nan")}, {"ser_db": 3.0}], threshold={"limit": float("nan")})
@@ -364,7 +364,7 @@ def test_make_record_writes_non_finite_numbers_as_null_with_a_reason():
 
 
 def test_results_recorder_never_raises_on_non_finite_payload(tmp_path):
-    from codec_conformance.results import RunRecorder
+    from codec_conformance.results.records import RunRecorder
     rec = RunRecorder(tmp_path / "run", {"id": "run", "errors": []})
     rec.add({"records": [], "curves": [{"kind": "k", "x": [1.0], "y": [float("nan")]}]})
     doc = json.loads((tmp_path / "run" / "results.json").read_text())

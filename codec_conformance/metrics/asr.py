@@ -92,7 +92,7 @@ class FasterWhisperAsr(AsrBackend):
             index = int(device.split(":")[1]) if ":" in device else 0
             self._model_kwargs = dict(device="cuda", device_index=index, compute_type="float16")
         else:
-            from ..threads import cpu_budget
+            from .threads import cpu_budget
             self._model_kwargs = dict(device="cpu", compute_type="int8", cpu_threads=threads or cpu_budget())
         self._model_cls, self._model_dir = WhisperModel, model_dir
         self.model = WhisperModel(model_dir, **self._model_kwargs)
@@ -112,7 +112,7 @@ class FasterWhisperAsr(AsrBackend):
 
     @property
     def version(self) -> str:
-        from ..audio import content_hash
+        from ..data.audio import content_hash
         return "3:" + content_hash("decoding", json.dumps(self.decoding, sort_keys=True))[:12]
 
     def _decode(self, model, audio: np.ndarray, temperatures: tuple) -> list:
@@ -133,7 +133,7 @@ class FasterWhisperAsr(AsrBackend):
     def transcribe(self, audio, sr):
         import ctranslate2
 
-        from ..audio import stable_seed
+        from ..data.audio import stable_seed
         x = np.ascontiguousarray(audio, dtype=np.float32)
         segs = self._decode(self.model, x, (0.0,))  # the long-lived model never samples
         if any(self._needs_fallback(s) for s in segs):
@@ -247,7 +247,7 @@ class WordErrorRate(LazyModelMetric):
         return dict(self.backend.decoding)
 
     def transcribe(self, audio, sr, cache=None) -> str:
-        from ..audio import content_hash
+        from ..data.audio import content_hash
         key = content_hash("asr", self.backend.name, self.backend.version, audio, sr)
         hit = cache.get_json(key) if cache is not None else None
         if hit is not None:

@@ -56,7 +56,7 @@ class Metric:
         for utt, deg, ref in zip(items, signals, refs):
             key = None
             if cache is not None:
-                from ..audio import content_hash
+                from ..data.audio import content_hash
                 key = content_hash("metric", self.name, self.version, ref, deg, sr)
                 hit = cache.get_json(key)
                 if hit is not None:

@@ -66,7 +66,7 @@ class Dnsmos(Metric):
         if self._pool is None:
             from concurrent.futures import ThreadPoolExecutor
 
-            from ..threads import cpu_budget
+            from .threads import cpu_budget
             self._pool = ThreadPoolExecutor(max_workers=cpu_budget(), thread_name_prefix="dnsmos")
         return self._pool
 

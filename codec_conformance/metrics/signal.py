@@ -86,7 +86,7 @@ class Pesq(Metric):
     def item(self, ref, deg, sr, utt):
         from pesq import pesq as _pesq, NoUtterancesError, BufferTooShortError
 
-        from ..audio import resample
+        from ..data.audio import resample
         fs = 16000 if self.mode == "wb" else 8000
         for what, sig in (("reference", ref), ("signal under test", deg)):
             if not np.any(sig):

@@ -128,7 +128,7 @@ class SpeakerEer(LazyModelMetric):
         return f"speaker-verification EER, cosine scoring, protocol {self.protocol}"
 
     def embed(self, audio, sr, cache=None):
-        from ..audio import content_hash
+        from ..data.audio import content_hash
         key = content_hash("spk", self.embedder.name, self.embedder.version, audio, sr)
         hit = cache.get_array(key) if cache is not None else None
         if hit is not None:

@@ -2,9 +2,9 @@
 peak levels, deconvolved to an impulse response; the smoothed magnitude response on a
 log-frequency grid is checked for low-band (<100 Hz) boost, mid-band (100 Hz-2 kHz) ripple and
 high-band (>2 kHz) roll-off."""
-from codec_conformance.analysis import BAND_DIRECTIONS, band_summary, frequency_response
-from codec_conformance.checks import build_record, check, emit
-from codec_conformance.results import condition_record
+from codec_conformance.probes.analysis import BAND_DIRECTIONS, band_summary, frequency_response
+from codec_conformance.plugin.checks import build_record, check, emit
+from codec_conformance.results.records import condition_record
 
 
 def test_frequency_response(conformance, request, codec_point, sweep_level_dbfs):

@@ -8,10 +8,10 @@ right) is measured on a fixed gain grid.
 import numpy as np
 from hypothesis import given, strategies as st
 
-from codec_conformance.analysis import homogeneity
-from codec_conformance.checks import build_record, check, emit
-from codec_conformance.results import condition_record
-from codec_conformance.linearity import hypothesis_settings, normalise_peak, run_property
+from codec_conformance.probes.analysis import homogeneity
+from codec_conformance.plugin.checks import build_record, check, emit
+from codec_conformance.results.records import condition_record
+from codec_conformance.plugin.properties import hypothesis_settings, normalise_peak, run_property
 
 PEAK_DBFS = -14.0
 

@@ -4,7 +4,7 @@ Each test degrades the corpus by one condition (clean, ambient noise or white no
 reverberation), computes the metric on the uncoded degraded signal (the oracle) and on the
 codec's output, and checks delta = codec - oracle against the bitrate's threshold.
 """
-from codec_conformance.checks import build_record, check, emit, worst_case_clips
+from codec_conformance.plugin.checks import build_record, check, emit, worst_case_clips
 
 
 def test_noise_robustness(conformance, request, codec_point, noise_condition, noise_metric):

@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from codec_conformance.analysis import TOKEN_METRICS, level_agreement, level_edit_rates, token_summary
-from codec_conformance.checks import build_record, check, emit
-from codec_conformance.linearity import hypothesis_settings, normalise_peak, run_property
-from codec_conformance.results import condition_record
+from codec_conformance.probes.analysis import TOKEN_METRICS, level_agreement, level_edit_rates, token_summary
+from codec_conformance.plugin.checks import build_record, check, emit
+from codec_conformance.plugin.properties import hypothesis_settings, normalise_peak, run_property
+from codec_conformance.results.records import condition_record
 
 PEAK_DBFS = -14.0
 SHIFTS = ("1-sample", "hop/4", "hop/2")
@@ -124,7 +124,7 @@ def test_token_shift(conformance, request, codec_point, token_shift):
     shift = {"1-sample": 1, "hop/4": hop // 4, "hop/2": hop // 2}[token_shift]
     corpus = sess.corpus
     sr = int(c.sample_rate)  # shifts are in the codec's own samples: encode at its rate
-    from codec_conformance.audio import resample
+    from codec_conformance.data.audio import resample
     pairs = []
     for u in corpus.items:
         x = resample(u.audio, corpus.sample_rate, sr).astype(np.float32)

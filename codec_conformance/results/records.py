@@ -16,7 +16,7 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import ResultsFormatError, RunInUseError
+from ..errors import ResultsFormatError, RunInUseError
 
 SCHEMA = "codec-conformance/results/1"
 # Every record's condition carries all of these (null where they do not apply); together with

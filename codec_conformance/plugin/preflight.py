@@ -12,7 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import ConformanceError
+from ..errors import ConformanceError
 from .settings import flag
 
 AUDIO_FOLDERS = {"corpus": "speech", "noise_dir": "noise", "rir_dir": "room impulse response",
@@ -40,7 +40,7 @@ def check_audio_folder(s, option: str) -> None:
     value = getattr(s, option)
     if not value:
         return
-    from .corpus import AUDIO_EXT, find_audio
+    from ..data.corpus import AUDIO_EXT, find_audio
 
     root, opt, kind = s.path(value), flag(option), AUDIO_FOLDERS[option]
     if not root.exists():
@@ -76,8 +76,8 @@ def unreadable_reason(path: Path) -> str | None:
 def check_thresholds(s) -> None:
     """--codec-thresholds parses and validates; else the files the thresholds directory holds for
     the codecs named on the command line (and its default.toml) do."""
-    from .errors import ThresholdError
-    from .thresholds import ThresholdSet, known_metrics
+    from ..errors import ThresholdError
+    from ..gate.thresholds import ThresholdSet, known_metrics
 
     try:
         if s.thresholds:
@@ -95,7 +95,7 @@ def check_thresholds(s) -> None:
 
 
 def _results_doc(path: Path, opt: str) -> dict:
-    from .results import load_results
+    from ..results.records import load_results
 
     try:  # load_results checks the whole file against the results contract
         return load_results(path)
@@ -106,7 +106,7 @@ def _results_doc(path: Path, opt: str) -> dict:
 def check_baseline(s) -> None:
     """The baseline is a results file with records of at least one codec of this run."""
     if s.baseline:
-        from .baseline import check_covers_codecs
+        from ..gate.baseline import check_covers_codecs
         doc = _results_doc(s.path(s.baseline), "--codec-baseline")
         check_covers_codecs(doc["records"], s.codecs, s.path(s.baseline))
 

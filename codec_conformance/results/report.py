@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .results import atomic_write_text, is_number, load_results
-from .results import verdict as run_verdict
-from .thresholds import limit_text
+from .records import atomic_write_text, is_number, load_results
+from .records import verdict as run_verdict
+from ..gate.thresholds import limit_text
 
 
 def E(v) -> str:

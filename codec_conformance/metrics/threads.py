@@ -17,7 +17,7 @@ def cpu_budget() -> int:
         try:
             return max(1, int(forced))
         except ValueError:
-            from .errors import ConformanceError
+            from ..errors import ConformanceError
             raise ConformanceError(f"CODEC_CONFORMANCE_THREADS={forced!r}: give a whole number of threads") from None
     try:
         cores = len(os.sched_getaffinity(0))

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import conditions as C
-from .audio import content_hash, fit_length, resample
-from .cache import Cache
-from .codecs.base import check_output
-from .corpus import AudioBank, Corpus, babble_bank, default_cache_dir, load_embedded, load_folder, load_ravdess
-from .errors import CodecError, ConformanceError
-from .metrics.base import MetricResult
+from ..data import conditions as C
+from ..data.audio import content_hash, fit_length, resample
+from ..codecs.cache import Cache
+from ..codecs.base import check_output
+from ..data.corpus import AudioBank, Corpus, babble_bank, default_cache_dir, load_embedded, load_folder, load_ravdess
+from ..errors import CodecError, ConformanceError
+from ..metrics.base import MetricResult
 from .settings import Settings, select_bitrates
-from .thresholds import ThresholdSet
+from ..gate.thresholds import ThresholdSet
 
 
 def resolve_device(spec: str, worker_index: int = 0) -> str:
@@ -127,7 +127,7 @@ class ConformanceSession:
         conds += [C.ambient(s) for s in p.snrs_db]
         conds += [C.white(s) for s in p.snrs_db]
         if self.settings.rir_dir:
-            from .corpus import AUDIO_EXT
+            from ..data.corpus import AUDIO_EXT
             root = self.settings.path(self.settings.rir_dir)
             names = sorted(str(q.relative_to(root)) for q in root.rglob("*") if q.suffix.lower() in AUDIO_EXT)
             if not names:
@@ -139,7 +139,7 @@ class ConformanceSession:
 
     def metric_names(self) -> list[str]:
         if self.settings.metrics:
-            from .registry import metric_names
+            from ..registry import metric_names
             names = [m.strip() for m in str(self.settings.metrics).split(",") if m.strip()]
             known = metric_names()
             bad = [m for m in names if m not in known]
@@ -168,8 +168,8 @@ class ConformanceSession:
     def codec(self, name: str):
         with self._lock:
             if name not in self._codecs:
-                from .registry import make_codec
-                from .threads import apply_torch_threads
+                from ..registry import make_codec
+                from ..metrics.threads import apply_torch_threads
                 s = self.settings
                 given = [k for k, v in (("checkpoint", s.checkpoint), ("config", s.config),
                                         ("weights", s.weights != "pretrained"),
@@ -239,7 +239,7 @@ class ConformanceSession:
                                         if v > self._metric_reported.get(k, 0.0)}
         self._metric_reported = dict(self.metric_s)
         out["worker"] = os.environ.get("PYTEST_XDIST_WORKER", "main")
-        from .threads import cpu_budget
+        from ..metrics.threads import cpu_budget
         out["threads"] = cpu_budget()
         out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
         return out
@@ -300,8 +300,8 @@ class ConformanceSession:
     def metric(self, name: str):
         with self._lock:
             if name not in self._metrics:
-                from .metrics import build_metric
-                from .threads import apply_torch_threads
+                from ..metrics import build_metric
+                from ..metrics.threads import apply_torch_threads
                 self._metrics[name] = build_metric(name, self.settings, device=self.device)
                 apply_torch_threads()
             return self._metrics[name]
@@ -337,7 +337,7 @@ class ConformanceSession:
         """The limits of codec ``codec`` (its --codec id), read once: see thresholds.candidates
         (the project's files, then the packaged ones; by id, then by the codec's own name)."""
         if codec not in self._thresholds:
-            from .thresholds import known_metrics
+            from ..gate.thresholds import known_metrics
             s = self.settings
             names = [codec, str(self.codec(codec).name)]
             self._thresholds[codec] = ThresholdSet.for_codec(
@@ -405,7 +405,7 @@ def sha256_path(path) -> str:
     memoised per process by path, size and modification time."""
     import hashlib
 
-    from .codecs.checkpoint import sha256_file
+    from ..codecs.checkpoint import sha256_file
     p = Path(path)
     if not p.exists():
         raise ConformanceError(f"{p}: not found (checkpoint/config files are hashed for the cache key)")

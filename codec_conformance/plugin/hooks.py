@@ -1,7 +1,7 @@
 """pytest plugin (entry point ``pytest11``): options, parametrisation, result collection.
 
 Imports nothing heavy: no torch, no codec or evaluator library. Heavy objects are built lazily
-by :class:`codec_conformance.session.ConformanceSession`, once per process (xdist worker). Records
+by :class:`codec_conformance.plugin.session.ConformanceSession`, once per process (xdist worker). Records
 travel to the controller inside the test reports (``user_properties``); only the controller
 writes ``reports/<run-id>/``.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .errors import ConformanceError
+from ..errors import ConformanceError
 from .settings import BOOL_OPTIONS, OPTIONS, build_settings
 
 PAYLOAD_KEY = "codec_conformance"
@@ -43,7 +43,7 @@ class PluginState:
             self.settings = build_settings(config.getoption, config.invocation_params.dir)
         except Exception as exc:  # ConformanceError: a usage problem, say it plainly
             raise pytest.UsageError(str(exc)) from None
-        from .registry import codec_names
+        from ..registry import codec_names
         known = codec_names()
         for name in self.settings.codecs:
             if ":" not in name and name not in known:  # entry points only: imports nothing
@@ -71,8 +71,8 @@ class PluginState:
     # controller only
     def ensure_recorder(self):
         if self.recorder is None and not self.is_worker:
-            from . import __version__
-            from .results import RunRecorder, load_results, lock_run_dir, new_run_dir
+            from .. import __version__
+            from ..results.records import RunRecorder, load_results, lock_run_dir, new_run_dir
             s = self.settings
             report_root = s.path(s.report_dir)
             old = lock = None
@@ -135,8 +135,8 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "conformance: a codec-conformance suite test")
     if os.environ.get("PYTEST_XDIST_WORKER"):
         # workers share the cores (2 workers on 2 cores: one thread each; default threading made
-        # an EnCodec call 30x slower). Light: threads.py imports nothing heavy.
-        from .threads import cpu_budget
+        # an EnCodec call 30x slower). Light: metrics/threads.py imports nothing heavy.
+        from ..metrics.threads import cpu_budget
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             os.environ.setdefault(var, str(cpu_budget()))
     setattr(config, _STATE_ATTR, PluginState(config))
@@ -174,7 +174,7 @@ def pytest_generate_tests(metafunc):
             conds = [c for c in sess.noise_conditions() if c.kind != "clean"]
             metafunc.parametrize("token_condition", conds, ids=[c.id for c in conds])
         if "token_shift" in names:
-            from .suites.test_token_robustness import SHIFTS
+            from ..suites.test_token_robustness import SHIFTS
             metafunc.parametrize("token_shift", list(SHIFTS))
     except Exception as exc:  # a codec that cannot be built, a bad --codec-bitrate or metric
         msg = str(exc)
@@ -336,7 +336,7 @@ def pytest_sessionfinish(session, exitstatus):
     gate_errors = gate_problems(st, rec)
     if gate_errors:
         rec.run["gate_errors"] = gate_errors
-    from .results import verdict
+    from ..results.records import verdict
     status, _ = verdict(rec.to_json())
     if status == "FAIL" and int(exitstatus) == int(pytest.ExitCode.OK):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED  # nothing gated, or a baseline that matched nothing
@@ -353,14 +353,14 @@ def pytest_sessionfinish(session, exitstatus):
         rec.close()
         return
     try:
-        from .report import write_html
+        from ..results.report import write_html
         st.report_path = write_html(rec.run_dir)
     except Exception as exc:  # the results file is already safe; say what went wrong
         st.report_error = f"{type(exc).__name__}: {exc}"
     finally:
         rec.close()
     if st.settings.update_thresholds:
-        from .threshold_update import write_thresholds
+        from ..gate.calibration import write_thresholds
         st.updated = write_thresholds(rec.to_json(), st.settings)
 
 
@@ -372,8 +372,8 @@ def gate_problems(st: PluginState, rec) -> list[str]:
         return []
     if any(r.get("baseline") for r in rec.records):
         return []
-    from .baseline import mismatch_message
-    from .results import load_results
+    from ..gate.baseline import mismatch_message
+    from ..results.records import load_results
     base = load_results(s.path(s.baseline))["records"]
     return [mismatch_message(base, rec.records, f"baseline {s.baseline}", "this run")]
 
@@ -391,7 +391,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     where = getattr(st, "report_path", None) or st.recorder.results_path
     line = (f"codec-conformance: {n_pass} checks passed, {n_fail} failed, {n_meas} measured (not gated), "
             f"{n_undef} undefined; {len(st.recorder.run.get('errors', []))} test errors; report: {where}")
-    from .results import verdict
+    from ..results.records import verdict
     _, text = verdict(st.recorder.to_json())
     terminalreporter.write_sep("-", "codec-conformance")
     if getattr(st, "write_error", None):

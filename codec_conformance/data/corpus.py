@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import load_audio, resample, content_hash
-from .errors import BadAudioError, ConformanceError
+from ..errors import BadAudioError, ConformanceError
 
 EVAL_SR = 16000
 AUDIO_EXT = {".wav", ".flac", ".ogg", ".mp3"}
@@ -172,7 +172,7 @@ def load_embedded(n_speakers: int = 4, n_per_speaker: int = 3, cache_dir: Path |
     d = (cache_dir or default_cache_dir()) / "corpus" / f"embedded-{key}"
     if not (d / "spec.json").is_file():
         tmp = d.with_name(d.name + f".tmp{os.getpid()}")
-        proc = subprocess.run([sys.executable, "-m", "codec_conformance.corpus", str(tmp)],
+        proc = subprocess.run([sys.executable, "-m", "codec_conformance.data.corpus", str(tmp)],
                               input=json.dumps(spec), text=True, capture_output=True)
         if proc.returncode != 0:
             raise ConformanceError(f"building the embedded corpus failed:\n{proc.stderr[-2000:]}")

@@ -22,7 +22,7 @@ import numpy as np
 
 CACHE_FORMAT = 2        # 2: versioned directory, SHA-256 header on every entry
 _MAGIC = b"codec-conformance-cache sha256="
-log = logging.getLogger("codec_conformance.cache")
+log = logging.getLogger("codec_conformance.codecs.cache")
 
 
 class Cache:

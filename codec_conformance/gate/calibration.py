@@ -11,7 +11,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from .results import direction_of, now_iso, threshold_condition
+from ..results.records import direction_of, now_iso, threshold_condition
 from .thresholds import file_stem
 
 # Smallest margin per metric, in its own unit: the run-to-run spread we expect from other

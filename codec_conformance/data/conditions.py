@@ -8,7 +8,7 @@ from dataclasses import dataclass, asdict
 import numpy as np
 
 from .audio import active_rms, stable_seed
-from .errors import ConformanceError
+from ..errors import ConformanceError
 
 
 
@@ -39,7 +39,7 @@ class Condition:
     def to_record(self) -> dict:
         """The record's condition: every field, the noise file / RIR source included (two measured
         RIRs are two records)."""
-        from .results import condition_record
+        from ..results.records import condition_record
         d = asdict(self)
         return condition_record(**d)
 

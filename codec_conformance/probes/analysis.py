@@ -46,7 +46,7 @@ def place(y: np.ndarray, n: int, offset: int) -> np.ndarray:
 def additivity(f, x: np.ndarray, y: np.ndarray, rel_level_db: float, offset: int, sr: int) -> AdditivityResult:
     """Mix ``y`` (shifted by ``offset`` samples, at ``rel_level_db`` relative to ``x`` in RMS)
     into ``x``; compare f(x + y) with f(x) + f(y)."""
-    from .metrics.signal import mel_distance
+    from ..metrics.signal import mel_distance
 
     n = len(x)
     yy = place(y, n, offset)

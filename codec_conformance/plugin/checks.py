@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
-from .baseline import judge
-from .plugin import attach, base_nodeid
-from .results import NON_FINITE_WHY, finite_json, make_record, record_key, threshold_condition
+from ..gate.baseline import judge
+from .hooks import attach, base_nodeid
+from ..results.records import NON_FINITE_WHY, finite_json, make_record, record_key, threshold_condition
 
 
 @lru_cache(maxsize=4)
 def _baseline(path: str) -> dict:
-    from .results import load_results
+    from ..results.records import load_results
     return {record_key(r): r for r in load_results(path)["records"]}
 
 
@@ -107,7 +107,7 @@ def worst_case_clips(name: str, item_id: str, sr: int, clean, noisy, coded) -> t
 def sess_codec_info(sess, codec: str) -> dict:
     """The results-file entry of a codec; ``name`` is its id (the ``--codec`` value, as in its
     records and curves), ``reported_name`` the name the codec gives itself when that differs."""
-    from .codecs.base import codec_info
+    from ..codecs.base import codec_info
     info = codec_info(sess.codec(codec))
     if info["name"] != codec:
         info["reported_name"] = info["name"]
@@ -124,7 +124,7 @@ def describe(rec: dict) -> str:
     if rec.get("oracle") is not None:
         parts.append(f"oracle={_fmt(rec['oracle'])} delta={_fmt(rec['delta'])}")
     if th:
-        from .thresholds import limit_text
+        from ..gate.thresholds import limit_text
         parts.append(f"limit {limit_text(th)} ({th['source']})")
     if rec.get("baseline"):
         b = rec["baseline"]

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import ConformanceError
-from .results import describe_key, direction_of, is_number, record_key, worsening
+from ..errors import ConformanceError
+from ..results.records import describe_key, direction_of, is_number, record_key, worsening
 
 REGRESSED, UNDEFINED, MISSING = "REGRESSED", "UNDEFINED", "MISSING"
 BAD = (REGRESSED, UNDEFINED, MISSING)

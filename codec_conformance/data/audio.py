@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import BadAudioError
+from ..errors import BadAudioError
 
 EPS = 1e-12
 

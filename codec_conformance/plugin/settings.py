@@ -94,7 +94,7 @@ class Settings:
     @property
     def profile_spec(self) -> Profile:
         if self.profile not in PROFILES:
-            from .errors import ConformanceError
+            from ..errors import ConformanceError
             raise ConformanceError(f"unknown profile {self.profile!r}; choose from {', '.join(PROFILES)}")
         return PROFILES[self.profile]
 
@@ -135,7 +135,7 @@ def build_settings(getoption, invocation_dir: str | Path) -> Settings:
 
     Relative paths given on the command line are relative to the invocation directory; those in
     pyproject.toml and the defaults (reports/, thresholds/) to the project directory."""
-    from .errors import ConformanceError
+    from ..errors import ConformanceError
 
     rootdir = project_dir(invocation_dir)
     file_vals = read_pyproject(rootdir)
@@ -195,7 +195,7 @@ DEVICE_RE = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
 
 def _typed(name: str, value, convert, what: str):
     """``convert(value)``, or an error that names the option and what it expects."""
-    from .errors import ConformanceError
+    from ..errors import ConformanceError
 
     # a TOML true/false is not a number; a TOML 1.5 is not an integer
     if isinstance(value, bool) or (convert is int and isinstance(value, float) and not value.is_integer()):
@@ -207,7 +207,7 @@ def _typed(name: str, value, convert, what: str):
 
 
 def select_bitrates(available, spec) -> list[float]:
-    from .errors import ConformanceError
+    from ..errors import ConformanceError
 
     av = [float(b) for b in available]
     spec = str(spec).strip()

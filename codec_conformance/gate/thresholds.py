@@ -32,7 +32,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ThresholdError
+from ..errors import ThresholdError
 
 SUITES = {
     "noise": {"clean", "white", "ambient", "reverb"},
@@ -48,8 +48,8 @@ def known_metrics() -> set[str]:
     """Every metric key a thresholds file may name: the registered metrics that are gated (SI-SDR
     is recorded, never gated) and the suites' own measurements, as the analysis declares them
     (linearity SER, the band quantities, the token measures)."""
-    from .analysis import BAND_DIRECTIONS, TOKEN_METRICS
-    from .registry import load_metric_class, metric_names
+    from ..probes.analysis import BAND_DIRECTIONS, TOKEN_METRICS
+    from ..registry import load_metric_class, metric_names
     suites = {"ser_db", "identical_codes"} | set(BAND_DIRECTIONS) | set(TOKEN_METRICS)
     return {m for m in metric_names() if getattr(load_metric_class(m), "gated", True)} | suites
 

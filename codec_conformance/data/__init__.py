@@ -1,0 +1,1 @@
+"""The data the suites measure: corpora, the embedded corpus and its synthesis, conditions."""

@@ -1,0 +1,1 @@
+"""Pass/fail: thresholds, their calibration, and the baseline comparison."""

@@ -1,0 +1,1 @@
+"""The pytest integration: hooks, settings, preflight, the session and the suites' helpers."""

@@ -1,0 +1,1 @@
+"""Analyses that turn codec outputs into probe values: linearity, frequency response, tokens."""

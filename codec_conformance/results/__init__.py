@@ -1,0 +1,1 @@
+"""The results contract (records, journal, merge) and the HTML report."""
