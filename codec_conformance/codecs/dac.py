@@ -6,9 +6,11 @@ quantizers from 1 to the model's maximum is an operating point, its bitrate from
 log2(C) with the model's own frame rate and codebook size.
 
 Weights, in order: ``--codec-checkpoint PATH`` (DAC's own ``.pth`` format: ``{"metadata":
-{"kwargs": ...}, "state_dict": ...}``, or a bare state dict / ``.safetensors``), else the
-library's cache ``~/.cache/descript/dac/weights_{44khz|24khz|16khz}_8kbps_*.pth``; nothing is
-downloaded. DAC's own ``DAC.load`` first tries ``torch.package`` (which runs code from the file)
+{"kwargs": ...}, "state_dict": ...}``, or a bare state dict / ``.safetensors``), else the file
+``dac.utils.download`` fetches (the latest 8 kbps tag of each variant, from the GitHub release) at
+the path it uses, ``~/.cache/descript/dac/weights_{44khz|24khz|16khz}_8kbps_<tag>.pth``, downloaded
+when missing through :mod:`codec_conformance.fetch` (DAC publishes no checksum: its SHA-256 is
+recorded on first download; not with ``--codec-offline``). DAC's own ``DAC.load`` first tries ``torch.package`` (which runs code from the file)
 and loads with ``strict=False``; this adapter reads the file with ``weights_only=True`` and
 loads strictly. ``--codec-weights random-init`` builds the real architecture untrained (DAC's
 codebooks are randomly initialised embeddings, so codes already depend on the input).
@@ -20,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CheckpointError
+from ..fetch import Source, ensure
 from .neural import NeuralCodec
 from .checkpoint import apply_state_dict, load_state_dict, sha256_file
 from .rvq import bitrate_kbps
@@ -30,10 +33,12 @@ VARIANTS = {
     16000: dict(encoder_rates=[2, 4, 5, 8], decoder_rates=[8, 5, 4, 2], n_codebooks=12, tag="16khz"),
 }
 RANDOM_INIT_SEED = 1234
-
-
-def cache_dir() -> Path:
-    return Path.home() / ".cache" / "descript" / "dac"
+_RELEASES = "https://github.com/descriptinc/descript-audio-codec/releases/download/"
+# dac.utils.__MODEL_URLS__ at __MODEL_LATEST_TAGS__ (8 kbps); cached where dac.utils.download puts them
+PRETRAINED = {name: (Source(_RELEASES + f"{tag}/{file}", f"descript:dac/weights_{kind}_8kbps_{tag}.pth"),)
+              for name, kind, tag, file in (("dac", "44khz", "0.0.1", "weights.pth"),
+                                            ("dac24", "24khz", "0.0.4", "weights_24khz.pth"),
+                                            ("dac16", "16khz", "0.0.5", "weights_16khz.pth"))}
 
 
 class DacCodec(NeuralCodec):
@@ -51,9 +56,8 @@ class DacCodec(NeuralCodec):
                        "n_codebooks": v["n_codebooks"], "sample_rate": sample_rate, **(model_kwargs or {})}
         if self.weights == "checkpoint":
             self.checkpoint = str(Path(checkpoint).expanduser())
-        elif self.weights == "pretrained":
-            found = sorted(cache_dir().glob(f"weights_{v['tag']}_8kbps_*.pth"))
-            self.checkpoint = str(found[-1]) if found else None
+        elif self.weights == "pretrained":  # its kwargs fix the architecture: obtained now
+            self.checkpoint = str(ensure(PRETRAINED[self.name][0], f"{self.name} pretrained weights"))
         self._sd = None
         if self.checkpoint and Path(self.checkpoint).is_file():
             self._read_checkpoint()  # its kwargs fix the architecture and the bitrates
@@ -98,11 +102,6 @@ class DacCodec(NeuralCodec):
                 from dac.model.dac import DAC
             except ImportError as exc:
                 raise CheckpointError(f"descript-audio-codec is not importable ({exc})") from None
-            if self.weights == "pretrained" and self.checkpoint is None:
-                raise CheckpointError(
-                    f"{self.name}: pretrained weights not found: no {cache_dir()}/weights_"
-                    f"{VARIANTS[self.sample_rate]['tag']}_8kbps_*.pth and nothing can be downloaded here; pass "
-                    "--codec-checkpoint PATH, or use --codec-weights random-init for a pipeline check.")
             if self.weights == "checkpoint" and not Path(self.checkpoint).is_file():
                 raise CheckpointError(f"{self.name}: checkpoint not found: {self.checkpoint}")
             torch.manual_seed(RANDOM_INIT_SEED)

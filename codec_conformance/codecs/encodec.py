@@ -1,8 +1,10 @@
 """EnCodec (Defossez et al. 2022) through the ``encodec`` package: 24 kHz (mono) and 48 kHz.
 
 Weights, in order: ``--codec-checkpoint PATH`` (state dict, ``.th``/``.pt``/``.safetensors``),
-else the torch hub cache the library itself uses
-(``$TORCH_HOME/hub/checkpoints/encodec_24khz-d7cc33bc.th``); nothing is downloaded. With
+else the file ``EncodecModel._get_pretrained`` uses: ``ROOT_URL`` + ``encodec_24khz-d7cc33bc.th`` in
+the torch hub cache (``$TORCH_HOME/hub/checkpoints/``), downloaded there when missing through
+:mod:`codec_conformance.fetch` (checked against the SHA-256 prefix in its name, as
+``torch.hub``'s ``check_hash`` does; not with ``--codec-offline``). With
 ``--codec-weights random-init`` the real architecture is built with untrained weights and its
 codebooks are initialised from the encoder's own output on a fixed signal (EnCodec's codebooks
 start at zero and are only filled by k-means in training, so an untouched random model maps
@@ -19,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CheckpointError, CodecError
+from ..fetch import Source, ensure
 from .neural import NeuralCodec
 from .checkpoint import apply_state_dict, load_state_dict, sha256_file
 
@@ -29,11 +32,10 @@ VARIANTS = {
                 normalize=True, segment=1.0, name="encodec_48khz", file="encodec_48khz-7e698e3e.th"),
 }
 RANDOM_INIT_SEED = 1234
-
-
-def hub_checkpoint(filename: str) -> Path:
-    import torch
-    return Path(torch.hub.get_dir()) / "checkpoints" / filename
+ROOT_URL = "https://dl.fbaipublicfiles.com/encodec/v0/"  # encodec.model.ROOT_URL
+# the published files by codec name (torch hub names carry the first 8 hex digits of the SHA-256)
+PRETRAINED = {name: (Source(ROOT_URL + v["file"], f"torch:checkpoints/{v['file']}", v["file"].split("-")[1][:8]),)
+              for name, v in (("encodec", VARIANTS[24000]), ("encodec48", VARIANTS[48000]))}
 
 
 class EncodecCodec(NeuralCodec):
@@ -58,8 +60,7 @@ class EncodecCodec(NeuralCodec):
         self.description = (f"EnCodec {sample_rate // 1000} kHz, f_N={self.frame_rate:g} Hz, "
                             f"C={self.codebook_size}, k<={self.n_q_max}")
         if self.weights == "pretrained":
-            p = hub_checkpoint(self.variant["file"])
-            self.checkpoint = str(p)
+            self.checkpoint = str(PRETRAINED[self.name][0].path)
         elif self.weights == "checkpoint":
             self.checkpoint = str(Path(checkpoint).expanduser())
         self.weights_fingerprint = f"random-init-{RANDOM_INIT_SEED}" if self.weights == "random-init" else None
@@ -97,11 +98,8 @@ class EncodecCodec(NeuralCodec):
                 path = Path(self.checkpoint)
                 if self.weights == "checkpoint" and not path.is_file():
                     raise CheckpointError(f"{self.name}: checkpoint not found: {path} (from --codec-checkpoint)")
-                if not path.is_file():
-                    raise CheckpointError(
-                        f"{self.name}: pretrained weights not found at {path} and nothing can be downloaded "
-                        f"here. Put {self.variant['file']} there (TORCH_HOME moves it), pass "
-                        "--codec-checkpoint PATH, or use --codec-weights random-init for a pipeline check.")
+                if self.weights == "pretrained":
+                    path = ensure(PRETRAINED[self.name][0], f"{self.name} pretrained weights")
                 apply_state_dict(m, load_state_dict(path, trust=self._trust), str(path), self.name)
                 self.checkpoint_sha256 = sha256_file(path)
             m.eval().to(self.device)

@@ -4,22 +4,24 @@ Operating points are the quantizer counts it was trained with (``rand_num_quant`
 16, 32 codebooks = 0.5 ... 16 kbps).
 
 Weights, in order: ``--codec-checkpoint model.pth`` with ``--codec-config config.yaml`` (a
-config.yaml beside the checkpoint is used when none is given), else the Hugging Face cache
-(``$HF_HOME/hub/models--alibaba-damo--audio_codec-freqcodec_magphase-en-libritts-16k-gr1nq32ds320-
-pytorch/snapshots/*/``); nothing is downloaded. ``--codec-weights random-init`` builds the
+config.yaml beside the checkpoint is used when none is given), else the published model
+``alibaba-damo/audio_codec-freqcodec_magphase-en-libritts-16k-gr1nq32ds320-pytorch`` in the Hugging
+Face cache (``$HF_HOME/hub/models--alibaba-damo--.../snapshots/<revision>/``), downloaded there when
+missing from its ``resolve`` URLs through :mod:`codec_conformance.fetch` (SHA-256 recorded on first
+download; not with ``--codec-offline``). ``--codec-weights random-init`` builds the
 architecture of the upstream recipe ``egs/LibriTTS/codec/conf/freqcodec_mag_phase_16k_n32_600k_step.yaml``
 with ``kmeans_init: false`` (otherwise a random model runs k-means on its first input and then
 depends on it). The discriminator is dropped: inference does not use it.
 """
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import CheckpointError
+from ..fetch import ensure, hf_source
 from .neural import NeuralCodec
 from .checkpoint import apply_state_dict, load_state_dict, sha256_file
 from .rvq import bitrate_kbps
@@ -48,12 +50,9 @@ HOP = 320          # STFT hop 160 x time stride 2
 CODEBOOK_SIZE = 1024
 QUANTIZER_COUNTS = (1, 2, 4, 8, 16, 32)
 RANDOM_INIT_SEED = 1234
-HF_REPO = "models--alibaba-damo--audio_codec-freqcodec_magphase-en-libritts-16k-gr1nq32ds320-pytorch"
-
-
-def hf_dir() -> Path:
-    home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
-    return Path(home) / "hub" / HF_REPO
+HF_REPO = "alibaba-damo/audio_codec-freqcodec_magphase-en-libritts-16k-gr1nq32ds320-pytorch"
+# (config, checkpoint) of the published model
+PRETRAINED = {"freqcodec": (hf_source(HF_REPO, "config.yaml"), hf_source(HF_REPO, "model.pth"))}
 
 
 class FreqCodecCodec(NeuralCodec):
@@ -72,10 +71,8 @@ class FreqCodecCodec(NeuralCodec):
             self.checkpoint = str(Path(checkpoint).expanduser())
             self.config_path = str(Path(config).expanduser() if config else Path(self.checkpoint).with_name("config.yaml"))
         elif self.weights == "pretrained":
-            snaps = [s for s in sorted((hf_dir() / "snapshots").glob("*"))
-                     if (s / "model.pth").is_file() and (s / "config.yaml").is_file()]
-            if snaps:
-                self.checkpoint, self.config_path = str(snaps[-1] / "model.pth"), str(snaps[-1] / "config.yaml")
+            self.config_path, self.checkpoint = (str(ensure(src, "freqcodec pretrained model"))
+                                                 for src in PRETRAINED[self.name])
         self.frame_rate = self.sample_rate / HOP
         self.codebook_size = CODEBOOK_SIZE
         self.bitrates_kbps = tuple(bitrate_kbps(self.frame_rate, k, CODEBOOK_SIZE) for k in QUANTIZER_COUNTS)
@@ -104,11 +101,6 @@ class FreqCodecCodec(NeuralCodec):
     @property
     def model(self):
         if self._model is None:
-            if self.weights == "pretrained" and self.checkpoint is None:
-                raise CheckpointError(
-                    f"freqcodec: pretrained weights not found under {hf_dir()}/snapshots/*/ (model.pth + config.yaml) "
-                    "and nothing can be downloaded here; pass --codec-checkpoint model.pth --codec-config "
-                    "config.yaml, or use --codec-weights random-init for a pipeline check.")
             if self.weights == "random-init":
                 m = self._build(None)
             else:

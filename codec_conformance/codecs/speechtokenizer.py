@@ -2,21 +2,23 @@
 layers of 1024 codes at 50 Hz, i.e. 0.5 kbps per layer (R = f_N * k * log2 C).
 
 Weights, in order: ``--codec-checkpoint SpeechTokenizer.pt`` with ``--codec-config config.json``
-(a config.json beside the checkpoint is used when no config is given), else the Hugging Face
-cache the library's users keep (``$HF_HOME/hub/models--fnlp--SpeechTokenizer/snapshots/*/
-speechtokenizer_hubert_avg/``); nothing is downloaded. ``--codec-weights random-init`` builds the
+(a config.json beside the checkpoint is used when no config is given), else the published model
+``fnlp/SpeechTokenizer`` (``speechtokenizer_hubert_avg/``) in the Hugging Face cache
+(``$HF_HOME/hub/models--fnlp--SpeechTokenizer/snapshots/<revision>/``), downloaded there when
+missing from its ``resolve`` URL through :mod:`codec_conformance.fetch` (SHA-256 recorded on
+first download; not with ``--codec-offline``). ``--codec-weights random-init`` builds the
 upstream architecture (``config/spt_base_cfg.json`` of ZhangXInFD/SpeechTokenizer; the package
 ships no config) with untrained weights and codebooks initialised from its encoder's output.
 """
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import CheckpointError
+from ..fetch import ensure, hf_source
 from .neural import NeuralCodec
 from .checkpoint import apply_state_dict, load_state_dict, sha256_file
 from .rvq import bitrate_kbps, init_rvq_codebooks
@@ -26,19 +28,10 @@ BASE_CONFIG = {"n_filters": 64, "strides": [8, 5, 4, 2], "dimension": 1024, "sem
                "bidirectional": True, "dilation_base": 2, "residual_kernel_size": 3, "n_residual_layers": 1,
                "lstm_layers": 2, "activation": "ELU", "codebook_size": 1024, "n_q": 8, "sample_rate": 16000}
 RANDOM_INIT_SEED = 1234
-
-
-def hf_cache_dir() -> Path:
-    home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
-    return Path(home) / "hub" / "models--fnlp--SpeechTokenizer"
-
-
-def find_cached() -> tuple[Path, Path] | None:
-    for snap in sorted((hf_cache_dir() / "snapshots").glob("*")):
-        d = snap / "speechtokenizer_hubert_avg"
-        if (d / "SpeechTokenizer.pt").is_file() and (d / "config.json").is_file():
-            return d / "config.json", d / "SpeechTokenizer.pt"
-    return None
+HF_REPO = "fnlp/SpeechTokenizer"
+# (config, checkpoint) of the published model
+PRETRAINED = {"speechtokenizer": (hf_source(HF_REPO, "speechtokenizer_hubert_avg/config.json"),
+                                  hf_source(HF_REPO, "speechtokenizer_hubert_avg/SpeechTokenizer.pt"))}
 
 
 class SpeechTokenizerCodec(NeuralCodec):
@@ -55,9 +48,9 @@ class SpeechTokenizerCodec(NeuralCodec):
             self.checkpoint = str(Path(checkpoint).expanduser())
             cfg = Path(config).expanduser() if config else Path(self.checkpoint).with_name("config.json")
             self.config_path = str(cfg)
-        elif self.weights == "pretrained":
-            found = find_cached()
-            self.config_path, self.checkpoint = (str(found[0]), str(found[1])) if found else (None, None)
+        elif self.weights == "pretrained":  # the config fixes the bitrates: obtained now
+            self.config_path, self.checkpoint = (str(ensure(src, "speechtokenizer pretrained model"))
+                                                 for src in PRETRAINED[self.name])
         self.cfg = dict(model_config or BASE_CONFIG)
         if self.config_path and Path(self.config_path).is_file():
             self.cfg = json.loads(Path(self.config_path).read_text())
@@ -80,12 +73,6 @@ class SpeechTokenizerCodec(NeuralCodec):
                 from speechtokenizer import SpeechTokenizer
             except ImportError as exc:
                 raise CheckpointError(f"speechtokenizer is not importable ({exc}); pip install speechtokenizer beartype") from None
-            if self.weights == "pretrained" and self.checkpoint is None:
-                raise CheckpointError(
-                    f"speechtokenizer: pretrained weights not found under {hf_cache_dir()}/snapshots/*/"
-                    "speechtokenizer_hubert_avg/ (SpeechTokenizer.pt + config.json) and nothing can be downloaded "
-                    "here; pass --codec-checkpoint SpeechTokenizer.pt --codec-config config.json, or use "
-                    "--codec-weights random-init for a pipeline check.")
             if self.weights == "checkpoint":
                 if not Path(self.checkpoint).is_file():
                     raise CheckpointError(f"speechtokenizer: checkpoint not found: {self.checkpoint}")
