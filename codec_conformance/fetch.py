@@ -365,11 +365,16 @@ class _lock:
 
 
 # ------------------------------------------------------------------------------ archives
+def extracted_dir(src: Source) -> Path:
+    """The folder beside an archive in the cache that it is extracted to."""
+    return src.path.with_name(src.path.name.split(".")[0] + ".d")
+
+
 def ensure_extracted(src: Source, label: str = "", subdir: str = "") -> Path:
     """The folder an archive (``.tar.gz``, ``.tgz``, ``.zip``) extracts to, beside it in the cache:
     extracted once (into a temporary folder, then renamed), marked complete."""
     archive = src.path
-    dest = archive.with_name(archive.name.split(".")[0] + ".d")
+    dest = extracted_dir(src)
     done = dest / ".complete"
     if done.is_file() and done.read_text().strip() == src.url:
         return dest / subdir if subdir else dest

@@ -101,7 +101,9 @@ class ProsodyCorrelation(Metric):
 
 
 class EmotionAccuracy(Metric):
-    """emotion2vec (funasr) accuracy on an emotion corpus, from a local model directory."""
+    """emotion2vec (funasr) accuracy on an emotion corpus, from a local model directory. RAVDESS
+    labels are compared through :data:`codec_conformance.metrics.paper.RAVDESS_TO_EMOTION2VEC`
+    (calm counts as neutral; emotion2vec's own labels read ``<Chinese>/<english>``)."""
     name = "emotion_acc"
     unit = "fraction"
     scope = "set"
@@ -130,7 +132,8 @@ class EmotionAccuracy(Metric):
                 continue
             res = self.model.generate(x.astype(np.float32), granularity="utterance", extract_embedding=False)
             labels, scores = res[0]["labels"], res[0]["scores"]
-            pred = labels[int(np.argmax(scores))].split("/")[-1].lower()
-            per.append(float(pred.startswith(u.emotion[:3])))
+            from .paper import RAVDESS_TO_EMOTION2VEC
+            pred = labels[int(np.argmax(scores))].split("/")[-1].strip().lower()
+            per.append(float(pred == RAVDESS_TO_EMOTION2VEC.get(u.emotion, u.emotion)))
         vals = [v for v in per if v is not None]
         return MetricResult(float(np.mean(vals)) if vals else None, per, len(items), undef)

@@ -43,6 +43,8 @@ class PluginState:
             self.settings = build_settings(config.getoption, config.invocation_params.dir)
         except Exception as exc:  # ConformanceError: a usage problem, say it plainly
             raise pytest.UsageError(str(exc)) from None
+        from ..fetch import configure_from
+        configure_from(self.settings)  # --codec-offline / --codec-model-mirror, in every process
         from ..registry import codec_names
         known = codec_names()
         for name in self.settings.codecs:

@@ -22,7 +22,8 @@ AUDIO_FOLDERS = {"corpus": "speech", "noise_dir": "noise", "rir_dir": "room impu
 def check_inputs(s) -> None:
     """Raise one ConformanceError listing every bad input of settings ``s``."""
     problems = []
-    checks = [lambda o=o: check_audio_folder(s, o) for o in AUDIO_FOLDERS]
+    checks = [lambda: check_models(s)]  # first: named corpora are then extracted for the folder checks
+    checks += [lambda o=o: check_audio_folder(s, o) for o in AUDIO_FOLDERS]
     checks += [lambda: check_thresholds(s), lambda: check_baseline(s), lambda: check_resume(s),
                lambda: check_report_dir(s), lambda: check_device(s.device)]
     for check in checks:
@@ -41,6 +42,14 @@ def check_audio_folder(s, option: str) -> None:
     if not value:
         return
     from ..data.corpus import AUDIO_EXT, find_audio
+    from ..data.sources import OPTION_NAMES, is_named
+    if is_named(value):
+        if value not in OPTION_NAMES.get(option, ()):
+            raise ConformanceError(f"{flag(option)} {value}: that corpus is for "
+                                   f"{', '.join(flag(o) for o, n in OPTION_NAMES.items() if value in n)}; "
+                                   f"{flag(option)} takes {', '.join(OPTION_NAMES.get(option, ())) or 'a folder'}")
+        if not s.path(value).is_dir():
+            return  # not obtained: check_models said why
 
     root, opt, kind = s.path(value), flag(option), AUDIO_FOLDERS[option]
     if not root.exists():
@@ -150,3 +159,54 @@ def check_device(spec: str) -> None:
         return
     from .session import resolve_device
     resolve_device(spec)
+
+
+def needed_files(s) -> list:
+    """(label, fetch.Source) of every published file this run needs: the pretrained weights of
+    its codecs (each adapter's ``PRETRAINED``), the paper's evaluators (``--codec-evaluators
+    paper``) of the metrics it runs."""
+    import sys
+
+    from ..metrics import paper
+    from ..registry import load_codec_factory
+    out = []
+    if s.weights == "pretrained" and not s.checkpoint:
+        for name in s.codecs:
+            if ":" in name:
+                continue  # a user's factory: its files are its business
+            try:
+                factory = load_codec_factory(name)
+            except ConformanceError:
+                continue  # reported when the codec is built
+            declared = getattr(sys.modules.get(factory.__module__), "PRETRAINED", {}).get(name, ())
+            out += [(f"--codec={name} pretrained weights", src) for src in declared]
+    if getattr(s, "evaluators", "embedded") == "paper":
+        metrics = [m.strip() for m in str(s.metrics).split(",")] if s.metrics else list(s.profile_spec.metrics)
+        metrics.append("emotion_acc")
+        for metric in metrics:
+            if paper.uses_paper(s, metric):
+                out += [(f"--codec-evaluators paper: {label}", src) for label, src in paper.sources(metric)]
+    return out
+
+
+def check_models(s) -> None:
+    """Every file the run needs is in its cache, downloaded now when missing (once, on the
+    controller, before any worker starts); offline, each missing file is named with its URL and
+    the cache path to fill by hand. Named corpora are obtained and extracted here too."""
+    from ..data.sources import OPTION_NAMES, is_named, obtain
+    from ..fetch import FetchError, ensure
+    problems = []
+    for label, src in needed_files(s):
+        try:
+            ensure(src, label)
+        except FetchError as exc:
+            problems.append(str(exc))
+    for option, names in OPTION_NAMES.items():
+        value = getattr(s, option, None)
+        if is_named(value) and value in names:
+            try:
+                obtain(value)
+            except FetchError as exc:
+                problems.append(f"{flag(option)} {value}: {exc}")
+    if problems:
+        raise ConformanceError("\n  ".join(problems))

@@ -147,7 +147,8 @@ class ConformanceSession:
                 raise ConformanceError(f"unknown metric {', '.join(map(repr, bad))}; registered: {', '.join(known)}")
             return names
         names = list(self.profile.metrics)
-        if self.settings.emotion_model:
+        from ..metrics.paper import uses_paper
+        if self.settings.emotion_model or uses_paper(self.settings, "emotion_acc"):
             names.append("emotion_acc")
         return names
 

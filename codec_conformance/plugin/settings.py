@@ -45,10 +45,13 @@ OPTIONS = {
     "shard_id": (0, "this shard's index (0-based), with --codec-num-shards"),
     "num_shards": (1, "split the selected tests deterministically into this many shards"),
     "resume": (None, "run directory (or 'latest') to continue: skip tests whose records exist"),
+    "evaluators": ("embedded", "embedded | paper: the paper's Whisper large-v3, ECAPA-TDNN, emotion2vec (downloaded once; docs/models.md)"),
+    "offline": (False, "forbid any download (as HF_HUB_OFFLINE=1): a missing model or corpus is a usage error naming the URL and cache path"),
+    "model_mirror": (None, "base URL replacing scheme and host of every download (or env CODEC_CONFORMANCE_MIRROR)"),
     "timeout": (600.0, "seconds one codec round trip (one batch) may take; then its test errors, naming the codec "
                        "(0: no limit)"),
 }
-BOOL_OPTIONS = {"trust_checkpoint", "update_thresholds", "no_cache", "measure_only"}
+BOOL_OPTIONS = {"trust_checkpoint", "update_thresholds", "no_cache", "measure_only", "offline"}
 PATH_OPTIONS = {"checkpoint", "config", "corpus", "noise_dir", "rir_dir", "emotion_corpus", "emotion_model",
                 "thresholds", "thresholds_dir", "report_dir", "baseline", "cache_dir", "asr_model",
                 "speaker_model"}
@@ -101,6 +104,9 @@ class Settings:
     def path(self, value) -> Path | None:
         if value in (None, ""):
             return None
+        from ..data.sources import folder, is_named
+        if is_named(value):  # a corpus by name: its folder in the download cache
+            return folder(value)
         p = Path(os.path.expanduser(str(value)))
         return p if p.is_absolute() else Path(self.rootdir) / p
 
@@ -135,6 +141,7 @@ def build_settings(getoption, invocation_dir: str | Path) -> Settings:
 
     Relative paths given on the command line are relative to the invocation directory; those in
     pyproject.toml and the defaults (reports/, thresholds/) to the project directory."""
+    from ..data.sources import is_named
     from ..errors import ConformanceError
 
     rootdir = project_dir(invocation_dir)
@@ -147,7 +154,8 @@ def build_settings(getoption, invocation_dir: str | Path) -> Settings:
     for name, (default, _) in OPTIONS.items():
         cli = getoption("codec_" + name)
         if cli not in (None, False):
-            if name in PATH_OPTIONS and isinstance(cli, str) and cli not in ("auto", "pocketsphinx", "tiny.en"):
+            if name in PATH_OPTIONS and isinstance(cli, str) and cli not in ("auto", "pocketsphinx", "tiny.en") \
+                    and not is_named(cli):
                 cli = os.path.abspath(os.path.join(str(invocation_dir), os.path.expanduser(cli)))
             values[name] = cli
         elif name in file_vals:
@@ -174,6 +182,8 @@ def build_settings(getoption, invocation_dir: str | Path) -> Settings:
     s.profile_spec  # validate
     if s.weights not in ("pretrained", "random-init"):
         raise ConformanceError(f"--codec-weights {s.weights!r}: use pretrained or random-init")
+    if s.evaluators not in ("embedded", "paper"):
+        raise ConformanceError(f"--codec-evaluators {s.evaluators!r}: use embedded or paper")
     if s.precision not in ("fp32", "fp16", "bf16"):
         raise ConformanceError(f"--codec-precision {s.precision!r}: use fp32, fp16 or bf16")
     if not DEVICE_RE.fullmatch(str(s.device)):
