@@ -202,13 +202,19 @@ def test_tampered_truncated_and_mismatched_checkpoints(adapter, tmp_path):
         make(checkpoint=str(tmp_path / "nope.pt")).roundtrip(x, br)
 
 
-def test_missing_pretrained_weights_name_the_place(tmp_path, monkeypatch):
+def test_missing_pretrained_weights_offline_name_the_url_and_the_place(tmp_path, monkeypatch):
+    """Offline, a missing published file names its URL and the cache path to fill by hand (online
+    it is downloaded there: tests/test_fetch.py)."""
+    from codec_conformance import fetch
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.setenv("HF_HOME", str(tmp_path))
-    with pytest.raises(CheckpointError, match=r"encodec_24khz-d7cc33bc\.th.*nothing can be downloaded"):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(fetch.FetchError, match=r"hub/checkpoints/encodec_24khz-d7cc33bc\.th is not in the cache.*"
+                                               r"Fetch https://dl\.fbaipublicfiles\.com/encodec/v0/encodec_24khz"):
         _encodec().roundtrip(np.zeros((1, 2400), np.float32), 24.0)
-    with pytest.raises(CheckpointError, match=r"models--fnlp--SpeechTokenizer.*nothing can be downloaded"):
-        _speechtokenizer().roundtrip(np.zeros((1, 1600), np.float32), 4.0)
+    with pytest.raises(fetch.FetchError, match=r"models--fnlp--SpeechTokenizer/snapshots/main/.*HF_HUB_OFFLINE=1.*"
+                                               r"https://huggingface\.co/fnlp/SpeechTokenizer/resolve/main/"):
+        _speechtokenizer()
 
 
 class _Boom:
