@@ -472,3 +472,22 @@ def test_preflight_downloads_through_the_mirror_before_any_test(caches, server, 
     s = build_settings(lambda k: opts.get(k), ROOT)
     check_models(s)
     assert server.requests == [(served, None)] and dac.PRETRAINED["dac24"][0].path.is_file()
+
+
+def test_corpus_names_stay_names_and_are_checked_at_session_start(caches):
+    from codec_conformance.data import sources
+    from codec_conformance.errors import ConformanceError
+    from codec_conformance.plugin.preflight import check_inputs
+    from codec_conformance.plugin.settings import build_settings
+    opts = {"codec": ["opus"], "codec_corpus": "librispeech:test-clean", "codec_noise_dir": "ravdess",
+            "codec_offline": True, "codec_report_dir": str(caches / "r")}
+    s = build_settings(lambda k: opts.get(k), ROOT)
+    assert s.corpus == "librispeech:test-clean"  # not made a path of the invocation folder
+    assert s.path(s.corpus) == sources.folder("librispeech:test-clean")
+    fetch.configure_from(s)
+    with pytest.raises(ConformanceError) as e:
+        check_inputs(s)
+    msg = str(e.value)
+    assert "--codec-corpus librispeech:test-clean" in msg and "https://www.openslr.org/resources/12/test-clean.tar.gz" in msg
+    assert "--codec-noise-dir ravdess: that corpus is for --codec-emotion-corpus" in msg
+    assert "no such directory" not in msg  # one message per problem

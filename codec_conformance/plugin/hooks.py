@@ -120,7 +120,7 @@ def versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
     out = {"python": platform.python_version()}
     for pkg in ("torch", "numpy", "av", "pesq", "pystoi", "faster-whisper", "resemblyzer", "encodec",
-                "descript-audio-codec", "hypothesis", "pytest"):
+                "descript-audio-codec", "hypothesis", "pytest", "openai-whisper", "speechbrain", "funasr"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:

@@ -141,7 +141,7 @@ def build_settings(getoption, invocation_dir: str | Path) -> Settings:
 
     Relative paths given on the command line are relative to the invocation directory; those in
     pyproject.toml and the defaults (reports/, thresholds/) to the project directory."""
-    from ..data.sources import is_named
+    from ..data.sources import OPTION_NAMES, is_named
     from ..errors import ConformanceError
 
     rootdir = project_dir(invocation_dir)
@@ -155,7 +155,7 @@ def build_settings(getoption, invocation_dir: str | Path) -> Settings:
         cli = getoption("codec_" + name)
         if cli not in (None, False):
             if name in PATH_OPTIONS and isinstance(cli, str) and cli not in ("auto", "pocketsphinx", "tiny.en") \
-                    and not is_named(cli):
+                    and not (is_named(cli) and name in OPTION_NAMES):
                 cli = os.path.abspath(os.path.join(str(invocation_dir), os.path.expanduser(cli)))
             values[name] = cli
         elif name in file_vals:
