@@ -26,6 +26,7 @@ code that reads them (``codecs/<name>.py``: ``PRETRAINED``, ``metrics/paper.py``
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import sys
@@ -246,7 +247,7 @@ def _download(src: Source, path: Path, what: str) -> None:
             _transfer(url, part)
             last = None
             break
-        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:  # IncompleteRead included
             if isinstance(exc, urllib.error.HTTPError) and exc.code in (401, 403, 404, 410):
                 last = exc
                 break

@@ -491,3 +491,26 @@ def test_corpus_names_stay_names_and_are_checked_at_session_start(caches):
     assert "--codec-corpus librispeech:test-clean" in msg and "https://www.openslr.org/resources/12/test-clean.tar.gz" in msg
     assert "--codec-noise-dir ravdess: that corpus is for --codec-emotion-corpus" in msg
     assert "no such directory" not in msg  # one message per problem
+
+
+def test_emotion_accuracy_maps_ravdess_labels_to_emotion2vec_classes():
+    """Was: prefix matching, so RAVDESS 'calm' never matched anything emotion2vec predicts."""
+    from types import SimpleNamespace
+
+    from codec_conformance.metrics.prosody import EmotionAccuracy
+    labels = ["生气/angry", "厌恶/disgusted", "恐惧/fearful", "开心/happy", "中立/neutral", "其他/other", "难过/sad",
+              "吃惊/surprised", "<unk>"]
+
+    class Fake:
+        def __init__(self, order):
+            self.order = iter(order)
+
+        def generate(self, x, **kw):
+            k = labels.index(next(self.order))
+            return [{"labels": labels, "scores": [float(i == k) for i in range(len(labels))]}]
+
+    m = EmotionAccuracy.__new__(EmotionAccuracy)
+    m.model = Fake(["中立/neutral", "厌恶/disgusted", "其他/other", "开心/happy"])
+    items = [SimpleNamespace(id=str(i), emotion=e) for i, e in enumerate(["calm", "disgust", "sad", "sad"])]
+    res = m.compute(items, [np.zeros(160, np.float32)] * 4, None, 16000)
+    assert res.per_item == [1.0, 1.0, 0.0, 0.0] and res.value == 0.5
