@@ -8,6 +8,8 @@ per second (higher is better) at batch 1 and batched, in fp32 and bf16/fp16 (aut
 Weights: random-init by default (same architecture, so the same compute, as the published models;
 a device machine has no network). ``--weights pretrained`` uses the published ones where the caches
 hold them (``python -m codec_conformance.cli ...`` / a first run downloads them; docs/models.md).
+The smoke suite's exit status is recorded as it is: with random-init weights the shipped gates
+fail (an untrained model), so what it shows is that every suite runs on the device, and how long.
 Results: ``<out>/bench_gpu.json`` and a table on stdout; every number is labelled with its device,
 precision, batch, input length and weights.
 """
