@@ -111,7 +111,8 @@ class PluginState:
 
 def config_hash(s) -> str:
     keep = {k: v for k, v in s.to_dict().items() if k not in ("resume", "shard_id", "num_shards", "report_dir",
-                                                             "cache_dir", "no_cache", "timeout")}
+                                                             "cache_dir", "no_cache", "timeout",
+                                                             "offline", "model_mirror")}
     return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
