@@ -514,3 +514,18 @@ def test_emotion_accuracy_maps_ravdess_labels_to_emotion2vec_classes():
     items = [SimpleNamespace(id=str(i), emotion=e) for i, e in enumerate(["calm", "disgust", "sad", "sad"])]
     res = m.compute(items, [np.zeros(160, np.float32)] * 4, None, 16000)
     assert res.per_item == [1.0, 1.0, 0.0, 0.0] and res.value == 0.5
+
+
+def test_paper_wer_is_whisper_large_v3_from_the_whisper_cache(caches, server, monkeypatch):
+    from codec_conformance.metrics import build_metric, paper
+    body = os.urandom(4096)  # stands for large-v3.pt (its real digest is pinned; this one for the test)
+    src = Source(paper.WHISPER_LARGE_V3.url, paper.WHISPER_LARGE_V3.cache, sha(body))
+    monkeypatch.setattr(paper, "WHISPER_LARGE_V3", src)
+    server.serve(src.url, body)
+    s = type("S", (), {"evaluators": "paper", "asr_model": "auto", "path": lambda self, v: v})()
+    m = build_metric("wer", s)
+    assert m._model == str(caches / "whisper" / "large-v3.pt") and Path(m._model).read_bytes() == body
+    s.asr_model = "/models/mine.pt"  # an explicit model wins
+    assert build_metric("wer", s)._model == "/models/mine.pt"
+    s.evaluators, s.asr_model = "embedded", "auto"
+    assert build_metric("wer", s)._model == "auto"
