@@ -293,6 +293,9 @@ def test_hificodec_pretrained_is_academicodec_24k_320_hop_and_its_checkpoint_loa
         z = codec.model.encoder(torch.from_numpy(x)[:, None, :]).transpose(1, 2)[0]
     first = q["quantizer_modules.0.embedding.weight"]
     assert np.array_equal(codes[0, 0], torch.cdist(z[:, :256], first).argmin(-1).numpy())
+    # the same file given by hand loads the same way (it was refused before)
+    local = hc.HiFiCodecCodec(checkpoint=codec.checkpoint, config=codec.config_path)
+    assert local.format == "academicodec" and np.array_equal(local.encode(x, local.bitrates_kbps[0]), codes)
 
 
 # ------------------------------------------------------------------------------ evaluators and data
