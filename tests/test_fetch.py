@@ -532,3 +532,27 @@ def test_paper_wer_is_whisper_large_v3_from_the_whisper_cache(caches, server, mo
     assert build_metric("wer", s)._model == "/models/mine.pt"
     s.evaluators, s.asr_model = "embedded", "auto"
     assert build_metric("wer", s)._model == "auto"
+
+
+def test_suite_run_fetches_missing_weights_itself_at_session_start(tmp_path, server):
+    """End to end: `pytest suites/ --codec=dac24` with an empty cache downloads the weights once
+    (here from the local server, through --codec-model-mirror) and the tests see that model."""
+    import torch
+    from dac.model.dac import DAC
+
+    from codec_conformance.codecs import dac
+    kw = dict(encoder_dim=4, encoder_rates=[2, 4], latent_dim=8, decoder_dim=8, decoder_rates=[4, 2],
+              n_codebooks=2, codebook_size=16, codebook_dim=4, sample_rate=24000)
+    buf = io.BytesIO()
+    torch.save({"metadata": {"kwargs": kw}, "state_dict": DAC(**kw).state_dict()}, buf)
+    served = server.serve(dac.PRETRAINED["dac24"][0].url, buf.getvalue())
+    r = _run_suite(tmp_path, "--codec=dac24", "--codec-model-mirror", server.url, "--codec-bitrate", "all",
+                   "--collect-only", "-k", "frequency_response",
+                   env_extra={"CODEC_CONFORMANCE_NO_PROGRESS": "1"})
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-2000:]
+    assert server.requests == [(served, None)]
+    assert (tmp_path / "home" / ".cache" / "descript" / "dac" / "weights_24khz_8kbps_0.0.4.pth").read_bytes() == \
+        buf.getvalue()
+    # the downloaded model's operating points: 2 codebooks of 16 codes at 24000/8 = 3000 Hz
+    assert "dac24-12kbps-0dBFS" in out and "dac24-24kbps-0dBFS" in out and "6/" in out
