@@ -142,14 +142,17 @@ def pytest_configure(config):
     setattr(config, _STATE_ATTR, PluginState(config))
 
 
-CONF_FIXTURES = ("codec_point", "noise_condition", "noise_metric", "sweep_level_dbfs", "additivity_kind",
-                 "token_condition", "token_shift")
+def conf_fixtures() -> tuple[str, ...]:
+    """The parameters the plugin provides: the codec point, and each suite's declared ones."""
+    from ..catalogue import suites
+    return ("codec_point", *(p for s in suites().values() for p in s.params))
 
 
 def pytest_generate_tests(metafunc):
     names = metafunc.fixturenames
-    if not any(n in names for n in CONF_FIXTURES):
+    if not any(n in names for n in conf_fixtures()):
         return
+    from ..catalogue import suites
     st = state(metafunc.config)
     sess = st.session()
     try:
@@ -160,26 +163,15 @@ def pytest_generate_tests(metafunc):
                                    marks=[pytest.mark.conformance, pytest.mark.xdist_group(c)])
                       for c in st.settings.codecs for b in sess.bitrates(c)]
             metafunc.parametrize("codec_point", points)
-        if "noise_condition" in names:
-            conds = sess.noise_conditions()
-            metafunc.parametrize("noise_condition", conds, ids=[c.id for c in conds])
-        if "noise_metric" in names:
-            metafunc.parametrize("noise_metric", sess.metric_names())
-        if "sweep_level_dbfs" in names:
-            levels = list(sess.profile.sweep_levels_dbfs)
-            metafunc.parametrize("sweep_level_dbfs", levels, ids=[f"{x:g}dBFS" for x in levels])
-        if "additivity_kind" in names:
-            metafunc.parametrize("additivity_kind", ["speech_speech", "speech_noise"])
-        if "token_condition" in names:
-            conds = [c for c in sess.noise_conditions() if c.kind != "clean"]
-            metafunc.parametrize("token_condition", conds, ids=[c.id for c in conds])
-        if "token_shift" in names:
-            from ..suites.test_token_robustness import SHIFTS
-            metafunc.parametrize("token_shift", list(SHIFTS))
+        for suite in suites().values():  # each suite's parameters, as its SUITE declares them
+            for fixture, values in suite.params.items():
+                if fixture in names:
+                    pairs = values(sess)
+                    metafunc.parametrize(fixture, [v for _, v in pairs], ids=[str(i) for i, _ in pairs])
     except Exception as exc:  # a codec that cannot be built, a bad --codec-bitrate or metric
         msg = str(exc)
         st.collect_error = msg if msg.startswith("codec-conformance") else f"codec-conformance: {msg}"
-        for n in CONF_FIXTURES:  # no tests from this module; the run stops after collection
+        for n in conf_fixtures():  # no tests from this module; the run stops after collection
             if n in names and n not in getattr(metafunc, "_calls_params", ()):
                 try:
                     metafunc.parametrize(n, [])
@@ -193,7 +185,8 @@ def pytest_collection_modifyitems(session, config, items):
     if getattr(st, "collect_error", None):
         pytest.exit(st.collect_error, returncode=pytest.ExitCode.USAGE_ERROR)
     s = st.settings
-    conf_items = [it for it in items if any(n in getattr(it, "fixturenames", ()) for n in CONF_FIXTURES)]
+    fixtures = conf_fixtures()
+    conf_items = [it for it in items if any(n in getattr(it, "fixturenames", ()) for n in fixtures)]
     keep, drop = [], []
     if s.resume and conf_items and not st.is_worker:
         rec = st.ensure_recorder()
@@ -247,24 +240,19 @@ def base_nodeid(nodeid: str) -> str:
     return head + sep + tail.split("@", 1)[0] if sep else nodeid.split("@", 1)[0]
 
 
-# relative cost of one test, measured on the standard profile (seconds on 2 CPU cores): an ASR or
-# DNSMOS test costs 15-30x a PESQ test; Hypothesis suites call the codec tens of times
-METRIC_COST = {"wer": 20.0, "dnsmos": 16.0, "emotion_acc": 10.0, "eer": 1.0, "pesq": 0.8, "pesq_nb": 0.8,
-               "mel_distance": 0.8, "stoi": 0.3, "estoi": 0.3, "prosody_corr": 0.2, "si_sdr": 0.05}
-SUITE_COST = {"test_additivity": 6.0, "test_homogeneity": 3.0, "test_frequency_response": 1.0,
-              "test_token_gain": 3.0, "test_token_noise": 1.0, "test_token_shift": 1.0, "test_token_determinism": 1.0}
-
-
 def estimated_cost(item) -> float:
+    """Relative cost of one test (seconds on 2 CPU cores, standard profile), as its suite declares
+    it (SUITE.item_cost from the test's parameters, or SUITE.cost per test function): an ASR or
+    DNSMOS test costs 15-30x a PESQ test (MetricInfo.cost); Hypothesis suites call the codec tens
+    of times."""
+    suite = getattr(getattr(item, "module", None), "SUITE", None)
     cs = getattr(item, "callspec", None)
     params = cs.params if cs is not None else {}
-    if "noise_metric" in params:
-        cost = METRIC_COST.get(params["noise_metric"], 1.0)
-        cond = params.get("noise_condition")
-        if getattr(cond, "kind", "clean") != "clean":
-            cost *= 1.3  # noisy input: Whisper's temperature fallback decodes again
-        return cost
-    return SUITE_COST.get(getattr(item, "originalname", "").split("[")[0], 0.5)
+    if suite is None:
+        return 0.5
+    if suite.item_cost is not None:
+        return float(suite.item_cost(params))
+    return float(suite.cost.get(getattr(item, "originalname", "").split("[")[0], 0.5))
 
 
 @pytest.fixture(scope="session")

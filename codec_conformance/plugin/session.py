@@ -83,8 +83,8 @@ class ConformanceSession:
             p = self.profile
             if self.settings.corpus:
                 full = load_folder(self.settings.path(self.settings.corpus))
-                self._corpus = full.subset(p.n_speakers if self.settings.profile != "paper" else None,
-                                           p.n_per_speaker if self.settings.profile != "paper" else None)
+                self._corpus = full.subset(None if p.whole_corpus else p.n_speakers,
+                                           None if p.whole_corpus else p.n_per_speaker)
             else:
                 self._corpus = load_embedded(p.n_speakers, p.n_per_speaker)
         return self._corpus
@@ -94,7 +94,7 @@ class ConformanceSession:
         if self._emotion is None:
             if self.settings.emotion_corpus:
                 full = load_ravdess(self.settings.path(self.settings.emotion_corpus))
-                n = {"smoke": 8, "standard": 16}.get(self.settings.profile)
+                n = self.profile.emotion_items
                 self._emotion = Corpus(full.name, sorted(full.items, key=lambda u: u.id)[:n] if n else full.items,
                                        full.sample_rate, False, full.description, skipped=full.skipped)
             else:
@@ -120,36 +120,30 @@ class ConformanceSession:
             self._rirs = AudioBank.from_dir(self.settings.path(self.settings.rir_dir), kind="rir")
         return self._rirs
 
+    def conditions(self, suite: str, reference: bool = True) -> list[C.Condition]:
+        """The grid of the condition kinds that ``suite`` uses (each kind's own grid for this
+        profile; without the reference kind, clean, when ``reference`` is False). Needs no
+        audio loaded: collection-time safe."""
+        from ..catalogue import condition_kinds
+        return [c for k in condition_kinds().values() if suite in k.suites and (reference or not k.reference)
+                for c in k.conditions(self.profile, self.settings)]
+
     def noise_conditions(self) -> list[C.Condition]:
-        """The noise suite's grid (needs no audio loaded: collection-time safe)."""
-        p = self.profile
-        conds = [C.clean()]
-        conds += [C.ambient(s) for s in p.snrs_db]
-        conds += [C.white(s) for s in p.snrs_db]
-        if self.settings.rir_dir:
-            from ..data.corpus import AUDIO_EXT
-            root = self.settings.path(self.settings.rir_dir)
-            names = sorted(str(q.relative_to(root)) for q in root.rglob("*") if q.suffix.lower() in AUDIO_EXT)
-            if not names:
-                raise ConformanceError(f"--codec-rir-dir {root}: no audio files")
-            conds += [C.reverb(rir=n) for n in names[: p.max_rirs]]
-        else:
-            conds += [C.reverb(rt60_s=r) for r in p.rt60s_s]
-        return conds
+        """The noise suite's grid."""
+        return self.conditions("noise")
 
     def metric_names(self) -> list[str]:
+        """--codec-metrics, else every registered metric declared ``default`` whose required
+        option (``requires``: emotion_acc needs --codec-emotion-model) is set."""
+        from ..catalogue import metrics
+        known = metrics()
         if self.settings.metrics:
-            from ..registry import metric_names
             names = [m.strip() for m in str(self.settings.metrics).split(",") if m.strip()]
-            known = metric_names()
             bad = [m for m in names if m not in known]
             if bad:
                 raise ConformanceError(f"unknown metric {', '.join(map(repr, bad))}; registered: {', '.join(known)}")
             return names
-        names = list(self.profile.metrics)
-        if self.settings.emotion_model:
-            names.append("emotion_acc")
-        return names
+        return [n for n, i in known.items() if i.default and (i.requires is None or getattr(self.settings, i.requires, None))]
 
     def degraded(self, cond: C.Condition, corpus: Corpus) -> list[np.ndarray]:
         key = (cond, corpus.name, len(corpus.items))
@@ -321,7 +315,9 @@ class ConformanceSession:
             return self._scores[key]
 
     def corpus_for(self, metric_name: str) -> Corpus:
-        return self.emotion_corpus if metric_name in ("prosody_corr", "emotion_acc") else self.corpus
+        from ..catalogue import metrics
+        info = metrics().get(metric_name)
+        return self.emotion_corpus if info is not None and info.corpus == "emotion" else self.corpus
 
     def noise_scores(self, codec: str, bitrate: float, cond: C.Condition, metric_name: str):
         """(codec result, oracle result) of one metric under one condition."""
@@ -337,15 +333,16 @@ class ConformanceSession:
         """The limits of codec ``codec`` (its --codec id), read once: see thresholds.candidates
         (the project's files, then the packaged ones; by id, then by the codec's own name)."""
         if codec not in self._thresholds:
-            from ..gate.thresholds import known_metrics
+            from ..catalogue import gated_names
             s = self.settings
             names = [codec, str(self.codec(codec).name)]
             self._thresholds[codec] = ThresholdSet.for_codec(
                 names, s.path(s.thresholds_dir), s.path(s.thresholds) if s.thresholds else None,
-                metrics=known_metrics())
+                metrics=gated_names())
         return self._thresholds[codec]
 
     def evaluator_infos(self) -> dict:
+        from ..catalogue import metric_info
         out = {}
         for name, m in self._metrics.items():
             out[name] = {"name": m.evaluator or m.name, "stand_in": bool(m.stand_in),
@@ -353,9 +350,8 @@ class ConformanceSession:
                          "higher_is_better": m.higher_is_better}
             if m.evaluator_settings:
                 out[name]["settings"] = m.evaluator_settings
-        if "prosody_corr" in out:
-            out["prosody_corr"]["note"] = ("proxy for emotion preservation (no offline emotion model); "
-                                           "not emotion accuracy")
+            if metric_info(m).note:
+                out[name]["note"] = metric_info(m).note
         return out
 
     def corpus_infos(self) -> dict:

@@ -66,16 +66,17 @@ class Profile:
     sweep_seconds: float
     sweep_levels_dbfs: tuple
     gain_grid_db: tuple
-    metrics: tuple = ("mel_distance", "pesq", "stoi", "si_sdr", "wer", "eer", "prosody_corr", "dnsmos")
+    whole_corpus: bool = False          # --codec-corpus is used whole (else n_speakers x n_per_speaker)
+    emotion_items: int | None = None    # items of --codec-emotion-corpus (None: all)
 
 
 PROFILES = {
     "smoke": Profile("smoke", 3, 2, (0.0, 10.0), (0.6,), 1, 6, 1.5, (0.0, -6.0, -20.0),
-                     (-40.0, -20.0, -10.0, 0.0, 6.0, 12.0)),
+                     (-40.0, -20.0, -10.0, 0.0, 6.0, 12.0), emotion_items=8),
     "standard": Profile("standard", 4, 3, (-5.0, 0.0, 10.0, 20.0), (0.3, 0.8), 2, 20, 3.0,
-                        (0.0, -6.0, -20.0), tuple(float(g) for g in range(-40, 13, 4))),
+                        (0.0, -6.0, -20.0), tuple(float(g) for g in range(-40, 13, 4)), emotion_items=16),
     "paper": Profile("paper", 6, 5, (-5.0, 0.0, 5.0, 10.0, 15.0, 20.0), (0.3, 0.6, 0.9), 10, 100, 5.0,
-                     (0.0, -6.0, -20.0), tuple(float(g) for g in range(-40, 13, 2))),
+                     (0.0, -6.0, -20.0), tuple(float(g) for g in range(-40, 13, 2)), whole_corpus=True),
 }
 
 
