@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from ..errors import ConformanceError
-from .settings import BOOL_OPTIONS, OPTIONS, build_settings
+from .settings import BOOL_OPTIONS, OPTIONS, build_settings, option_type
 
 PAYLOAD_KEY = "codec_conformance"
 _STATE_ATTR = "_codec_conformance_state"
@@ -28,19 +28,41 @@ def pytest_addoption(parser):
     group.addoption("--codec", action="append", default=None, metavar="NAME|module:factory",
                     help="codec under test (repeatable): a registered name (see `codec-conformance "
                          "list-codecs`) or package.module:factory")
-    for name, (default, text) in OPTIONS.items():
+    parser.addini("codec", "codecs under test (--codec), whitespace-separated", type="args", default=None)
+    for name, (default, text, *_) in OPTIONS.items():
         flag = "--codec-" + name.replace("_", "-")
         if name in BOOL_OPTIONS:
             group.addoption(flag, action="store_true", default=False, dest="codec_" + name, help=text)
         else:
-            group.addoption(flag, default=None, dest="codec_" + name, help=f"{text} [default: {default}]")
+            group.addoption(flag, default=None, dest="codec_" + name, type=_argparse_type(name),
+                            help=f"{text} [default: {default}]")
+        # the same option as an ini key (its default is shown once, with the option above)
+        parser.addini("codec_" + name, f"same as {flag}", type="bool" if name in BOOL_OPTIONS else None,
+                      default=None)
+
+
+def _argparse_type(name: str):
+    """OPTIONS' type of ``name`` for argparse: a bad value is refused while parsing."""
+    import argparse
+
+    fn = option_type(name)
+    if fn is None:
+        return None
+
+    def convert(text):
+        try:
+            return fn(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    convert.__name__ = name  # argparse names the type in some messages
+    return convert
 
 
 class PluginState:
     def __init__(self, config):
         self.config = config
         try:
-            self.settings = build_settings(config.getoption, config.invocation_params.dir)
+            self.settings = build_settings(config.getoption, config.invocation_params.dir, getini=config.getini)
         except Exception as exc:  # ConformanceError: a usage problem, say it plainly
             raise pytest.UsageError(str(exc)) from None
         from ..registry import codec_names
