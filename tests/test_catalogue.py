@@ -164,3 +164,41 @@ def test_a_metric_a_condition_and_a_codec_from_entry_points_alone(outside_packag
     after = {p: p.stat().st_mtime_ns for p in before}
     assert after == before  # no file of codec_conformance/ was touched
     assert not any(m.startswith("ccplug") for m in sys.modules)  # only the subprocesses imported it
+
+
+# ------------------------------------------------------------------------------ one entry point
+def test_a_suite_test_has_one_id_whichever_way_it_is_collected():
+    from codec_conformance.plugin.ids import test_id
+    a = test_id("suites/test_additivity.py::test_additivity[opus-24kbps-speech_speech]")
+    b = test_id("codec_conformance/suites/test_additivity.py::test_additivity[opus-24kbps-speech_speech]@opus")
+    c = test_id("../venv/lib/python3.11/site-packages/codec_conformance/suites/test_additivity.py::"
+                "test_additivity[opus-24kbps-speech_speech]")
+    assert a == b == c == "test_additivity.py::test_additivity[opus-24kbps-speech_speech]"
+
+
+def test_top_level_suites_only_reexport_the_package_and_give_the_same_ids():
+    """`pytest suites/` and `pytest --pyargs codec_conformance.suites` select the same tests under
+    the same ids (so --codec-resume and shards carry over)."""
+    import subprocess
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    for f in sorted((root / "suites").glob("test_*.py")):
+        code = [ln for ln in f.read_text().splitlines() if ln.strip() and not ln.startswith(('"""', "repositories"))]
+        assert code[-1] == f"from codec_conformance.suites.{f.stem} import *  # noqa: F401,F403", f
+    hook = ("import os\nfrom codec_conformance.plugin.ids import test_id\n"
+            "def pytest_collection_finish(session):\n"
+            "    open(os.environ['IDS_OUT'], 'w').write('\\n'.join(sorted(test_id(i.nodeid) for i in session.items)))\n")
+    ids = []
+    for i, target in enumerate((["suites/"], ["--pyargs", "codec_conformance.suites"])):
+        out = root / f".ids-{i}.txt"
+        plug = root / f"_idsplug{i}.py"
+        plug.write_text(hook)
+        try:
+            subprocess.run([sys.executable, "-m", "pytest", "-p", f"_idsplug{i}", "--collect-only", "-q",
+                            "-p", "no:cacheprovider", "--codec=opus", *target], cwd=root, capture_output=True,
+                           text=True, env={**os.environ, "PYTHONPATH": str(root), "IDS_OUT": str(out)})
+            ids.append(out.read_text().split("\n"))
+        finally:
+            plug.unlink()
+            out.unlink(missing_ok=True)
+    assert len(ids[0]) > 50 and ids[0] == ids[1]

@@ -6,7 +6,7 @@ import json
 from functools import lru_cache
 
 from ..gate.baseline import judge
-from .hooks import attach, base_nodeid
+from .ids import hand_over, test_id
 from ..results.records import NON_FINITE_WHY, finite_json, make_record, record_key
 
 
@@ -40,7 +40,7 @@ def build_record(sess, request, *, codec: str, bitrate: float, suite: str, condi
     gated = True if gated is None else gated
     rec = make_record(codec=codec, bitrate_kbps=bitrate, suite=suite, condition=condition, metric=metric,
                       direction=direction, value=value, oracle=oracle, n_items=n_items,
-                      test_id=base_nodeid(request.node.nodeid), gated=gated, **extra)
+                      test_id=test_id(request.node.nodeid), gated=gated, **extra)
     if not gated:
         return rec
     th = limit(sess, codec, bitrate, suite, rec["condition"], metric)
@@ -98,7 +98,7 @@ def emit(sess, request, codec: str, records: list[dict], curves: list[dict] = ()
         payload["cache_warnings"] = cache_warnings
     if audio_files:
         payload["audio_files"] = audio_files
-    attach(request.node, payload)
+    hand_over(request.node, payload)
 
 
 def flac_b64(x, sr: int) -> str:

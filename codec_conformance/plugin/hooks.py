@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from ..errors import ConformanceError
+from .ids import PAYLOADS_ATTR, test_id
 from .settings import BOOL_OPTIONS, OPTIONS, build_settings, option_type
 
 PAYLOAD_KEY = "codec_conformance"
@@ -212,15 +213,15 @@ def pytest_collection_modifyitems(session, config, items):
     keep, drop = [], []
     if s.resume and conf_items and not st.is_worker:
         rec = st.ensure_recorder()
-        st.resume_ids = {base_nodeid(r["test_id"]) for r in rec.records}
+        st.resume_ids = {test_id(r["test_id"]) for r in rec.records}
     for it in items:
         conf = it in conf_items
         if conf and s.num_shards > 1:
-            h = int(hashlib.sha256(base_nodeid(it.nodeid).encode()).hexdigest()[:8], 16)
+            h = int(hashlib.sha256(test_id(it.nodeid).encode()).hexdigest()[:8], 16)
             if h % s.num_shards != s.shard_id:
                 drop.append(it)
                 continue
-        if conf and base_nodeid(it.nodeid) in st.resume_ids:
+        if conf and test_id(it.nodeid) in st.resume_ids:
             drop.append(it)
             continue
         keep.append(it)
@@ -255,13 +256,6 @@ def add_group_suffix(items) -> None:
             item._nodeid = new
 
 
-def base_nodeid(nodeid: str) -> str:
-    """A test id without the ``@<group>`` suffix that xdist's --dist loadgroup appends on workers,
-    so shards and --codec-resume agree whatever the distribution mode."""
-    head, sep, tail = nodeid.rpartition("]")
-    return head + sep + tail.split("@", 1)[0] if sep else nodeid.split("@", 1)[0]
-
-
 def estimated_cost(item) -> float:
     """Relative cost of one test (seconds on 2 CPU cores, standard profile), as its suite declares
     it (SUITE.item_cost from the test's parameters, or SUITE.cost per test function): an ASR or
@@ -283,9 +277,15 @@ def conformance(request):
     return state(request.config).session()
 
 
-def attach(node, payload: dict) -> None:
-    """Send records/curves with this test's report to the controller."""
-    node.user_properties.append((PAYLOAD_KEY, payload))
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Move what the test handed over (ids.hand_over: records, curves) onto its call report, which
+    xdist sends to the controller: records travel per test, so they survive a killed worker."""
+    report = yield
+    if call.when == "call":
+        for payload in item.__dict__.pop(PAYLOADS_ATTR, ()):
+            report.user_properties.append((PAYLOAD_KEY, payload))
+    return report
 
 
 def pytest_runtest_logreport(report):
@@ -309,7 +309,7 @@ def pytest_runtest_logreport(report):
             rec = st.ensure_recorder()
             if rec is not None and not payloads:
                 msg = str(getattr(report.longrepr, "reprcrash", None) and report.longrepr.reprcrash.message or report.longrepr)
-                rec.add_error({"test_id": report.nodeid, "when": report.when, "message": msg[-2000:]})
+                rec.add_error({"test_id": test_id(report.nodeid), "when": report.when, "message": msg[-2000:]})
     except OSError as exc:  # disk full, a vanished folder: stop now, with one clear error
         st.write_error = _write_error_text(st, exc)
         st.write_error_shown = True  # pytest prints the exit message
