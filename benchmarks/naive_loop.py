@@ -29,7 +29,7 @@ def main(argv=None) -> dict:
     from codec_conformance.plugin.session import ConformanceSession
     from codec_conformance.plugin.settings import OPTIONS, Settings, select_bitrates
 
-    values = {k: d for k, (d, _) in OPTIONS.items()}
+    values = {k: d for k, (d, *_) in OPTIONS.items()}
     values.update(profile=a.profile, weights=a.weights, no_cache=True, bitrate=a.bitrate)
     s = Settings(codecs=[a.codec], rootdir=".", values=values)
     sess = ConformanceSession(s)  # corpus, noise bank and the condition grid only

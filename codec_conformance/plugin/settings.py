@@ -192,6 +192,11 @@ def read_pyproject(rootdir: str | Path) -> dict:
         return {}
 
 
+def defaults() -> dict:
+    """name -> default of every option (OPTIONS entries are (default, help) or (default, help, type))."""
+    return {name: entry[0] for name, entry in OPTIONS.items()}
+
+
 def option_type(name: str):
     """The type function of option ``name`` (None: a string, or a flag)."""
     entry = OPTIONS[name]

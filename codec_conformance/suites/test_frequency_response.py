@@ -18,7 +18,7 @@ def test_frequency_response(conformance, request, codec_point, sweep_level_dbfs)
     sess = conformance
     c = sess.codec(codec)
     sr = int(c.sample_rate)
-    f = sess.system(codec, bitrate, sr)  # at the codec's own rate: the sweep covers its whole band
+    f = sess.roundtrip_fn(codec, bitrate, sr)  # at the codec's own rate: the sweep covers its whole band
     fr = frequency_response(f, sr, level_dbfs=sweep_level_dbfs, seconds=sess.profile.sweep_seconds)
     summary = band_summary(fr, sr)
     cond = condition_record("sweep", level_dbfs=sweep_level_dbfs)

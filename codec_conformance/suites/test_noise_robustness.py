@@ -39,9 +39,9 @@ def test_noise_robustness(conformance, request, codec_point, noise_condition, no
                   for v, o in zip(value.per_item, oracle.per_item)]
         k = max(range(len(deltas)), key=deltas.__getitem__)
         noisy = conformance.degraded(noise_condition, corpus)
-        coded = conformance.coded(codec, bitrate, noisy, corpus.sample_rate, (noise_condition, corpus.name))
+        out = conformance.roundtrip(codec, bitrate, noisy, corpus.sample_rate, tag=(noise_condition, corpus.name))
         clips, files = worst_case_clips(f"{codec}-{bitrate:g}-{noise_condition.id}", corpus.items[k].id,
-                                        corpus.sample_rate, corpus.items[k].audio, noisy[k], coded[k])
+                                        corpus.sample_rate, corpus.items[k].audio, noisy[k], out[k])
     rec = build_record(
         conformance, request, codec=codec, bitrate=bitrate, suite="noise",
         condition=noise_condition.to_record(), metric=noise_metric, direction=m.direction, gated=m.gated,
