@@ -56,7 +56,7 @@ def hf_dir() -> Path:
     return Path(home) / "hub" / HF_REPO
 
 
-class FreqCodecCodec(NeuralCodec):
+class FreqCodec(NeuralCodec):
     name = "freqcodec"
     sample_rate = 16000
     version = "1"
@@ -144,3 +144,7 @@ class FreqCodecCodec(NeuralCodec):
 
     def info(self) -> dict:
         return {**super().info(), "config": self.config_path}
+
+
+# the entry point of installs made before the rename (pip install -e . again makes it unused)
+FreqCodecCodec = FreqCodec
