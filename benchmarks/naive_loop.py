@@ -41,7 +41,7 @@ def main(argv=None) -> dict:
     n_tests = 0
     for br in select_bitrates(codec.bitrates_kbps, a.bitrate):
         for cond in sess.noise_conditions():
-            for name, m in metrics.items():
+            for m in metrics.values():
                 noisy = [C.apply(cond, u.audio, 16000, item_id=u.id, seed=0,
                                  noise_bank=sess.noise_bank if cond.kind == "ambient" else None)
                          for u in corpus.items]

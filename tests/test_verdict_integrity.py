@@ -120,7 +120,7 @@ def usercodecs(tmp_path, monkeypatch):
 
 def make_session(tmp_path, codec, **values):
     from codec_conformance.plugin.session import ConformanceSession
-    from codec_conformance.plugin.settings import defaults, OPTIONS, Settings
+    from codec_conformance.plugin.settings import defaults, Settings
     v = defaults()
     v.update(cache_dir=str(tmp_path / "cache"))  # device: auto (not an option the user set)
     v.update(values)

@@ -138,7 +138,8 @@ class ConditionKind:
         values = self.grid.get(profile.name, ())
         if self.axis is None:
             return [Condition(self.name)] if values or not self.grid else []
-        return [Condition(self.name, **{self.axis: float(v)}) for v in values]
+        fields: list[dict] = [{self.axis: float(v)} for v in values]
+        return [Condition(self.name, **f) for f in fields]
 
     def to_json(self) -> dict:
         """The entry of results.json's top-level ``conditions`` block."""

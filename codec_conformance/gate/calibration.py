@@ -11,7 +11,8 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from ..catalogue import info, suites
+from ..catalogue import info
+from ..catalogue import suites as declared_suites
 from ..results.records import direction_of, now_iso
 from .thresholds import file_stem
 
@@ -31,7 +32,7 @@ def derive(records: list[dict], margin: float) -> dict:
     (lower, upper). Records of quantities that are never gated, and of metrics a suite does not
     calibrate (``SuiteInfo.calibrated``), are skipped; the condition key is the suite's own."""
     worst: dict = {}
-    known = suites()
+    known = declared_suites()
     for r in records:
         if r.get("value") is None or r.get("gated", True) is False or r["suite"] not in known:
             continue
@@ -142,9 +143,8 @@ def write_thresholds(results: dict, settings) -> list[Path]:
             import tomllib
             old = tomllib.loads(p.read_text())
             table = merge_existing(table, old, {r["metric"]: direction_of(r) == "higher" for r in recs})
-            merged_from = str((old.get("meta") or {}).get("source", p.name)).replace('"', "'")
-            merged_from = merged_from.split("; merged with: ")  # keep the list flat
-            merged_from = "; ".join(dict.fromkeys(merged_from))
+            source = str((old.get("meta") or {}).get("source", p.name)).replace('"', "'")
+            merged_from = "; ".join(dict.fromkeys(source.split("; merged with: ")))  # keep the list flat
         p.write_text(render(codec, table, results["run"], settings.threshold_margin, merged_from,
                             bitrate=settings.bitrate))
         out.append(p)

@@ -61,7 +61,7 @@ class Metric:
         cache = cls.__dict__.get("_variants")
         if cache is None:
             cache = {}
-            setattr(cls, "_variants", cache)
+            cls._variants = cache  # type: ignore[attr-defined]
         if name not in cache:
             changes, bound = cls.VARIANTS[name]
             base_init = cls.__init__
@@ -83,11 +83,6 @@ class Metric:
     @property
     def direction(self) -> str:
         return self.info.direction
-
-    def info(self) -> dict:
-        return {"name": self.name, "higher_is_better": self.higher_is_better, "unit": self.unit,
-                "version": self.version, "stand_in": self.stand_in, "evaluator": self.evaluator, "gated": self.gated,
-                "description": self.description}
 
     # item metrics implement this; return a float, or raise Undefined(reason)
     def item(self, ref: np.ndarray, deg: np.ndarray, sr: int, utt) -> float:
@@ -111,7 +106,7 @@ class Metric:
                 if not np.isfinite(v):
                     raise Undefined(f"{self.name} returned {v}")
                 per.append(v)
-                rec = {"v": v}
+                rec: dict = {"v": v}
             except Undefined as u:
                 per.append(None)
                 undef[utt.id] = str(u)

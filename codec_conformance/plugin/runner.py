@@ -4,6 +4,7 @@ outputs by content, and encodes for the token suite."""
 from __future__ import annotations
 
 import threading
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -127,7 +128,7 @@ class CodecRunner:
             n = max(len(y) for y in ys)
             batch = np.stack([fit_length(y, n) for y in ys]).astype(np.float32)
             inp = batch if isinstance(codec, BaseCodec) else _as_tensor(batch)  # a BaseCodec takes numpy as it is
-            res = call_with_time_limit(lambda: codec.roundtrip(inp, bitrate),  # --codec-timeout
+            res = call_with_time_limit(partial(codec.roundtrip, inp, bitrate),  # --codec-timeout
                                        getattr(self.settings, "timeout", 600.0), str(getattr(codec, "name", name)),
                                        bitrate)
             res = check_output(name, batch, res, bitrate)  # real float of the input's shape, finite

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import threading
-from pathlib import Path
 
 import numpy as np
 
@@ -14,7 +13,6 @@ from ..data import conditions as C
 from ..codecs.cache import Cache
 from ..data.corpus import AudioBank, Corpus, babble_bank, default_cache_dir, load_embedded, load_folder, load_ravdess
 from ..errors import ConformanceError
-from ..metrics.base import MetricResult
 from .runner import CodecRunner
 from .scorer import Scorer, score_speech_items  # noqa: F401  (score_speech_items: its old home)
 from .settings import Settings

@@ -72,7 +72,7 @@ def test_token_noise(conformance, request, codec_point, token_condition):
 def test_token_gain(conformance, request, codec_point):
     codec, bitrate = codec_point
     sess = conformance
-    c = _codec(sess, codec)
+    _codec(sess, codec)
     corpus = sess.corpus
     sr = corpus.sample_rate
     cond = condition_record("gain", level_dbfs=PEAK_DBFS)
