@@ -65,3 +65,20 @@ def test_defaults_are_printed_once_in_help(pytester):
     assert "codec_profile" in out and "same as --codec-profile" in out
     for name in OPTIONS:
         assert f"codec_{name}" in out
+
+
+def test_an_extension_hook_gets_the_final_results(pytester):
+    """hookspec.py: pytest_codec_conformance_finished, on the controller, after results.json is final."""
+    pytester.makeini("[pytest]\n")
+    pytester.makeconftest('''
+import json
+def pytest_codec_conformance_finished(results, run_dir, config):
+    (run_dir / "seen.json").write_text(json.dumps({"n": len(results["records"]), "metrics": sorted(results["metrics"])}))
+''')
+    r = pytester.runpytest_subprocess("--pyargs", "codec_conformance.suites", "-p", "no:cacheprovider", "--codec=identity",
+                                      "-k", "frequency_response and 0dBFS", "-q")
+    assert r.ret == 0, r.stdout.str()[-2000:]
+    import json
+    seen = json.loads((pytester.path / "reports" / "latest" / "seen.json").read_text())
+    doc = json.loads((pytester.path / "reports" / "latest" / "results.json").read_text())
+    assert seen["n"] == len(doc["records"]) > 0 and "mid_band_ripple_db" in seen["metrics"]

@@ -24,6 +24,11 @@ PAYLOAD_KEY = "codec_conformance"
 _STATE_ATTR = "_codec_conformance_state"
 
 
+def pytest_addhooks(pluginmanager):
+    from . import hookspec
+    pluginmanager.add_hookspecs(hookspec)
+
+
 def pytest_addoption(parser):
     group = parser.getgroup("codec-conformance", "codec-conformance: speech codec conformance suites")
     group.addoption("--codec", action="append", default=None, metavar="NAME|module:factory",
@@ -372,6 +377,8 @@ def pytest_sessionfinish(session, exitstatus):
     if st.settings.update_thresholds:
         from ..gate.calibration import write_thresholds
         st.updated = write_thresholds(rec.to_json(), st.settings)
+    session.config.hook.pytest_codec_conformance_finished(results=rec.to_json(), run_dir=rec.run_dir,
+                                                          config=session.config)
 
 
 def gate_problems(st: PluginState, rec) -> list[str]:
