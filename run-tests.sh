@@ -3,5 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=.venv/bin/python
+"$PY" -m ruff check codec_conformance tests suites benchmarks conftest.py   # config: pyproject [tool.ruff]
+"$PY" -m mypy                                                               # config: pyproject [tool.mypy]
 "$PY" -m pytest tests/ -n 2 -q -p no:randomly "$@"
 "$PY" -m pytest suites/ --codec=opus -n 2 -q

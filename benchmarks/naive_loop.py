@@ -29,7 +29,7 @@ def main(argv=None) -> dict:
     from codec_conformance.plugin.session import ConformanceSession
     from codec_conformance.plugin.settings import OPTIONS, Settings, select_bitrates
 
-    values = {k: d for k, (d, _) in OPTIONS.items()}
+    values = {k: d for k, (d, *_) in OPTIONS.items()}
     values.update(profile=a.profile, weights=a.weights, no_cache=True, bitrate=a.bitrate)
     s = Settings(codecs=[a.codec], rootdir=".", values=values)
     sess = ConformanceSession(s)  # corpus, noise bank and the condition grid only
@@ -41,7 +41,7 @@ def main(argv=None) -> dict:
     n_tests = 0
     for br in select_bitrates(codec.bitrates_kbps, a.bitrate):
         for cond in sess.noise_conditions():
-            for name, m in metrics.items():
+            for m in metrics.values():
                 noisy = [C.apply(cond, u.audio, 16000, item_id=u.id, seed=0,
                                  noise_bank=sess.noise_bank if cond.kind == "ambient" else None)
                          for u in corpus.items]

@@ -87,19 +87,19 @@ def _cmd_list_codecs(a) -> int:
 
 
 def _cmd_list_metrics(a) -> int:
-    from .metrics import build_metric
-    from .registry import metric_names
-    for name in metric_names():
-        try:
-            m = build_metric(name) if name != "emotion_acc" else None
-        except Exception as exc:
-            print(f"{name:14} unavailable: {exc}")
-            continue
-        if m is None:
-            print(f"{name:14} higher is better; needs --codec-emotion-model DIR (emotion2vec via funasr)")
-            continue
-        d = "higher" if m.higher_is_better else "lower"
-        print(f"{name:14} {d} is better; {type(m).__doc__.strip().splitlines()[0] if type(m).__doc__ else m.description}")
+    """Every registered metric as it declares itself (nothing is built: no model is loaded)."""
+    from .catalogue import metrics
+    from .plugin.settings import flag
+    for name, m in metrics().items():
+        extra = [] if m.default else ["only with --codec-metrics"]
+        if m.requires:
+            extra.append(f"needs {flag(m.requires)}")
+        if m.stand_in:
+            extra.append("stand-in evaluator by default")
+        if not m.gated:
+            extra.append("recorded, never gated")
+        print(f"{name:14} {m.label} [{m.unit}], {m.direction} is better, smallest meaningful difference "
+              f"{m.min_meaningful_difference:g}" + (f"; {'; '.join(extra)}" if extra else ""))
     return 0
 
 

@@ -241,7 +241,7 @@ def _download(src: Source, path: Path, what: str) -> None:
     url = rewrite(src.url)
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(path.name + ".part")
-    last = None
+    last: BaseException | None = None
     for _ in range(ATTEMPTS):
         try:
             _transfer(url, part)

@@ -90,7 +90,13 @@ def _qualname(obj) -> str:
 
 
 def load_metric_class(name: str):
+    """The class of metric ``name``. An entry point may name a class whose ``VARIANTS`` table
+    holds ``name`` (``pesq_nb = ...signal:Pesq``): then that variant's class."""
     eps = _eps(METRIC_GROUP)
     if name not in eps:
         raise ConformanceError(f"unknown metric {name!r}; registered: {', '.join(sorted(eps))}")
-    return eps[name].load()
+    cls = eps[name].load()
+    info = getattr(cls, "info", None)
+    if getattr(info, "name", name) != name and name in (getattr(cls, "VARIANTS", None) or {}):
+        return cls.variant(name)
+    return cls

@@ -109,7 +109,7 @@ def _setup_case(case: str, p: Path) -> tuple[list[str], str]:
         (p / "base.json").write_text('{"schema": "codec-conformance/results/1", "records": 3}')
         return ["--codec-baseline", "base.json"], "--codec-baseline"
     if case == "seed-not-integer":
-        return ["--codec-seed=abc"], "--codec-seed 'abc': expected an integer"
+        return ["--codec-seed=abc"], "--codec-seed: 'abc': expected an integer"
     if case == "resume-missing":
         return ["--codec-resume", "20260101-nosuchrun"], "--codec-resume 20260101-nosuchrun"
     if case == "cuda-index-without-cuda":

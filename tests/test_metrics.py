@@ -4,7 +4,7 @@ import pytest
 from codec_conformance.metrics.asr import normalize_text, word_errors
 from codec_conformance.metrics.base import Undefined
 from codec_conformance.metrics.prosody import ProsodyCorrelation, f0_contour
-from codec_conformance.metrics.signal import MelDistance, Pesq, SiSdr, Stoi, SI_SDR_CAP_DB, mel_distance, si_sdr
+from codec_conformance.metrics.signal import MelDistance, Pesq, Stoi, SI_SDR_CAP_DB, mel_distance, si_sdr
 from codec_conformance.metrics.speaker import eer
 
 

@@ -31,8 +31,8 @@ def _dac16_small(**kw):
 
 def _freqcodec(**kw):
     pytest.importorskip("funcodec")
-    from codec_conformance.codecs.freqcodec import FreqCodecCodec
-    return FreqCodecCodec(**kw)
+    from codec_conformance.codecs.freqcodec import FreqCodec
+    return FreqCodec(**kw)
 
 
 def _hificodec(**kw):

@@ -2,7 +2,6 @@
 import json
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 

@@ -384,4 +384,4 @@ def test_hung_codec_errors_with_its_name_and_the_session_goes_on(run, pytester):
 
 def test_codec_timeout_must_be_seconds(run):
     r = run("--codec-timeout=soon", "--collect-only")
-    assert r.ret == pytest.ExitCode.USAGE_ERROR and "--codec-timeout 'soon'" in r.stderr.str()
+    assert r.ret == pytest.ExitCode.USAGE_ERROR and "--codec-timeout: 'soon'" in r.stderr.str()

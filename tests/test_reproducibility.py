@@ -135,7 +135,7 @@ def test_evaluator_settings_reach_run_provenance():
     from codec_conformance.plugin.session import ConformanceSession
     from codec_conformance.plugin.settings import OPTIONS, Settings
 
-    vals = {k: d for k, (d, _) in OPTIONS.items()}
+    vals = {k: d for k, (d, *_) in OPTIONS.items()}
     vals.update(no_cache=True, device="cpu")
     sess = ConformanceSession(Settings(codecs=["opus"], rootdir=ROOT, values=vals))
     sess._metrics = {"wer": WordErrorRate(backend=_StubWhisper([])), "dnsmos": Dnsmos()}

@@ -27,7 +27,10 @@ def test_thread_budget_splits_the_cores_among_workers(monkeypatch):
 
 
 def _item(name, **params):
-    return SimpleNamespace(originalname=name, callspec=SimpleNamespace(params=params))
+    """A collected test of suite module ``name`` (its SUITE declares the costs)."""
+    import importlib
+    module = importlib.import_module(f"codec_conformance.suites.{name}")
+    return SimpleNamespace(originalname=name, module=module, callspec=SimpleNamespace(params=params))
 
 
 def test_expensive_tests_are_scheduled_first():

@@ -172,11 +172,13 @@ def test_one_codec_id_in_records_curves_and_codecs(outside, pytester):
 
 
 def test_threshold_lookup_and_update_use_the_records_own_key():
-    from codec_conformance.results.records import threshold_condition
+    from codec_conformance.catalogue import suite
     from codec_conformance.gate.calibration import derive
     mixture = {"kind": "mixture", "mixture": "speech_noise"}
-    assert threshold_condition(mixture) == "speech_noise"
-    assert threshold_condition({"kind": "ambient", "snr_db": 0}) == "ambient"
+    assert suite("additivity").key(mixture) == "speech_noise"
+    assert suite("noise").key({"kind": "ambient", "snr_db": 0}) == "ambient"
+    # the keys a thresholds file may use are the same function over the suite's own conditions
+    assert suite("additivity").keys() == {"speech_speech", "speech_noise"}
     r = make_record(codec="c", bitrate_kbps=6, suite="additivity", condition=mixture, metric="ser_db",
                     direction="higher", value=10.0)
     assert derive([r], 0.2)[6.0]["additivity"]["speech_noise"]["ser_db"] == ("min_value", 7.0)

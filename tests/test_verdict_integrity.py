@@ -120,8 +120,8 @@ def usercodecs(tmp_path, monkeypatch):
 
 def make_session(tmp_path, codec, **values):
     from codec_conformance.plugin.session import ConformanceSession
-    from codec_conformance.plugin.settings import OPTIONS, Settings
-    v = {k: d for k, (d, _) in OPTIONS.items()}
+    from codec_conformance.plugin.settings import defaults, Settings
+    v = defaults()
     v.update(cache_dir=str(tmp_path / "cache"))  # device: auto (not an option the user set)
     v.update(values)
     return ConformanceSession(Settings(codecs=[codec], rootdir=str(tmp_path), values=v))
@@ -139,15 +139,15 @@ def test_disk_cache_key_carries_the_checkpoint_sha256(tmp_path, usercodecs):
     a.write_text("0.5")
     b.write_text("0.25")
     x = tone()
-    y8 = make_session(tmp_path, "usercodecs:ckgain", checkpoint=str(a)).roundtrip("usercodecs:ckgain", 8.0, x, 16000)
+    y8 = make_session(tmp_path, "usercodecs:ckgain", checkpoint=str(a)).roundtrip_one("usercodecs:ckgain", 8.0, x, 16000)
     assert np.allclose(y8, 0.5 * x)
     s4 = make_session(tmp_path, "usercodecs:ckgain", checkpoint=str(b))  # same cache directory
-    y4 = s4.roundtrip("usercodecs:ckgain", 8.0, x, 16000)
+    y4 = s4.roundtrip_one("usercodecs:ckgain", 8.0, x, 16000)
     assert np.allclose(y4, 0.25 * x), "the 4-bit run was served the 8-bit run's cached output"
     assert s4.codec("usercodecs:ckgain").calls == 1
     # the same checkpoint again is a cache hit (the key is stable across runs)
     s8 = make_session(tmp_path, "usercodecs:ckgain", checkpoint=str(a))
-    assert np.allclose(s8.roundtrip("usercodecs:ckgain", 8.0, x, 16000), 0.5 * x)
+    assert np.allclose(s8.roundtrip_one("usercodecs:ckgain", 8.0, x, 16000), 0.5 * x)
     assert s8.codec("usercodecs:ckgain").calls == 0
 
 
@@ -176,7 +176,7 @@ def test_codec_cache_identity_covers_framework_known_settings(tmp_path, usercode
     assert base != ident(config=str(cfg), weights="random-init")
     other = make_session(tmp_path, "usercodecs:ckgain_alias", checkpoint=str(ck), config=str(cfg))
     assert other.codec_identity("usercodecs:ckgain_alias") != base  # another factory (spec)
-    fw = make_session(tmp_path, spec, checkpoint=str(ck)).framework_identity(spec)
+    fw = make_session(tmp_path, spec, checkpoint=str(ck)).runner.framework_identity(spec)
     assert fw["device"] == "cpu" and fw["precision"] == "fp32" and fw["spec"] == spec
 
 
@@ -187,7 +187,7 @@ def test_codec_without_cache_identity_is_not_cached_across_runs(tmp_path, userco
     for _ in range(2):
         s = make_session(tmp_path, "usercodecs:plain")
         assert s.codec_identity("usercodecs:plain") is None
-        s.roundtrip("usercodecs:plain", 8.0, x, 16000)
+        s.roundtrip_one("usercodecs:plain", 8.0, x, 16000)
         assert s.codec("usercodecs:plain").calls == 1
     assert not list((tmp_path / "cache").rglob("*.npy"))
 
@@ -315,12 +315,12 @@ def test_non_float_output_is_refused_naming_what_it_got(tmp_path, usercodecs, sp
     s = make_session(tmp_path, spec, no_cache=True)
     with _no_warning():
         with pytest.raises(CodecError, match=rf"returned {what} samples.*real floating-point"):
-            s.roundtrip(spec, 8.0, tone(), 16000)
+            s.roundtrip_one(spec, 8.0, tone(), 16000)
 
 
 def test_real_float_output_of_any_precision_is_accepted(tmp_path, usercodecs):
     s = make_session(tmp_path, "usercodecs:raw_float64", no_cache=True)
-    y = s.roundtrip("usercodecs:raw_float64", 8.0, tone(), 16000)
+    y = s.roundtrip_one("usercodecs:raw_float64", 8.0, tone(), 16000)
     assert y.dtype == np.float32 and np.allclose(y, tone())
 
 
@@ -436,6 +436,6 @@ def test_framework_identity_names_the_gpu_model(tmp_path, usercodecs, monkeypatc
     ck.write_text("0.5")
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda d=None: f"FakeGPU({d})")
     s = make_session(tmp_path, "usercodecs:ckgain", checkpoint=str(ck))
-    cpu = s.framework_identity("usercodecs:ckgain")
-    s.device = "cuda:1"
-    assert s.framework_identity("usercodecs:ckgain")["device"] == "cuda/FakeGPU(cuda:1)" != cpu["device"]
+    cpu = s.runner.framework_identity("usercodecs:ckgain")
+    s.runner.device = "cuda:1"
+    assert s.runner.framework_identity("usercodecs:ckgain")["device"] == "cuda/FakeGPU(cuda:1)" != cpu["device"]

@@ -143,5 +143,3 @@ class Cache:
                 pass
         return removed
 
-
-NULL_CACHE = Cache(None, enabled=False)

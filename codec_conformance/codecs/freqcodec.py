@@ -55,7 +55,7 @@ HF_REPO = "alibaba-damo/audio_codec-freqcodec_magphase-en-libritts-16k-gr1nq32ds
 PRETRAINED = {"freqcodec": (hf_source(HF_REPO, "config.yaml"), hf_source(HF_REPO, "model.pth"))}
 
 
-class FreqCodecCodec(NeuralCodec):
+class FreqCodec(NeuralCodec):
     name = "freqcodec"
     sample_rate = 16000
     version = "1"
@@ -136,3 +136,7 @@ class FreqCodecCodec(NeuralCodec):
 
     def info(self) -> dict:
         return {**super().info(), "config": self.config_path}
+
+
+# the entry point of installs made before the rename (pip install -e . again makes it unused)
+FreqCodecCodec = FreqCodec

@@ -3,13 +3,13 @@ order-independent randomness (the seed of an item is derived from run seed, cond
 item id)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, asdict
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
 from .audio import active_rms, stable_seed
 from ..errors import ConformanceError
-
 
 
 @dataclass(frozen=True)
@@ -112,29 +112,106 @@ def convolve_rir(speech: np.ndarray, rir: np.ndarray, sr: int) -> np.ndarray:
     return (y * g).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class ConditionKind:
+    """A kind of degradation, declared once: how it is applied, its grid per profile, the
+    record field that varies across the grid (its record key beside ``kind``, and the x axis of
+    its figure), which suites use it. New kinds come from the entry-point group
+    ``codec_conformance.conditions`` (see :mod:`codec_conformance.catalogue`).
+
+    ``apply(cond, speech, sr, rng, ctx)`` returns the degraded float32 signal; ``rng`` is seeded
+    by (run seed, condition id, item id) and ``ctx`` has ``noise_bank``, ``rir_bank``, ``seed``.
+    ``grid`` is either {profile name: axis values} or ``f(profile, settings) -> [Condition]``."""
+
+    name: str
+    label: str
+    apply: Callable[..., np.ndarray]
+    grid: Mapping[str, Sequence[float]] | Callable[..., list] = field(default_factory=dict)
+    axis: str | None = None          # a Condition field (snr_db, rt60_s, gain_db, level_dbfs) or None
+    axis_label: str = ""
+    suites: tuple[str, ...] = ("noise", "tokens")
+    reference: bool = False          # the undegraded reference (clean): no token comparison against itself
+
+    def conditions(self, profile, settings=None) -> list[Condition]:
+        if callable(self.grid):
+            return list(self.grid(profile, settings))
+        values = self.grid.get(profile.name, ())
+        if self.axis is None:
+            return [Condition(self.name)] if values or not self.grid else []
+        fields: list[dict] = [{self.axis: float(v)} for v in values]
+        return [Condition(self.name, **f) for f in fields]
+
+    def to_json(self) -> dict:
+        """The entry of results.json's top-level ``conditions`` block."""
+        return {"label": self.label, "axis": self.axis, "axis_label": self.axis_label}
+
+
+def _clean(cond, speech, sr, rng, ctx):
+    return speech.astype(np.float32, copy=True)
+
+
+def _white(cond, speech, sr, rng, ctx):
+    return mix_at_snr(speech, rng.standard_normal(len(speech)), cond.snr_db, sr)
+
+
+def _ambient(cond, speech, sr, rng, ctx):
+    if ctx.noise_bank is None:
+        raise ConformanceError(f"{cond.id}: no noise bank (give --codec-noise-dir)")
+    seg, _ = _noise_segment(ctx.noise_bank, rng, len(speech))
+    return mix_at_snr(speech, seg, cond.snr_db, sr)
+
+
+def _reverb(cond, speech, sr, rng, ctx):
+    if cond.rt60_s is not None:
+        rir = simulate_rir(cond.rt60_s, sr, seed=stable_seed(ctx.seed, cond.id))
+    else:
+        bank = ctx.rir_bank
+        if bank is None or cond.source not in bank.signals:
+            why = getattr(bank, "skipped", {}).get(cond.source)
+            raise ConformanceError(f"{cond.id}: RIR {cond.source!r} not in the RIR bank"
+                                   + (f" (it could not be read: {why})" if why else ""))
+        rir = bank.signals[cond.source]
+    return convolve_rir(speech, rir, sr)
+
+
+def _gain(cond, speech, sr, rng, ctx):
+    return (speech * 10 ** (cond.gain_db / 20)).astype(np.float32)
+
+
+def _snr_grid(kind):
+    return lambda profile, settings=None: [Condition(kind, snr_db=float(s)) for s in profile.snrs_db]
+
+
+def _reverb_grid(profile, settings=None) -> list[Condition]:
+    """Measured RIRs of --codec-rir-dir (up to the profile's count), else simulated RT60s."""
+    rir_dir = getattr(settings, "rir_dir", None)
+    if rir_dir:
+        from .corpus import AUDIO_EXT
+        root = settings.path(rir_dir)
+        names = sorted(str(q.relative_to(root)) for q in root.rglob("*") if q.suffix.lower() in AUDIO_EXT)
+        if not names:
+            raise ConformanceError(f"--codec-rir-dir {root}: no audio files")
+        return [reverb(rir=n) for n in names[: profile.max_rirs]]
+    return [reverb(rt60_s=r) for r in profile.rt60s_s]
+
+
+CLEAN = ConditionKind("clean", "clean", _clean, grid=lambda profile, settings=None: [clean()], reference=True)
+AMBIENT = ConditionKind("ambient", "ambient noise", _ambient, grid=_snr_grid("ambient"), axis="snr_db",
+                        axis_label="SNR (dB)")
+WHITE = ConditionKind("white", "white noise", _white, grid=_snr_grid("white"), axis="snr_db", axis_label="SNR (dB)")
+REVERB = ConditionKind("reverb", "reverberation", _reverb, grid=_reverb_grid, axis="rt60_s", axis_label="RT60 (s)")
+GAIN = ConditionKind("gain", "gain", _gain, axis="gain_db", axis_label="gain (dB)", suites=())
+
+
 def apply(cond: Condition, speech: np.ndarray, sr: int, *, item_id: str, seed: int,
           noise_bank=None, rir_bank=None) -> np.ndarray:
-    """Degrade ``speech`` by ``cond``; deterministic in (seed, cond.id, item_id)."""
+    """Degrade ``speech`` by ``cond`` (its kind's ``apply``); deterministic in (seed, cond.id, item_id)."""
+    from types import SimpleNamespace
+
+    from ..catalogue import condition_kinds
+    kinds = condition_kinds()
+    if cond.kind not in kinds:
+        raise ConformanceError(f"unknown condition kind {cond.kind!r}; known: {', '.join(kinds)}")
     rng = np.random.default_rng(stable_seed(seed, cond.id, item_id))
-    if cond.kind == "clean":
-        return speech.astype(np.float32, copy=True)
-    if cond.kind == "white":
-        return mix_at_snr(speech, rng.standard_normal(len(speech)), cond.snr_db, sr)
-    if cond.kind == "ambient":
-        if noise_bank is None:
-            raise ConformanceError(f"{cond.id}: no noise bank (give --codec-noise-dir)")
-        seg, _ = _noise_segment(noise_bank, rng, len(speech))
-        return mix_at_snr(speech, seg, cond.snr_db, sr)
-    if cond.kind == "reverb":
-        if cond.rt60_s is not None:
-            rir = simulate_rir(cond.rt60_s, sr, seed=stable_seed(seed, cond.id))
-        else:
-            if rir_bank is None or cond.source not in rir_bank.signals:
-                why = getattr(rir_bank, "skipped", {}).get(cond.source)
-                raise ConformanceError(f"{cond.id}: RIR {cond.source!r} not in the RIR bank"
-                                       + (f" (it could not be read: {why})" if why else ""))
-            rir = rir_bank.signals[cond.source]
-        return convolve_rir(speech, rir, sr)
-    if cond.kind == "gain":
-        return (speech * 10 ** (cond.gain_db / 20)).astype(np.float32)
-    raise ConformanceError(f"unknown condition kind {cond.kind!r}; known: clean, white, ambient, reverb, gain")
+    ctx = SimpleNamespace(noise_bank=noise_bank, rir_bank=rir_bank, seed=seed, item_id=item_id)
+    return kinds[cond.kind].apply(cond, speech, sr, rng, ctx)

@@ -11,45 +11,50 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from ..results.records import direction_of, now_iso, threshold_condition
+from ..catalogue import info
+from ..catalogue import suites as declared_suites
+from ..results.records import direction_of, now_iso
 from .thresholds import file_stem
 
-# Smallest margin per metric, in its own unit: the run-to-run spread we expect from other
-# machines/library builds and, for EER/WER, from small item sets (smoke: 6 utterances).
-MIN_ABS_MARGIN = {"ser_db": 3.0, "low_band_boost_db": 1.0, "mid_band_ripple_db": 2.0,
-                  "high_band_rolloff_db": 1.0, "pesq": 0.15, "stoi": 0.03, "estoi": 0.03, "wer": 0.1,
-                  "eer": 0.1, "mel_distance": 0.1, "prosody_corr": 0.05, "dnsmos": 0.2, "emotion_acc": 0.1}
+DEFAULT_MIN_MARGIN = 0.05
+
+
+def min_margin(metric: str) -> float:
+    """Smallest margin of a metric's limits, in its own unit (``MetricInfo.min_margin``): the
+    run-to-run spread we expect from other machines/library builds and, for EER/WER, from small
+    item sets (smoke: 6 utterances; 1 word of ~50 is 0.02)."""
+    q = info(metric)
+    return q.min_margin if q is not None else DEFAULT_MIN_MARGIN
 
 
 def derive(records: list[dict], margin: float) -> dict:
     """{bitrate: {suite: {cond: {metric: (kind, limit)}}}} from records; a range's limit is
-    (lower, upper). Records of quantities that are never gated are skipped."""
+    (lower, upper). Records of quantities that are never gated, and of metrics a suite does not
+    calibrate (``SuiteInfo.calibrated``), are skipped; the condition key is the suite's own."""
     worst: dict = {}
+    known = declared_suites()
     for r in records:
-        if r.get("value") is None or r.get("gated", True) is False:
+        if r.get("value") is None or r.get("gated", True) is False or r["suite"] not in known:
+            continue
+        suite = known[r["suite"]]
+        if suite.calibrated is not None and r["metric"] not in suite.calibrated:
             continue
         direction = direction_of(r)
-        if r["suite"] == "noise":
+        if suite.limit_on_delta:
             if r.get("delta") is None:
                 continue
             kind, v = "max_delta", r["delta"]
-        elif r["suite"] in ("additivity", "homogeneity"):
-            if r["metric"] != "ser_db":
-                continue
-            kind, v = "min_value", r["value"]
         else:
             kind = {"two-sided": "range", "lower": "max_value", "higher": "min_value"}[direction]
             v = r["value"]
-        m = max(MIN_ABS_MARGIN.get(r["metric"], 0.05), margin * abs(v))
-        if r["metric"] == "wer":  # 6 utterances: 1 word of ~50 is 0.02; keep WER limits honest
-            m = max(m, 0.1)
+        m = max(min_margin(r["metric"]), margin * abs(v))
         if kind == "max_delta":
             limit = v - m if direction == "higher" else v + m
         elif kind == "range":
             limit = (v - m, v + m)
         else:
             limit = v - m if kind == "min_value" else v + m
-        key = (r["bitrate_kbps"], r["suite"], threshold_condition(r["condition"]), r["metric"])
+        key = (r["bitrate_kbps"], r["suite"], suite.key(r["condition"]), r["metric"])
         old = worst.get(key)
         worst[key] = (kind, limit if old is None else looser(kind, old[1], limit, direction == "higher"))
     out: dict = {}
@@ -104,7 +109,8 @@ def render(codec: str, table: dict, run: dict, margin: float, merged_from: str |
     lines = [f"# Thresholds for {codec}, written by --codec-update-thresholds on {now_iso()}",
              f"# from run {run.get('id')} (profile {run.get('profile')}, seed {run.get('seed')}) with margin "
              f"{margin:g} x |measured| (noise: x |delta|), at least: "
-             + ", ".join(f"{k} {v:g}" for k, v in MIN_ABS_MARGIN.items()) + ".",
+             + ", ".join(f"{k} {min_margin(k):g}" for k in sorted({m for br in table.values() for su in br.values()
+                                                                   for c in su.values() for m in c})) + ".",
              "# Noise limits are on delta = codec - oracle, taken at the worst SNR of each condition kind.",
              "# This run: pytest " + (shlex.join(run["argv"]) if run.get("argv") else
                                       f"suites/ --codec={codec} --codec-bitrate={bitrate} --codec-profile="
@@ -137,9 +143,8 @@ def write_thresholds(results: dict, settings) -> list[Path]:
             import tomllib
             old = tomllib.loads(p.read_text())
             table = merge_existing(table, old, {r["metric"]: direction_of(r) == "higher" for r in recs})
-            merged_from = str((old.get("meta") or {}).get("source", p.name)).replace('"', "'")
-            merged_from = merged_from.split("; merged with: ")  # keep the list flat
-            merged_from = "; ".join(dict.fromkeys(merged_from))
+            source = str((old.get("meta") or {}).get("source", p.name)).replace('"', "'")
+            merged_from = "; ".join(dict.fromkeys(source.split("; merged with: ")))  # keep the list flat
         p.write_text(render(codec, table, results["run"], settings.threshold_margin, merged_from,
                             bitrate=settings.bitrate))
         out.append(p)

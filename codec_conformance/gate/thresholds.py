@@ -12,9 +12,10 @@ own file)::
     [bitrate."64".frequency_response.sweep]
     mid_band_ripple_db = { max_value = 6.0 }
 
-Suites and their condition keys: ``noise`` (clean, white, ambient, reverb), ``additivity``
-(speech_speech, speech_noise), ``homogeneity`` (gain), ``frequency_response`` (sweep), ``tokens``
-(white, ambient, reverb, gain, shift, determinism). Limit
+Suites and their condition keys are what the suites declare (``SuiteInfo.keys()``, see
+:mod:`codec_conformance.catalogue`): ``noise`` (clean, white, ambient, reverb and any plugin
+condition kind), ``additivity`` (speech_speech, speech_noise), ``homogeneity`` (gain),
+``frequency_response`` (sweep), ``tokens`` (white, ambient, reverb, gain, shift, determinism). Limit
 kinds: ``max_delta`` (the largest allowed degradation against the oracle: for a
 higher-is-better metric delta >= limit, else delta <= limit), ``min_value``, ``max_value``, or
 both of the last two in one table (``{ min_value = -25.0, max_value = -17.0 }``: a range, for
@@ -34,24 +35,20 @@ from pathlib import Path
 
 from ..errors import ThresholdError
 
-SUITES = {
-    "noise": {"clean", "white", "ambient", "reverb"},
-    "additivity": {"speech_speech", "speech_noise"},
-    "homogeneity": {"gain"},
-    "frequency_response": {"sweep"},
-    "tokens": {"white", "ambient", "reverb", "gain", "shift", "determinism"},
-}
 KINDS = {"max_delta", "min_value", "max_value"}
 RANGE = frozenset({"min_value", "max_value"})
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin_thresholds"
 def known_metrics() -> set[str]:
-    """Every metric key a thresholds file may name: the registered metrics that are gated (SI-SDR
-    is recorded, never gated) and the suites' own measurements, as the analysis declares them
-    (linearity SER, the band quantities, the token measures)."""
-    from ..probes.analysis import BAND_DIRECTIONS, TOKEN_METRICS
-    from ..registry import load_metric_class, metric_names
-    suites = {"ser_db", "identical_codes"} | set(BAND_DIRECTIONS) | set(TOKEN_METRICS)
-    return {m for m in metric_names() if getattr(load_metric_class(m), "gated", True)} | suites
+    """Every metric key a thresholds file may name: the gated quantities of the catalogue (the
+    registered metrics, SI-SDR excepted, and the suites' own measurements)."""
+    from ..catalogue import gated_names
+    return gated_names()
+
+
+def suite_keys() -> dict[str, set[str]]:
+    """suite -> the condition keys its thresholds tables may use (what each suite declares)."""
+    from ..catalogue import suites
+    return {name: s.keys() for name, s in suites().items()}
 
 
 @dataclass(frozen=True)
@@ -153,6 +150,7 @@ class ThresholdSet:
                 self._err(top, "unknown top-level key; expected meta, default or bitrate")
 
     def _validate_block(self, prefix, block, metrics):
+        SUITES = suite_keys()
         if not isinstance(block, dict):
             self._err(prefix, "must be a table")
         for suite, conds in block.items():

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EvaluatorUnavailable
+from ..catalogue import MetricInfo
 from .base import LazyModelMetric, MetricResult
 
 _normalizer = None
@@ -221,10 +222,14 @@ def word_errors(ref: str, hyp: str) -> tuple[int, int]:
 
 
 class WordErrorRate(LazyModelMetric):
-    name = "wer"
-    higher_is_better = False
-    unit = "fraction"
-    scope = "set"
+    info = MetricInfo("wer", "WER", "fraction", "lower", min_meaningful_difference=0.01, cost=20.0,
+                      stand_in=True, min_margin=0.1)  # stand-in unless --codec-asr-model names a real model
+
+    @classmethod
+    def from_settings(cls, settings=None, device: str = "cpu"):
+        from . import paper
+        model = paper.model_path("wer") if paper.uses_paper(settings, "wer") else getattr(settings, "asr_model", None)
+        return cls(model=model, device=device)
 
     def __init__(self, backend: AsrBackend | None = None, model: str | None = None, device: str = "cpu"):
         self._model_obj = backend

@@ -1,16 +1,22 @@
 """Metric records and the evaluator contract.
 
-Every metric declares ``name``, ``higher_is_better``, ``unit``, ``version`` and ``stand_in``
-(True when it is computed with an offline substitute for the paper's model). ``compute`` takes
+Every metric declares itself once, in ``info = MetricInfo(...)`` (see
+:mod:`codec_conformance.catalogue`): label, unit, direction, minimal meaningful difference,
+gated, relative cost, corpus, stand-in. ``name``, ``higher_is_better``, ``unit``, ``gated`` and
+``min_meaningful_difference`` are class attributes read from it. A variant (``pesq_nb``) is a
+line of ``VARIANTS``: {name: (changes to info, constructor keywords)}. ``compute`` takes
 the items, the signals under test and the clean references (all at 16 kHz) and returns a
 :class:`MetricResult`. Items for which the metric is undefined are counted with a reason, never
 dropped or replaced.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 import numpy as np
+
+from ..catalogue import MetricInfo
 
 
 @dataclass
@@ -27,25 +33,56 @@ class MetricResult:
 
 
 class Metric:
+    info: ClassVar[MetricInfo] = MetricInfo("metric", "metric", "", "higher", 0.0)
+    VARIANTS: ClassVar[dict[str, tuple[dict, dict]]] = {}
     name = "metric"
     higher_is_better = True
     unit = ""
+    gated = True
+    min_meaningful_difference = 0.0
     version = "1"
     stand_in = False
-    scope = "item"          # "item": mean over items; "set": one value from all items (WER, EER)
     description = ""
     evaluator = None        # name of the model behind it, when there is one
     evaluator_settings = None  # dict of settings that fix its output (decoding, threads), for provenance
-    gated = True            # False: recorded, never gated (no threshold, no baseline regression)
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        if "info" in cls.__dict__:  # the declaration is the one source of these attributes
+            i = cls.info
+            cls.name, cls.higher_is_better, cls.unit, cls.gated = i.name, i.higher_is_better, i.unit, i.gated
+            cls.min_meaningful_difference = i.min_meaningful_difference
+            if not isinstance(getattr(cls, "stand_in", None), property):
+                cls.stand_in = i.stand_in
+
+    @classmethod
+    def variant(cls, name: str) -> type:
+        """The class of variant ``name`` (a line of ``VARIANTS``): its own info, bound keywords."""
+        cache = cls.__dict__.get("_variants")
+        if cache is None:
+            cache = {}
+            cls._variants = cache  # type: ignore[attr-defined]
+        if name not in cache:
+            changes, bound = cls.VARIANTS[name]
+            base_init = cls.__init__
+
+            def __init__(self, *args, **kwargs):
+                base_init(self, *args, **{**bound, **kwargs})
+
+            cache[name] = type(f"{cls.__name__}_{name}", (cls,), {
+                "info": replace(cls.info, name=name, **changes), "VARIANTS": {}, "__init__": __init__,
+                "__module__": cls.__module__, "__doc__": cls.__doc__})
+        return cache[name]
+
+    @classmethod
+    def from_settings(cls, settings=None, device: str = "cpu") -> "Metric":
+        """The metric as a run builds it: with the run's evaluator options (``settings``, None
+        outside a run) on ``device``. Metrics that need options override this."""
+        return cls()
 
     @property
     def direction(self) -> str:
-        return "higher" if self.higher_is_better else "lower"
-
-    def info(self) -> dict:
-        return {"name": self.name, "higher_is_better": self.higher_is_better, "unit": self.unit,
-                "version": self.version, "stand_in": self.stand_in, "evaluator": self.evaluator, "gated": self.gated,
-                "description": self.description}
+        return self.info.direction
 
     # item metrics implement this; return a float, or raise Undefined(reason)
     def item(self, ref: np.ndarray, deg: np.ndarray, sr: int, utt) -> float:
@@ -69,7 +106,7 @@ class Metric:
                 if not np.isfinite(v):
                     raise Undefined(f"{self.name} returned {v}")
                 per.append(v)
-                rec = {"v": v}
+                rec: dict = {"v": v}
             except Undefined as u:
                 per.append(None)
                 undef[utt.id] = str(u)

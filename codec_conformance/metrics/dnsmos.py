@@ -18,6 +18,7 @@ import os
 import numpy as np
 
 from ..errors import EvaluatorUnavailable
+from ..catalogue import MetricInfo
 from .base import Metric, Undefined
 
 SR = 16000
@@ -26,14 +27,18 @@ OVRL_POLY = np.poly1d([-0.06766283, 1.11546468, 0.04602535])  # non-personalised
 
 
 class Dnsmos(Metric):
-    name = "dnsmos"
-    unit = "MOS"
+    info = MetricInfo("dnsmos", "DNSMOS OVRL", "MOS", "higher", min_meaningful_difference=0.1, cost=16.0,
+                      min_margin=0.2)
     version = "3"  # 3: one intra-op thread
     evaluator = "DNSMOS P.835 (speechmos)"
     INTRA_OP_THREADS = 1
     evaluator_settings = {"onnxruntime_intra_op_threads": INTRA_OP_THREADS, "onnxruntime_inter_op_threads": 1,
                           "windows": "scored concurrently by the thread budget, each single-threaded"}
     description = "non-intrusive overall MOS (OVRL) of the processed signal; the reference is unused"
+
+    @classmethod
+    def from_settings(cls, settings=None, device: str = "cpu"):
+        return cls(device=device)
 
     def __init__(self, device: str = "cpu"):
         self.device = device

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..catalogue import MetricInfo
 from .base import Metric, Undefined
 
 HOP_S = 0.010
@@ -80,12 +81,12 @@ def _corr(a, b) -> float:
 
 
 class ProsodyCorrelation(Metric):
-    name = "prosody_corr"
-    unit = "correlation"
+    info = MetricInfo("prosody_corr", "Prosody corr. (emotion PROXY)", "correlation", "higher",
+                      min_meaningful_difference=0.02, cost=0.2, corpus="emotion", stand_in=True,
+                      note="proxy for emotion preservation (no offline emotion model); not emotion accuracy")
     evaluator = "YIN F0 + frame energy"
     description = ("PROXY for emotion preservation: mean of log-F0 and log-energy contour "
                    "correlations between clean and processed speech (not emotion accuracy)")
-    stand_in = True
 
     def item(self, ref, deg, sr, utt):
         n = min(len(ref), len(deg))
@@ -104,10 +105,19 @@ class EmotionAccuracy(Metric):
     """emotion2vec (funasr) accuracy on an emotion corpus, from a local model directory. RAVDESS
     labels are compared through :data:`codec_conformance.metrics.paper.RAVDESS_TO_EMOTION2VEC`
     (calm counts as neutral; emotion2vec's own labels read ``<Chinese>/<english>``)."""
-    name = "emotion_acc"
-    unit = "fraction"
-    scope = "set"
-    stand_in = False
+    info = MetricInfo("emotion_acc", "Emotion acc.", "fraction", "higher", min_meaningful_difference=0.02,
+                      cost=10.0, corpus="emotion", requires="emotion_model", min_margin=0.1)
+
+    @classmethod
+    def from_settings(cls, settings=None, device: str = "cpu"):
+        from . import paper
+        if paper.uses_paper(settings, "emotion_acc"):
+            return cls(paper.model_path("emotion_acc"))
+        if settings is None or not getattr(settings, "emotion_model", None):
+            from ..errors import EvaluatorUnavailable
+            raise EvaluatorUnavailable("emotion_acc needs --codec-emotion-model DIR (emotion2vec via funasr) "
+                                       "or --codec-evaluators paper")
+        return cls(str(settings.path(settings.emotion_model)))
 
     def __init__(self, model_dir: str):
         from pathlib import Path

@@ -5,6 +5,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..catalogue import MetricInfo
 from .base import Metric, Undefined
 
 # Multi-resolution log-mel distance, after the DAC paper's mel loss (descript-audio-codec
@@ -62,9 +63,8 @@ def mel_distance(ref: np.ndarray, deg: np.ndarray, sr: int = 16000) -> float:
 
 
 class MelDistance(Metric):
-    name = "mel_distance"
-    higher_is_better = False
-    unit = "log10-mel L1"
+    info = MetricInfo("mel_distance", "Mel distance", "log10-mel L1", "lower", min_meaningful_difference=0.05,
+                      cost=0.8, min_margin=0.1)
     description = ("multi-resolution log-mel L1 (windows 64..2048 at 16 kHz, 5..160 mel bands, "
                    "hop win/4, log10(max(mag,1e-5)^2)); 0 for identical signals")
 
@@ -73,15 +73,13 @@ class MelDistance(Metric):
 
 
 class Pesq(Metric):
-    name = "pesq"
-    unit = "MOS-LQO"
+    info = MetricInfo("pesq", "PESQ", "MOS-LQO", "higher", min_meaningful_difference=0.1, cost=0.8, min_margin=0.15)
+    VARIANTS = {"pesq_nb": (dict(label="PESQ-NB", default=False), {"mode": "nb"})}
     evaluator = "ITU-T P.862.2 (pesq package)"
     description = "wide-band PESQ (P.862.2) at 16 kHz; narrow-band (P.862) at 8 kHz"
 
     def __init__(self, mode: str = "wb"):
         self.mode = mode
-        if mode == "nb":
-            self.name = "pesq_nb"
 
     def item(self, ref, deg, sr, utt):
         from pesq import pesq as _pesq, NoUtterancesError, BufferTooShortError
@@ -104,15 +102,13 @@ class Pesq(Metric):
 
 
 class Stoi(Metric):
-    name = "stoi"
-    unit = "0-1"
+    info = MetricInfo("stoi", "STOI", "0-1", "higher", min_meaningful_difference=0.01, cost=0.3, min_margin=0.03)
+    VARIANTS = {"estoi": (dict(label="ESTOI", default=False), {"extended": True})}
     evaluator = "pystoi"
     description = "short-time objective intelligibility (Taal 2011); extended=True gives ESTOI"
 
     def __init__(self, extended: bool = False):
         self.extended = extended
-        if extended:
-            self.name = "estoi"
 
     def item(self, ref, deg, sr, utt):
         from pystoi import stoi
@@ -148,9 +144,8 @@ def si_sdr(ref: np.ndarray, est: np.ndarray) -> float:
 
 
 class SiSdr(Metric):
-    name = "si_sdr"
-    unit = "dB"
-    gated = False  # codecs need not preserve phase or sample alignment: recorded, never gated
+    # codecs need not preserve phase or sample alignment: recorded, never gated
+    info = MetricInfo("si_sdr", "SI-SDR", "dB", "higher", min_meaningful_difference=0.5, gated=False, cost=0.05)
     description = f"scale-invariant SDR, capped at +{SI_SDR_CAP_DB:g} dB"
 
     def item(self, ref, deg, sr, utt):

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EvaluatorUnavailable
+from ..catalogue import MetricInfo
 from .base import LazyModelMetric, MetricResult
 
 
@@ -103,10 +104,15 @@ def make_embedder(spec: str | None, device: str = "cpu") -> Embedder:
 
 
 class SpeakerEer(LazyModelMetric):
-    name = "eer"
-    higher_is_better = False
-    unit = "fraction"
-    scope = "set"
+    info = MetricInfo("eer", "EER", "fraction", "lower", min_meaningful_difference=0.01, cost=1.0,
+                      stand_in=True, min_margin=0.1)  # stand-in unless --codec-speaker-model names ECAPA
+
+    @classmethod
+    def from_settings(cls, settings=None, device: str = "cpu"):
+        from . import paper
+        model = paper.model_path("eer") if paper.uses_paper(settings, "eer") else getattr(settings, "speaker_model", None)
+        return cls(model=model,
+                   protocol=getattr(settings, "eer_protocol", None) or "enrol-test", device=device)
 
     def __init__(self, embedder: Embedder | None = None, model: str | None = None, protocol: str = "enrol-test",
                  device: str = "cpu"):

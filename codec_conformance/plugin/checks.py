@@ -6,8 +6,8 @@ import json
 from functools import lru_cache
 
 from ..gate.baseline import judge
-from .hooks import attach, base_nodeid
-from ..results.records import NON_FINITE_WHY, finite_json, make_record, record_key, threshold_condition
+from .ids import hand_over, test_id
+from ..results.records import NON_FINITE_WHY, finite_json, make_record, record_key
 
 
 @lru_cache(maxsize=4)
@@ -16,16 +16,34 @@ def _baseline(path: str) -> dict:
     return {record_key(r): r for r in load_results(path)["records"]}
 
 
+def limit(sess, codec: str, bitrate: float, suite: str, condition: dict, metric: str):
+    """The threshold of one measurement: looked up by the suite's own key of the record's
+    condition (the key calibration writes limits under)."""
+    from ..catalogue import suite as suite_info
+    return sess.thresholds(codec).lookup(bitrate, suite, suite_info(suite).key(condition), metric)
+
+
 def build_record(sess, request, *, codec: str, bitrate: float, suite: str, condition: dict, metric: str,
-                 direction: str, value, oracle=None, n_items: int = 0, gated: bool = True, **extra) -> dict:
+                 value, direction: str | None = None, oracle=None, n_items: int = 0, gated: bool | None = None,
+                 **extra) -> dict:
     """A contract record of one measurement of codec ``codec`` (its ``--codec`` id), with its
-    threshold (looked up by the record's own threshold condition key) and baseline verdict."""
+    threshold (looked up by the suite's key of the record's condition) and baseline verdict.
+    ``direction``, ``gated`` and ``unit`` default to the quantity's declaration (catalogue)."""
+    from ..catalogue import info
+    q = info(metric)
+    if q is not None:
+        direction = direction or q.direction
+        gated = q.gated if gated is None else gated
+        extra.setdefault("unit", q.unit)
+    if direction is None:
+        raise ValueError(f"metric {metric!r} is not in the catalogue: give its direction")
+    gated = True if gated is None else gated
     rec = make_record(codec=codec, bitrate_kbps=bitrate, suite=suite, condition=condition, metric=metric,
                       direction=direction, value=value, oracle=oracle, n_items=n_items,
-                      test_id=base_nodeid(request.node.nodeid), gated=gated, **extra)
+                      test_id=test_id(request.node.nodeid), gated=gated, **extra)
     if not gated:
         return rec
-    th = sess.thresholds(codec).lookup(bitrate, suite, threshold_condition(rec["condition"]), metric)
+    th = limit(sess, codec, bitrate, suite, rec["condition"], metric)
     if th is not None:
         rec["threshold"] = th.to_record()
         rec["passed"] = th.check(rec["value"], rec["delta"], direction == "higher")
@@ -70,7 +88,9 @@ def emit(sess, request, codec: str, records: list[dict], curves: list[dict] = ()
         if why:
             r["passed"] = False
             r["failure"] = "; ".join(filter(None, [r.get("failure"), *why])) + f" ({NON_FINITE_WHY})"
+    from ..catalogue import catalogue_json
     payload = {"records": records, "curves": curves, "codecs": [sess_codec_info(sess, codec)],
+               **catalogue_json([r["metric"] for r in records], [r["condition"]["kind"] for r in records]),
                "evaluators": sess.evaluator_infos(), "corpora": sess.corpus_infos(), "device": sess.device,
                "telemetry": sess.telemetry()}
     cache_warnings = sess.cache.new_problems()
@@ -78,7 +98,7 @@ def emit(sess, request, codec: str, records: list[dict], curves: list[dict] = ()
         payload["cache_warnings"] = cache_warnings
     if audio_files:
         payload["audio_files"] = audio_files
-    attach(request.node, payload)
+    hand_over(request.node, payload)
 
 
 def flac_b64(x, sr: int) -> str:

@@ -17,10 +17,16 @@ from pathlib import Path
 import pytest
 
 from ..errors import ConformanceError
-from .settings import BOOL_OPTIONS, OPTIONS, build_settings
+from .ids import PAYLOADS_ATTR, test_id
+from .settings import BOOL_OPTIONS, OPTIONS, build_settings, option_type
 
 PAYLOAD_KEY = "codec_conformance"
 _STATE_ATTR = "_codec_conformance_state"
+
+
+def pytest_addhooks(pluginmanager):
+    from . import hookspec
+    pluginmanager.add_hookspecs(hookspec)
 
 
 def pytest_addoption(parser):
@@ -28,19 +34,41 @@ def pytest_addoption(parser):
     group.addoption("--codec", action="append", default=None, metavar="NAME|module:factory",
                     help="codec under test (repeatable): a registered name (see `codec-conformance "
                          "list-codecs`) or package.module:factory")
-    for name, (default, text) in OPTIONS.items():
+    parser.addini("codec", "codecs under test (--codec), whitespace-separated", type="args", default=None)
+    for name, (default, text, *_) in OPTIONS.items():
         flag = "--codec-" + name.replace("_", "-")
         if name in BOOL_OPTIONS:
             group.addoption(flag, action="store_true", default=False, dest="codec_" + name, help=text)
         else:
-            group.addoption(flag, default=None, dest="codec_" + name, help=f"{text} [default: {default}]")
+            group.addoption(flag, default=None, dest="codec_" + name, type=_argparse_type(name),
+                            help=f"{text} [default: {default}]")
+        # the same option as an ini key (its default is shown once, with the option above)
+        parser.addini("codec_" + name, f"same as {flag}", type="bool" if name in BOOL_OPTIONS else None,
+                      default=None)
+
+
+def _argparse_type(name: str):
+    """OPTIONS' type of ``name`` for argparse: a bad value is refused while parsing."""
+    import argparse
+
+    fn = option_type(name)
+    if fn is None:
+        return None
+
+    def convert(text):
+        try:
+            return fn(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    convert.__name__ = name  # argparse names the type in some messages
+    return convert
 
 
 class PluginState:
     def __init__(self, config):
         self.config = config
         try:
-            self.settings = build_settings(config.getoption, config.invocation_params.dir)
+            self.settings = build_settings(config.getoption, config.invocation_params.dir, getini=config.getini)
         except Exception as exc:  # ConformanceError: a usage problem, say it plainly
             raise pytest.UsageError(str(exc)) from None
         from ..fetch import configure_from
@@ -145,14 +173,17 @@ def pytest_configure(config):
     setattr(config, _STATE_ATTR, PluginState(config))
 
 
-CONF_FIXTURES = ("codec_point", "noise_condition", "noise_metric", "sweep_level_dbfs", "additivity_kind",
-                 "token_condition", "token_shift")
+def conf_fixtures() -> tuple[str, ...]:
+    """The parameters the plugin provides: the codec point, and each suite's declared ones."""
+    from ..catalogue import suites
+    return ("codec_point", *(p for s in suites().values() for p in s.params))
 
 
 def pytest_generate_tests(metafunc):
     names = metafunc.fixturenames
-    if not any(n in names for n in CONF_FIXTURES):
+    if not any(n in names for n in conf_fixtures()):
         return
+    from ..catalogue import suites
     st = state(metafunc.config)
     sess = st.session()
     try:
@@ -163,26 +194,15 @@ def pytest_generate_tests(metafunc):
                                    marks=[pytest.mark.conformance, pytest.mark.xdist_group(c)])
                       for c in st.settings.codecs for b in sess.bitrates(c)]
             metafunc.parametrize("codec_point", points)
-        if "noise_condition" in names:
-            conds = sess.noise_conditions()
-            metafunc.parametrize("noise_condition", conds, ids=[c.id for c in conds])
-        if "noise_metric" in names:
-            metafunc.parametrize("noise_metric", sess.metric_names())
-        if "sweep_level_dbfs" in names:
-            levels = list(sess.profile.sweep_levels_dbfs)
-            metafunc.parametrize("sweep_level_dbfs", levels, ids=[f"{x:g}dBFS" for x in levels])
-        if "additivity_kind" in names:
-            metafunc.parametrize("additivity_kind", ["speech_speech", "speech_noise"])
-        if "token_condition" in names:
-            conds = [c for c in sess.noise_conditions() if c.kind != "clean"]
-            metafunc.parametrize("token_condition", conds, ids=[c.id for c in conds])
-        if "token_shift" in names:
-            from ..suites.test_token_robustness import SHIFTS
-            metafunc.parametrize("token_shift", list(SHIFTS))
+        for suite in suites().values():  # each suite's parameters, as its SUITE declares them
+            for fixture, values in suite.params.items():
+                if fixture in names:
+                    pairs = values(sess)
+                    metafunc.parametrize(fixture, [v for _, v in pairs], ids=[str(i) for i, _ in pairs])
     except Exception as exc:  # a codec that cannot be built, a bad --codec-bitrate or metric
         msg = str(exc)
         st.collect_error = msg if msg.startswith("codec-conformance") else f"codec-conformance: {msg}"
-        for n in CONF_FIXTURES:  # no tests from this module; the run stops after collection
+        for n in conf_fixtures():  # no tests from this module; the run stops after collection
             if n in names and n not in getattr(metafunc, "_calls_params", ()):
                 try:
                     metafunc.parametrize(n, [])
@@ -196,19 +216,20 @@ def pytest_collection_modifyitems(session, config, items):
     if getattr(st, "collect_error", None):
         pytest.exit(st.collect_error, returncode=pytest.ExitCode.USAGE_ERROR)
     s = st.settings
-    conf_items = [it for it in items if any(n in getattr(it, "fixturenames", ()) for n in CONF_FIXTURES)]
+    fixtures = conf_fixtures()
+    conf_items = [it for it in items if any(n in getattr(it, "fixturenames", ()) for n in fixtures)]
     keep, drop = [], []
     if s.resume and conf_items and not st.is_worker:
         rec = st.ensure_recorder()
-        st.resume_ids = {base_nodeid(r["test_id"]) for r in rec.records}
+        st.resume_ids = {test_id(r["test_id"]) for r in rec.records}
     for it in items:
         conf = it in conf_items
         if conf and s.num_shards > 1:
-            h = int(hashlib.sha256(base_nodeid(it.nodeid).encode()).hexdigest()[:8], 16)
+            h = int(hashlib.sha256(test_id(it.nodeid).encode()).hexdigest()[:8], 16)
             if h % s.num_shards != s.shard_id:
                 drop.append(it)
                 continue
-        if conf and base_nodeid(it.nodeid) in st.resume_ids:
+        if conf and test_id(it.nodeid) in st.resume_ids:
             drop.append(it)
             continue
         keep.append(it)
@@ -243,31 +264,19 @@ def add_group_suffix(items) -> None:
             item._nodeid = new
 
 
-def base_nodeid(nodeid: str) -> str:
-    """A test id without the ``@<group>`` suffix that xdist's --dist loadgroup appends on workers,
-    so shards and --codec-resume agree whatever the distribution mode."""
-    head, sep, tail = nodeid.rpartition("]")
-    return head + sep + tail.split("@", 1)[0] if sep else nodeid.split("@", 1)[0]
-
-
-# relative cost of one test, measured on the standard profile (seconds on 2 CPU cores): an ASR or
-# DNSMOS test costs 15-30x a PESQ test; Hypothesis suites call the codec tens of times
-METRIC_COST = {"wer": 20.0, "dnsmos": 16.0, "emotion_acc": 10.0, "eer": 1.0, "pesq": 0.8, "pesq_nb": 0.8,
-               "mel_distance": 0.8, "stoi": 0.3, "estoi": 0.3, "prosody_corr": 0.2, "si_sdr": 0.05}
-SUITE_COST = {"test_additivity": 6.0, "test_homogeneity": 3.0, "test_frequency_response": 1.0,
-              "test_token_gain": 3.0, "test_token_noise": 1.0, "test_token_shift": 1.0, "test_token_determinism": 1.0}
-
-
 def estimated_cost(item) -> float:
+    """Relative cost of one test (seconds on 2 CPU cores, standard profile), as its suite declares
+    it (SUITE.item_cost from the test's parameters, or SUITE.cost per test function): an ASR or
+    DNSMOS test costs 15-30x a PESQ test (MetricInfo.cost); Hypothesis suites call the codec tens
+    of times."""
+    suite = getattr(getattr(item, "module", None), "SUITE", None)
     cs = getattr(item, "callspec", None)
     params = cs.params if cs is not None else {}
-    if "noise_metric" in params:
-        cost = METRIC_COST.get(params["noise_metric"], 1.0)
-        cond = params.get("noise_condition")
-        if getattr(cond, "kind", "clean") != "clean":
-            cost *= 1.3  # noisy input: Whisper's temperature fallback decodes again
-        return cost
-    return SUITE_COST.get(getattr(item, "originalname", "").split("[")[0], 0.5)
+    if suite is None:
+        return 0.5
+    if suite.item_cost is not None:
+        return float(suite.item_cost(params))
+    return float(suite.cost.get(getattr(item, "originalname", "").split("[")[0], 0.5))
 
 
 @pytest.fixture(scope="session")
@@ -276,9 +285,15 @@ def conformance(request):
     return state(request.config).session()
 
 
-def attach(node, payload: dict) -> None:
-    """Send records/curves with this test's report to the controller."""
-    node.user_properties.append((PAYLOAD_KEY, payload))
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Move what the test handed over (ids.hand_over: records, curves) onto its call report, which
+    xdist sends to the controller: records travel per test, so they survive a killed worker."""
+    report = yield
+    if call.when == "call":
+        for payload in item.__dict__.pop(PAYLOADS_ATTR, ()):
+            report.user_properties.append((PAYLOAD_KEY, payload))
+    return report
 
 
 def pytest_runtest_logreport(report):
@@ -302,7 +317,7 @@ def pytest_runtest_logreport(report):
             rec = st.ensure_recorder()
             if rec is not None and not payloads:
                 msg = str(getattr(report.longrepr, "reprcrash", None) and report.longrepr.reprcrash.message or report.longrepr)
-                rec.add_error({"test_id": report.nodeid, "when": report.when, "message": msg[-2000:]})
+                rec.add_error({"test_id": test_id(report.nodeid), "when": report.when, "message": msg[-2000:]})
     except OSError as exc:  # disk full, a vanished folder: stop now, with one clear error
         st.write_error = _write_error_text(st, exc)
         st.write_error_shown = True  # pytest prints the exit message
@@ -365,6 +380,8 @@ def pytest_sessionfinish(session, exitstatus):
     if st.settings.update_thresholds:
         from ..gate.calibration import write_thresholds
         st.updated = write_thresholds(rec.to_json(), st.settings)
+    session.config.hook.pytest_codec_conformance_finished(results=rec.to_json(), run_dir=rec.run_dir,
+                                                          config=session.config)
 
 
 def gate_problems(st: PluginState, rec) -> list[str]:

@@ -8,19 +8,80 @@ import math
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field, asdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
-# name: (default, help). Each is --codec-<name with - for _> and a key of [tool.codec_conformance].
+
+# Option value types: each takes a command-line string (or a value from a config file) and returns
+# the typed value, or raises ValueError whose message starts with the value (``'abc': expected an
+# integer``). The plugin hands them to argparse (``type=``), so a bad value is refused at parse
+# time; build_settings applies the same functions to ini and pyproject values.
+def integer(minimum: int | None = None):
+    def convert(v) -> int:
+        # a TOML true/false is not a number; a TOML 1.5 is not an integer
+        if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
+            raise ValueError(f"{v!r}: expected an integer")
+        try:
+            n = int(v)
+        except (TypeError, ValueError):
+            raise ValueError(f"{v!r}: expected an integer") from None
+        if minimum is not None and n < minimum:
+            raise ValueError(f"{n}: expected an integer >= {minimum}")
+        return n
+    return convert
+
+
+def non_negative(v) -> float:
+    if isinstance(v, bool):
+        raise ValueError(f"{v!r}: expected a number")
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        raise ValueError(f"{v!r}: expected a number") from None
+    if not math.isfinite(x) or x < 0:
+        raise ValueError(f"{x!r}: expected a finite number >= 0")
+    return x
+
+
+def seconds(v) -> float:
+    try:
+        return non_negative(v)
+    except ValueError:
+        raise ValueError(f"{v!r}: use seconds, e.g. 600 (0: no limit)") from None
+
+
+def choice(*options: str):
+    def convert(v) -> str:
+        if str(v) not in options:
+            raise ValueError(f"{v!r}: use {', '.join(options[:-1])} or {options[-1]}")
+        return str(v)
+    return convert
+
+
+def device(v) -> str:
+    if not DEVICE_RE.fullmatch(str(v)):
+        raise ValueError(f"{v!r}: use auto, cpu, cuda or cuda:N (N = a GPU index)")
+    return str(v)
+
+
+def profile_name(v) -> str:
+    return choice(*PROFILES)(v)
+
+
+DEVICE_RE = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
+
+# name: (default, help[, type]). Each is --codec-<name with - for _>, an ini key codec_<name>
+# (pytest.ini, tox.ini, setup.cfg, [tool.pytest.ini_options], -o codec_<name>=...) and a key of
+# [tool.codec_conformance]; ``type`` (above) validates and converts a value at parse time.
 OPTIONS = {
     "bitrate": ("max", "all | max | min | comma-separated kbps list (default: max, as in the paper)"),
     "checkpoint": (None, "checkpoint file (or directory) for the codec under test"),
     "config": (None, "model config file, for codecs whose checkpoint needs one"),
-    "weights": ("pretrained", "pretrained | random-init (untrained weights: pipeline checks only)"),
+    "weights": ("pretrained", "pretrained | random-init (untrained weights: pipeline checks only)", choice("pretrained", "random-init")),
     "trust_checkpoint": (False, "allow full unpickling of a checkpoint (runs code: only for files you trust)"),
-    "precision": ("fp32", "fp32 | fp16 | bf16: mixed-precision (autocast) round trips for neural codecs; fp16 is for GPUs"),
-    "device": ("auto", "auto | cpu | cuda | cuda:N (auto: cuda:(worker index mod GPUs) when present)"),
-    "profile": ("smoke", "smoke | standard | paper: corpus size, condition grid, Hypothesis examples"),
+    "precision": ("fp32", "fp32 | fp16 | bf16: mixed-precision (autocast) round trips for neural codecs; fp16 is for GPUs", choice("fp32", "fp16", "bf16")),
+    "device": ("auto", "auto | cpu | cuda | cuda:N (auto: cuda:(worker index mod GPUs) when present)", device),
+    "profile": ("smoke", "smoke | standard | paper: corpus size, condition grid, Hypothesis examples", profile_name),
     "corpus": (None, "speech directory (LibriSpeech layout or speaker folders); default: embedded TTS"),
     "noise_dir": (None, "ambient noise directory (WHAM! or any); default: babble of embedded voices"),
     "rir_dir": (None, "room impulse response directory; default: simulated RT60s (pyroomacoustics)"),
@@ -29,27 +90,27 @@ OPTIONS = {
     "asr_model": ("auto", "Whisper .pt file, CTranslate2 dir, 'pocketsphinx' or 'auto' (stand-in tiny.en)"),
     "speaker_model": ("auto", "speechbrain ECAPA directory, or 'auto' (stand-in resemblyzer)"),
     "metrics": (None, "comma-separated metrics for the noise suite (default: the profile's; see list-metrics)"),
-    "eer_protocol": ("enrol-test", "enrol-test (clean enrolment vs processed test, the paper's) | all-pairs"),
+    "eer_protocol": ("enrol-test", "enrol-test (clean enrolment vs processed test, the paper's) | all-pairs", choice("enrol-test", "all-pairs")),
     "thresholds": (None, "thresholds TOML file for every codec of the run (overrides all others)"),
     "thresholds_dir": ("thresholds", "the project's thresholds: <dir>/<codec>.toml, <dir>/default.toml; they "
                        "override the files shipped in the package (reference codecs, default.toml)"),
     "report_dir": ("reports", "where reports/<run-id>/ is written"),
-    "seed": (0, "seed of every random draw (noise, Hypothesis examples); recorded in the report"),
+    "seed": (0, "seed of every random draw (noise, Hypothesis examples); recorded in the report", integer()),
     "baseline": (None, "results.json of an earlier run: fail where a metric got worse by > tolerance"),
-    "baseline_tolerance": (0.05, "tolerance for --codec-baseline, as a fraction of the baseline's |value| (min 0.01 absolute)"),
+    "baseline_tolerance": (0.05, "tolerance for --codec-baseline, as a fraction of the baseline's |value| (min 0.01 absolute)", non_negative),
     "measure_only": (False, "measure and report without a verdict: a run that gates nothing passes only with this"),
     "update_thresholds": (False, "write thresholds/<codec>.toml from this run's values with --codec-threshold-margin"),
-    "threshold_margin": (0.2, "margin for --codec-update-thresholds, a fraction of the measured |delta| or |value| (with per-metric minimums)"),
+    "threshold_margin": (0.2, "margin for --codec-update-thresholds, a fraction of the measured |delta| or |value| (with per-metric minimums)", non_negative),
     "cache_dir": (None, "content-addressed cache of codec and evaluator outputs (default ~/.cache/codec-conformance)"),
     "no_cache": (False, "disable the on-disk cache"),
-    "shard_id": (0, "this shard's index (0-based), with --codec-num-shards"),
-    "num_shards": (1, "split the selected tests deterministically into this many shards"),
+    "shard_id": (0, "this shard's index (0-based), with --codec-num-shards", integer(0)),
+    "num_shards": (1, "split the selected tests deterministically into this many shards", integer(1)),
     "resume": (None, "run directory (or 'latest') to continue: skip tests whose records exist"),
-    "evaluators": ("embedded", "embedded | paper: the paper's Whisper large-v3, ECAPA-TDNN, emotion2vec (downloaded once; docs/models.md)"),
+    "evaluators": ("embedded", "embedded | paper: the paper's Whisper large-v3, ECAPA-TDNN, emotion2vec (downloaded once; docs/models.md)", choice("embedded", "paper")),
     "offline": (False, "forbid any download (as HF_HUB_OFFLINE=1): a missing model or corpus is a usage error naming the URL and cache path"),
     "model_mirror": (None, "base URL replacing scheme and host of every download (or env CODEC_CONFORMANCE_MIRROR)"),
     "timeout": (600.0, "seconds one codec round trip (one batch) may take; then its test errors, naming the codec "
-                       "(0: no limit)"),
+                       "(0: no limit)", seconds),
 }
 BOOL_OPTIONS = {"trust_checkpoint", "update_thresholds", "no_cache", "measure_only", "offline"}
 PATH_OPTIONS = {"checkpoint", "config", "corpus", "noise_dir", "rir_dir", "emotion_corpus", "emotion_model",
@@ -69,16 +130,17 @@ class Profile:
     sweep_seconds: float
     sweep_levels_dbfs: tuple
     gain_grid_db: tuple
-    metrics: tuple = ("mel_distance", "pesq", "stoi", "si_sdr", "wer", "eer", "prosody_corr", "dnsmos")
+    whole_corpus: bool = False          # --codec-corpus is used whole (else n_speakers x n_per_speaker)
+    emotion_items: int | None = None    # items of --codec-emotion-corpus (None: all)
 
 
 PROFILES = {
     "smoke": Profile("smoke", 3, 2, (0.0, 10.0), (0.6,), 1, 6, 1.5, (0.0, -6.0, -20.0),
-                     (-40.0, -20.0, -10.0, 0.0, 6.0, 12.0)),
+                     (-40.0, -20.0, -10.0, 0.0, 6.0, 12.0), emotion_items=8),
     "standard": Profile("standard", 4, 3, (-5.0, 0.0, 10.0, 20.0), (0.3, 0.8), 2, 20, 3.0,
-                        (0.0, -6.0, -20.0), tuple(float(g) for g in range(-40, 13, 4))),
+                        (0.0, -6.0, -20.0), tuple(float(g) for g in range(-40, 13, 4)), emotion_items=16),
     "paper": Profile("paper", 6, 5, (-5.0, 0.0, 5.0, 10.0, 15.0, 20.0), (0.3, 0.6, 0.9), 10, 100, 5.0,
-                     (0.0, -6.0, -20.0), tuple(float(g) for g in range(-40, 13, 2))),
+                     (0.0, -6.0, -20.0), tuple(float(g) for g in range(-40, 13, 2)), whole_corpus=True),
 }
 
 
@@ -136,11 +198,41 @@ def read_pyproject(rootdir: str | Path) -> dict:
         return {}
 
 
-def build_settings(getoption, invocation_dir: str | Path) -> Settings:
-    """Command line > pyproject [tool.codec_conformance] > built-in defaults.
+def defaults() -> dict:
+    """name -> default of every option (OPTIONS entries are (default, help) or (default, help, type))."""
+    return {name: entry[0] for name, entry in OPTIONS.items()}
+
+
+def option_type(name: str):
+    """The type function of option ``name`` (None: a string, or a flag)."""
+    entry = OPTIONS[name]
+    return entry[2] if len(entry) > 2 else None
+
+
+def convert(name: str, value):
+    """``value`` of option ``name`` through its type, or one ConformanceError naming the option."""
+    from ..errors import ConformanceError
+
+    fn = option_type(name)
+    if fn is None or value is None:
+        return value
+    try:
+        return fn(value)
+    except ValueError as exc:
+        raise ConformanceError(f"{flag(name)} {exc}") from None
+
+
+def _ini_flag(v) -> bool:
+    return v if isinstance(v, bool) else str(v).strip().lower() in ("1", "true", "yes", "on")
+
+
+def build_settings(getoption, invocation_dir: str | Path, getini=None) -> Settings:
+    """Command line > ini keys ``codec_<name>`` (pytest.ini, tox.ini, setup.cfg,
+    [tool.pytest.ini_options], ``-o``) > pyproject [tool.codec_conformance] > built-in defaults.
+    Values are typed by OPTIONS' type functions (the command line's already at parse time).
 
     Relative paths given on the command line are relative to the invocation directory; those in
-    pyproject.toml and the defaults (reports/, thresholds/) to the project directory."""
+    config files and the defaults (reports/, thresholds/) to the project directory."""
     from ..data.sources import OPTION_NAMES, is_named
     from ..errors import ConformanceError
 
@@ -150,70 +242,52 @@ def build_settings(getoption, invocation_dir: str | Path) -> Settings:
     if unknown:
         raise ConformanceError(f"pyproject.toml [tool.codec_conformance]: unknown keys {sorted(unknown)}; "
                                f"known: codec, {', '.join(sorted(OPTIONS))}")
+
+    def ini(name):
+        if getini is None:
+            return None
+        try:
+            v = getini("codec_" + name)
+        except ValueError:  # not registered (a Settings built outside pytest)
+            return None
+        return None if v in (None, "", []) else v
+
     values = {}
-    for name, (default, _) in OPTIONS.items():
+    for name, (default, *_) in OPTIONS.items():
         cli = getoption("codec_" + name)
         if cli not in (None, False):
             if name in PATH_OPTIONS and isinstance(cli, str) and cli not in ("auto", "pocketsphinx", "tiny.en") \
                     and not (is_named(cli) and name in OPTION_NAMES):
                 cli = os.path.abspath(os.path.join(str(invocation_dir), os.path.expanduser(cli)))
-            values[name] = cli
+            values[name] = convert(name, cli)
+        elif ini(name) is not None:
+            v = ini(name)
+            values[name] = _ini_flag(v) if name in BOOL_OPTIONS else convert(name, v)
         elif name in file_vals:
-            values[name] = file_vals[name]
+            values[name] = convert(name, file_vals[name])
         else:
             values[name] = default
-    for name in ("seed", "shard_id", "num_shards"):
-        values[name] = _typed(name, values[name], int, "an integer")
-    for name in ("baseline_tolerance", "threshold_margin"):
-        values[name] = _typed(name, values[name], float, "a number")
-        if not math.isfinite(values[name]) or values[name] < 0:
-            raise ConformanceError(f"{flag(name)} {values[name]!r}: expected a finite number >= 0")
-    try:
-        timeout = float(values["timeout"])
-    except (TypeError, ValueError):
-        timeout = -1.0
-    if not 0 <= timeout < float("inf"):
-        raise ConformanceError(f"--codec-timeout {values['timeout']!r}: use seconds, e.g. 600 (0: no limit)")
-    values["timeout"] = timeout
-    codecs = getoption("codec") or file_vals.get("codec") or ["opus"]
+    codecs = getoption("codec") or _ini_codecs(getini) or file_vals.get("codec") or ["opus"]
     if isinstance(codecs, str):
         codecs = [codecs]
     s = Settings(codecs=list(dict.fromkeys(codecs)), rootdir=str(rootdir), values=values)
-    s.profile_spec  # validate
-    if s.weights not in ("pretrained", "random-init"):
-        raise ConformanceError(f"--codec-weights {s.weights!r}: use pretrained or random-init")
-    if s.evaluators not in ("embedded", "paper"):
-        raise ConformanceError(f"--codec-evaluators {s.evaluators!r}: use embedded or paper")
-    if s.precision not in ("fp32", "fp16", "bf16"):
-        raise ConformanceError(f"--codec-precision {s.precision!r}: use fp32, fp16 or bf16")
-    if not DEVICE_RE.fullmatch(str(s.device)):
-        raise ConformanceError(f"--codec-device {s.device!r}: use auto, cpu, cuda or cuda:N (N = a GPU index)")
-    if s.num_shards < 1:
-        raise ConformanceError(f"--codec-num-shards {s.num_shards}: expected an integer >= 1")
     if not 0 <= s.shard_id < s.num_shards:
         raise ConformanceError(f"--codec-shard-id {s.shard_id} must be in [0, --codec-num-shards={s.num_shards})")
     return s
 
 
+def _ini_codecs(getini) -> list[str]:
+    if getini is None:
+        return []
+    try:
+        return list(getini("codec") or [])
+    except ValueError:
+        return []
+
+
 def flag(name: str) -> str:
     """The command-line spelling of option ``name``."""
     return "--codec-" + name.replace("_", "-")
-
-
-DEVICE_RE = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
-
-
-def _typed(name: str, value, convert, what: str):
-    """``convert(value)``, or an error that names the option and what it expects."""
-    from ..errors import ConformanceError
-
-    # a TOML true/false is not a number; a TOML 1.5 is not an integer
-    if isinstance(value, bool) or (convert is int and isinstance(value, float) and not value.is_integer()):
-        raise ConformanceError(f"{flag(name)} {value!r}: expected {what}")
-    try:
-        return convert(value)
-    except (TypeError, ValueError):
-        raise ConformanceError(f"{flag(name)} {value!r}: expected {what}") from None
 
 
 def select_bitrates(available, spec) -> list[float]:
@@ -240,6 +314,3 @@ def select_bitrates(available, spec) -> list[float]:
         out.append(match[0])
     return out
 
-
-def settings_dict(s: Settings) -> dict:
-    return asdict(s)

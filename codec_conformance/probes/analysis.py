@@ -10,7 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..catalogue import MetricInfo
+
 SER_CAP_DB = 120.0
+# the linearity suites' measure (additivity: f(x+y) vs f(x)+f(y); homogeneity: f(a x) vs a f(x))
+SER_DB = MetricInfo("ser_db", "SER", "dB", "higher", min_meaningful_difference=0.5, min_margin=3.0)
 
 
 def ser_db(target: np.ndarray, estimate: np.ndarray) -> float:
@@ -175,8 +179,11 @@ MID_BAND = (100.0, 2000.0)
 # paper's finding for neural codecs) and a deeper cut are both departures from flat. The high-band
 # roll-off is two-sided too: attenuation (positive) and a treble boost (negative) both colour the
 # sound. The mid-band ripple is max - min, never negative: lower is better.
-BAND_DIRECTIONS = {"low_band_boost_db": "two-sided", "mid_band_ripple_db": "lower",
-                   "high_band_rolloff_db": "two-sided"}
+BAND_QUANTITIES = {q.name: q for q in (
+    MetricInfo("low_band_boost_db", "low-band boost (<100 Hz)", "dB", "two-sided", 0.5, min_margin=1.0),
+    MetricInfo("mid_band_ripple_db", "mid-band ripple (100 Hz-2 kHz)", "dB", "lower", 0.5, min_margin=2.0),
+    MetricInfo("high_band_rolloff_db", "high-band roll-off (2-8 kHz)", "dB", "two-sided", 0.5, min_margin=1.0))}
+BAND_DIRECTIONS = {k: q.direction for k, q in BAND_QUANTITIES.items()}
 
 
 def band_summary(fr: FrequencyResponse, sr: int) -> dict[str, float]:
@@ -211,8 +218,13 @@ def crossing_hz(fr: FrequencyResponse, level_db: float, reference_db: float | No
 # ----------------------------------------------------------------------------- tokens
 # What the token suite measures between two code arrays [n_q, frames] (a reference and a
 # perturbed input), per RVQ level, and each quantity's direction.
-TOKEN_METRICS = {"unit_edit_rate": "lower", "unit_edit_rate_level1": "lower",
-                 "token_agreement": "higher", "token_agreement_level1": "higher"}
+TOKEN_QUANTITIES = {q.name: q for q in (
+    MetricInfo("unit_edit_rate", "unit edit rate", "fraction", "lower", 0.01),
+    MetricInfo("unit_edit_rate_level1", "unit edit rate, level 1", "fraction", "lower", 0.01),
+    MetricInfo("token_agreement", "token agreement", "fraction", "higher", 0.01),
+    MetricInfo("token_agreement_level1", "token agreement, level 1", "fraction", "higher", 0.01))}
+TOKEN_METRICS = {k: q.direction for k, q in TOKEN_QUANTITIES.items()}
+IDENTICAL_CODES = MetricInfo("identical_codes", "identical codes (encoding twice)", "fraction", "higher", 0.01)
 
 
 def level_edit_rates(ref: np.ndarray, test: np.ndarray) -> list[float]:

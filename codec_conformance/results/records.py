@@ -16,6 +16,7 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..catalogue import DIRECTIONS  # higher | lower | two-sided (the ideal is 0)
 from ..errors import ResultsFormatError, RunInUseError
 
 SCHEMA = "codec-conformance/results/1"
@@ -25,7 +26,6 @@ CONDITION_FIELDS = ("kind", "snr_db", "gain_db", "rt60_s", "level_dbfs", "source
 # the keys every record must have (validate_results)
 RECORD_KEYS = ("codec", "bitrate_kbps", "suite", "condition", "metric", "higher_is_better", "value",
                "oracle", "delta", "threshold", "passed", "n_items", "test_id")
-DIRECTIONS = ("higher", "lower", "two-sided")  # two-sided: the ideal is 0, |value| lower is better
 
 
 def now_iso() -> str:
@@ -119,13 +119,6 @@ def record_key(r: dict) -> tuple:
     c = r.get("condition") or {}
     return (str(r["codec"]), round(float(r["bitrate_kbps"]), 6), r["suite"],
             tuple((k, c.get(k)) for k in CONDITION_FIELDS), r["metric"])
-
-
-def threshold_condition(condition: dict) -> str:
-    """The condition key of a thresholds file (``[bitrate."6".<suite>.<this>]``) for a record's
-    condition: the mixture of an additivity record, else the condition kind. Used both to look a
-    limit up and to write one (--codec-update-thresholds)."""
-    return condition.get("mixture") or condition["kind"]
 
 
 def describe_key(key: tuple) -> str:
@@ -266,9 +259,12 @@ class RunRecorder:
         self._records: dict[tuple, dict] = {}
         self._curves: dict[tuple, dict] = {}
         self.corpora: dict[str, dict] = {}
+        self.metrics: dict[str, dict] = {}
+        self.conditions: dict[str, dict] = {}
         self.journal = self.run_dir / "journal.jsonl"
         if old is not None:
             self._merge({"records": old["records"], "curves": old["curves"], "codecs": old["codecs"],
+                         "metrics": old.get("metrics", {}), "conditions": old.get("conditions", {}),
                          "evaluators": old["run"].get("evaluators", {}),
                          "corpora": old["run"].get("corpora", {})})
             for e in old["run"].get("errors") or []:
@@ -358,6 +354,8 @@ class RunRecorder:
             self.run.setdefault("evaluators", {})[k] = v
         for k, v in payload.get("corpora", {}).items():
             self.corpora[k] = v
+        for block in ("metrics", "conditions"):  # what each metric / condition kind is (the catalogue)
+            getattr(self, block).update(payload.get(block) or {})
         if payload.get("device"):
             devs = set(filter(None, str(self.run.get("device") or "").split(","))) | {payload["device"]}
             self.run["device"] = ",".join(sorted(devs))
@@ -404,6 +402,7 @@ class RunRecorder:
         run = dict(self.run)
         run["corpora"] = self.corpora
         return {"schema": SCHEMA, "run": run, "codecs": list(self.codecs.values()),
+                "metrics": dict(sorted(self.metrics.items())), "conditions": dict(sorted(self.conditions.items())),
                 "records": self.records, "curves": self.curves}
 
     def flush(self) -> None:
@@ -595,6 +594,25 @@ def validate_results(doc, source="results") -> dict:
             if k in c:
                 ck.text(c[k], f"{w}.{k}", null=True)
         ck.json_value(c, w)
+    for k, m in ck.obj(doc.get("metrics", {}), "metrics").items():  # optional: files before it have none
+        w = f"metrics.{k}"
+        ck.obj(m, w, keys=("label", "unit", "direction"))
+        ck.text(m["label"], f"{w}.label")
+        ck.text(m["unit"], f"{w}.unit")
+        if m["direction"] not in DIRECTIONS:
+            ck.fail(f"{w}.direction", f"one of {', '.join(DIRECTIONS)}", m["direction"])
+        if "min_meaningful_difference" in m:
+            ck.num(m["min_meaningful_difference"], f"{w}.min_meaningful_difference", null=True, minimum=0)
+        for f in ("gated", "stand_in"):
+            if f in m:
+                ck.flag(m[f], f"{w}.{f}", null=True)
+    for k, c in ck.obj(doc.get("conditions", {}), "conditions").items():
+        w = f"conditions.{k}"
+        ck.obj(c, w, keys=("label",))
+        ck.text(c["label"], f"{w}.label")
+        for f in ("axis", "axis_label"):
+            if f in c:
+                ck.text(c[f], f"{w}.{f}", null=True)
     for i, r in enumerate(ck.arr(doc["records"], "records")):
         _check_record(ck, r, f"records[{i}]")
     for i, c in enumerate(ck.arr(doc["curves"], "curves")):
@@ -662,6 +680,7 @@ def recover_from_journal(run_dir: Path) -> dict:
         raise FileNotFoundError(f"{run_dir}: no journal.jsonl to recover from")
     rec = object.__new__(RunRecorder)
     rec.run_dir, rec.codecs, rec._records, rec._curves, rec.corpora = run_dir, {}, {}, {}, {}
+    rec.metrics, rec.conditions = {}, {}
     old = {}
     try:
         old = json.loads((run_dir / "results.json").read_text()).get("run", {})
@@ -679,9 +698,12 @@ def merge_results(docs: list[dict]) -> dict:
     """Join shards of one run (or several runs): records deduplicated by key, later wins."""
     if not docs:
         raise ValueError("nothing to merge")
-    out = {"schema": SCHEMA, "run": dict(docs[0]["run"]), "codecs": [], "records": [], "curves": []}
+    out = {"schema": SCHEMA, "run": dict(docs[0]["run"]), "codecs": [], "metrics": {}, "conditions": {},
+           "records": [], "curves": []}
     codecs, recs, curves = {}, {}, {}
     for d in docs:
+        for block in ("metrics", "conditions"):
+            out[block].update(d.get(block) or {})
         for c in d.get("codecs", []):
             codecs[c["name"]] = c
         for r in d.get("records", []):

@@ -25,11 +25,36 @@ def E(v) -> str:
     return html.escape(str(v), quote=True)
 
 
-FIG1_ROWS = ("ambient", "white", "reverb")
+FIG1_ROWS = ("ambient", "white", "reverb")   # first, in this order; other degraded kinds follow
 FIG1_COLS = ("mel_distance", "pesq", "wer", "eer", "emotion")
-LABELS = {"mel_distance": "Mel distance ↓", "pesq": "PESQ ↑", "wer": "WER ↓", "eer": "EER ↓",
-          "prosody_corr": "Prosody corr. ↑ (emotion PROXY)", "emotion_acc": "Emotion acc. ↑",
-          "stoi": "STOI ↑", "si_sdr": "SI-SDR ↑", "dnsmos": "DNSMOS ↑"}
+ARROWS = {"higher": "↑", "lower": "↓", "two-sided": "↕ (0 ideal)"}
+
+
+def label(doc, metric) -> str:
+    """A metric's label with its direction, from the file's ``metrics`` block (its name when the
+    file has none): the report reads what each metric is from results.json alone."""
+    m = (doc.get("metrics") or {}).get(metric)
+    if not isinstance(m, dict):
+        return str(metric)
+    return f"{m.get('label', metric)} {ARROWS.get(m.get('direction'), '')}".strip()
+
+
+def unit(doc, metric) -> str:
+    m = (doc.get("metrics") or {}).get(metric)
+    return str(m.get("unit", "")) if isinstance(m, dict) else ""
+
+
+def fig1_rows(doc, recs) -> list[str]:
+    kinds = {r["condition"]["kind"] for r in recs} - {"clean"}
+    return [k for k in FIG1_ROWS if k in kinds] + sorted(k for k in kinds if k not in FIG1_ROWS and isinstance(k, str))
+
+
+def axis_of(doc, kind) -> tuple[str, str]:
+    """(condition field, axis label) of a condition kind, from the file's ``conditions`` block."""
+    c = (doc.get("conditions") or {}).get(kind)
+    if isinstance(c, dict) and c.get("axis"):
+        return str(c["axis"]), str(c.get("axis_label") or c["axis"])
+    return ("rt60_s", "RT60 (s)") if kind == "reverb" else ("snr_db", "SNR (dB)")
 
 
 def _fmt(v, nd=3):
@@ -90,12 +115,13 @@ def fig1(doc) -> str:
         return "<p>No noise-robustness records.</p>"
     emo = "emotion_acc" if any(r["metric"] == "emotion_acc" for r in recs) else "prosody_corr"
     cols = [emo if c == "emotion" else c for c in FIG1_COLS]
-    fig, axes = plt.subplots(len(FIG1_ROWS), len(cols), figsize=(3.2 * len(cols), 2.6 * len(FIG1_ROWS)), squeeze=False)
-    for i, row in enumerate(FIG1_ROWS):
+    rows = fig1_rows(doc, recs) or list(FIG1_ROWS)
+    fig, axes = plt.subplots(len(rows), len(cols), figsize=(3.2 * len(cols), 2.6 * len(rows)), squeeze=False)
+    for i, row in enumerate(rows):
+        xkey, xlabel = axis_of(doc, row)
         for j, met in enumerate(cols):
             ax = axes[i][j]
             sel = [r for r in recs if r["condition"]["kind"] == row and r["metric"] == met]
-            xkey = "rt60_s" if row == "reverb" else "snr_db"
             series = defaultdict(list)
             oracle = {}
             for k, r in enumerate(sel):
@@ -111,10 +137,10 @@ def fig1(doc) -> str:
             if op:
                 ax.plot(*zip(*op), "k--", marker="x", label="oracle (uncoded)")
             if i == 0:
-                ax.set_title(LABELS.get(met, met), fontsize=9)
+                ax.set_title(label(doc, met), fontsize=9)
             if j == 0:
                 ax.set_ylabel(row, fontsize=9)
-            ax.set_xlabel("RT60 (s)" if row == "reverb" else "SNR (dB)", fontsize=8)
+            ax.set_xlabel(xlabel, fontsize=8)
             ax.tick_params(labelsize=7)
             ax.grid(alpha=0.3)
     h, l = axes[0][0].get_legend_handles_labels()
@@ -294,9 +320,9 @@ def render(doc: dict, run_dir: Path) -> str:
     # pass/fail table
     out.append("<h2>Verdict per codec × bitrate × suite</h2><table><tr><th>codec</th><th>bitrate (kbps)</th>")
     suites = ["noise", "additivity", "homogeneity", "frequency_response"]
-    if any(r.get("suite") == "tokens" for r in recs):
-        suites.append("tokens")
-    out.append("".join(f"<th>{s}</th>" for s in suites) + "</tr>")
+    seen = {r.get("suite") for r in recs}
+    suites += sorted(s for s in seen if isinstance(s, str) and s not in suites)  # tokens, plugin suites
+    out.append("".join(f"<th>{E(s)}</th>" for s in suites) + "</tr>")
     cells = defaultdict(lambda: [0, 0, 0])
     for r in recs:
         k = (r["codec"], r["bitrate_kbps"], r["suite"])
@@ -368,9 +394,30 @@ def render(doc: dict, run_dir: Path) -> str:
                        f"<td>{_audio_tag(run_dir, a.get('clean'))}</td><td>{_audio_tag(run_dir, a.get('noisy'))}</td>"
                        f"<td>{_audio_tag(run_dir, a.get('coded'))}</td></tr>")
         out.append("</table>")
+    # what each metric and condition kind is (results.json's catalogue blocks)
+    mets = doc.get("metrics") or {}
+    if mets:
+        out.append("<h2>Metrics</h2><table><tr><th>metric</th><th>label</th><th>unit</th><th>better</th>"
+                   "<th>smallest meaningful difference</th><th>gated</th><th>stand-in</th></tr>")
+        for k, m in sorted(mets.items()):
+            m = m if isinstance(m, dict) else {}
+            out.append(f"<tr><td><code>{E(k)}</code></td><td>{E(str(m.get('label', '')))}</td>"
+                       f"<td>{E(str(m.get('unit', '')))}</td><td>{E(str(m.get('direction', '')))}</td>"
+                       f"<td>{_fmt(m.get('min_meaningful_difference'))}</td>"
+                       f"<td>{'yes' if m.get('gated', True) else 'no (recorded)'}</td>"
+                       f"<td>{'YES' if m.get('stand_in') else 'no'}</td></tr>")
+        out.append("</table>")
+    conds = doc.get("conditions") or {}
+    if conds:
+        out.append("<table><tr><th>condition</th><th>label</th><th>axis</th></tr>")
+        for k, c in sorted(conds.items()):
+            c = c if isinstance(c, dict) else {}
+            out.append(f"<tr><td><code>{E(k)}</code></td><td>{E(str(c.get('label', '')))}</td>"
+                       f"<td>{E(str(c.get('axis_label') or ''))}</td></tr>")
+        out.append("</table>")
     # all records
     out.append(f"<h2>All measurements ({len(recs)})</h2><table><tr><th>codec</th><th>kbps</th><th>suite</th>"
-               "<th>condition</th><th>metric</th><th>value</th><th>oracle</th><th>delta</th><th>passed</th>"
+               "<th>condition</th><th>metric</th><th>value</th><th>oracle</th><th>delta</th><th>unit</th><th>passed</th>"
                "<th>items (undefined)</th></tr>")
     for r in recs:
         cond = _cond(r["condition"])
@@ -381,7 +428,7 @@ def render(doc: dict, run_dir: Path) -> str:
         out.append(f"<tr><td>{E(r['codec'])}</td><td>{_g(r['bitrate_kbps'])}</td><td>{E(r['suite'])}</td>"
                    f"<td>{E(cond)}</td><td>{E(r['metric'])}{' (stand-in)' if r.get('stand_in') else ''}</td>"
                    f"<td>{_fmt(r['value'])}</td><td>{_fmt(r['oracle'])}</td><td>{_fmt(r['delta'])}</td>"
-                   f"<td class='{cl}'>{txt}</td><td title='{E(json.dumps(why))}'>{_int(r['n_items'])}"
+                   f"<td>{E(unit(doc, r['metric']) or str(r.get('unit') or ''))}</td><td class='{cl}'>{txt}</td><td title='{E(json.dumps(why))}'>{_int(r['n_items'])}"
                    f"{f' ({_int(und)})' if und else ''}</td></tr>")
     out.append("</table>")
     # provenance

@@ -9,10 +9,18 @@ additivity-vs-bitrate figure.
 import numpy as np
 from hypothesis import given, strategies as st
 
-from codec_conformance.probes.analysis import additivity
-from codec_conformance.plugin.checks import build_record, check, emit
+from codec_conformance.catalogue import SuiteInfo
+from codec_conformance.probes.analysis import SER_DB, additivity
+from codec_conformance.plugin.checks import build_record, check, emit, limit
 from codec_conformance.results.records import condition_record
 from codec_conformance.plugin.properties import hypothesis_settings, normalise_peak, run_property
+
+MIXTURES = ("speech_speech", "speech_noise")
+# thresholds key: the mixture (the default key function reads it from the record's condition)
+SUITE = SuiteInfo(name="additivity", label="additivity",
+                  conditions=lambda: [condition_record("mixture", mixture=m) for m in MIXTURES],
+                  params={"additivity_kind": lambda sess: [(m, m) for m in MIXTURES]},
+                  quantities=(SER_DB,), calibrated=frozenset({"ser_db"}), cost={"test_additivity": 6.0})
 
 
 def test_additivity(conformance, request, codec_point, additivity_kind):
@@ -20,8 +28,9 @@ def test_additivity(conformance, request, codec_point, additivity_kind):
     sess = conformance
     corpus = sess.corpus
     sr = corpus.sample_rate
-    f = sess.system(codec, bitrate, sr)
-    th = sess.thresholds(codec).lookup(bitrate, "additivity", additivity_kind, "ser_db")
+    f = sess.roundtrip_fn(codec, bitrate, sr)
+    cond = condition_record("mixture", mixture=additivity_kind)
+    th = limit(sess, codec, bitrate, SUITE.name, cond, "ser_db")
     items = corpus.speech_items  # near-silent items are counted undefined, never drawn
     undefined = {u.id: f"no speech in the clean item: {u.silent}" for u in corpus.items if u.silent is not None}
     examples = []
@@ -55,7 +64,6 @@ def test_additivity(conformance, request, codec_point, additivity_kind):
     sers = [e["ser_db"] for e in examples]
     mels = [e["mel_distance"] for e in examples]
     counter = examples[-1] if err is not None else None
-    cond = condition_record("mixture", mixture=additivity_kind)
     common = dict(codec=codec, bitrate=bitrate, suite="additivity", condition=cond,
                   n_items=len(examples), n_undefined=len(undefined),
                   undefined_reasons=dict(list(undefined.items())[:10]) or None)

@@ -2,9 +2,15 @@
 peak levels, deconvolved to an impulse response; the smoothed magnitude response on a
 log-frequency grid is checked for low-band (<100 Hz) boost, mid-band (100 Hz-2 kHz) ripple and
 high-band (>2 kHz) roll-off."""
-from codec_conformance.probes.analysis import BAND_DIRECTIONS, band_summary, frequency_response
+from codec_conformance.catalogue import SuiteInfo
+from codec_conformance.probes.analysis import BAND_DIRECTIONS, BAND_QUANTITIES, band_summary, frequency_response
 from codec_conformance.plugin.checks import build_record, check, emit
 from codec_conformance.results.records import condition_record
+
+SUITE = SuiteInfo(name="frequency_response", label="frequency response",
+                  conditions=lambda: [condition_record("sweep")],
+                  params={"sweep_level_dbfs": lambda sess: [(f"{x:g}dBFS", x) for x in sess.profile.sweep_levels_dbfs]},
+                  quantities=tuple(BAND_QUANTITIES.values()), cost={"test_frequency_response": 1.0})
 
 
 def test_frequency_response(conformance, request, codec_point, sweep_level_dbfs):
@@ -12,7 +18,7 @@ def test_frequency_response(conformance, request, codec_point, sweep_level_dbfs)
     sess = conformance
     c = sess.codec(codec)
     sr = int(c.sample_rate)
-    f = sess.system(codec, bitrate, sr)  # at the codec's own rate: the sweep covers its whole band
+    f = sess.roundtrip_fn(codec, bitrate, sr)  # at the codec's own rate: the sweep covers its whole band
     fr = frequency_response(f, sr, level_dbfs=sweep_level_dbfs, seconds=sess.profile.sweep_seconds)
     summary = band_summary(fr, sr)
     cond = condition_record("sweep", level_dbfs=sweep_level_dbfs)

@@ -8,20 +8,24 @@ right) is measured on a fixed gain grid.
 import numpy as np
 from hypothesis import given, strategies as st
 
-from codec_conformance.probes.analysis import homogeneity
-from codec_conformance.plugin.checks import build_record, check, emit
+from codec_conformance.catalogue import SuiteInfo
+from codec_conformance.probes.analysis import SER_DB, homogeneity
+from codec_conformance.plugin.checks import build_record, check, emit, limit
 from codec_conformance.results.records import condition_record
 from codec_conformance.plugin.properties import hypothesis_settings, normalise_peak, run_property
 
 PEAK_DBFS = -14.0
+SUITE = SuiteInfo(name="homogeneity", label="homogeneity", conditions=lambda: [condition_record("gain")],
+                  quantities=(SER_DB,), calibrated=frozenset({"ser_db"}), cost={"test_homogeneity": 3.0})
 
 
 def test_homogeneity(conformance, request, codec_point):
     codec, bitrate = codec_point
     sess = conformance
     corpus = sess.corpus
-    f = sess.system(codec, bitrate, corpus.sample_rate)
-    th = sess.thresholds(codec).lookup(bitrate, "homogeneity", "gain", "ser_db")
+    f = sess.roundtrip_fn(codec, bitrate, corpus.sample_rate)
+    cond = condition_record("gain", level_dbfs=PEAK_DBFS)
+    th = limit(sess, codec, bitrate, SUITE.name, cond, "ser_db")
     # near-silent items have no gain to measure (their output gain is the codec's noise floor):
     # they are counted undefined, and neither drawn nor part of the curve
     items = corpus.speech_items
@@ -49,7 +53,6 @@ def test_homogeneity(conformance, request, codec_point):
         sers.append(float(np.mean([r.ser_db for r in rs])))
     all_sers = [e["ser_db"] for e in examples]
     counter = examples[-1] if err is not None else None
-    cond = condition_record("gain", level_dbfs=PEAK_DBFS)
     rec = build_record(sess, request, codec=codec, bitrate=bitrate, suite="homogeneity",
                        condition=cond, metric="ser_db", direction="higher",
                        value=min(all_sers) if all_sers else None,

@@ -4,7 +4,26 @@ Each test degrades the corpus by one condition (clean, ambient noise or white no
 reverberation), computes the metric on the uncoded degraded signal (the oracle) and on the
 codec's output, and checks delta = codec - oracle against the bitrate's threshold.
 """
+from codec_conformance.catalogue import SuiteInfo, condition_kinds, metrics
 from codec_conformance.plugin.checks import build_record, check, emit, worst_case_clips
+
+
+def _cost(params) -> float:
+    info = metrics().get(params.get("noise_metric"))
+    cost = info.cost if info is not None else 1.0
+    if getattr(params.get("noise_condition"), "kind", "clean") != "clean":
+        cost *= 1.3  # noisy input: Whisper's temperature fallback decodes again
+    return cost
+
+
+# the grid: every condition kind that declares this suite (each kind's own grid per profile),
+# times every metric of the run; thresholds key: the condition kind
+SUITE = SuiteInfo(
+    name="noise", label="noise robustness",
+    conditions=lambda: [{"kind": k.name} for k in condition_kinds().values() if "noise" in k.suites],
+    params={"noise_condition": lambda sess: [(c.id, c) for c in sess.conditions("noise")],
+            "noise_metric": lambda sess: [(m, m) for m in sess.metric_names()]},
+    limit_on_delta=True, item_cost=_cost)
 
 
 def test_noise_robustness(conformance, request, codec_point, noise_condition, noise_metric):
@@ -20,9 +39,9 @@ def test_noise_robustness(conformance, request, codec_point, noise_condition, no
                   for v, o in zip(value.per_item, oracle.per_item)]
         k = max(range(len(deltas)), key=deltas.__getitem__)
         noisy = conformance.degraded(noise_condition, corpus)
-        coded = conformance.coded(codec, bitrate, noisy, corpus.sample_rate, (noise_condition, corpus.name))
+        out = conformance.roundtrip(codec, bitrate, noisy, corpus.sample_rate, tag=(noise_condition, corpus.name))
         clips, files = worst_case_clips(f"{codec}-{bitrate:g}-{noise_condition.id}", corpus.items[k].id,
-                                        corpus.sample_rate, corpus.items[k].audio, noisy[k], coded[k])
+                                        corpus.sample_rate, corpus.items[k].audio, noisy[k], out[k])
     rec = build_record(
         conformance, request, codec=codec, bitrate=bitrate, suite="noise",
         condition=noise_condition.to_record(), metric=noise_metric, direction=m.direction, gated=m.gated,

@@ -20,13 +20,24 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from codec_conformance.probes.analysis import TOKEN_METRICS, level_agreement, level_edit_rates, token_summary
-from codec_conformance.plugin.checks import build_record, check, emit
+from codec_conformance.catalogue import SuiteInfo, condition_kinds
+from codec_conformance.probes.analysis import (IDENTICAL_CODES, TOKEN_METRICS, TOKEN_QUANTITIES, level_agreement,
+                                               level_edit_rates, token_summary)
+from codec_conformance.plugin.checks import build_record, check, emit, limit
 from codec_conformance.plugin.properties import hypothesis_settings, normalise_peak, run_property
 from codec_conformance.results.records import condition_record
 
 PEAK_DBFS = -14.0
 SHIFTS = ("1-sample", "hop/4", "hop/2")
+# noise: the noise suite's degraded conditions (not clean: the reference); thresholds key: the kind
+SUITE = SuiteInfo(
+    name="tokens", label="token robustness",
+    conditions=lambda: [*({"kind": k.name} for k in condition_kinds().values() if "tokens" in k.suites and not k.reference),
+                        *(condition_record(k) for k in ("gain", "shift", "determinism"))],
+    params={"token_condition": lambda sess: [(c.id, c) for c in sess.conditions("tokens", reference=False)],
+            "token_shift": lambda sess: [(s, s) for s in SHIFTS]},
+    quantities=(*TOKEN_QUANTITIES.values(), IDENTICAL_CODES),
+    cost={"test_token_gain": 3.0, "test_token_noise": 1.0, "test_token_shift": 1.0, "test_token_determinism": 1.0})
 
 
 def _codec(sess, codec):
@@ -61,10 +72,11 @@ def test_token_noise(conformance, request, codec_point, token_condition):
 def test_token_gain(conformance, request, codec_point):
     codec, bitrate = codec_point
     sess = conformance
-    c = _codec(sess, codec)
+    _codec(sess, codec)
     corpus = sess.corpus
     sr = corpus.sample_rate
-    th = sess.thresholds(codec).lookup(bitrate, "tokens", "gain", "unit_edit_rate")
+    cond = condition_record("gain", level_dbfs=PEAK_DBFS)
+    th = limit(sess, codec, bitrate, SUITE.name, cond, "unit_edit_rate")
     n = len(corpus.items)
     examples = []
 
@@ -95,7 +107,6 @@ def test_token_gain(conformance, request, codec_point):
         curve_mean.append(s["token_agreement"])
         curve_l1.append(s["token_agreement_level1"])
     counter = examples[-1] if err is not None else None
-    cond = condition_record("gain", level_dbfs=PEAK_DBFS)
     worst = {"unit_edit_rate": max(e["unit_edit_rate"] for e in examples),
              "token_agreement": min(e["token_agreement"] for e in examples),
              "token_agreement_level1": min(e["token_agreement_level1"] for e in examples)}

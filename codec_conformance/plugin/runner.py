@@ -1,0 +1,229 @@
+"""The codec runner: builds each codec once, puts audio through it (the one verb: ``roundtrip``;
+padded, length-sorted batches; a time limit; every output checked by ``check_output``), caches
+outputs by content, and encodes for the token suite."""
+from __future__ import annotations
+
+import threading
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from ..codecs.base import BaseCodec, check_output
+from ..codecs.cache import Cache
+from ..data.audio import content_hash, fit_length, resample
+from ..errors import CodecError, ConformanceError
+from .settings import Settings, select_bitrates
+
+
+class CodecRunner:
+    def __init__(self, settings: Settings, device: str, cache: Cache, timing: dict):
+        self.settings = settings
+        self.device = device
+        self.cache = cache
+        self.timing = timing          # shared with the session's telemetry: codec_s
+        self._lock = threading.RLock()
+        self._codecs: dict[str, object] = {}
+        self._identity: dict[str, str | None] = {}
+        self._lists: dict[tuple, list] = {}
+        self._memo: dict[str, np.ndarray] = {}
+
+    def codec(self, name: str):
+        with self._lock:
+            if name not in self._codecs:
+                from ..registry import make_codec
+                from ..metrics.threads import apply_torch_threads
+                s = self.settings
+                given = [k for k, v in (("checkpoint", s.checkpoint), ("config", s.config),
+                                        ("weights", s.weights != "pretrained"),
+                                        ("trust_checkpoint", s.trust_checkpoint),
+                                        ("device", s.device != "auto")) if v]
+                codec = make_codec(
+                    name, given, checkpoint=str(s.path(s.checkpoint)) if s.checkpoint else None,
+                    config=str(s.path(s.config)) if s.config else None, weights=s.weights,
+                    trust_checkpoint=bool(s.trust_checkpoint), device=self.device)
+                apply_torch_threads()
+                precision = getattr(s, "precision", "fp32")
+                if precision != "fp32":
+                    if not hasattr(codec, "set_precision"):
+                        raise ConformanceError(f"--codec-precision {precision}: codec {name!r} runs in its own "
+                                               "precision only (neural codecs support fp16/bf16); drop the option")
+                    codec.set_precision(precision)
+                self._codecs[name] = codec
+            return self._codecs[name]
+
+    def bitrates(self, name: str) -> list[float]:
+        return select_bitrates(self.codec(name).bitrates_kbps, self.settings.bitrate)
+
+    def codec_identity(self, name: str) -> str | None:
+        """Cache identity of a codec, or None when it declares none (then nothing is cached on
+        disk for it: a factory may hold configuration the framework cannot see, and two
+        configurations of one class must never share outputs). The codec's own
+        ``cache_identity()`` is combined with what the framework knows changes the output:
+        :meth:`framework_identity` (the cache-format version is in :class:`Cache` itself)."""
+        with self._lock:
+            if name not in self._identity:
+                c = self.codec(name)
+                ident = c.cache_identity() if hasattr(c, "cache_identity") else None
+                self._identity[name] = None if ident is None else content_hash(
+                    type(c).__module__, type(c).__qualname__, ident, sorted(self.framework_identity(name).items()))
+            return self._identity[name]
+
+    def framework_identity(self, name: str) -> dict:
+        """What the run's settings say about a codec's output, whatever its adapter declares:
+        the ``--codec`` spec, SHA-256 of the checkpoint (file, or a directory's files) and config
+        file, weights kind, precision and device class (cpu, or cuda and the GPU model). These are
+        the settings' values, not the adapter's attributes, which an adapter may not keep up to
+        date (so a CPU-only codec such as Opus is cached apart on a GPU machine: a miss, never a
+        wrong hit)."""
+        s = self.settings
+        dev = str(self.device).split(":")[0]
+        if dev == "cuda":
+            try:
+                import torch
+                dev = f"cuda/{torch.cuda.get_device_name(self.device)}"
+            except Exception:  # noqa: BLE001  (no torch: then the codec cannot be on cuda either)
+                pass
+        return {"spec": name,
+                "checkpoint_sha256": sha256_path(s.path(s.checkpoint)) if s.checkpoint else None,
+                "config_sha256": sha256_path(s.path(s.config)) if s.config else None,
+                "weights": s.weights, "precision": getattr(s, "precision", "fp32"), "device": dev}
+
+    def roundtrip_one(self, name: str, bitrate: float, x: np.ndarray, sr: int) -> np.ndarray:
+        """One signal at ``sr`` through the codec (resampled to and from its rate), cached by content."""
+        return self.roundtrip(name, bitrate, [x], sr)[0]
+
+    def roundtrip(self, name: str, bitrate: float, signals: list[np.ndarray], sr: int, tag=None) -> list[np.ndarray]:
+        """Signals at ``sr`` through the codec (resampled to and from its rate), cached by content:
+        padded, length-sorted batches for codecs that declare ``supports_batch``, one by one
+        otherwise. Outputs of the wrong shape or with NaN/Inf are refused, naming the codec
+        (:func:`check_output`). With ``tag`` (one condition's corpus) the list is kept whole."""
+        if tag is not None:
+            key = (name, float(bitrate), tag)
+            with self._lock:
+                if key not in self._lists:
+                    self._lists[key] = self.roundtrip(name, bitrate, signals, sr)
+                return self._lists[key]
+        import time
+
+        codec = self.codec(name)
+        ident = self.codec_identity(name)
+        bs = max(1, int(getattr(codec, "max_batch", 8))) if getattr(codec, "supports_batch", False) else 1
+        out: list = [None] * len(signals)
+        todo = []
+        for i, x in enumerate(signals):
+            key = content_hash("rt", ident or ("run", name, id(codec)), float(bitrate), x, sr)
+            hit = self._memo.get(key)
+            if hit is None and ident is not None:
+                hit = self.cache.get_array(key)
+            if hit is not None:
+                out[i] = hit
+            else:
+                todo.append((len(x), i, key))
+        todo.sort()
+        for b in range(0, len(todo), bs):
+            chunk = todo[b : b + bs]
+            t0 = time.perf_counter()
+            ys = [resample(signals[i], sr, codec.sample_rate) for _, i, _ in chunk]
+            n = max(len(y) for y in ys)
+            batch = np.stack([fit_length(y, n) for y in ys]).astype(np.float32)
+            inp = batch if isinstance(codec, BaseCodec) else _as_tensor(batch)  # a BaseCodec takes numpy as it is
+            res = call_with_time_limit(partial(codec.roundtrip, inp, bitrate),  # --codec-timeout
+                                       getattr(self.settings, "timeout", 600.0), str(getattr(codec, "name", name)),
+                                       bitrate)
+            res = check_output(name, batch, res, bitrate)  # real float of the input's shape, finite
+            for (_, i, key), y, row in zip(chunk, ys, res):
+                z = fit_length(resample(row[: len(y)], codec.sample_rate, sr), len(signals[i])).astype(np.float32)
+                out[i] = z
+                if ident is not None:
+                    self.cache.put_array(key, z)
+                if len(self._memo) < 4096:
+                    self._memo[key] = z
+            self.timing["codec_s"] += time.perf_counter() - t0
+        return out
+
+    def roundtrip_fn(self, name: str, bitrate: float, sr: int):
+        """The codec at one bitrate as a function of a 1-D signal at ``sr`` (the probes' system)."""
+        return lambda x: self.roundtrip_one(name, bitrate, np.asarray(x, np.float32), sr)
+
+    def token_codec(self, name: str):
+        """The codec if it exposes codes (``encode``/``decode``), else None."""
+        c = self.codec(name)
+        return c if callable(getattr(c, "encode", None)) and callable(getattr(c, "decode", None)) else None
+
+    def codes(self, name: str, bitrate: float, x: np.ndarray, sr: int, memo: bool = True) -> np.ndarray:
+        """Codes [n_q, frames] of one signal at ``sr`` (resampled to the codec's rate, encoded
+        alone: batching must not change them), memoised by content unless ``memo`` is False."""
+        codec = self.codec(name)
+        key = content_hash("codes", self.codec_identity(name) or ("run", name, id(codec)), float(bitrate), x, sr)
+        if memo and key in self._memo:
+            return self._memo[key]
+        import time
+        t0 = time.perf_counter()
+        codes = np.asarray(codec.encode(resample(np.asarray(x, np.float32), sr, codec.sample_rate)[None], bitrate))
+        self.timing["codec_s"] += time.perf_counter() - t0
+        if codes.ndim != 3 or codes.shape[0] != 1 or not np.issubdtype(codes.dtype, np.integer):
+            raise CodecError(f"codec {name!r}: encode must return integer codes [batch, n_q, frames], "
+                             f"got {codes.dtype} {codes.shape}")
+        if memo and len(self._memo) < 4096:
+            self._memo[key] = codes[0]
+        return codes[0]
+
+
+_SHA_MEMO: dict[tuple, str] = {}
+
+
+def sha256_path(path) -> str:
+    """SHA-256 of a file, or of a directory's files (relative paths and contents, sorted);
+    memoised per process by path, size and modification time."""
+    import hashlib
+
+    from ..codecs.checkpoint import sha256_file
+    p = Path(path)
+    if not p.exists():
+        raise ConformanceError(f"{p}: not found (checkpoint/config files are hashed for the cache key)")
+    files = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
+    stamp = (str(p.resolve()), tuple((str(q), q.stat().st_size, q.stat().st_mtime_ns) for q in files))
+    if stamp not in _SHA_MEMO:
+        if p.is_dir():
+            h = hashlib.sha256()
+            for q in files:
+                h.update(str(q.relative_to(p)).encode() + b"\0" + sha256_file(q).encode() + b"\0")
+            _SHA_MEMO[stamp] = h.hexdigest()
+        else:
+            _SHA_MEMO[stamp] = sha256_file(p)
+    return _SHA_MEMO[stamp]
+
+
+def call_with_time_limit(fn, limit_s, codec_name: str, bitrate: float):
+    """``fn()`` (one codec round trip), or a CodecError naming the codec when it has not returned
+    after ``limit_s`` seconds (--codec-timeout; 0 or None: no limit). The call runs in a daemon
+    thread; a call past its limit is abandoned there (Python cannot stop it) and the test errors."""
+    if not limit_s:
+        return fn()
+    box = {}
+
+    def target():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # re-raised in the caller, KeyboardInterrupt included
+            box["error"] = exc
+
+    t = threading.Thread(target=target, name=f"codec-{codec_name}-roundtrip", daemon=True)
+    t.start()
+    t.join(float(limit_s))
+    if t.is_alive():
+        raise CodecError(f"codec {codec_name!r} at {float(bitrate):g} kbps did not return within {float(limit_s):g} s "
+                         "(--codec-timeout); the call was abandoned and this test errors. Raise --codec-timeout "
+                         "for a slow codec, or fix the hang")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _as_tensor(a: np.ndarray):
+    try:
+        import torch
+        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+    except ImportError:
+        return a

@@ -1,0 +1,82 @@
+"""The scorer: builds each metric once (its declaration's ``from_settings``) and scores a corpus'
+signals, memoised per (metric, corpus, tag) and cached by content on disk."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from ..codecs.cache import Cache
+from ..data.corpus import Corpus
+from ..metrics.base import MetricResult
+from .settings import Settings
+
+
+class Scorer:
+    def __init__(self, settings: Settings, device: str, cache: Cache, timing: dict):
+        self.settings = settings
+        self.device = device
+        self.cache = cache
+        self.timing = timing          # shared with the session's telemetry: evaluator_s
+        self.metric_s: dict[str, float] = {}      # evaluator seconds per metric
+        self._lock = threading.RLock()
+        self._metrics: dict[str, object] = {}
+        self._scores: dict[tuple, MetricResult] = {}
+
+    def metric(self, name: str):
+        with self._lock:
+            if name not in self._metrics:
+                from ..metrics import build_metric
+                from ..metrics.threads import apply_torch_threads
+                self._metrics[name] = build_metric(name, self.settings, device=self.device)
+                apply_torch_threads()
+            return self._metrics[name]
+
+    def score(self, metric_name: str, corpus: Corpus, signals: list[np.ndarray], tag) -> MetricResult:
+        import time
+
+        key = (metric_name, corpus.name, tag)
+        with self._lock:
+            if key not in self._scores:
+                m = self.metric(metric_name)
+                t0 = time.perf_counter()
+                self._scores[key] = score_speech_items(m, corpus, signals, self.cache)
+                dt = time.perf_counter() - t0
+                self.timing["evaluator_s"] += dt
+                self.metric_s[metric_name] = self.metric_s.get(metric_name, 0.0) + dt
+            return self._scores[key]
+
+    def evaluator_infos(self) -> dict:
+        from ..catalogue import metric_info
+        out = {}
+        for name, m in self._metrics.items():
+            out[name] = {"name": m.evaluator or m.name, "stand_in": bool(m.stand_in),
+                         "version": str(m.version), "description": m.description,
+                         "higher_is_better": m.higher_is_better}
+            if m.evaluator_settings:
+                out[name]["settings"] = m.evaluator_settings
+            if metric_info(m).note:
+                out[name]["note"] = metric_info(m).note
+        return out
+
+
+def score_speech_items(metric, corpus: Corpus, signals: list[np.ndarray], cache=None) -> MetricResult:
+    """``metric.compute`` over the items that hold speech; near-silent items are undefined, with
+    their reason, and keep their place in ``per_item`` (never dropped, never given a number)."""
+    keep = [k for k, u in enumerate(corpus.items) if u.silent is None]
+    silent = {u.id: f"no speech in the clean item: {u.silent}" for u in corpus.items if u.silent is not None}
+    if len(keep) == len(corpus.items):
+        return metric.compute(corpus.items, signals, [u.audio for u in corpus.items], corpus.sample_rate,
+                              cache=cache)
+    n = len(corpus.items)
+    if not keep:
+        return MetricResult(None, [None] * n, n, silent)
+    items = [corpus.items[k] for k in keep]
+    res = metric.compute(items, [signals[k] for k in keep], [u.audio for u in items], corpus.sample_rate,
+                         cache=cache)
+    per = res.per_item
+    if len(per) == len(keep):  # per-item values back at their places; set metrics (EER) have none
+        per = [None] * n
+        for k, v in zip(keep, res.per_item):
+            per[k] = v
+    return MetricResult(res.value, per, n, {**silent, **res.undefined}, res.details)
