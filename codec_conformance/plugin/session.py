@@ -13,8 +13,9 @@ from ..data.audio import content_hash, fit_length, resample
 from ..codecs.cache import Cache
 from ..codecs.base import check_output
 from ..data.corpus import AudioBank, Corpus, babble_bank, default_cache_dir, load_embedded, load_folder, load_ravdess
-from ..errors import CodecError, ConformanceError
+from ..errors import CheckpointError, CodecError, ConformanceError
 from ..metrics.base import MetricResult
+from . import progress
 from .settings import Settings, select_bitrates
 from ..gate.thresholds import ThresholdSet
 
@@ -71,6 +72,7 @@ class ConformanceSession:
         self._memo: dict[str, np.ndarray] = {}
         self._scores: dict[tuple, MetricResult] = {}
         self._corpus = self._emotion = self._noise = self._rirs = None
+        self.load_failed: dict[str, Exception] = {}  # codec -> the error that stopped it loading
         self.timing = {"codec_s": 0.0, "evaluator_s": 0.0}
         self._reported = {"codec_s": 0.0, "evaluator_s": 0.0}
         self.metric_s: dict[str, float] = {}      # evaluator seconds per metric
@@ -86,7 +88,8 @@ class ConformanceSession:
                 self._corpus = full.subset(p.n_speakers if self.settings.profile != "paper" else None,
                                            p.n_per_speaker if self.settings.profile != "paper" else None)
             else:
-                self._corpus = load_embedded(p.n_speakers, p.n_per_speaker)
+                with progress.stage("preparing the embedded speech corpus", "speech corpus", announce=True):
+                    self._corpus = load_embedded(p.n_speakers, p.n_per_speaker)
         return self._corpus
 
     @property
@@ -248,10 +251,26 @@ class ConformanceSession:
         key = (name, float(bitrate), tag)
         with self._lock:
             if key not in self._coded:  # one condition's corpus: padded, length-sorted batches
-                self._coded[key] = self.roundtrip_many(name, bitrate, signals, sr)
+                with progress.stage(f"coding {len(signals)} items with {name} at {float(bitrate):g} kbps",
+                                    "codec round trips"):
+                    self._coded[key] = self.roundtrip_many(name, bitrate, signals, sr)
             return self._coded[key]
 
+    def _loading(self, name: str, fn):
+        """``fn()``; a codec whose weights are missing or unusable (CheckpointError) is remembered,
+        and every later call for it fails at once with that error (no model rebuilt per call)."""
+        if name in self.load_failed:
+            raise self.load_failed[name]
+        try:
+            return fn()
+        except CheckpointError as exc:
+            self.load_failed[name] = exc
+            raise
+
     def roundtrip_many(self, name: str, bitrate: float, signals: list[np.ndarray], sr: int) -> list[np.ndarray]:
+        return self._loading(name, lambda: self._roundtrip_many(name, bitrate, signals, sr))
+
+    def _roundtrip_many(self, name: str, bitrate: float, signals: list[np.ndarray], sr: int) -> list[np.ndarray]:
         """Signals at ``sr`` through the codec (resampled to and from its rate), cached by content:
         padded, length-sorted batches for codecs that declare ``supports_batch``, one by one
         otherwise. Outputs of the wrong shape or with NaN/Inf are refused, naming the codec."""
@@ -302,7 +321,8 @@ class ConformanceSession:
             if name not in self._metrics:
                 from ..metrics import build_metric
                 from ..metrics.threads import apply_torch_threads
-                self._metrics[name] = build_metric(name, self.settings, device=self.device)
+                with progress.stage(f"loading the {name} evaluator", "loading evaluators", announce=True):
+                    self._metrics[name] = build_metric(name, self.settings, device=self.device)
                 apply_torch_threads()
             return self._metrics[name]
 
@@ -314,7 +334,8 @@ class ConformanceSession:
             if key not in self._scores:
                 m = self.metric(metric_name)
                 t0 = time.perf_counter()
-                self._scores[key] = score_speech_items(m, corpus, signals, self.cache)
+                with progress.stage(f"{metric_name}: scoring {len(signals)} items ({tag[0]})", f"scoring {metric_name}"):
+                    self._scores[key] = score_speech_items(m, corpus, signals, self.cache)
                 dt = time.perf_counter() - t0
                 self.timing["evaluator_s"] += dt
                 self.metric_s[metric_name] = self.metric_s.get(metric_name, 0.0) + dt
@@ -379,6 +400,9 @@ class ConformanceSession:
         return c if callable(getattr(c, "encode", None)) and callable(getattr(c, "decode", None)) else None
 
     def codes(self, name: str, bitrate: float, x: np.ndarray, sr: int, memo: bool = True) -> np.ndarray:
+        return self._loading(name, lambda: self._codes(name, bitrate, x, sr, memo))
+
+    def _codes(self, name: str, bitrate: float, x: np.ndarray, sr: int, memo: bool = True) -> np.ndarray:
         """Codes [n_q, frames] of one signal at ``sr`` (resampled to the codec's rate, encoded
         alone: batching must not change them), memoised by content unless ``memo`` is False."""
         codec = self.codec(name)
