@@ -208,8 +208,9 @@ class Figures:
                     else:
                         fig.savefig(p, format="pdf")
                     self.written.append(p)
-                links = (f" <span class='small'>Files: <a href='figures/{stem}.svg'>{stem}.svg</a> · "
-                         f"<a href='figures/{stem}.pdf'>{stem}.pdf</a> "
+                rel = E(self.out_dir.name)
+                links = (f" <span class='small'>Files: <a href='{rel}/{stem}.svg'>{stem}.svg</a> · "
+                         f"<a href='{rel}/{stem}.pdf'>{stem}.pdf</a> "
                          f"({fig.get_figwidth():.1f} × {fig.get_figheight():.1f} in)</span>")
             except OSError as exc:
                 links = f" <span class='small'>(figure files not written: {E(exc)})</span>"
@@ -410,7 +411,8 @@ def fig2(doc):
                 ax.set_ylabel("output gain (dB)")
                 ax.set_title("Homogeneity: output vs input gain")
             ax.grid(alpha=0.3)
-            ax.legend(frameon=False)
+            hl = dict(zip(*reversed(ax.get_legend_handles_labels())))  # one entry per label
+            ax.legend(list(hl.values()), list(hl.keys()), frameon=False)
         fig.tight_layout()
     return fig
 
@@ -622,7 +624,8 @@ def _failing_table(doc: dict, bad: list[dict]) -> str:
                  _td_num(r.get("value"), unit), _td_num(r.get("oracle"), unit), _td_num(r.get("delta"), unit, sign=True),
                  f"<td>{E(limit_text(th)) if th else '—'}</td>",
                  f"<td class='num bad' data-v='{(ex or 0) * display(unit)[0]!r}'><b>{worse}</b>{'<br>' + why if why else ''}</td>",
-                 f"<td><code>{E(f) if f else '—'}</code>{'<br><span class=small>[' + E(k) + ']</span>' if k else ''}</td>"]
+                 f"<td title='{E(f)}'><code>{E(Path(f).name) if f else '—'}</code>"
+                 f"{'<br><span class=small>[' + E(k) + ']</span>' if k else ''}</td>"]
         if has_base:
             b = r.get("baseline") if isinstance(r.get("baseline"), dict) else None
             if b:
@@ -685,7 +688,7 @@ def _headroom_table(doc: dict, good: list[dict]) -> str:
                     f"{_td_num(r.get('delta'), unit, sign=True)}<td>{E(limit_text(th)) if th else 'baseline only'}</td>"
                     + (f"<td class='num' data-v='{-ex * display(unit)[0]!r}'>{_num(-ex, unit)}</td>" if ex is not None
                        else "<td class='na'>—</td>")
-                    + f"<td class='small'><code>{E(f)}</code> {E(k)}</td></tr>")
+                    + f"<td class='small' title='{E(f)}'><code>{E(Path(f).name)}</code> {E(k)}</td></tr>")
     return ("<h2>Headroom of the passing checks</h2><p class='small'>How far each passing check is from its limit, in "
             "the metric's unit (smallest first: the checks closest to failing).</p>"
             + _table("headroom", ["codec", "kbps", "suite", "condition", "metric", "value", "delta", "limit",
@@ -706,6 +709,9 @@ def render(doc: dict, run_dir: Path, figures_dir: Path | None = None) -> str:
     recs = doc["records"]
     status, verdict = run_verdict(doc)
     cls = {"PASS": "pass", "FAIL": "fail", "ERROR": "error"}.get(status, "meas")
+    errs = load_errors(run)
+    if errs:  # the banner names the codec(s); the box below says why, once
+        verdict = "ERROR: codec could not be loaded — " + ", ".join(str(e.get("codec")) for e in errs)
     if run.get("finished") is None:
         verdict += " (run interrupted: partial results)"
     out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>codec-conformance {E(str(run.get('id')))}</title>",
@@ -714,15 +720,14 @@ def render(doc: dict, run_dir: Path, figures_dir: Path | None = None) -> str:
            f"{E(str(run.get('profile')))} · seed {E(str(run.get('seed')))} · device {E(str(run.get('device')))} · "
            f"started {E(str(run.get('started')))} · finished {E(str(run.get('finished')))}</div>",
            f"<div class='banner {cls}'>{E(verdict)}</div>"]
-    errs = load_errors(run)
     for e in errs:
         n = sum(1 for x in run.get("errors") or [] if isinstance(x, dict) and x.get("kind") == "codec_load"
                 and x.get("codec") == e.get("codec"))
         skipped = e.get("skipped")
         out.append(f"<div class='danger'>Codec <code>{E(e.get('codec'))}</code> could not be loaded: "
-                   f"{E(e.get('message'))}<br><span class='small'>Its tests did not run"
-                   f"{f' ({_int(skipped)} skipped after this error)' if is_number(skipped) else ''}; "
-                   f"{n} test(s) reported the error.</span></div>")
+                   f"{E(e.get('message'))}<br><span class='small'>Its tests did not run: "
+                   f"{n} test(s) reported the error, the others were skipped"
+                   f"{f' ({_int(skipped)})' if is_number(skipped) else ''}.</span></div>")
     # provenance warnings, impossible to miss
     for c in doc["codecs"]:
         if c.get("weights") == "random-init":
@@ -853,8 +858,9 @@ def render(doc: dict, run_dir: Path, figures_dir: Path | None = None) -> str:
         total = sum(float(v) for _, v in items)
         rows = [f"<tr><td class='id'>{E(k)}</td><td class='num' data-v='{float(v)!r}'>{float(v):.2f}</td></tr>"
                 for k, v in items]
-        out.append(f"<h2>Test durations ({len(items)} tests, {total:.1f} s in all)</h2>"
-                   + _table("durations", ["test", "seconds"], rows))
+        out.append(f"<h2>Test durations</h2><details><summary>{len(items)} tests, {total:.1f} s in all; slowest: "
+                   f"{E(items[0][0])} ({float(items[0][1]):.1f} s)</summary>"
+                   + _table("durations", ["test", "seconds"], rows) + "</details>")
     stages = (run.get("timing") or {}).get("stages") if isinstance(run.get("timing"), dict) else None
     if isinstance(stages, dict) and stages:
         out.append("<table><tr><th>stage</th><th>seconds</th></tr>" + "".join(
