@@ -26,8 +26,8 @@ _STATE_ATTR = "_codec_conformance_state"
 def pytest_addoption(parser):
     group = parser.getgroup("codec-conformance", "codec-conformance: speech codec conformance suites")
     group.addoption("--codec", action="append", default=None, metavar="NAME|module:factory",
-                    help="codec under test (repeatable): a registered name (see `codec-conformance "
-                         "list-codecs`) or package.module:factory")
+                    help="codec under test (repeatable): a registered name (see: codec-conformance "
+                         "list-codecs) or package.module:factory")
     for name, (default, text) in OPTIONS.items():
         flag = "--codec-" + name.replace("_", "-")
         if name in BOOL_OPTIONS:
