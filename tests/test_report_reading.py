@@ -16,6 +16,9 @@ from codec_conformance.results import report as R
 pytestmark = pytest.mark.filterwarnings("ignore")
 
 
+UNITS = {"pesq": "MOS-LQO", "stoi": "0-1", "wer": "fraction", "eer": "fraction", "mel_distance": "log10-mel L1"}
+
+
 def noise(metric, kind, x, value, oracle, *, codec="mycodec", br=6.0, hib=None, unit=None, limit=None,
           passed=None, audio=None, **extra):
     hib = metric in ("pesq", "stoi", "prosody_corr") if hib is None else hib
@@ -26,7 +29,7 @@ def noise(metric, kind, x, value, oracle, *, codec="mycodec", br=6.0, hib=None, 
                     threshold=None if limit is None else {"kind": "max_delta", "limit": limit,
                                                           "source": f"thresholds/{codec}.toml [6.noise.{kind}.{metric}]"},
                     test_id=f"suites/test_noise_robustness.py::test_noise_robustness[{codec}-{br:g}kbps-{kind}-{x}-{metric}]",
-                    unit=unit or R.DEFAULT_UNITS.get(metric, ""), audio=audio, **extra)
+                    unit=unit or UNITS.get(metric, ""), audio=audio, **extra)
     r["passed"] = passed
     return r
 

@@ -360,7 +360,7 @@ def pytest_runtest_logreport(report):
         payloads = [v for k, v in props if k == PAYLOAD_KEY]
         rest = [(k, v) for k, v in props if k not in (PAYLOAD_KEY, LOAD_ERROR_KEY)]
         if len(rest) != len(props):
-            report.user_properties = rest + (junit_properties(payloads) if report.when == "call" else [])
+            report.user_properties = rest + (junit_properties(payloads) if report.when == "teardown" else [])
 
 
 def _logreport(st, report, props):
