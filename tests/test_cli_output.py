@@ -215,3 +215,17 @@ def test_progress_quiet_mode_one_line_per_stage(monkeypatch):
         assert len(tr.lines) == 1 and tr.lines[0].startswith("codec-conformance: loading the wer evaluator (")
     finally:
         P.uninstall()
+
+
+def test_readme_example_codec_runs(pytester, tmp_path):
+    """docs/examples/my_codec.py, as the README shows it, runs through the suites and is gated."""
+    pytester.makeini("[pytest]\n")
+    example = ROOT / "docs" / "examples" / "my_codec.py"
+    (pytester.path / "my_codec.py").write_text(example.read_text())
+    r = pytester.runpytest_subprocess("--pyargs", "codec_conformance.suites", "--codec=my_codec:make_codec",
+                                      "--codec-bitrate=all", "-k", "test_frequency_response or (clean and mel_distance)",
+                                      "-p", "no:randomly", "--codec-cache-dir", str(tmp_path / "cache"))
+    assert r.ret == 0, r.stdout.str()[-3000:]
+    res = json.loads((pytester.path / "reports" / "latest" / "results.json").read_text())
+    assert {r["bitrate_kbps"] for r in res["records"]} == {96.0, 128.0}
+    assert all(r["passed"] is True for r in res["records"] if r["metric"] != "si_sdr")

@@ -353,10 +353,11 @@ def fig1(doc):
         for ax in axes.flat:
             for h, lab in zip(*ax.get_legend_handles_labels()):
                 handles.setdefault(lab, h)
-        fig.tight_layout(rect=(0, 0.06 + 0.02 * (len(handles) > 4), 1, 1))
+        ncol = max(1, min(len(handles), 4 if w == PAGE_IN else 2))
+        legend_rows = -(-len(handles) // ncol)
+        fig.tight_layout(rect=(0, min(0.4, (0.17 * legend_rows + 0.08) / fig.get_figheight()), 1, 1))
         if handles:
-            fig.legend(list(handles.values()), list(handles.keys()), loc="lower center", ncol=min(4, len(handles)),
-                       frameon=False)
+            fig.legend(list(handles.values()), list(handles.keys()), loc="lower center", ncol=ncol, frameon=False)
     return fig
 
 
@@ -540,7 +541,7 @@ h1{margin:0 0 4px 0;font-size:24px} h2{margin-top:32px;border-bottom:1px solid #
 table{border-collapse:collapse;font-size:13px;margin:8px 0;max-width:100%} td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f5f6f8} td.ok{background:#e8f7ea} td.bad{background:#fbe3e2} td.na{color:#777}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-td.id{word-break:break-all;max-width:320px;font-size:12px;color:#555} td.ce{max-width:280px;word-break:break-word}
+td.id{word-break:break-all;min-width:200px;max-width:320px;font-size:12px;color:#555} td.ce{max-width:280px;word-break:break-word}
 table.sortable th{cursor:pointer} table.sortable th:after{content:" \\2195";color:#aaa;font-size:11px}
 input.filter{margin:6px 0;padding:4px 8px;width:320px;font-size:13px}
 code{background:#f3f3f3;padding:1px 4px;border-radius:3px} .small{font-size:12px;color:#555}
@@ -616,6 +617,8 @@ def _failing_table(doc: dict, bad: list[dict]) -> str:
         f, k = _source(th) if th else ("", "")
         ex = excess(r)
         worse = _num(ex, unit) if ex is not None else "—"
+        if ex is not None and unit and display(unit)[1] != "%":
+            worse += f"<br><span class='small'>{E(unit)}</span>"
         why = E(r.get("failure")) if r.get("failure") else ""
         cells = [f"<td>{E(r['codec'])}</td>", f"<td class='num'>{_g(r['bitrate_kbps'])}</td>", f"<td>{E(r['suite'])}</td>",
                  f"<td>{E(_cond(r['condition']))}</td>",
