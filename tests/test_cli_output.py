@@ -203,6 +203,7 @@ def test_progress_live_status_is_erased_and_timed():
 def test_progress_quiet_mode_one_line_per_stage(monkeypatch):
     from codec_conformance.plugin import progress as P
     monkeypatch.setattr(P, "MIN_ANNOUNCE_S", 0.0)
+    monkeypatch.setattr(P, "LONG_STAGE_S", 60.0)
     tr = FakeTR()
     p = P.Progress(tr, live=False)
     P._current = p

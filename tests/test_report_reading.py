@@ -299,7 +299,8 @@ def test_what_a_person_sees(tmp_path, case):
 
 
 def test_sort_and_filter_work_in_the_browser(tmp_path):
-    """Click a header, type in a filter: the inline script does its job (no console errors)."""
+    """Click a header, type in a filter: the inline script does its job (no console errors); the
+    failing-checks table fits the window."""
     run = write(tmp_path, results(grid_records(passed=False, shift=0.5)))
     page = R.write_html(run)
     html = page.read_text()
@@ -307,12 +308,14 @@ def test_sort_and_filter_work_in_the_browser(tmp_path):
              "t.rows[0].cells[6].click();var first=t.rows[1].cells[6].dataset.v;t.rows[0].cells[6].click();"
              "var again=t.rows[1].cells[6].dataset.v;var f=document.querySelector('input.filter[data-table=records]');"
              "f.value='ambient';f.dispatchEvent(new Event('input'));var shown=Array.prototype.slice.call(t.rows,1)"
-             ".filter(function(r){return r.style.display!=='none'}).length;document.body.setAttribute('data-probe',"
-             "first+'|'+again+'|'+shown);});</script></body>")
+             ".filter(function(r){return r.style.display!=='none'}).length;"
+             "var fw=document.getElementById('failing').getBoundingClientRect().right;"
+             "document.body.setAttribute('data-probe',first+'|'+again+'|'+shown+'|'+fw);});</script></body>")
     probed = page.with_name("probe.html")
     probed.write_text(html.replace("</body>", probe))
     dom, console = browse(probed, tmp_path)
     assert console == [], console
-    first, again, shown = re.search(r'data-probe="([^"]*)"', dom).group(1).split("|")
+    first, again, shown, right = re.search(r'data-probe="([^"]*)"', dom).group(1).split("|")
+    assert float(right) <= 1400  # the failing-checks table fits a 1,400-px window (the test id wraps)
     assert float(first) <= float(again)  # ascending, then descending
     assert int(shown) == sum(1 for r in grid_records() if r["condition"]["kind"] == "ambient")

@@ -4,7 +4,8 @@ pytest's terminal reporter.
 On a terminal (and without ``-q``) one live status is written after the test's line and erased
 before pytest writes the test's outcome (``loading wer evaluator … 12.3 s``, ``wer: scoring
 12/48``). Under ``-q`` and when the output is not a terminal (CI logs) nothing is rewritten: one
-line per stage that announces itself (evaluator loads, the corpus), with its time. At the end
+line per stage that took a while (evaluator loads and the corpus from 1 s, any other stage
+from 5 s), with its time. At the end
 the terminal summary lists the time spent per stage.
 
 The session calls :func:`stage` and :func:`step`; both do nothing unless the controller
@@ -18,7 +19,8 @@ import threading
 import time
 
 _current: "Progress | None" = None
-MIN_ANNOUNCE_S = 1.0  # shorter stages get no line of their own in non-live mode
+MIN_ANNOUNCE_S = 1.0  # non-live mode: a line for an announcing stage (a load) that took this long
+LONG_STAGE_S = 5.0    # ... and for any stage (scoring, coding) that took this long
 
 
 class Progress:
@@ -84,7 +86,7 @@ class Progress:
             self.totals[key] = self.totals.get(key, 0.0) + dt
             self.counts[key] = self.counts.get(key, 0) + 1
             self.clear()
-            if announce and not self.live and dt >= MIN_ANNOUNCE_S:
+            if not self.live and dt >= (MIN_ANNOUNCE_S if announce else LONG_STAGE_S):
                 with self._uncaptured():
                     self.tr.write_line(f"codec-conformance: {label} ({dt:.1f} s)")
 
