@@ -100,7 +100,7 @@ class PluginState:
                 self.run_dir = new_run_dir(report_root, f"{stamp}-{codecs}-{s.profile}")  # created atomically
             import shlex
             args = [str(a) for a in self.config.invocation_params.args]
-            info = {"id": self.run_dir.name, "argv": args, "started": self.started,
+            info = {"id": self.run_dir.name, "argv": args, "started": getattr(self, "started", None),
                     "command": shlex.join(["pytest", *args]),
                     "seed": s.seed, "profile": s.profile, "device": None,
                     "versions": versions(), "evaluators": {}, "settings": s.to_dict(),
