@@ -1,5 +1,6 @@
-"""``codec-conformance``: re-render reports, compare runs (the checkpoint gate), merge shards,
-list codecs and metrics."""
+"""codec-conformance: re-render reports, compare runs (the checkpoint gate), merge shards, list
+codecs and metrics. The suites themselves run under pytest: pytest --pyargs codec_conformance.suites
+--codec=NAME."""
 from __future__ import annotations
 
 import argparse
@@ -33,27 +34,56 @@ def _cond(c: dict) -> str:
 
 def _num(v, spec: str) -> str:
     """``v`` formatted with ``spec`` (e.g. "9.4g"), or a dash of the same width when undefined."""
-    return format(v, spec) if v is not None else "—".rjust(int(spec.lstrip("+").split(".")[0]))
+    if v is not None:
+        return format(v, spec)
+    width = spec.lstrip("+").split(".")[0]
+    return "—".rjust(int(width)) if width else "—"
+
+
+STATUS_ORDER = {"REGRESSED": 0, "UNDEFINED": 0, "MISSING": 0, "improved": 1, "same": 2}
+
+
+def ordered_rows(rows: list[dict]) -> list[dict]:
+    """Regressions first (the largest change first), then improvements, then the rest."""
+    return sorted(rows, key=lambda r: (STATUS_ORDER.get(r["status"], 3),
+                                       -abs(r["change"]) if isinstance(r.get("change"), (int, float)) else 0.0))
+
+
+def compare_table(rows: list[dict]) -> list[str]:
+    """The compare rows as aligned text; every column as wide as its longest value (no cut names)."""
+    head = ("status", "codec", "kbps", "suite", "condition", "metric", "base", "new", "change")
+    body = [(r["status"], str(r["codec"]), f"{r['bitrate_kbps']:g}", str(r["suite"]), _cond(r["condition"]),
+             str(r["metric"]), _num(r["base"], ".4g"), _num(r["new"], ".4g"), _num(r["change"], "+.3g"))
+            for r in rows]
+    widths = [max(len(x) for x in col) for col in zip(head, *body)]
+    right = {2, 6, 7, 8}
+    fmt = (lambda cells: "  ".join(c.rjust(w) if i in right else c.ljust(w)
+                                   for i, (c, w) in enumerate(zip(cells, widths))).rstrip())
+    return [fmt(head)] + [fmt(b) for b in body]
 
 
 def _cmd_compare(a) -> int:
     from .gate.baseline import BaselineMismatch, compare
     from .results.records import load_results
+    base_doc, new_doc = load_results(a.base), load_results(a.new)
     try:
-        cmp = compare(load_results(a.base)["records"], load_results(a.new)["records"], a.tolerance,
+        cmp = compare(base_doc["records"], new_doc["records"], a.tolerance,
                       base_name=f"BASE ({a.base})", new_name=f"NEW ({a.new})")
     except BaselineMismatch as exc:
         print(f"codec-conformance compare: {exc}", file=sys.stderr)
         return 2
-    rows = cmp.rows
+    rows = ordered_rows(cmp.rows)
+    shown = cmp.regressions if a.only_regressions else rows
+    shown = [r for r in rows if r in shown]
     if a.json:
-        print(json.dumps([{k: v for k, v in r.items() if k != "key"} for r in rows], indent=1))
+        print(json.dumps([{k: v for k, v in r.items() if k != "key"} for r in shown], indent=1))
     else:
-        print(f"{'codec':10} {'kbps':>6} {'suite':18} {'condition':28} {'metric':20} {'base':>9} {'new':>9} {'change':>9}  status")
-        for r in rows:
-            print(f"{str(r['codec'])[:10]:10} {r['bitrate_kbps']:6g} {r['suite'][:18]:18} {_cond(r['condition'])[:28]:28} "
-                  f"{r['metric'][:20]:20} {_num(r['base'], '9.4g')} {_num(r['new'], '9.4g')} "
-                  f"{_num(r['change'], '+9.3g')}  {r['status']}")
+        for line in compare_table(shown):
+            print(line)
+    if a.html:
+        from .results.compare_report import write_compare_html
+        out = write_compare_html(base_doc, new_doc, cmp, a.base, a.new, a.html, a.tolerance)
+        print(f"comparison report: {out}")
     n_bad = len(cmp.regressions)
     print(f"{len(rows)} comparable records, {n_bad} regressed beyond tolerance or undefined/missing "
           f"({a.tolerance:g} x |base|, at least 0.01)")
@@ -75,14 +105,45 @@ def _write(writer, path: Path, doc) -> None:
         raise OSError(f"cannot write {path} ({exc.strerror or exc}); it was left as it was") from None
 
 
+def rate_text(b: float) -> str:
+    """A bitrate rounded for reading: 0.861328125 -> 0.86, 12.2 -> 12.2, 64 -> 64."""
+    return f"{b:.3g}" if b < 10 else f"{b:.4g}" if b < 1000 else f"{b:.0f}"
+
+
+def weights_status(codec) -> str:
+    """Whether the codec's weights are on this machine: "no weights needed", "available (PATH)",
+    "random-init only", or what is missing."""
+    from pathlib import Path as P
+    own = getattr(codec, "weights_status", None)
+    if callable(own):  # a codec that knows better says so itself
+        return str(own())
+    kind = getattr(codec, "weights", None)
+    if kind in (None, "none"):
+        return "no weights needed"
+    if kind == "random-init":
+        return "random-init"
+    ck = getattr(codec, "checkpoint", None)
+    if ck and P(ck).exists():
+        return f"weights available ({ck})"
+    where = f" (looked for {ck})" if ck else ""
+    return (f"weights MISSING{where}: pass --codec-checkpoint PATH, or --codec-weights random-init "
+            "for a pipeline check")
+
+
 def _cmd_list_codecs(a) -> int:
     from .registry import codec_names, make_codec
+    rows = []
     for name in codec_names():
         try:
             c = make_codec(name)
-            print(f"{name:12} {c.sample_rate:6d} Hz  bitrates (kbps): {', '.join(f'{b:g}' for b in c.bitrates_kbps)}")
+            rows.append((name, f"{int(c.sample_rate)} Hz", ", ".join(rate_text(float(b)) for b in c.bitrates_kbps),
+                         weights_status(c)))
         except Exception as exc:
-            print(f"{name:12} unavailable: {exc}")
+            rows.append((name, "—", "—", f"unavailable: {' '.join(str(exc).split())}"))
+    head = ("codec", "rate", "bitrates (kbps)", "weights here")
+    w = [max(len(r[i]) for r in rows + [head]) for i in range(3)]
+    for r in [head] + rows:
+        print(f"{r[0]:{w[0]}}  {r[1]:>{w[1]}}  {r[2]:{w[2]}}  {r[3]}")
     return 0
 
 
@@ -104,17 +165,22 @@ def _cmd_list_metrics(a) -> int:
 
 
 def main(argv=None) -> int:
+    from . import __version__
     p = argparse.ArgumentParser(prog="codec-conformance", description=__doc__)
+    p.add_argument("--version", action="version", version=f"codec-conformance {__version__}")
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("report", help="re-render RUN_DIR/index.html from RUN_DIR/results.json")
     r.add_argument("run_dir")
     r.add_argument("--recover", action="store_true", help="rebuild results.json from the journal first")
     r.set_defaults(fn=_cmd_report)
-    c = sub.add_parser("compare", help="per-metric deltas; exit 1 on a regression beyond tolerance")
-    c.add_argument("base")
-    c.add_argument("new")
+    c = sub.add_parser("compare", help="per-metric deltas, regressions first; exit 1 on a regression beyond "
+                                       "tolerance, 2 when nothing matches")
+    c.add_argument("base", help="results.json (or run folder) of the baseline")
+    c.add_argument("new", help="results.json (or run folder) of the new checkpoint")
     c.add_argument("--tolerance", type=float, default=0.05, help="fraction of |base| (min 0.01 absolute)")
-    c.add_argument("--json", action="store_true")
+    c.add_argument("--json", action="store_true", help="rows as JSON")
+    c.add_argument("--only-regressions", action="store_true", help="print only the regressed, undefined and missing rows")
+    c.add_argument("--html", metavar="OUT.html", help="also write a checkpoint-vs-checkpoint HTML report")
     c.set_defaults(fn=_cmd_compare)
     m = sub.add_parser("merge", help="join results files of shards or runs")
     m.add_argument("inputs", nargs="+")

@@ -1,5 +1,5 @@
 """Faults and bad input: malformed results files, two processes on one run folder, resume, write
-errors, hung codecs, file permissions (the README's "Reliability" battery; the report's escaping
+errors, hung codecs, file permissions (the battery of docs/reliability.md; the report's escaping
 is in test_report.py)."""
 import json
 import os

@@ -85,7 +85,7 @@ class FreqCodec(NeuralCodec):
         try:
             from funcodec.tasks.gan_speech_codec import GANSpeechCodecTask
         except ImportError as exc:
-            raise CheckpointError(f"funcodec is not importable ({exc}); see the README's install notes") from None
+            raise CheckpointError(f"funcodec is not importable ({exc}); see docs/install.md") from None
         torch.manual_seed(RANDOM_INIT_SEED)
         if config_path is None:
             with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:

@@ -266,7 +266,9 @@ class WordErrorRate(LazyModelMetric):
         ref_kind = "reference transcripts"
         errs = words = 0
         per, undef, hyps = [], {}, []
-        for utt, deg, ref in zip(items, signals, refs):
+        from ..plugin.progress import step
+        for k, (utt, deg, ref) in enumerate(zip(items, signals, refs)):
+            step("transcribing", k + 1, len(items))
             ref_text = utt.transcript
             if not ref_text:
                 ref_text = self.transcribe(ref, sr, cache)

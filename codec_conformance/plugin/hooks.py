@@ -32,8 +32,8 @@ def pytest_addhooks(pluginmanager):
 def pytest_addoption(parser):
     group = parser.getgroup("codec-conformance", "codec-conformance: speech codec conformance suites")
     group.addoption("--codec", action="append", default=None, metavar="NAME|module:factory",
-                    help="codec under test (repeatable): a registered name (see `codec-conformance "
-                         "list-codecs`) or package.module:factory")
+                    help="codec under test (repeatable): a registered name (see: codec-conformance "
+                         "list-codecs) or package.module:factory")
     parser.addini("codec", "codecs under test (--codec), whitespace-separated", type="args", default=None)
     for name, (default, text, *_) in OPTIONS.items():
         flag = "--codec-" + name.replace("_", "-")
@@ -80,6 +80,10 @@ class PluginState:
                 raise pytest.UsageError(f"unknown codec {name!r}; registered: {', '.join(known)}; "
                                         "or pass --codec=package.module:factory")
         self.is_worker = hasattr(config, "workerinput")
+        from ..results.records import now_iso
+        self.started = now_iso()  # the session's start (the recorder is made at the first result)
+        self.durations: dict[str, float] = {}
+        self.load_failed: dict[str, str] = {}  # codec -> why it could not be loaded (this process)
         if not self.is_worker and not getattr(config.option, "help", False):  # the controller checked for the workers
             from .preflight import check_inputs
             try:
@@ -124,7 +128,10 @@ class PluginState:
                 stamp = time.strftime("%Y%m%d-%H%M%S")
                 codecs = re.sub(r"[^A-Za-z0-9_.+-]", "_", "+".join(s.codecs))[:60]
                 self.run_dir = new_run_dir(report_root, f"{stamp}-{codecs}-{s.profile}")  # created atomically
-            info = {"id": self.run_dir.name, "argv": list(self.config.invocation_params.args),
+            import shlex
+            args = [str(a) for a in self.config.invocation_params.args]
+            info = {"id": self.run_dir.name, "argv": args, "started": getattr(self, "started", None),
+                    "command": shlex.join(["pytest", *args]),
                     "seed": s.seed, "profile": s.profile, "device": None,
                     "versions": versions(), "evaluators": {}, "settings": s.to_dict(),
                     "config_hash": config_hash(s), "measure_only": bool(s.measure_only),
@@ -285,29 +292,106 @@ def conformance(request):
     return state(request.config).session()
 
 
+LOAD_ERROR_KEY = "codec_conformance_load_error"
+
+
+def _codec_of(item) -> str | None:
+    cs = getattr(item, "callspec", None)
+    point = cs.params.get("codec_point") if cs is not None else None
+    return str(point[0]) if isinstance(point, tuple) and point else None
+
+
+def pytest_runtest_setup(item):
+    """A codec that could not be loaded in this process is reported once: its later tests skip."""
+    codec = _codec_of(item)
+    st = getattr(item.config, _STATE_ATTR, None)
+    if codec is not None and st is not None and codec in st.load_failed:
+        pytest.skip(f"codec {codec!r} could not be loaded (reported once, above): {st.load_failed[codec]}")
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     """Move what the test handed over (ids.hand_over: records, curves) onto its call report, which
-    xdist sends to the controller: records travel per test, so they survive a killed worker."""
+    xdist sends to the controller: records travel per test, so they survive a killed worker. A codec
+    that could not be loaded (CheckpointError) is said once, without a traceback."""
     report = yield
     if call.when == "call":
         for payload in item.__dict__.pop(PAYLOADS_ATTR, ()):
             report.user_properties.append((PAYLOAD_KEY, payload))
+    if call.excinfo is None or call.when not in ("setup", "call"):
+        return report
+    from ..errors import CheckpointError
+    codec = _codec_of(item)
+    if codec is None or not call.excinfo.errisinstance(CheckpointError):
+        return report
+    msg = " ".join(str(call.excinfo.value).split())
+    st = getattr(item.config, _STATE_ATTR, None)
+    if st is not None:
+        st.load_failed[codec] = msg
+    report.longrepr = f"codec-conformance: codec {codec!r} could not be loaded: {msg}"  # no traceback
+    report.user_properties.append((LOAD_ERROR_KEY, {"codec": codec, "message": msg}))
     return report
 
 
+def junit_properties(payloads) -> list[tuple[str, str]]:
+    """A few readable JUnit properties per test (value, limit, delta, passed per record) in place of
+    the records themselves (which are kept in results.json)."""
+    from ..gate.thresholds import limit_text
+    recs = [r for p in payloads for r in p.get("records", []) if isinstance(r, dict)]
+    out = []
+    for r in recs:
+        pre = f"{r.get('metric')}." if len(recs) > 1 else ""
+        if len(recs) == 1:
+            out.append(("metric", str(r.get("metric"))))
+        th = r.get("threshold")
+        for k, v in (("value", r.get("value")), ("oracle", r.get("oracle")), ("delta", r.get("delta")),
+                     ("limit", limit_text(th) if isinstance(th, dict) else None), ("unit", r.get("unit")),
+                     ("passed", r.get("passed"))):
+            if v is None and k in ("oracle", "delta", "unit", "limit"):
+                continue
+            out.append((pre + k, f"{v:.6g}" if isinstance(v, float) else str(v).lower() if isinstance(v, bool) or v is None
+                        else str(v)))
+    return out
+
+
+
+
+@pytest.hookimpl(tryfirst=True)  # before junitxml reads user_properties
 def pytest_runtest_logreport(report):
     # runs on the controller for every report (xdist forwards workers' reports)
     st = _current_state
     if st is None or st.is_worker:
         return
+    from . import progress
+    prog = progress.current()
+    if prog is not None:
+        prog.clear()  # the live status goes before pytest writes the outcome
+    if "conformance" in report.keywords:
+        st.durations[report.nodeid] = st.durations.get(report.nodeid, 0.0) + float(report.duration or 0.0)
+    props = list(report.user_properties)
+    try:
+        _logreport(st, report, props)
+    finally:  # JUnit XML gets readable properties, not the records' Python repr
+        payloads = [v for k, v in props if k == PAYLOAD_KEY]
+        rest = [(k, v) for k, v in props if k not in (PAYLOAD_KEY, LOAD_ERROR_KEY)]
+        pending = st.__dict__.setdefault("junit_pending", {})  # nodeid -> properties for its teardown report
+        if payloads:
+            pending[report.nodeid] = junit_properties(payloads)
+        if len(rest) != len(props):
+            report.user_properties = rest
+        if report.when == "teardown" and report.nodeid in pending:  # junitxml reads teardown's properties
+            report.user_properties = list(report.user_properties) + pending.pop(report.nodeid)
+
+
+def _logreport(st, report, props):
     if report.when == "call" or (report.when == "setup" and not report.passed):
         outcome = "error" if report.when == "setup" and report.failed else report.outcome
         if report.when == "call" or report.failed:
             st.outcomes[outcome] = st.outcomes.get(outcome, 0) + 1
     if getattr(st, "write_error", None):
         return  # the run is stopping: results.json keeps its last good state
-    payloads = [v for k, v in report.user_properties if k == PAYLOAD_KEY]
+    payloads = [v for k, v in props if k == PAYLOAD_KEY]
+    load = [v for k, v in props if k == LOAD_ERROR_KEY]
     try:
         if report.when == "call" and payloads:
             rec = st.ensure_recorder()
@@ -315,7 +399,10 @@ def pytest_runtest_logreport(report):
                 rec.add(p)
         if report.failed and report.when in ("setup", "call") and "conformance" in report.keywords:
             rec = st.ensure_recorder()
-            if rec is not None and not payloads:
+            if rec is not None and load:
+                rec.add_error({"test_id": report.nodeid, "when": report.when, "message": load[0]["message"][-2000:],
+                               "kind": "codec_load", "codec": load[0]["codec"]})
+            elif rec is not None and not payloads:
                 msg = str(getattr(report.longrepr, "reprcrash", None) and report.longrepr.reprcrash.message or report.longrepr)
                 rec.add_error({"test_id": test_id(report.nodeid), "when": report.when, "message": msg[-2000:]})
     except OSError as exc:  # disk full, a vanished folder: stop now, with one clear error
@@ -338,6 +425,9 @@ _current_state: PluginState | None = None
 def pytest_sessionstart(session):
     global _current_state
     _current_state = state(session.config)
+    if not _current_state.is_worker:
+        from . import progress
+        progress.install(session.config)
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -351,12 +441,17 @@ def pytest_sessionfinish(session, exitstatus):
         rec.close()
         return  # nothing more is written after a write error (the last good results.json stays)
     interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED)
+    rec.run["durations"] = {k: round(v, 3) for k, v in st.durations.items()}
+    from . import progress
+    prog = progress.current()
+    if prog is not None and prog.totals:
+        rec.run.setdefault("timing", {})["stages"] = {k: round(v, 2) for k, v in prog.totals.items()}
     gate_errors = gate_problems(st, rec)
     if gate_errors:
         rec.run["gate_errors"] = gate_errors
     from ..results.records import verdict
     status, _ = verdict(rec.to_json())
-    if status == "FAIL" and int(exitstatus) == int(pytest.ExitCode.OK):
+    if status in ("FAIL", "ERROR") and int(exitstatus) == int(pytest.ExitCode.OK):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED  # nothing gated, or a baseline that matched nothing
     try:
         if interrupted:
@@ -412,8 +507,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     line = (f"codec-conformance: {n_pass} checks passed, {n_fail} failed, {n_meas} measured (not gated), "
             f"{n_undef} undefined; {len(st.recorder.run.get('errors', []))} test errors; report: {where}")
     from ..results.records import verdict
-    _, text = verdict(st.recorder.to_json())
+    from ..results.report import load_errors
+    doc = st.recorder.to_json()
+    _, text = verdict(doc)
     terminalreporter.write_sep("-", "codec-conformance")
+    for e in load_errors(doc["run"]):  # once, at the top
+        terminalreporter.write_line(f"codec-conformance: ERROR: codec {e.get('codec')!r} could not be loaded: "
+                                    f"{e.get('message')}", red=True, bold=True)
     if getattr(st, "write_error", None):
         line = st.write_error if not getattr(st, "write_error_shown", False) else \
             f"codec-conformance: stopped by a write error (see its message); results: {st.recorder.results_path}"
@@ -428,3 +528,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_line(f"codec-conformance: HTML report failed ({st.report_error}); results.json is complete")
     for p in getattr(st, "updated", None) or []:
         terminalreporter.write_line(f"codec-conformance: wrote thresholds {p}")
+    from . import progress
+    prog = progress.current()
+    for line in prog.summary_lines() if prog is not None else []:
+        terminalreporter.write_line(line)

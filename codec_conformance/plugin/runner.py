@@ -12,7 +12,8 @@ import numpy as np
 from ..codecs.base import BaseCodec, check_output
 from ..codecs.cache import Cache
 from ..data.audio import content_hash, fit_length, resample
-from ..errors import CodecError, ConformanceError
+from ..errors import CheckpointError, CodecError, ConformanceError
+from . import progress
 from .settings import Settings, select_bitrates
 
 
@@ -27,6 +28,18 @@ class CodecRunner:
         self._identity: dict[str, str | None] = {}
         self._lists: dict[tuple, list] = {}
         self._memo: dict[str, np.ndarray] = {}
+        self.load_failed: dict[str, Exception] = {}  # codec -> the error that stopped it loading
+
+    def _loading(self, name: str, fn):
+        """``fn()``; a codec whose weights are missing or unusable (CheckpointError) is remembered,
+        and every later call for it fails at once with that error (no model rebuilt per call)."""
+        if name in self.load_failed:
+            raise self.load_failed[name]
+        try:
+            return fn()
+        except CheckpointError as exc:
+            self.load_failed[name] = exc
+            raise
 
     def codec(self, name: str):
         with self._lock:
@@ -101,9 +114,14 @@ class CodecRunner:
         if tag is not None:
             key = (name, float(bitrate), tag)
             with self._lock:
-                if key not in self._lists:
-                    self._lists[key] = self.roundtrip(name, bitrate, signals, sr)
+                if key not in self._lists:  # one condition's corpus: padded, length-sorted batches
+                    with progress.stage(f"coding {len(signals)} items with {name} at {float(bitrate):g} kbps",
+                                        "codec round trips"):
+                        self._lists[key] = self.roundtrip(name, bitrate, signals, sr)
                 return self._lists[key]
+        return self._loading(name, lambda: self._roundtrip(name, bitrate, signals, sr))
+
+    def _roundtrip(self, name: str, bitrate: float, signals: list[np.ndarray], sr: int) -> list[np.ndarray]:
         import time
 
         codec = self.codec(name)
@@ -152,6 +170,9 @@ class CodecRunner:
         return c if callable(getattr(c, "encode", None)) and callable(getattr(c, "decode", None)) else None
 
     def codes(self, name: str, bitrate: float, x: np.ndarray, sr: int, memo: bool = True) -> np.ndarray:
+        return self._loading(name, lambda: self._codes(name, bitrate, x, sr, memo))
+
+    def _codes(self, name: str, bitrate: float, x: np.ndarray, sr: int, memo: bool = True) -> np.ndarray:
         """Codes [n_q, frames] of one signal at ``sr`` (resampled to the codec's rate, encoded
         alone: batching must not change them), memoised by content unless ``memo`` is False."""
         codec = self.codec(name)

@@ -9,6 +9,7 @@ import numpy as np
 from ..codecs.cache import Cache
 from ..data.corpus import Corpus
 from ..metrics.base import MetricResult
+from . import progress
 from .settings import Settings
 
 
@@ -28,7 +29,8 @@ class Scorer:
             if name not in self._metrics:
                 from ..metrics import build_metric
                 from ..metrics.threads import apply_torch_threads
-                self._metrics[name] = build_metric(name, self.settings, device=self.device)
+                with progress.stage(f"loading the {name} evaluator", "loading evaluators", announce=True):
+                    self._metrics[name] = build_metric(name, self.settings, device=self.device)
                 apply_torch_threads()
             return self._metrics[name]
 
@@ -40,7 +42,8 @@ class Scorer:
             if key not in self._scores:
                 m = self.metric(metric_name)
                 t0 = time.perf_counter()
-                self._scores[key] = score_speech_items(m, corpus, signals, self.cache)
+                with progress.stage(f"{metric_name}: scoring {len(signals)} items ({tag[0]})", f"scoring {metric_name}"):
+                    self._scores[key] = score_speech_items(m, corpus, signals, self.cache)
                 dt = time.perf_counter() - t0
                 self.timing["evaluator_s"] += dt
                 self.metric_s[metric_name] = self.metric_s.get(metric_name, 0.0) + dt

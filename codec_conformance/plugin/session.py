@@ -13,6 +13,7 @@ from ..data import conditions as C
 from ..codecs.cache import Cache
 from ..data.corpus import AudioBank, Corpus, babble_bank, default_cache_dir, load_embedded, load_folder, load_ravdess
 from ..errors import ConformanceError
+from . import progress
 from .runner import CodecRunner
 from .scorer import Scorer, score_speech_items  # noqa: F401  (score_speech_items: its old home)
 from .settings import Settings
@@ -90,7 +91,8 @@ class ConformanceSession:
                 self._corpus = full.subset(None if p.whole_corpus else p.n_speakers,
                                            None if p.whole_corpus else p.n_per_speaker)
             else:
-                self._corpus = load_embedded(p.n_speakers, p.n_per_speaker)
+                with progress.stage("preparing the embedded speech corpus", "speech corpus", announce=True):
+                    self._corpus = load_embedded(p.n_speakers, p.n_per_speaker)
         return self._corpus
 
     @property

@@ -127,10 +127,16 @@ def describe_key(key: tuple) -> str:
 
 
 def verdict(doc: dict) -> tuple[str, str]:
-    """(status, sentence) of a results document: PASS, FAIL, or MEASURE ONLY (only when the run
-    asked for it with --codec-measure-only). A run in which no check was gated fails: a green
+    """(status, sentence) of a results document: ERROR (a codec could not be loaded), PASS, FAIL,
+    or MEASURE ONLY (only when the run asked for it with --codec-measure-only). A run in which no check was gated fails: a green
     verdict must mean that something was verified."""
     run, recs = doc["run"], doc["records"]
+    loads = {}
+    for e in run.get("errors") or []:  # a codec that could not be loaded: said once, as such
+        if isinstance(e, dict) and e.get("kind") == "codec_load":
+            loads.setdefault(str(e.get("codec")), " ".join(str(e.get("message", "")).split()))
+    if loads:
+        return "ERROR", "ERROR: codec could not be loaded — " + "; ".join(f"{k}: {v}" for k, v in loads.items())
     gated = [r for r in recs if r.get("passed") is not None]
     n_fail = sum(1 for r in gated if r["passed"] is False)
     errors = run.get("errors") or []
@@ -253,7 +259,7 @@ class RunRecorder:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._lock_fd = lock_fd if lock_fd is not None else lock_run_dir(self.run_dir)
-        self.run = dict(run_info, started=now_iso(), finished=None)
+        self.run = dict(run_info, started=run_info.get("started") or now_iso(), finished=None)
         self.run.setdefault("errors", [])
         self.codecs: dict[str, dict] = {}
         self._records: dict[tuple, dict] = {}

@@ -1,21 +1,23 @@
 """Self-contained HTML report drawn from ``results.json`` alone (plus the run's audio clips).
 
-No network: figures are inline PNG, audio inline FLAC data URIs. Every value that reaches the
-HTML is escaped (``E`` takes anything) or formatted from a checked number (``_fmt``, ``_g``,
-``_int``), whatever type the file declares: a crafted results.json cannot inject markup.
+No network: figures are inline SVG (``<img>`` data URIs, so nothing in them can run), audio
+inline FLAC data URIs; each figure is also written as SVG and PDF into ``RUN_DIR/figures/``
+(``fig1-noise.pdf`` ...), sized for a paper column (3.5 in) or page (7.1 in) with fonts of at
+least 7 pt at that size. Tables sort (click a header) and filter with a few lines of inline
+script. Every value that reaches the HTML is escaped (``E`` takes anything) or formatted from a
+checked number (``_fmt``, ``_g``, ``_int``), whatever type the file declares: a crafted
+results.json cannot inject markup.
 """
 from __future__ import annotations
 
 import base64
 import html
-import io
 import json
+import shlex
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
-
-from .records import atomic_write_text, is_number, load_results
+from .records import atomic_write_text, direction_of, is_number, load_results, worsening
 from .records import verdict as run_verdict
 from ..gate.thresholds import limit_text
 
@@ -27,21 +29,21 @@ def E(v) -> str:
 
 FIG1_ROWS = ("ambient", "white", "reverb")   # first, in this order; other degraded kinds follow
 FIG1_COLS = ("mel_distance", "pesq", "wer", "eer", "emotion")
-ARROWS = {"higher": "↑", "lower": "↓", "two-sided": "↕ (0 ideal)"}
-
-
-def label(doc, metric) -> str:
-    """A metric's label with its direction, from the file's ``metrics`` block (its name when the
-    file has none): the report reads what each metric is from results.json alone."""
-    m = (doc.get("metrics") or {}).get(metric)
-    if not isinstance(m, dict):
-        return str(metric)
-    return f"{m.get('label', metric)} {ARROWS.get(m.get('direction'), '')}".strip()
-
-
-def unit(doc, metric) -> str:
-    m = (doc.get("metrics") or {}).get(metric)
-    return str(m.get("unit", "")) if isinstance(m, dict) else ""
+NAMES = {"mel_distance": "Mel distance", "pesq": "PESQ", "pesq_nb": "PESQ-NB", "wer": "WER", "eer": "EER",
+         "prosody_corr": "Prosody corr.\n(emotion PROXY)", "emotion_acc": "Emotion acc.", "stoi": "STOI",
+         "estoi": "ESTOI", "si_sdr": "SI-SDR", "dnsmos": "DNSMOS", "ser_db": "SER",
+         "token_agreement": "token agreement", "unit_edit_rate": "unit edit rate",
+         "low_band_boost_db": "low-band boost", "mid_band_ripple_db": "mid-band ripple",
+         "high_band_rolloff_db": "high-band roll-off"}
+# the unit a metric is reported in when its record does not say (older files)
+DEFAULT_UNITS = {"mel_distance": "log10-mel L1", "pesq": "MOS-LQO", "pesq_nb": "MOS-LQO", "stoi": "0-1",
+                 "estoi": "0-1", "si_sdr": "dB", "wer": "fraction", "eer": "fraction", "prosody_corr": "correlation",
+                 "emotion_acc": "fraction", "dnsmos": "MOS", "ser_db": "dB"}
+# smallest y-span of a metric's axis (in display units): a tiny difference does not fill an axis
+MIN_SPAN = {"mel_distance": 0.2, "pesq": 0.5, "pesq_nb": 0.5, "stoi": 0.1, "estoi": 0.1, "si_sdr": 5.0,
+            "wer": 10.0, "eer": 10.0, "prosody_corr": 0.1, "emotion_acc": 10.0, "dnsmos": 0.5}
+WER_NOTE = ("WER is in % of the reference words; it can exceed 100 % because inserted words count as "
+            "errors too.")
 
 
 def fig1_rows(doc, recs) -> list[str]:
@@ -49,14 +51,37 @@ def fig1_rows(doc, recs) -> list[str]:
     return [k for k in FIG1_ROWS if k in kinds] + sorted(k for k in kinds if k not in FIG1_ROWS and isinstance(k, str))
 
 
-def axis_of(doc, kind) -> tuple[str, str]:
-    """(condition field, axis label) of a condition kind, from the file's ``conditions`` block."""
-    c = (doc.get("conditions") or {}).get(kind)
-    if isinstance(c, dict) and c.get("axis"):
-        return str(c["axis"]), str(c.get("axis_label") or c["axis"])
-    return ("rt60_s", "RT60 (s)") if kind == "reverb" else ("snr_db", "SNR (dB)")
+def _meta(doc: dict | None, metric: str) -> dict:
+    """Metric metadata of the results file (a top-level ``metrics`` block, when the file has one)."""
+    block = (doc or {}).get("metrics") if isinstance(doc, dict) else None
+    m = block.get(metric) if isinstance(block, dict) else None
+    return m if isinstance(m, dict) else {}
 
 
+def unit_of(r: dict, doc: dict | None = None) -> str:
+    u = r.get("unit") or _meta(doc, r.get("metric")).get("unit") or DEFAULT_UNITS.get(r.get("metric"), "")
+    return u if isinstance(u, str) else ""
+
+
+def display(unit: str) -> tuple[float, str]:
+    """(factor, unit shown): fractions are shown in % (WER 0.12 -> 12 %)."""
+    if unit == "fraction":
+        return 100.0, "%"
+    return 1.0, unit
+
+
+def label_of(metric: str, doc: dict | None = None) -> str:
+    lab = _meta(doc, metric).get("label")
+    return lab if isinstance(lab, str) and lab else NAMES.get(metric, metric)
+
+
+def axis_label(metric: str, unit: str, direction: str | None, doc=None, sep: str = " ") -> str:
+    _, shown = display(unit)
+    arrow = {"higher": " ↑", "lower": " ↓", "two-sided": " (ideal 0)"}.get(direction or "", "")
+    return f"{label_of(metric, doc)}{f'{sep}({shown})' if shown else ''}{arrow}"
+
+
+# ------------------------------------------------------------------ formatting
 def _fmt(v, nd=3):
     if v is None:
         return "—"
@@ -75,6 +100,16 @@ def _int(v) -> str:
     return str(int(v)) if is_number(v) and float(v) == int(v) else _fmt(v)
 
 
+def _num(v, unit: str = "", nd: int = 3, sign: bool = False) -> str:
+    """A number in its display unit (fractions as %), or a dash."""
+    if not is_number(v):
+        return "—" if v is None else E(v)
+    f, shown = display(unit)
+    x = float(v) * f
+    txt = (f"{x:+.{nd}g}" if sign else f"{x:.{nd}g}") if abs(x) < 1e4 else f"{x:.3e}"
+    return txt + (" %" if shown == "%" else "")
+
+
 def _cond(c) -> str:
     if not isinstance(c, dict):
         return str(c)
@@ -86,175 +121,416 @@ def _by_number(t):
     return tuple((0, float(x), "") if is_number(x) else (1, 0.0, str(x)) for x in t)
 
 
-def _figure(draw, doc) -> str:
-    try:
-        return draw(doc)
-    except Exception as exc:  # a figure must not cost the report
-        return f"<p>Figure not drawn: {E(type(exc).__name__)}: {E(exc)}</p>"
+def _ci(r: dict, key: str):
+    """A record's 95 % interval ``[lo, hi]`` (issue 14's ``*_ci95`` fields), or None."""
+    v = r.get(key)
+    if isinstance(v, (list, tuple)) and len(v) == 2 and all(is_number(x) for x in v):
+        return float(v[0]), float(v[1])
+    return None
 
 
-def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+def excess(r: dict):
+    """How far a gated record is past its threshold, in the metric's unit: > 0 failed by that much,
+    <= 0 passed with that much headroom (negated). None when there is no numeric threshold."""
+    th = r.get("threshold")
+    if not isinstance(th, dict) or not is_number(th.get("limit")):
+        return None
+    lim, kind, d = float(th["limit"]), th.get("kind"), direction_of(r)
+    v, dl = r.get("value"), r.get("delta")
+    if kind == "max_delta":
+        if not is_number(dl):
+            return None
+        return lim - float(dl) if d == "higher" else float(dl) - lim
+    if not is_number(v):
+        return None
+    v = float(v)
+    if kind == "min_value":
+        return lim - v
+    if kind == "max_value":
+        return v - lim
+    if kind == "range" and is_number(th.get("upper")):
+        return max(lim - v, v - float(th["upper"]))
+    return None
+
+
+def limit_in_value(r: dict):
+    """The threshold as a bound on the value (for figures): oracle + max_delta, or the value limit."""
+    th = r.get("threshold")
+    if not isinstance(th, dict) or not is_number(th.get("limit")):
+        return None
+    if th.get("kind") == "max_delta":
+        return float(r["oracle"]) + float(th["limit"]) if is_number(r.get("oracle")) else None
+    if th.get("kind") in ("min_value", "max_value"):
+        return float(th["limit"])
+    return None
+
+
+def _source(th: dict) -> tuple[str, str]:
+    """(file, key) of a threshold's source ``path [bitrate.suite.condition.metric]``."""
+    src = str(th.get("source") or "")
+    if src.endswith("]") and " [" in src:
+        f, k = src[:-1].rsplit(" [", 1)
+        return f, k
+    return src, ""
+
+
+# ------------------------------------------------------------------ figures
+PAGE_IN, COLUMN_IN = 7.1, 3.5
+RC = {"font.size": 7, "axes.titlesize": 7.5, "axes.labelsize": 7, "xtick.labelsize": 7, "ytick.labelsize": 7,
+      "legend.fontsize": 7, "lines.linewidth": 1.0, "lines.markersize": 3.5, "svg.fonttype": "path",
+      "pdf.fonttype": 42, "axes.linewidth": 0.6, "grid.linewidth": 0.4, "savefig.dpi": 300}
+
+
+class Figures:
+    """Draws the report's figures and writes each as SVG + PDF into ``out_dir`` (when given)."""
+
+    def __init__(self, doc: dict, out_dir: Path | None):
+        self.doc, self.out_dir, self.n = doc, out_dir, 0
+        self.written: list[Path] = []
+
+    def section(self, title: str, name: str, draw, caption: str = "") -> str:
+        try:
+            fig = draw(self.doc)
+        except Exception as exc:  # a figure must not cost the report
+            return f"<h2>{E(title)}</h2><p>Figure not drawn: {E(type(exc).__name__)}: {E(exc)}</p>"
+        if fig is None:
+            return ""  # no data for it in this run (a -k selection): left out, not drawn empty
+        self.n += 1
+        import matplotlib.pyplot as plt
+        stem = f"fig{self.n}-{name}"
+        import io
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg")
+        links = ""
+        if self.out_dir is not None:
+            try:
+                self.out_dir.mkdir(parents=True, exist_ok=True)
+                for ext in ("svg", "pdf"):
+                    p = self.out_dir / f"{stem}.{ext}"
+                    if ext == "svg":
+                        atomic_write_text(p, buf.getvalue())
+                    else:
+                        fig.savefig(p, format="pdf")
+                    self.written.append(p)
+                rel = E(self.out_dir.name)
+                links = (f" <span class='small'>Files: <a href='{rel}/{stem}.svg'>{stem}.svg</a> · "
+                         f"<a href='{rel}/{stem}.pdf'>{stem}.pdf</a> "
+                         f"({fig.get_figwidth():.1f} × {fig.get_figheight():.1f} in)</span>")
+            except OSError as exc:
+                links = f" <span class='small'>(figure files not written: {E(exc)})</span>"
+        w_px = int(round(fig.get_figwidth() * 140))
+        plt.close(fig)
+        b64 = base64.b64encode(buf.getvalue().encode()).decode()
+        return (f"<h2>Figure {self.n} — {E(title)}</h2><figure><img class='fig' style='width:{w_px}px' "
+                f"alt='{E(title)}' src='data:image/svg+xml;base64,{b64}'><figcaption class='small'>{caption}{links}"
+                f"</figcaption></figure>")
+
+
+def _plt():
+    import matplotlib
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    plt.close(fig)
-    return f'<img alt="figure" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+    return plt
 
 
 def _series_label(r):
     return f"{r['codec']} {_g(r['bitrate_kbps'])} kbps"
 
 
-def fig1(doc) -> str:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def _xkey(row: str, doc: dict | None = None) -> tuple[str, str]:
+    """(condition field, axis label) of a condition kind, from the file's ``conditions`` block."""
+    c = ((doc or {}).get("conditions") or {}).get(row) if isinstance(doc, dict) else None
+    if isinstance(c, dict) and c.get("axis"):
+        return str(c["axis"]), str(c.get("axis_label") or c["axis"])
+    return ("rt60_s", "RT60 (s)") if row == "reverb" else ("snr_db", "SNR (dB)")
 
-    recs = [r for r in doc["records"] if r["suite"] == "noise"]
-    if not recs:
-        return "<p>No noise-robustness records.</p>"
-    emo = "emotion_acc" if any(r["metric"] == "emotion_acc" for r in recs) else "prosody_corr"
-    cols = [emo if c == "emotion" else c for c in FIG1_COLS]
-    rows = fig1_rows(doc, recs) or list(FIG1_ROWS)
-    fig, axes = plt.subplots(len(rows), len(cols), figsize=(3.2 * len(cols), 2.6 * len(rows)), squeeze=False)
-    for i, row in enumerate(rows):
-        xkey, xlabel = axis_of(doc, row)
+
+def _x_of(r: dict, row: str, doc: dict | None = None):
+    c = r.get("condition") or {}
+    key, _ = _xkey(row, doc)
+    x = c.get(key)
+    if is_number(x):
+        return float(x)
+    return str(c.get("source") or c.get("kind"))
+
+
+def _y_range(vals: list[float], metric: str) -> tuple[float, float]:
+    lo, hi = min(vals), max(vals)
+    span = max(hi - lo, MIN_SPAN.get(metric, 0.05 * max(abs(hi), abs(lo), 1e-9)))
+    mid = (lo + hi) / 2
+    lo, hi = mid - span / 2, mid + span / 2
+    pad = 0.08 * span
+    return lo - pad, hi + pad
+
+
+def fig1(doc):
+    """Noise robustness: rows = condition kinds present, columns = metrics present; one y-range per
+    metric across rows; categorical x when a row has a single SNR / RT60; oracle dashed; the
+    threshold (as a bound on the value) and the baseline where the records carry them; 95 %
+    intervals as whiskers when the records carry ``value_ci95`` / ``oracle_ci95``."""
+    recs = [r for r in doc["records"] if r.get("suite") == "noise" and isinstance(r.get("condition"), dict)]
+    present = {r["metric"] for r in recs}
+    emo = "emotion_acc" if "emotion_acc" in present else "prosody_corr"
+    cols = [c for c in (emo if c == "emotion" else c for c in FIG1_COLS) if c in present]
+    if not cols:
+        cols = sorted(present - {"si_sdr"}) or sorted(present)
+    rows = [k for k in fig1_rows(doc, recs) if any(r["condition"].get("kind") == k and r["metric"] in cols for r in recs)]
+    if not rows or not cols:
+        return None
+    plt = _plt()
+    series_names = sorted({_series_label(r) for r in recs}, key=str)
+    colors = {s: f"C{i % 10}" for i, s in enumerate(series_names)}
+    with plt.rc_context(RC):
+        w = PAGE_IN if len(cols) > 2 else COLUMN_IN
+        fig, axes = plt.subplots(len(rows), len(cols), figsize=(w, 1.45 * len(rows) + 0.55), squeeze=False)
         for j, met in enumerate(cols):
-            ax = axes[i][j]
-            sel = [r for r in recs if r["condition"]["kind"] == row and r["metric"] == met]
-            series = defaultdict(list)
-            oracle = {}
-            for k, r in enumerate(sel):
-                x = r["condition"].get(xkey)
-                x = k if x is None else x
-                series[_series_label(r)].append((x, r["value"]))
-                oracle[x] = r["oracle"]
-            for lab, pts in sorted(series.items()):
-                pts = sorted((x, y) for x, y in pts if y is not None)
-                if pts:
-                    ax.plot(*zip(*pts), marker="o", label=lab)
-            op = sorted((x, y) for x, y in oracle.items() if y is not None)
-            if op:
-                ax.plot(*zip(*op), "k--", marker="x", label="oracle (uncoded)")
-            if i == 0:
-                ax.set_title(label(doc, met), fontsize=9)
-            if j == 0:
-                ax.set_ylabel(row, fontsize=9)
-            ax.set_xlabel(xlabel, fontsize=8)
-            ax.tick_params(labelsize=7)
-            ax.grid(alpha=0.3)
-    h, l = axes[0][0].get_legend_handles_labels()
-    if h:
-        fig.legend(h, l, loc="lower center", ncol=min(6, len(l)), fontsize=8, bbox_to_anchor=(0.5, -0.04))
-    fig.tight_layout()
-    return _png(fig)
+            mrecs = [r for r in recs if r["metric"] == met]
+            unit = unit_of(mrecs[0], doc) if mrecs else ""
+            f, _ = display(unit)
+            ys = []
+            for r in mrecs:
+                for v in (r.get("value"), r.get("oracle"), limit_in_value(r),
+                          (r.get("baseline") or {}).get("value") if isinstance(r.get("baseline"), dict) else None):
+                    if is_number(v):
+                        ys.append(float(v) * f)
+                for k in ("value_ci95", "oracle_ci95"):
+                    ci = _ci(r, k)
+                    if ci:
+                        ys += [ci[0] * f, ci[1] * f]
+            for i, row in enumerate(rows):
+                ax = axes[i][j]
+                sel = [r for r in mrecs if r["condition"].get("kind") == row]
+                if not sel:
+                    ax.axis("off")
+                    continue
+                xs = sorted({_x_of(r, row, doc) for r in sel}, key=lambda x: (isinstance(x, str), x if not isinstance(x, str) else 0, str(x)))
+                numeric = len(xs) > 1 and all(isinstance(x, float) for x in xs)
+                pos = (lambda x: x) if numeric else (lambda x, _xs=xs: _xs.index(x))
+                series = defaultdict(list)
+                oracle = {}
+                for r in sel:
+                    series[_series_label(r)].append(r)
+                    oracle.setdefault(_x_of(r, row, doc), r)
+                off = 0.0
+                for lab in series_names:
+                    pts = sorted(((pos(_x_of(r, row, doc)), r) for r in series.get(lab, []) if is_number(r.get("value"))),
+                                 key=lambda t: t[0])
+                    if not pts:
+                        continue
+                    X = [p for p, _ in pts]
+                    Y = [float(r["value"]) * f for _, r in pts]
+                    ax.plot(X, Y, marker="o", color=colors[lab], label=lab)
+                    cis = [_ci(r, "value_ci95") for _, r in pts]
+                    if any(cis):
+                        lo = [y - c[0] * f if c else 0 for y, c in zip(Y, cis)]
+                        hi = [c[1] * f - y if c else 0 for y, c in zip(Y, cis)]
+                        ax.errorbar(X, Y, yerr=[lo, hi], fmt="none", ecolor=colors[lab], capsize=2, lw=0.7)
+                    lim = [(x, limit_in_value(r)) for x, r in pts if limit_in_value(r) is not None]
+                    if lim:
+                        ax.plot([x for x, _ in lim], [v * f for _, v in lim], ls="none", marker="_", ms=9, mew=1.4,
+                                color="#c0392b", label="limit (threshold)")
+                    base = [(x, r["baseline"]["value"]) for x, r in pts
+                            if isinstance(r.get("baseline"), dict) and is_number(r["baseline"].get("value"))]
+                    if base:
+                        ax.plot([x for x, _ in base], [v * f for _, v in base], ls="none", marker="D", ms=3,
+                                mfc="none", color="grey", label="baseline")
+                    off += 1
+                op = sorted(((pos(x), r) for x, r in oracle.items() if is_number(r.get("oracle"))), key=lambda t: t[0])
+                if op:
+                    OX, OY = [p for p, _ in op], [float(r["oracle"]) * f for _, r in op]
+                    ax.plot(OX, OY, "k--", marker="x", label="oracle (uncoded)")
+                    cis = [_ci(r, "oracle_ci95") for _, r in op]
+                    if any(cis):
+                        ax.errorbar(OX, OY, yerr=[[y - c[0] * f if c else 0 for y, c in zip(OY, cis)],
+                                                  [c[1] * f - y if c else 0 for y, c in zip(OY, cis)]],
+                                    fmt="none", ecolor="k", capsize=2, lw=0.7)
+                if not numeric:
+                    ax.set_xticks(range(len(xs)))
+                    ax.set_xticklabels([f"{x:g}" if isinstance(x, float) else str(x)[:12] for x in xs])
+                    ax.set_xlim(-0.6, len(xs) - 0.4)
+                if ys:
+                    ax.set_ylim(*_y_range(ys, met))
+                if i == 0:
+                    ax.set_title(axis_label(met, unit, direction_of(mrecs[0]), doc, sep="\n"), fontsize=7)
+                if j == 0:
+                    ax.set_ylabel(row)
+                if i == len(rows) - 1 or not any(r["condition"].get("kind") == rows[i + 1] for r in mrecs):
+                    ax.set_xlabel(_xkey(row, doc)[1])
+                ax.grid(alpha=0.3)
+        handles = {}
+        for ax in axes.flat:
+            for h, lab in zip(*ax.get_legend_handles_labels()):
+                handles.setdefault(lab, h)
+        ncol = max(1, min(len(handles), 4 if w == PAGE_IN else 2))
+        legend_rows = -(-len(handles) // ncol)
+        fig.tight_layout(rect=(0, min(0.4, (0.17 * legend_rows + 0.08) / fig.get_figheight()), 1, 1))
+        if handles:
+            fig.legend(list(handles.values()), list(handles.keys()), loc="lower center", ncol=ncol, frameon=False)
+    return fig
 
 
-def fig2(doc) -> str:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
+def fig2(doc):
+    """Linearity: additivity SER (median) vs bitrate, and output vs input gain; a panel without
+    data is left out."""
     by = defaultdict(list)
     for r in doc["records"]:
-        if r["suite"] == "additivity" and r["metric"] == "ser_db" and r.get("median") is not None:
-            by[(r["codec"], r["condition"].get("mixture"))].append((r["bitrate_kbps"], r["median"]))
-    for (codec, kind), pts in sorted(by.items()):
-        a1.plot(*zip(*sorted(pts)), marker="o", label=f"{codec} ({kind})")
-    a1.set_xscale("log")
-    a1.set_xlabel("bitrate (kbps)")
-    a1.set_ylabel("additivity SER, median (dB) ↑")
-    a1.set_title("Additivity vs bitrate", fontsize=10)
-    a1.grid(alpha=0.3)
-    if by:
-        a1.legend(fontsize=7)
-    for c in doc["curves"]:
-        if c["kind"] == "homogeneity_gain":
-            a2.plot(c["x"], c["y"], marker=".", label=f"{c['codec']} {c['bitrate_kbps']:g} kbps")
-    lo, hi = -42, 14
-    a2.plot([lo, hi], [lo, hi], "k--", lw=1, label="ideal (linear)")
-    a2.set_xlabel("input gain (dB)")
-    a2.set_ylabel("output gain (dB)")
-    a2.set_title("Homogeneity: output vs input gain", fontsize=10)
-    a2.grid(alpha=0.3)
-    a2.legend(fontsize=7)
-    fig.tight_layout()
-    return _png(fig)
+        if r.get("suite") == "additivity" and r.get("metric") == "ser_db" and is_number(r.get("median")):
+            by[(r["codec"], (r.get("condition") or {}).get("mixture"))].append((float(r["bitrate_kbps"]), r))
+    gains = [c for c in doc["curves"] if c.get("kind") == "homogeneity_gain"]
+    panels = (["add"] if by else []) + (["gain"] if gains else [])
+    if not panels:
+        return None
+    plt = _plt()
+    with plt.rc_context(RC):
+        fig, axes = plt.subplots(1, len(panels), figsize=(PAGE_IN if len(panels) == 2 else COLUMN_IN, 2.3),
+                                 squeeze=False)
+        for ax, p in zip(axes[0], panels):
+            if p == "add":
+                rates = sorted({b for pts in by.values() for b, _ in pts})
+                numeric = len(rates) > 1
+                for (codec, kind), pts in sorted(by.items(), key=lambda kv: str(kv[0])):
+                    pts = sorted(pts, key=lambda t: t[0])
+                    X = [b if numeric else rates.index(b) for b, _ in pts]
+                    Y = [float(r["median"]) for _, r in pts]
+                    line, = ax.plot(X, Y, marker="o", label=f"{codec} ({kind})")
+                    lim = [(x, limit_in_value(r)) for x, (_, r) in zip(X, pts) if limit_in_value(r) is not None]
+                    if lim:
+                        ax.plot([x for x, _ in lim], [v for _, v in lim], ls="none", marker="_", ms=9, mew=1.4,
+                                color="#c0392b", label="limit on the minimum SER")
+                if numeric:
+                    ax.set_xscale("log")
+                    ax.set_xticks(rates)
+                    ax.set_xticklabels([f"{b:g}" for b in rates])
+                    ax.minorticks_off()
+                else:
+                    ax.set_xticks(range(len(rates)))
+                    ax.set_xticklabels([f"{b:g}" for b in rates])
+                    ax.set_xlim(-0.6, len(rates) - 0.4)
+                ax.set_xlabel("bitrate (kbps)")
+                ax.set_ylabel("additivity SER, median (dB) ↑")
+                ax.set_title("Additivity vs bitrate")
+            else:
+                for c in gains:
+                    pts = [(x, y) for x, y in zip(c["x"], c["y"]) if is_number(x) and is_number(y)]
+                    if pts:
+                        ax.plot(*zip(*pts), marker=".", label=f"{c['codec']} {_g(c['bitrate_kbps'])} kbps")
+                lo, hi = -42, 14
+                ax.plot([lo, hi], [lo, hi], "k--", lw=0.8, label="ideal (linear)")
+                ax.set_xlabel("input gain (dB)")
+                ax.set_ylabel("output gain (dB)")
+                ax.set_title("Homogeneity: output vs input gain")
+            ax.grid(alpha=0.3)
+            hl = dict(zip(*reversed(ax.get_legend_handles_labels())))  # one entry per label
+            ax.legend(list(hl.values()), list(hl.keys()), frameon=False)
+        fig.tight_layout()
+    return fig
 
 
-def fig3(doc) -> str:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+BAND_EDGES_HZ = ((100.0, "100 Hz"), (2000.0, "2 kHz"), (8000.0, "8 kHz"))
 
-    curves = [c for c in doc["curves"] if c["kind"] == "frequency_response"]
+
+def fig3(doc):
+    """Frequency response with the band edges of the checks (100 Hz, 2 kHz, 8 kHz) drawn and
+    labelled; one y-range from the data (at least 20 dB)."""
+    curves = [c for c in doc["curves"] if c.get("kind") == "frequency_response"]
     if not curves:
-        return "<p>No frequency-response curves.</p>"
-    fig, ax = plt.subplots(figsize=(10, 4))
+        return None
+    plt = _plt()
     styles = {0.0: "-", -6.0: "--", -20.0: ":"}
-    for c in sorted(curves, key=lambda c: (c["codec"], c["bitrate_kbps"], -(c["level_dbfs"] or 0))):
-        ax.semilogx(c["x"], c["y"], styles.get(c["level_dbfs"], "-."),
-                    label=f"{c['codec']} {c['bitrate_kbps']:g} kbps @ {c['level_dbfs']:g} dBFS")
-    for f in (100, 2000):
-        ax.axvline(f, color="grey", lw=0.8)
-    ax.set_xlabel("frequency (Hz)")
-    ax.set_ylabel("magnitude (dB re input)")
-    ax.set_ylim(-40, 15)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, ncol=2)
-    ax.set_title("Frequency response (exponential sine sweep, 1/6-octave smoothing)", fontsize=10)
-    fig.tight_layout()
-    return _png(fig)
+    ys = []
+    with plt.rc_context(RC):
+        fig, ax = plt.subplots(figsize=(PAGE_IN, 2.6))
+        keyf = lambda c: (str(c["codec"]), float(c["bitrate_kbps"]) if is_number(c["bitrate_kbps"]) else 0.0,  # noqa: E731
+                          -(float(c["level_dbfs"]) if is_number(c.get("level_dbfs")) else 0.0))
+        codecs = sorted({(str(c["codec"]), _g(c["bitrate_kbps"])) for c in curves})
+        colors = {k: f"C{i % 10}" for i, k in enumerate(codecs)}
+        for c in sorted(curves, key=keyf):
+            pts = [(x, y) for x, y in zip(c["x"], c["y"]) if is_number(x) and is_number(y) and x > 0]
+            if not pts:
+                continue
+            lvl = c.get("level_dbfs")
+            ax.semilogx(*zip(*pts), styles.get(lvl, "-."), color=colors[(str(c["codec"]), _g(c["bitrate_kbps"]))],
+                        label=f"{c['codec']} {_g(c['bitrate_kbps'])} kbps @ {_g(lvl)} dBFS")
+            ys += [y for _, y in pts]
+        lo, hi = (min(ys), max(ys)) if ys else (-40.0, 15.0)
+        if hi - lo < 20:
+            mid = (hi + lo) / 2
+            lo, hi = mid - 10, mid + 10
+        ax.set_ylim(lo - 3, hi + 5)
+        for f_hz, lab in BAND_EDGES_HZ:
+            ax.axvline(f_hz, color="grey", lw=0.7, ls="-")
+            ax.text(f_hz, hi + 4.5, lab, rotation=0, ha="center", va="top", fontsize=7, color="#444",
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5})
+        from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+        ax.set_xlim(20, max(8000.0 * 1.25, max((x for c in curves for x in c["x"] if is_number(x)), default=8000)))
+        ax.xaxis.set_major_locator(FixedLocator([20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000]))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}k" if v >= 1000 else f"{v:g}"))
+        ax.set_xlabel("frequency (Hz)")
+        ax.set_ylabel("magnitude (dB re input)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(ncol=2, frameon=False, loc="lower left")
+        fig.tight_layout()
+    return fig
 
 
-def fig_tokens(doc) -> str:
+def fig_tokens(doc):
     """Token agreement per RVQ level vs SNR (level 1 bold), one row per codec x bitrate, one
-    column per noise kind; the agreement-vs-gain curves beside them."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    column per noise kind present; the agreement-vs-gain curves beside them."""
     recs = [r for r in doc["records"] if r.get("suite") == "tokens" and r.get("metric") == "token_agreement"
             and isinstance(r.get("agreement_per_level"), list) and is_number((r.get("condition") or {}).get("snr_db"))]
     gains = [c for c in doc["curves"] if c.get("kind") == "token_gain"]
     points = sorted({(str(r["codec"]), float(r["bitrate_kbps"])) for r in recs}
                     | {(str(c["codec"]), float(c["bitrate_kbps"])) for c in gains})
     if not points:
-        return "<p>No token measurements (no codec under test exposes its codes).</p>"
-    kinds = ("white", "ambient", "gain")
-    fig, axes = plt.subplots(len(points), len(kinds), figsize=(10, 2.6 * len(points)), squeeze=False)
-    for row, (codec, br) in enumerate(points):
-        for col, kind in enumerate(kinds):
-            ax = axes[row][col]
-            if kind == "gain":
-                for c in gains:
-                    if (str(c["codec"]), float(c["bitrate_kbps"])) == (codec, br):
+        return None
+    kinds = [k for k in ("white", "ambient") if any(r["condition"].get("kind") == k for r in recs)]
+    kinds += ["gain"] if gains else []
+    plt = _plt()
+    import numpy as np
+    with plt.rc_context(RC):
+        fig, axes = plt.subplots(len(points), len(kinds), figsize=(PAGE_IN if len(kinds) > 1 else COLUMN_IN,
+                                                                   1.7 * len(points) + 0.2), squeeze=False)
+        for row, (codec, br) in enumerate(points):
+            for col, kind in enumerate(kinds):
+                ax = axes[row][col]
+                if kind == "gain":
+                    sel = [c for c in gains if (str(c["codec"]), float(c["bitrate_kbps"])) == (codec, br)]
+                    for c in sel:
                         ax.plot(c["x"], c["y"], marker=".", label=str(c.get("label", "")))
-                ax.set_xlabel("input gain (dB)")
-                ax.legend(fontsize=6)
-            else:
-                sel = sorted((r for r in recs if (str(r["codec"]), float(r["bitrate_kbps"])) == (codec, br)
-                              and r["condition"].get("kind") == kind), key=lambda r: r["condition"]["snr_db"])
-                if sel:
-                    snrs = [r["condition"]["snr_db"] for r in sel]
-                    levels = np.array([r["agreement_per_level"] for r in sel], dtype=float)
-                    for lv in range(levels.shape[1]):
-                        ax.plot(snrs, levels[:, lv], lw=2.2 if lv == 0 else 0.7, color="C0" if lv == 0 else "grey",
-                                alpha=1.0 if lv == 0 else 0.5, label="level 1" if lv == 0 else None)
-                    ax.legend(fontsize=6)
-                ax.set_xlabel("SNR (dB)")
-            ax.set_ylim(0, 1.02)
-            ax.set_title(f"{codec} {br:g} kbps — {kind}", fontsize=8)
-            ax.set_ylabel("token agreement")
-            ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return _png(fig)
+                    ax.set_xlabel("input gain (dB)")
+                else:
+                    sel = sorted((r for r in recs if (str(r["codec"]), float(r["bitrate_kbps"])) == (codec, br)
+                                  and r["condition"].get("kind") == kind), key=lambda r: r["condition"]["snr_db"])
+                    if sel:
+                        snrs = [r["condition"]["snr_db"] for r in sel]
+                        numeric = len(snrs) > 1
+                        X = snrs if numeric else list(range(len(snrs)))
+                        levels = np.array([r["agreement_per_level"] for r in sel], dtype=float)
+                        for lv in range(levels.shape[1]):
+                            ax.plot(X, levels[:, lv], lw=1.8 if lv == 0 else 0.6, color="C0" if lv == 0 else "grey",
+                                    alpha=1.0 if lv == 0 else 0.5, marker="o" if not numeric else None,
+                                    label="level 1" if lv == 0 else ("other levels" if lv == 1 else None))
+                        if not numeric:
+                            ax.set_xticks(X)
+                            ax.set_xticklabels([f"{s:g}" for s in snrs])
+                    ax.set_xlabel("SNR (dB)")
+                if not sel:
+                    ax.axis("off")
+                    continue
+                ax.legend(frameon=False)
+                ax.set_ylim(0, 1.02)
+                ax.set_title(f"{codec} {br:g} kbps — {kind}")
+                ax.set_ylabel("token agreement (0-1)")
+                ax.grid(alpha=0.3)
+        fig.tight_layout()
+    return fig
 
 
+# ------------------------------------------------------------------ page parts
 def _audio_tag(run_dir: Path, rel: str | None) -> str:
     if not rel:
-        return ""
+        return "—"
     p = (run_dir / rel).resolve()
     if run_dir.resolve() not in p.parents or not p.is_file():
         return "<em>missing</em>"
@@ -267,20 +543,186 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;
 h1{margin:0 0 4px 0;font-size:24px} h2{margin-top:32px;border-bottom:1px solid #ddd;padding-bottom:4px}
 .banner{padding:14px 18px;border-radius:8px;font-size:20px;font-weight:600;margin:14px 0}
 .pass{background:#dff5e1;color:#11631f}.fail{background:#fde2e1;color:#8a1010}.meas{background:#e8eefc;color:#1d3f8f}
+.error{background:#4a0d0d;color:#fff}
 .warn{background:#fff4d6;border:1px solid #e0b84a;padding:10px 14px;border-radius:6px;margin:8px 0}
 .danger{background:#fde2e1;border:1px solid #d9534f;padding:10px 14px;border-radius:6px;margin:8px 0;font-weight:600}
-table{border-collapse:collapse;font-size:13px;margin:8px 0} td,th{border:1px solid #ddd;padding:4px 8px;text-align:left}
+table{border-collapse:collapse;font-size:13px;margin:8px 0;max-width:100%} td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f5f6f8} td.ok{background:#e8f7ea} td.bad{background:#fbe3e2} td.na{color:#777}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.id{word-break:break-all;min-width:200px;max-width:320px;font-size:12px;color:#555} td.ce{max-width:280px;word-break:break-word}
+table.sortable th{cursor:pointer} table.sortable th:after{content:" \\2195";color:#aaa;font-size:11px}
+input.filter{margin:6px 0;padding:4px 8px;width:320px;font-size:13px}
 code{background:#f3f3f3;padding:1px 4px;border-radius:3px} .small{font-size:12px;color:#555}
-img{max-width:100%}
+img.fig{max-width:100%;background:#fff} figure{margin:8px 0}
+"""
+
+# sortable and filterable tables: plain inline script, no library, nothing fetched
+JS = """
+document.querySelectorAll('table.sortable').forEach(function(t){
+  t.querySelectorAll('tr:first-child th').forEach(function(th, col){
+    th.addEventListener('click', function(){
+      var rows = Array.prototype.slice.call(t.rows, 1), asc = th.dataset.asc !== '1';
+      th.dataset.asc = asc ? '1' : '0';
+      function key(r){var c = r.cells[col]; if(!c) return ''; var v = c.dataset.v !== undefined ? c.dataset.v : c.textContent;
+        var n = parseFloat(v); return isNaN(n) ? v.toLowerCase() : n;}
+      rows.sort(function(a, b){var x = key(a), y = key(b); if(typeof x !== typeof y){x = String(x); y = String(y);}
+        return (x < y ? -1 : x > y ? 1 : 0) * (asc ? 1 : -1);});
+      rows.forEach(function(r){t.tBodies[0].appendChild(r);});
+    });
+  });
+});
+document.querySelectorAll('input.filter').forEach(function(inp){
+  inp.addEventListener('input', function(){
+    var t = document.getElementById(inp.dataset.table), q = inp.value.toLowerCase();
+    Array.prototype.slice.call(t.rows, 1).forEach(function(r){
+      r.style.display = r.textContent.toLowerCase().indexOf(q) >= 0 ? '' : 'none';});
+  });
+});
 """
 
 
-def render(doc: dict, run_dir: Path) -> str:
+def _table(tid: str, header: list[str], rows: list[str], filterable: bool = True) -> str:
+    filt = (f"<input class='filter' data-table='{tid}' placeholder='filter rows (any text)…' "
+            f"aria-label='filter {tid}'>") if filterable and len(rows) > 5 else ""
+    return (f"{filt}<table id='{tid}' class='sortable'><tbody><tr>{''.join(f'<th>{h}</th>' for h in header)}</tr>"
+            + "".join(rows) + "</tbody></table>")
+
+
+def _td_num(v, unit="", sign=False, cls="num") -> str:
+    dv = f" data-v='{float(v) * display(unit)[0]!r}'" if is_number(v) else ""
+    return f"<td class='{cls}'{dv}>{_num(v, unit, sign=sign)}</td>"
+
+
+def load_errors(run: dict) -> list[dict]:
+    """The run's codec-load errors (``kind: codec_load``), one per codec."""
+    seen, out = set(), []
+    for e in run.get("errors") or []:
+        if isinstance(e, dict) and e.get("kind") == "codec_load" and str(e.get("codec")) not in seen:
+            seen.add(str(e.get("codec")))
+            out.append(e)
+    return out
+
+
+def _failing_table(doc: dict, bad: list[dict]) -> str:
+    has_ce = any(r.get("counterexample") for r in bad)
+    has_base = any(isinstance(r.get("baseline"), dict) for r in bad)
+    groups: dict[tuple, list] = {}
+    for r in bad:  # identical failures (all but the test id) shown once, with their count
+        sig = json.dumps({k: v for k, v in r.items() if k not in ("test_id", "examples", "audio", "details")},
+                         sort_keys=True, default=str)
+        groups.setdefault(sig, []).append(r)
+    header = ["codec", "kbps", "suite", "condition", "metric", "value", "oracle", "delta", "limit",
+              "<b>worse by</b>", "threshold source (file, key)"]
+    header += ["baseline → now (regression)"] if has_base else []
+    header += ["counterexample"] if has_ce else []
+    header += ["test"]
+    rows = []
+    ordered = sorted(groups.values(), key=lambda g: -(excess(g[0]) or 0.0) * display(unit_of(g[0], doc))[0])
+    for g in ordered:
+        r = g[0]
+        unit = unit_of(r, doc)
+        th = r.get("threshold") if isinstance(r.get("threshold"), dict) else {}
+        f, k = _source(th) if th else ("", "")
+        ex = excess(r)
+        worse = _num(ex, unit) if ex is not None else "—"
+        if ex is not None and unit and display(unit)[1] != "%":
+            worse += f"<br><span class='small'>{E(unit)}</span>"
+        why = E(r.get("failure")) if r.get("failure") else ""
+        cells = [f"<td>{E(r['codec'])}</td>", f"<td class='num'>{_g(r['bitrate_kbps'])}</td>", f"<td>{E(r['suite'])}</td>",
+                 f"<td>{E(_cond(r['condition']))}</td>",
+                 f"<td>{E(label_of(r['metric'], doc))}<br><span class='small'>{E(r['metric'])}"
+                 f"{' · unit ' + E(display(unit)[1]) if unit else ''}</span></td>",
+                 _td_num(r.get("value"), unit), _td_num(r.get("oracle"), unit), _td_num(r.get("delta"), unit, sign=True),
+                 f"<td>{E(limit_text(th)) if th else '—'}</td>",
+                 f"<td class='num bad' data-v='{(ex or 0) * display(unit)[0]!r}'><b>{worse}</b>{'<br>' + why if why else ''}</td>",
+                 f"<td title='{E(f)}'><code>{E(Path(f).name) if f else '—'}</code>"
+                 f"{'<br><span class=small>[' + E(k) + ']</span>' if k else ''}</td>"]
+        if has_base:
+            b = r.get("baseline") if isinstance(r.get("baseline"), dict) else None
+            if b:
+                reg = worsening(direction_of(r), float(b["value"]), float(r["value"])) \
+                    if is_number(b.get("value")) and is_number(r.get("value")) else None
+                cells.append(f"<td>{_num(b.get('value'), unit)} → {_num(r.get('value'), unit)}"
+                             f"{' (' + _num(reg, unit, sign=True) + ' worse)' if reg is not None else ''} "
+                             f"<b>{E(b.get('status', 'ok' if b.get('passed') else 'REGRESSED'))}</b></td>")
+            else:
+                cells.append("<td class='na'>no baseline</td>")
+        if has_ce:
+            ce = r.get("counterexample")
+            cells.append(f"<td class='ce'><code>{E(json.dumps(ce))}</code></td>" if ce else
+                         "<td class='na'>not a property test</td>")
+        ids = "<br>".join(E(x.get("test_id")) for x in g[:5]) + (f"<br>… {len(g) - 5} more" if len(g) > 5 else "")
+        cells.append(f"<td class='id'>{'<b>×' + str(len(g)) + '</b> ' if len(g) > 1 else ''}{ids}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return _table("failing", header, rows)
+
+
+def _summary_table(doc: dict) -> str:
+    """Codec x metric: the worst delta of each metric over the noise conditions."""
+    recs = [r for r in doc["records"] if r.get("suite") == "noise" and is_number(r.get("delta"))]
+    if not recs:
+        return ""
+    metrics = sorted({r["metric"] for r in recs}, key=lambda m: (FIG1_COLS.index(m) if m in FIG1_COLS else 99, m))
+    points = sorted({(r["codec"], r["bitrate_kbps"]) for r in recs}, key=_by_number)
+    rows = []
+    for p in points:
+        cells = [f"<td>{E(p[0])}</td><td class='num'>{_g(p[1])}</td>"]
+        for m in metrics:
+            sel = [r for r in recs if (r["codec"], r["bitrate_kbps"]) == p and r["metric"] == m]
+            if not sel:
+                cells.append("<td class='na'>—</td>")
+                continue
+            worst = max(sel, key=lambda r: worsening(direction_of(r), 0.0, float(r["delta"])))
+            unit = unit_of(worst, doc)
+            failed = any(r.get("passed") is False for r in sel)
+            cls = "bad" if failed else "ok" if any(r.get("passed") is True for r in sel) else "na"
+            cells.append(f"<td class='num {cls}' data-v='{float(worst['delta']) * display(unit)[0]!r}' "
+                         f"title='{E(_cond(worst['condition']))}'>{_num(worst['delta'], unit, sign=True)}"
+                         f"<br><span class='small'>{E(worst['condition'].get('kind'))}</span></td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    head = ["codec", "kbps"] + [f"{E(label_of(m, doc))} Δ<br><span class='small'>"
+                                f"{E(display(unit_of({'metric': m}, doc))[1])}</span>" for m in metrics]
+    return ("<h2>Summary: worst Δ (codec − oracle) per metric over the noise conditions</h2>"
+            "<p class='small'>Worst in each metric's own direction; the cell names the condition; red where a "
+            "check of that metric failed.</p>" + _table("summary", head, rows, filterable=False))
+
+
+def _headroom_table(doc: dict, good: list[dict]) -> str:
+    rows = []
+    for r in sorted(good, key=lambda r: (excess(r) is None, -(excess(r) or 0.0))):
+        unit = unit_of(r, doc)
+        ex = excess(r)
+        th = r.get("threshold") if isinstance(r.get("threshold"), dict) else {}
+        f, k = _source(th) if th else ("", "")
+        rows.append(f"<tr><td>{E(r['codec'])}</td><td class='num'>{_g(r['bitrate_kbps'])}</td><td>{E(r['suite'])}</td>"
+                    f"<td>{E(_cond(r['condition']))}</td><td>{E(r['metric'])}</td>{_td_num(r.get('value'), unit)}"
+                    f"{_td_num(r.get('delta'), unit, sign=True)}<td>{E(limit_text(th)) if th else 'baseline only'}</td>"
+                    + (f"<td class='num' data-v='{-ex * display(unit)[0]!r}'>{_num(-ex, unit)}</td>" if ex is not None
+                       else "<td class='na'>—</td>")
+                    + f"<td class='small' title='{E(f)}'><code>{E(Path(f).name)}</code> {E(k)}</td></tr>")
+    return ("<h2>Headroom of the passing checks</h2><p class='small'>How far each passing check is from its limit, in "
+            "the metric's unit (smallest first: the checks closest to failing).</p>"
+            + _table("headroom", ["codec", "kbps", "suite", "condition", "metric", "value", "delta", "limit",
+                                  "headroom", "threshold source"], rows))
+
+
+def command_text(run: dict) -> str:
+    """The command of the run as a person would type it (``pytest ...``)."""
+    cmd = run.get("command")
+    if isinstance(cmd, str) and cmd:
+        return cmd
+    argv = [str(a) for a in run.get("argv") or []]
+    return shlex.join(["pytest", *argv])
+
+
+def render(doc: dict, run_dir: Path, figures_dir: Path | None = None) -> str:
     run = doc["run"]
     recs = doc["records"]
     status, verdict = run_verdict(doc)
-    cls = {"PASS": "pass", "FAIL": "fail"}.get(status, "meas")
+    cls = {"PASS": "pass", "FAIL": "fail", "ERROR": "error"}.get(status, "meas")
+    errs = load_errors(run)
+    if errs:  # the banner names the codec(s); the box below says why, once
+        verdict = "ERROR: codec could not be loaded — " + ", ".join(str(e.get("codec")) for e in errs)
     if run.get("finished") is None:
         verdict += " (run interrupted: partial results)"
     out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>codec-conformance {E(str(run.get('id')))}</title>",
@@ -289,6 +731,14 @@ def render(doc: dict, run_dir: Path) -> str:
            f"{E(str(run.get('profile')))} · seed {E(str(run.get('seed')))} · device {E(str(run.get('device')))} · "
            f"started {E(str(run.get('started')))} · finished {E(str(run.get('finished')))}</div>",
            f"<div class='banner {cls}'>{E(verdict)}</div>"]
+    for e in errs:
+        n = sum(1 for x in run.get("errors") or [] if isinstance(x, dict) and x.get("kind") == "codec_load"
+                and x.get("codec") == e.get("codec"))
+        skipped = e.get("skipped")
+        out.append(f"<div class='danger'>Codec <code>{E(e.get('codec'))}</code> could not be loaded: "
+                   f"{E(e.get('message'))}<br><span class='small'>Its tests did not run: "
+                   f"{n} test(s) reported the error, the others were skipped"
+                   f"{f' ({_int(skipped)})' if is_number(skipped) else ''}.</span></div>")
     # provenance warnings, impossible to miss
     for c in doc["codecs"]:
         if c.get("weights") == "random-init":
@@ -318,82 +768,115 @@ def render(doc: dict, run_dir: Path) -> str:
         out.append("<div class='warn'>No reference transcripts: WER is measured against the ASR transcript "
                    "of the clean signal.</div>")
     # pass/fail table
-    out.append("<h2>Verdict per codec × bitrate × suite</h2><table><tr><th>codec</th><th>bitrate (kbps)</th>")
-    suites = ["noise", "additivity", "homogeneity", "frequency_response"]
-    seen = {r.get("suite") for r in recs}
-    suites += sorted(s for s in seen if isinstance(s, str) and s not in suites)  # tokens, plugin suites
-    out.append("".join(f"<th>{E(s)}</th>" for s in suites) + "</tr>")
-    cells = defaultdict(lambda: [0, 0, 0])
-    for r in recs:
-        k = (r["codec"], r["bitrate_kbps"], r["suite"])
-        cells[k][0 if r.get("passed") is True else 1 if r.get("passed") is False else 2] += 1
-    for codec, br in sorted({(r["codec"], r["bitrate_kbps"]) for r in recs}, key=_by_number):
-        out.append(f"<tr><td>{E(codec)}</td><td>{_g(br)}</td>")
-        for s in suites:
-            p, f, m = cells[(codec, br, s)]
-            cl = "bad" if f else "ok" if p else "na"
-            txt = f"{f} failed / {p + f}" if f else (f"{p} passed" if p else "")
-            if m:
-                txt += f" ({m} measured)"
-            out.append(f"<td class='{cl}'>{E(txt or '—')}</td>")
-        out.append("</tr>")
-    out.append("</table>")
+    if recs:
+        out.append("<h2>Verdict per codec × bitrate × suite</h2><table><tr><th>codec</th><th>bitrate (kbps)</th>")
+        seen = {r.get("suite") for r in recs}
+        suites = [s for s in ("noise", "additivity", "homogeneity", "frequency_response", "tokens") if s in seen]
+        suites += sorted(s for s in seen if isinstance(s, str) and s not in suites)  # plugin suites
+        out.append("".join(f"<th>{E(s)}</th>" for s in suites) + "</tr>")
+        cells = defaultdict(lambda: [0, 0, 0])
+        for r in recs:
+            k = (r["codec"], r["bitrate_kbps"], r["suite"])
+            cells[k][0 if r.get("passed") is True else 1 if r.get("passed") is False else 2] += 1
+        for codec, br in sorted({(r["codec"], r["bitrate_kbps"]) for r in recs}, key=_by_number):
+            out.append(f"<tr><td>{E(codec)}</td><td>{_g(br)}</td>")
+            for s in suites:
+                p, f, m = cells[(codec, br, s)]
+                cl = "bad" if f else "ok" if p else "na"
+                txt = f"{f} failed / {p + f}" if f else (f"{p} passed" if p else "")
+                if m:
+                    txt += f" ({m} measured)"
+                out.append(f"<td class='{cl}'>{E(txt or '—')}</td>")
+            out.append("</tr>")
+        out.append("</table>")
     # failures
     bad = [r for r in recs if r.get("passed") is False]
-    out.append(f"<h2>Failing checks ({len(bad)})</h2>")
-    if bad:
-        out.append("<table><tr><th>codec</th><th>kbps</th><th>suite</th><th>condition</th><th>metric</th>"
-                   "<th>value</th><th>oracle</th><th>delta</th><th>threshold</th><th>counterexample</th><th>test</th></tr>")
-        for r in bad:
-            th = r.get("threshold") or {}
-            cond = _cond(r["condition"])
-            ce = r.get("counterexample")
-            base = r.get("baseline")
-            thtxt = limit_text(th) if th else ""  # plain text: the cell is escaped below
-            if base and not base.get("passed"):
-                bv, tv = base.get("value"), base.get("tolerance")  # plain text: the cell is escaped below
-                tol = f" ± {float(tv):.3g}" if is_number(tv) else ""
-                val = f"{float(bv):.4g}" if is_number(bv) else "—"
-                thtxt += f"; baseline {val}{tol} {base.get('status', 'REGRESSED')}"
-            if r.get("failure"):
-                thtxt += f"; {r['failure']}"
-            out.append(f"<tr><td>{E(r['codec'])}</td><td>{_g(r['bitrate_kbps'])}</td><td>{E(r['suite'])}</td>"
-                       f"<td>{E(cond)}</td><td>{E(r['metric'])}</td><td>{_fmt(r['value'])}</td>"
-                       f"<td>{_fmt(r['oracle'])}</td><td>{_fmt(r['delta'])}</td><td>{E(thtxt)}<br>"
-                       f"<span class='small'>{E(str(th.get('source', '')))}</span></td>"
-                       f"<td><code>{E(json.dumps(ce)) if ce else ''}</code></td><td class='small'>{E(r['test_id'])}</td></tr>")
-        out.append("</table>")
-    else:
-        out.append("<p>None.</p>")
-    errors = run.get("errors") or []
+    if recs or not errs:
+        out.append(f"<h2>Failing checks ({len(bad)})</h2>")
+        out.append(_failing_table(doc, bad) if bad else "<p>None.</p>")
+    errors = [e for e in run.get("errors") or [] if isinstance(e, dict) and e.get("kind") != "codec_load"]
     if errors:
-        out.append(f"<h2>Test errors ({len(errors)})</h2><table><tr><th>test</th><th>message</th></tr>")
+        by_msg: dict[str, list] = {}
         for e in errors:
-            out.append(f"<tr><td class='small'>{E(e['test_id'])}</td><td><pre>{E(e['message'])}</pre></td></tr>")
+            by_msg.setdefault(str(e.get("message")), []).append(e)
+        out.append(f"<h2>Test errors ({len(errors)})</h2><table><tr><th>message</th><th>tests</th></tr>")
+        for msg, es in by_msg.items():
+            ids = "<br>".join(E(e.get("test_id")) for e in es[:5]) + (f"<br>… {len(es) - 5} more" if len(es) > 5 else "")
+            out.append(f"<tr><td><pre style='white-space:pre-wrap'>{E(msg)}</pre></td>"
+                       f"<td class='id'>{'<b>×' + str(len(es)) + '</b> ' if len(es) > 1 else ''}{ids}</td></tr>")
         out.append("</table>")
+    out.append(_summary_table(doc))
     # figures
-    out.append("<h2>Figure 1 — noise robustness (codec vs oracle)</h2>" + _figure(fig1, doc))
-    out.append("<h2>Figure 2 — linearity</h2>" + _figure(fig2, doc))
-    out.append("<h2>Figure 3 — frequency response</h2>" + _figure(fig3, doc))
-    if any(r.get("suite") == "tokens" for r in recs):
-        out.append("<h2>Token robustness — agreement of the codes per RVQ level</h2>" + _figure(fig_tokens, doc))
-    # worst-case audio
+    figs = Figures(doc, figures_dir)
+    out.append(figs.section("noise robustness (codec vs oracle)", "noise", fig1,
+                            "Each metric has one y-range over all conditions. Dashed black: the oracle (the degraded, "
+                            "uncoded input). Red ticks: the threshold as a bound on the value (oracle + max_delta, or "
+                            "the value limit); open diamonds: the baseline; whiskers: 95 % intervals where the records "
+                            f"carry them. {WER_NOTE} EER is in % of trials."))
+    out.append(figs.section("linearity", "linearity", fig2,
+                            "Left: median SER of f(x+y) against f(x)+f(y) (higher is more additive). Right: output "
+                            "gain vs input gain against the ideal diagonal."))
+    out.append(figs.section("frequency response", "frequency-response", fig3,
+                            "Exponential sine sweep, deconvolved, 1/6-octave smoothing. The vertical lines are the "
+                            "band edges of the checks: low band below 100 Hz, mid band 100 Hz–2 kHz, high band "
+                            "2–8 kHz."))
+    out.append(figs.section("token robustness: agreement of the codes per RVQ level", "tokens", fig_tokens,
+                            "Fraction of frames whose code is unchanged (0-1); level 1 bold."))
+    # worst-case audio: the worst *noisy* condition (clean only when no noisy clip exists)
     clips = [r for r in recs if isinstance(r.get("audio"), dict)]
     if clips:
         worst = {}
         for r in clips:
             k = (r["codec"], r["bitrate_kbps"])
-            if is_number(r.get("delta")) and (k not in worst or r["delta"] > worst[k]["delta"]):
-                worst[k] = r
-        out.append("<h2>Listen: worst case per codec and bitrate (largest Mel-distance increase)</h2><table>"
+            noisy = (r.get("condition") or {}).get("kind") not in (None, "clean")
+            rank = (noisy, float(r["delta"]) if is_number(r.get("delta")) else float("-inf"))
+            if k not in worst or rank > worst[k][0]:
+                worst[k] = (rank, r)
+        out.append("<h2>Listen: worst noisy condition per codec and bitrate (largest Mel-distance increase)</h2><table>"
                    "<tr><th>codec</th><th>condition</th><th>item</th><th>clean</th><th>noisy (input)</th><th>coded</th></tr>")
-        for (codec, br), r in sorted(worst.items(), key=lambda kv: _by_number(kv[0])):
+        for (codec, br), (_, r) in sorted(worst.items(), key=lambda kv: _by_number(kv[0])):
             a = r["audio"]
             cond = _cond(r["condition"])
             out.append(f"<tr><td>{E(codec)} {_g(br)} kbps</td><td>{E(cond)}</td><td>{E(str(a.get('item')))}</td>"
                        f"<td>{_audio_tag(run_dir, a.get('clean'))}</td><td>{_audio_tag(run_dir, a.get('noisy'))}</td>"
                        f"<td>{_audio_tag(run_dir, a.get('coded'))}</td></tr>")
         out.append("</table>")
+    good = [r for r in recs if r.get("passed") is True]
+    if good:
+        out.append(_headroom_table(doc, good))
+    # all records
+    if recs:
+        rows = []
+        for r in recs:
+            unit = unit_of(r, doc)
+            p = r.get("passed")
+            cl, txt = ("ok", "pass") if p is True else ("bad", "FAIL") if p is False else ("na", "not gated")
+            und = r.get("n_undefined") or 0
+            why = r.get("undefined_reasons") or {}
+            ci = _ci(r, "delta_ci95")
+            rows.append(f"<tr><td>{E(r['codec'])}</td><td class='num'>{_g(r['bitrate_kbps'])}</td><td>{E(r['suite'])}</td>"
+                        f"<td>{E(_cond(r['condition']))}</td><td>{E(r['metric'])}{' (stand-in)' if r.get('stand_in') else ''}</td>"
+                        f"<td>{E(display(unit)[1])}</td>{_td_num(r['value'], unit)}{_td_num(r['oracle'], unit)}"
+                        f"{_td_num(r['delta'], unit, sign=True)}"
+                        f"<td class='num'>{('[' + _num(ci[0], unit) + ', ' + _num(ci[1], unit) + ']') if ci else '—'}</td>"
+                        f"<td class='{cl}'>{txt}</td><td title='{E(json.dumps(why))}'>{_int(r['n_items'])}"
+                        f"{f' ({_int(und)})' if und else ''}</td></tr>")
+        out.append(f"<h2>All measurements ({len(recs)})</h2>" + _table(
+            "records", ["codec", "kbps", "suite", "condition", "metric", "unit", "value", "oracle", "delta",
+                        "delta 95 % CI", "passed", "items (undefined)"], rows))
+    durations = run.get("durations")
+    if isinstance(durations, dict) and durations:
+        items = sorted(((k, v) for k, v in durations.items() if is_number(v)), key=lambda kv: -float(kv[1]))
+        total = sum(float(v) for _, v in items)
+        rows = [f"<tr><td class='id'>{E(k)}</td><td class='num' data-v='{float(v)!r}'>{float(v):.2f}</td></tr>"
+                for k, v in items]
+        out.append(f"<h2>Test durations</h2><details><summary>{len(items)} tests, {total:.1f} s in all; slowest: "
+                   f"{E(items[0][0])} ({float(items[0][1]):.1f} s)</summary>"
+                   + _table("durations", ["test", "seconds"], rows) + "</details>")
+    stages = (run.get("timing") or {}).get("stages") if isinstance(run.get("timing"), dict) else None
+    if isinstance(stages, dict) and stages:
+        out.append("<table><tr><th>stage</th><th>seconds</th></tr>" + "".join(
+            f"<tr><td>{E(k)}</td><td class='num'>{_fmt(v)}</td></tr>" for k, v in stages.items()) + "</table>")
     # what each metric and condition kind is (results.json's catalogue blocks)
     mets = doc.get("metrics") or {}
     if mets:
@@ -415,41 +898,33 @@ def render(doc: dict, run_dir: Path) -> str:
             out.append(f"<tr><td><code>{E(k)}</code></td><td>{E(str(c.get('label', '')))}</td>"
                        f"<td>{E(str(c.get('axis_label') or ''))}</td></tr>")
         out.append("</table>")
-    # all records
-    out.append(f"<h2>All measurements ({len(recs)})</h2><table><tr><th>codec</th><th>kbps</th><th>suite</th>"
-               "<th>condition</th><th>metric</th><th>value</th><th>oracle</th><th>delta</th><th>unit</th><th>passed</th>"
-               "<th>items (undefined)</th></tr>")
-    for r in recs:
-        cond = _cond(r["condition"])
-        p = r.get("passed")
-        cl, txt = ("ok", "pass") if p is True else ("bad", "FAIL") if p is False else ("na", "not gated")
-        und = r.get("n_undefined") or 0
-        why = r.get("undefined_reasons") or {}
-        out.append(f"<tr><td>{E(r['codec'])}</td><td>{_g(r['bitrate_kbps'])}</td><td>{E(r['suite'])}</td>"
-                   f"<td>{E(cond)}</td><td>{E(r['metric'])}{' (stand-in)' if r.get('stand_in') else ''}</td>"
-                   f"<td>{_fmt(r['value'])}</td><td>{_fmt(r['oracle'])}</td><td>{_fmt(r['delta'])}</td>"
-                   f"<td>{E(unit(doc, r['metric']) or str(r.get('unit') or ''))}</td><td class='{cl}'>{txt}</td><td title='{E(json.dumps(why))}'>{_int(r['n_items'])}"
-                   f"{f' ({_int(und)})' if und else ''}</td></tr>")
-    out.append("</table>")
     # provenance
-    out.append("<h2>Provenance</h2><table><tr><th>codec</th><th>sample rate</th><th>bitrates (kbps)</th>"
+    out.append("<h2>Provenance</h2><table><tr><th>codec</th><th>sample rate (Hz)</th><th>bitrates (kbps)</th>"
                "<th>weights</th><th>checkpoint</th><th>SHA-256</th><th>device</th><th>precision</th></tr>")
     for c in doc["codecs"]:
         own = f" <span class='small'>(calls itself {E(c['reported_name'])})</span>" if c.get("reported_name") else ""
+        prec = c.get("precision")
         out.append(f"<tr><td>{E(c['name'])}{own}</td><td>{_int(c.get('sample_rate'))}</td>"
                    f"<td>{', '.join(_g(b) for b in c.get('bitrates_kbps') or [])}</td>"
-                   f"<td>{E(str(c.get('weights')))}</td><td>{E(str(c.get('checkpoint')))}</td>"
-                   f"<td><code>{E(str(c.get('checkpoint_sha256')))}</code></td><td>{E(str(c.get('device')))}</td>"
-                   f"<td>{E(str(c.get('precision', 'native')))}</td></tr>")
+                   f"<td>{E(str(c.get('weights') or '— (no weights)'))}</td><td>{E(str(c.get('checkpoint') or '—'))}</td>"
+                   f"<td><code>{E(str(c.get('checkpoint_sha256') or '—'))}</code></td><td>{E(str(c.get('device')))}</td>"
+                   f"<td>{E(str(prec)) if prec else '<span class=na>n/a (not a neural codec)</span>'}</td></tr>")
     out.append("</table><table><tr><th>evaluator</th><th>model</th><th>stand-in</th><th>description</th></tr>")
     for k, v in sorted(run.get("evaluators", {}).items()):
         out.append(f"<tr><td>{E(k)}</td><td>{E(str(v.get('name')))}</td><td>{'YES' if v.get('stand_in') else 'no'}</td>"
                    f"<td class='small'>{E(str(v.get('description', '')))}</td></tr>")
     out.append("</table>")
-    out.append(f"<table><tr><th>versions</th><td>{E(json.dumps(run.get('versions', {})))}</td></tr>"
-               f"<tr><th>corpora</th><td class='small'>{E(json.dumps(corp))}</td></tr>"
-               f"<tr><th>command</th><td><code>{E(' '.join(map(str, run.get('argv', []))))}</code></td></tr></table>")
-    out.append("</body></html>")
+    sources = sorted({_source(r["threshold"])[0] for r in recs if isinstance(r.get("threshold"), dict)} - {""})
+    vers = run.get("versions") if isinstance(run.get("versions"), dict) else {}
+    out.append("<table>"
+               f"<tr><th>command</th><td><code>{E(command_text(run))}</code></td></tr>"
+               f"<tr><th>thresholds file(s) used</th><td>{'<br>'.join('<code>' + E(s) + '</code>' for s in sources) or 'none'}</td></tr>"
+               f"<tr><th>baseline</th><td>{E(str((run.get('settings') or {}).get('baseline') or 'none'))}</td></tr>"
+               f"<tr><th>corpora</th><td class='small'>{E(json.dumps(corp))}</td></tr></table>")
+    out.append("<table><tr><th>package</th><th>version</th></tr>" + "".join(
+        f"<tr><td>{E(k)}</td><td>{E(v)}</td></tr>" for k, v in sorted(vers.items(), key=lambda kv: str(kv[0])))
+               + "</table>")
+    out.append(f"<script>{JS}</script></body></html>")
     return "\n".join(out)
 
 
@@ -457,5 +932,6 @@ def write_html(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     doc = load_results(run_dir)
     p = run_dir / "index.html"
-    atomic_write_text(p, render(doc, run_dir))  # same permissions as results.json; no temporary left
+    # same permissions as results.json; no temporary left; figures/ beside it
+    atomic_write_text(p, render(doc, run_dir, figures_dir=run_dir / "figures"))
     return p

@@ -1,0 +1,105 @@
+"""``codec-conformance compare BASE NEW --html OUT.html``: the checkpoint-vs-checkpoint page.
+
+Regressions first, every row with both values, the change and its interval (the rows' own
+``change_ci95`` when the comparison supplies one, else a conservative interval from the two
+records' ``value_ci95``), then the figures of both runs drawn on the same axes (BASE and NEW as
+separate series, so a shift is read directly). One self-contained file, as the run report.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from .records import atomic_write_text, is_number, record_key
+from .report import CSS, JS, E, Figures, _cond, _num, _table, fig1, fig2, fig3, unit_of, display, label_of
+
+
+def _ci(r, key):
+    v = (r or {}).get(key)
+    if isinstance(v, (list, tuple)) and len(v) == 2 and all(is_number(x) for x in v):
+        return float(v[0]), float(v[1])
+    return None
+
+
+def change_interval(row: dict, base: dict | None, new: dict | None):
+    """(lo, hi) of new - base, or None. Conservative when computed here: the difference of the
+    two 95 % intervals' ends (wider than a paired interval)."""
+    own = _ci(row, "change_ci95")
+    if own:
+        return own
+    b, n = _ci(base, "value_ci95"), _ci(new, "value_ci95")
+    if b and n:
+        return n[0] - b[1], n[1] - b[0]
+    return None
+
+
+def _tagged(doc: dict, tag: str) -> dict:
+    d = copy.deepcopy(doc)
+    for r in d["records"]:
+        r["codec"] = f"{r['codec']} ({tag})"
+    for c in d["curves"]:
+        c["codec"] = f"{c['codec']} ({tag})"
+    return d
+
+
+def render_compare(base_doc: dict, new_doc: dict, cmp, base_name: str, new_name: str, tolerance: float,
+                   figures_dir: Path | None = None) -> str:
+    from ..cli import ordered_rows
+    base_by = {record_key(r): r for r in base_doc["records"]}
+    new_by = {record_key(r): r for r in new_doc["records"]}
+    rows = ordered_rows(cmp.rows)
+    n_bad = len(cmp.regressions)
+    cls = "fail" if n_bad else "pass"
+    verdict = (f"{n_bad} of {len(rows)} comparable records regressed beyond tolerance or became undefined/missing"
+               if n_bad else f"no regression in {len(rows)} comparable records")
+    out = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>codec-conformance compare</title>",
+           f"<style>{CSS}</style></head><body><h1>codec-conformance: checkpoint comparison</h1>",
+           f"<div class='small'>BASE <code>{E(base_name)}</code> (run {E(base_doc['run'].get('id'))}) · NEW "
+           f"<code>{E(new_name)}</code> (run {E(new_doc['run'].get('id'))}) · tolerance {tolerance:g} × |base| "
+           "(at least 0.01)</div>", f"<div class='banner {cls}'>{E(verdict)}</div>"]
+    for tag, d in (("BASE", base_doc), ("NEW", new_doc)):
+        for c in d.get("codecs") or []:
+            if c.get("weights") == "random-init":
+                out.append(f"<div class='danger'>{tag}: codec {E(c.get('name'))} has random-init weights — a pipeline "
+                           "check, not a checkpoint.</div>")
+    body = []
+    for r in rows:
+        base, new = base_by.get(r["key"]), new_by.get(r["key"])
+        ref = new or base or {}
+        unit = unit_of(ref)
+        ci = change_interval(r, base, new)
+        bad = r["status"] in ("REGRESSED", "UNDEFINED", "MISSING")
+        ch = r.get("change")
+        body.append(
+            f"<tr><td class='{'bad' if bad else 'ok' if r['status'] == 'improved' else 'na'}'>{E(r['status'])}</td>"
+            f"<td>{E(r['codec'])}</td><td class='num'>{_num(r['bitrate_kbps'])}</td><td>{E(r['suite'])}</td>"
+            f"<td>{E(_cond(r['condition']))}</td><td>{E(label_of(r['metric']))}</td><td>{E(display(unit)[1])}</td>"
+            f"<td class='num'>{_num(r['base'], unit)}</td><td class='num'>{_num(r['new'], unit)}</td>"
+            f"<td class='num' data-v='{(float(ch) * display(unit)[0]) if is_number(ch) else 0!r}'>"
+            f"{_num(ch, unit, sign=True)}</td>"
+            f"<td class='num'>{('[' + _num(ci[0], unit, sign=True) + ', ' + _num(ci[1], unit, sign=True) + ']') if ci else '—'}</td>"
+            f"<td class='num'>{_num(r.get('tolerance'), unit)}</td></tr>")
+    out.append(f"<h2>Records, regressions first ({len(rows)})</h2>"
+               "<p class='small'>change = NEW − BASE in the metric's unit; its interval is the comparison's own "
+               "when it gives one, else a conservative one from the two runs' 95 % intervals; — where the records "
+               "carry none.</p>"
+               + _table("compare", ["status", "codec", "kbps", "suite", "condition", "metric", "unit", "BASE", "NEW",
+                                    "change", "change 95 % CI", "tolerance"], body))
+    both = {"schema": base_doc.get("schema"), "run": dict(new_doc["run"]), "codecs": [],
+            "records": _tagged(base_doc, "BASE")["records"] + _tagged(new_doc, "NEW")["records"],
+            "curves": _tagged(base_doc, "BASE")["curves"] + _tagged(new_doc, "NEW")["curves"]}
+    figs = Figures(both, figures_dir)
+    out.append(figs.section("noise robustness, BASE and NEW on the same axes", "compare-noise", fig1,
+                            "Each run is its own series (codec (BASE), codec (NEW)); the oracle is the uncoded input."))
+    out.append(figs.section("linearity, BASE and NEW", "compare-linearity", fig2, ""))
+    out.append(figs.section("frequency response, BASE and NEW", "compare-frequency-response", fig3, ""))
+    out.append(f"<script>{JS}</script></body></html>")
+    return "\n".join(out)
+
+
+def write_compare_html(base_doc, new_doc, cmp, base_name, new_name, out_path, tolerance: float) -> Path:
+    p = Path(out_path)
+    html = render_compare(base_doc, new_doc, cmp, str(base_name), str(new_name), tolerance,
+                          figures_dir=p.parent / f"{p.stem}-figures")
+    atomic_write_text(p, html)
+    return p

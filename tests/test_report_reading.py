@@ -1,0 +1,321 @@
+"""The report as a paper author and a CI maintainer read it: figures (vector files, honest scales,
+no empty panels), the failing-checks table, a codec that cannot load, the Listen section,
+provenance; and in headless Chromium, what a person sees on a failing run, a passing run, a -k
+slice and a run whose codec could not be loaded."""
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from codec_conformance.results.records import make_record, verdict
+from codec_conformance.results import report as R
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+UNITS = {"pesq": "MOS-LQO", "stoi": "0-1", "wer": "fraction", "eer": "fraction", "mel_distance": "log10-mel L1"}
+
+
+def noise(metric, kind, x, value, oracle, *, codec="mycodec", br=6.0, hib=None, unit=None, limit=None,
+          passed=None, audio=None, **extra):
+    hib = metric in ("pesq", "stoi", "prosody_corr") if hib is None else hib
+    cond = {"kind": kind, "snr_db": x if kind in ("white", "ambient") else None,
+            "rt60_s": x if kind == "reverb" else None}
+    r = make_record(codec=codec, bitrate_kbps=br, suite="noise", condition=cond, metric=metric,
+                    higher_is_better=hib, value=value, oracle=oracle, n_items=6,
+                    threshold=None if limit is None else {"kind": "max_delta", "limit": limit,
+                                                          "source": f"thresholds/{codec}.toml [6.noise.{kind}.{metric}]"},
+                    test_id=f"suites/test_noise_robustness.py::test_noise_robustness[{codec}-{br:g}kbps-{kind}-{x}-{metric}]",
+                    unit=unit or UNITS.get(metric, ""), audio=audio, **extra)
+    r["passed"] = passed
+    return r
+
+
+def results(records, *, curves=(), codecs=None, errors=(), argv=("suites/", "--codec=mycodec"), **run):
+    codecs = codecs if codecs is not None else [{"name": "mycodec", "sample_rate": 16000, "bitrates_kbps": [6.0],
+                                                 "weights": "none", "device": "cpu"}]
+    return {"schema": "codec-conformance/results/1",
+            "run": {"id": "r1", "started": "2026-11-29T10:00:00+00:00", "finished": "2026-11-29T10:05:00+00:00",
+                    "argv": list(argv), "seed": 0, "profile": "smoke", "device": "cpu",
+                    "versions": {"python": "3.11.7", "numpy": "2.0"}, "errors": list(errors), "evaluators": {},
+                    "corpora": {}, **run},
+            "codecs": codecs, "records": list(records), "curves": list(curves)}
+
+
+def write(tmp_path, doc, name="run"):
+    run = tmp_path / name
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "results.json").write_text(json.dumps(doc))
+    return run
+
+
+def grid_records(passed=True, shift=0.0):
+    """pesq / wer / mel under white and ambient at 0 and 10 dB, reverb at one RT60, and clean."""
+    recs = []
+    for kind, xs in (("white", (0.0, 10.0)), ("ambient", (0.0, 10.0)), ("reverb", (0.6,)), ("clean", (None,))):
+        for x in xs:
+            lvl = 0 if x is None else (10 - x) / 10 if kind != "reverb" else 0.5
+            recs.append(noise("pesq", kind, x, 3.0 - lvl - shift, 3.1 - lvl, limit=-0.5, passed=passed))
+            recs.append(noise("wer", kind, x, 0.1 + 0.3 * lvl + shift, 0.08 + 0.3 * lvl, limit=0.2, passed=passed))
+            recs.append(noise("mel_distance", kind, x, 0.8 + lvl, 0.7 + lvl, limit=0.3, passed=passed))
+    return recs
+
+
+# ------------------------------------------------------------------ figures
+def visible_axes(fig):
+    return [ax for ax in fig.axes if ax.axison]
+
+
+def test_figures_are_vector_files_sized_for_a_paper(tmp_path):
+    run = write(tmp_path, results(grid_records(), curves=[
+        {"codec": "mycodec", "bitrate_kbps": 6.0, "kind": "frequency_response", "level_dbfs": 0.0,
+         "x": [20.0, 100.0, 1000.0, 8000.0], "y": [-3.0, 0.0, 0.0, -10.0]}]))
+    page = R.write_html(run).read_text()
+    figs = run / "figures"
+    for stem in ("fig1-noise", "fig2-frequency-response"):
+        for ext in ("svg", "pdf"):
+            assert (figs / f"{stem}.{ext}").stat().st_size > 1000, (stem, ext)
+        assert f"figures/{stem}.pdf" in page  # the HTML links the files
+    assert "data:image/svg+xml;base64," in page and "data:image/png" not in page
+    pdf = (figs / "fig1-noise.pdf").read_bytes()
+    box = [float(v) for v in re.search(rb"/MediaBox \[ *([\d. ]+)\]", pdf).group(1).split()]
+    assert box[2] / 72 <= 7.1 + 1e-6  # a page-wide figure at most: 7.1 in
+    from matplotlib.text import Text
+    fig = R.fig1(results(grid_records()))
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_text().strip()]
+    assert sizes and min(sizes) >= 7  # fonts >= 7 pt at the printed size
+    assert fig.get_figwidth() in (R.PAGE_IN, R.COLUMN_IN)
+
+
+def test_one_y_range_per_metric_across_conditions():
+    """Old code autoscaled each panel: a 0.002 difference filled an axis."""
+    recs = [noise("pesq", "white", 0.0, 1.000, 1.002), noise("pesq", "white", 10.0, 1.001, 1.003),
+            noise("pesq", "ambient", 0.0, 2.5, 2.6), noise("pesq", "ambient", 10.0, 3.0, 3.1)]
+    fig = R.fig1(results(recs))
+    axes = visible_axes(fig)
+    assert len(axes) == 2
+    assert axes[0].get_ylim() == axes[1].get_ylim()
+    lo, hi = axes[0].get_ylim()
+    assert lo <= 1.0 and hi >= 3.1
+    # alone, a tiny difference still gets the metric's smallest span (PESQ: 0.5), not the whole axis
+    ax = visible_axes(R.fig1(results(recs[:2])))[0]
+    assert ax.get_ylim()[1] - ax.get_ylim()[0] >= 0.5
+
+
+def test_single_rt60_is_categorical_and_panels_without_data_are_left_out():
+    """Old code drew the whole 3 x 5 grid (empty panels for a -k slice) and one RT60 on a 0.57-0.63 s axis."""
+    fig = R.fig1(results([noise("wer", "reverb", 0.6, 0.3, 0.25)]))
+    axes = visible_axes(fig)
+    assert len(axes) == 1  # one metric, one condition: one panel
+    ax = axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.6"]
+    assert "%" in ax.get_title() and "WER" in ax.get_title()  # WER in %
+    y = ax.lines[0].get_ydata()[0]
+    assert y == pytest.approx(30.0)  # 0.3 as 30 %
+
+
+def test_single_bitrate_additivity_is_categorical():
+    rec = make_record(codec="c", bitrate_kbps=64.0, suite="additivity",
+                      condition={"kind": "mixture", "mixture": "speech_speech"}, metric="ser_db",
+                      higher_is_better=True, value=20.0, median=30.0, n_items=6, test_id="t", unit="dB")
+    fig = R.fig2(results([rec]))
+    ax = visible_axes(fig)[0]
+    assert ax.get_xscale() == "linear" and [t.get_text() for t in ax.get_xticklabels()] == ["64"]
+    assert len(fig.axes) == 1  # no homogeneity curve: that panel is left out
+
+
+def test_frequency_response_band_edges_labelled():
+    fig = R.fig3(results([], curves=[{"codec": "c", "bitrate_kbps": 6.0, "kind": "frequency_response",
+                                      "level_dbfs": 0.0, "x": [20.0, 100.0, 1000.0, 8000.0],
+                                      "y": [-3.0, 0.0, 0.0, -10.0]}]))
+    texts = {t.get_text() for t in fig.axes[0].texts}
+    assert {"100 Hz", "2 kHz", "8 kHz"} <= texts
+    xs = sorted(l.get_xdata()[0] for l in fig.axes[0].lines if len(l.get_xdata()) == 2)
+    assert xs == [100.0, 2000.0, 8000.0]
+
+
+def test_confidence_intervals_drawn_when_records_carry_them():
+    plain = [noise("pesq", "white", 0.0, 2.0, 2.2), noise("pesq", "white", 10.0, 2.5, 2.7)]
+    with_ci = [dict(r, value_ci95=[r["value"] - 0.1, r["value"] + 0.1], oracle_ci95=None) for r in plain]
+    from matplotlib.collections import LineCollection
+    n_plain = len(visible_axes(R.fig1(results(plain)))[0].findobj(LineCollection))
+    n_ci = len(visible_axes(R.fig1(results(with_ci)))[0].findobj(LineCollection))
+    assert n_plain == 0 and n_ci >= 1  # whiskers only where the record has an interval
+
+
+def test_thresholds_and_baseline_drawn():
+    r = noise("pesq", "white", 0.0, 2.0, 2.2, limit=-0.5, passed=True)
+    r["baseline"] = {"value": 2.1, "tolerance": 0.1, "passed": True}
+    labels = visible_axes(R.fig1(results([r])))[0].get_legend_handles_labels()[1]
+    assert "limit (threshold)" in labels and "baseline" in labels
+
+
+# ------------------------------------------------------------------ tables and verdict
+def test_failing_table_worse_by_source_and_no_empty_counterexample_cells(tmp_path):
+    bad = noise("pesq", "white", 0.0, 1.0, 2.0, limit=-0.5, passed=False)   # delta -1.0, limit -0.5: 0.5 past
+    wer = noise("wer", "white", 0.0, 0.6, 0.2, limit=0.2, passed=False)     # delta 0.4 vs 0.2: 20 % points past
+    dup = dict(wer, test_id=wer["test_id"] + "@again")
+    page = R.render(results([bad, wer, dup]), tmp_path)
+    head = page[page.index("Failing checks"):page.index("</table>", page.index("Failing checks"))]
+    assert "worse by" in head and "threshold source" in head
+    assert ">0.5<" in head and ">20 %<" in head
+    assert "thresholds/mycodec.toml" in head and "[6.noise.white.pesq]" in head
+    assert "counterexample" not in head  # no property test failed: no column of empty boxes
+    assert "<b>×2</b>" in head  # identical failures grouped
+    assert head.index("wer") < head.index("pesq")  # furthest past its limit first (20 points vs 0.5)
+
+
+def test_passing_report_shows_headroom_and_thresholds_files(tmp_path):
+    page = R.render(results(grid_records(passed=True)), tmp_path)
+    assert "Headroom of the passing checks" in page
+    prov = page[page.index("thresholds file(s) used"):]
+    assert "thresholds/mycodec.toml" in prov[:400]
+
+
+def test_codec_that_cannot_load_is_an_error_said_once(tmp_path):
+    """Old code: 'FAIL — 0 of 0 gated checks failed, 54 test errors' and 54 tracebacks."""
+    msg = "mycodec: pretrained weights not found at /x/w.th; pass --codec-checkpoint PATH"
+    errors = [{"test_id": "suites/test_additivity.py::test_additivity[mycodec-6kbps-speech_speech]", "when": "call",
+               "message": msg, "kind": "codec_load", "codec": "mycodec"}]
+    doc = results([], errors=errors)
+    status, text = verdict(doc)
+    assert status == "ERROR" and text.startswith("ERROR: codec could not be loaded")
+    assert "0 of 0" not in text
+    page = R.render(doc, tmp_path)
+    assert page.count("pretrained weights not found") == 1
+    assert "ERROR: codec could not be loaded" in page and "0 of 0" not in page
+    assert "Figure" not in page  # no empty figures either
+
+
+def test_listen_plays_the_worst_noisy_condition(tmp_path):
+    """Old code took the largest delta overall, which was the clean condition."""
+    run = tmp_path / "run"
+    (run / "audio").mkdir(parents=True)
+    for k in ("clean", "noisy", "coded"):
+        (run / "audio" / f"{k}.flac").write_bytes(b"fLaC")
+    clips = {"item": "u1", "clean": "audio/clean.flac", "noisy": "audio/noisy.flac", "coded": "audio/coded.flac"}
+    recs = [noise("mel_distance", "clean", None, 2.0, 0.0, audio=clips),     # delta 2.0: the largest
+            noise("mel_distance", "white", 0.0, 1.5, 1.0, audio=clips),      # delta 0.5
+            noise("mel_distance", "ambient", 0.0, 1.9, 1.0, audio=clips)]    # delta 0.9: the worst noisy one
+    page = R.render(results(recs), run)
+    listen = page[page.index("Listen"):]
+    listen = listen[:listen.index("</table>")]
+    assert "kind=ambient, snr_db=0.0" in listen and "kind=clean" not in listen
+
+
+def test_provenance_command_precision_versions(tmp_path):
+    """Old code: the command lacked 'pytest'; 'native' precision for a classical codec; versions as JSON."""
+    page = R.render(results(grid_records(), argv=["suites/", "--codec=mycodec"]), tmp_path)
+    prov = page[page.index("<h2>Provenance"):]
+    assert "<code>pytest suites/ --codec=mycodec</code>" in prov
+    assert "native" not in prov and "n/a (not a neural codec)" in prov
+    assert "<tr><td>numpy</td><td>2.0</td></tr>" in prov
+
+
+def test_summary_table_and_scripts_are_inline(tmp_path):
+    page = R.render(results(grid_records()), tmp_path)
+    assert "Summary: worst Δ" in page
+    summ = page[page.index("Summary: worst"):page.index("</table>", page.index("Summary: worst"))]
+    assert "%" in summ  # WER in %
+    assert page.count("<script") == 1 and "src=" not in page[page.index("<script"):page.index("</script>")]
+    assert "http://" not in page and "https://" not in page
+
+
+def test_render_time_of_a_full_report(tmp_path):
+    import time
+    recs = grid_records(passed=False) + [dict(r, codec="other") for r in grid_records()]
+    run = write(tmp_path, results(recs))
+    t0 = time.perf_counter()
+    R.write_html(run)
+    dt = time.perf_counter() - t0
+    assert dt < 30, dt  # measured ~2-4 s here on a shared 2-core machine
+
+
+# ------------------------------------------------------------------ in a browser
+def chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    pytest.skip("no headless Chromium here (apt-get install chromium) to test the report in a browser")
+
+
+def browse(page: Path, tmp_path: Path, screenshot: Path | None = None, height: int = 2000) -> tuple[str, list[str]]:
+    args = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
+            f"--window-size=1400,{height}", "--virtual-time-budget=3000"]
+    args += [f"--screenshot={screenshot}"] if screenshot else ["--dump-dom"]
+    p = subprocess.run(args + [page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    console = [line for line in p.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+    return p.stdout, console
+
+
+def visible_text(dom: str) -> str:
+    dom = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", dom, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom))
+
+
+CASES = {
+    "failing": lambda: results(grid_records(passed=False, shift=0.5)),
+    "passing": lambda: results(grid_records(passed=True)),
+    "k-slice": lambda: results([r for r in grid_records() if r["metric"] == "pesq" and r["condition"]["kind"] == "white"]),
+    "cannot-load": lambda: results([], errors=[
+        {"test_id": f"suites/test_noise_robustness.py::test_noise_robustness[mycodec-6kbps-{k}]", "when": "call",
+         "message": "mycodec: pretrained weights not found at /x/w.th", "kind": "codec_load", "codec": "mycodec"}
+        for k in range(1)]),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_what_a_person_sees(tmp_path, case):
+    run = write(tmp_path, CASES[case]())
+    page = R.write_html(run)
+    dom, console = browse(page, tmp_path)
+    assert console == [], console
+    text = visible_text(dom)
+    if case == "cannot-load":
+        assert "ERROR: codec could not be loaded" in text
+        assert text.count("pretrained weights not found") == 1  # once, at the top
+        assert "0 of 0" not in text and "Figure" not in text
+        return
+    # every figure shown has data: panels without data are not drawn, so each <img> is a figure with content
+    imgs = re.findall(r"<img class=\"fig\"[^>]*>", dom)
+    assert imgs, "no figure"
+    assert "WER" not in text or "%" in text
+    if case == "failing":
+        assert "FAIL" in text and "worse by" in text
+        assert "MOS-LQO" in text  # units in the failing table
+        m = re.search(r"<table id=\"failing\".*?</table>", dom, flags=re.S)
+        assert m and "<td class=\"ce\"></td>" not in m.group(0)
+    if case == "passing":
+        assert "PASS" in text and "Headroom" in text
+    if case == "k-slice":
+        svg = (run / "figures" / "fig1-noise.svg").read_text()
+        assert svg.count('id="axes_') == 1  # one panel: the one with data
+
+
+def test_sort_and_filter_work_in_the_browser(tmp_path):
+    """Click a header, type in a filter: the inline script does its job (no console errors); the
+    failing-checks table fits the window."""
+    run = write(tmp_path, results(grid_records(passed=False, shift=0.5)))
+    page = R.write_html(run)
+    html = page.read_text()
+    probe = ("<script>window.addEventListener('load',function(){var t=document.getElementById('records');"
+             "t.rows[0].cells[6].click();var first=t.rows[1].cells[6].dataset.v;t.rows[0].cells[6].click();"
+             "var again=t.rows[1].cells[6].dataset.v;var f=document.querySelector('input.filter[data-table=records]');"
+             "f.value='ambient';f.dispatchEvent(new Event('input'));var shown=Array.prototype.slice.call(t.rows,1)"
+             ".filter(function(r){return r.style.display!=='none'}).length;"
+             "var fw=document.getElementById('failing').getBoundingClientRect().right;"
+             "document.body.setAttribute('data-probe',first+'|'+again+'|'+shown+'|'+fw);});</script></body>")
+    probed = page.with_name("probe.html")
+    probed.write_text(html.replace("</body>", probe))
+    dom, console = browse(probed, tmp_path)
+    assert console == [], console
+    first, again, shown, right = re.search(r'data-probe="([^"]*)"', dom).group(1).split("|")
+    assert float(right) <= 1400  # the failing-checks table fits a 1,400-px window (the test id wraps)
+    assert float(first) <= float(again)  # ascending, then descending
+    assert int(shown) == sum(1 for r in grid_records() if r["condition"]["kind"] == "ambient")
