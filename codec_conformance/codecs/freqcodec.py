@@ -139,4 +139,3 @@ class FreqCodec(NeuralCodec):
 
 
 # the entry point of installs made before the rename (pip install -e . again makes it unused)
-FreqCodecCodec = FreqCodec
