@@ -136,6 +136,3 @@ class FreqCodec(NeuralCodec):
 
     def info(self) -> dict:
         return {**super().info(), "config": self.config_path}
-
-
-# the entry point of installs made before the rename (pip install -e . again makes it unused)
