@@ -20,6 +20,11 @@ class MetricResult:
     n_items: int = 0
     undefined: dict[str, str] = field(default_factory=dict)  # item id -> reason
     details: dict = field(default_factory=dict)
+    # for the bootstrap (gate/statistics.py): per-item weights of a weighted mean (WER: reference
+    # words), or the aggregate recomputed on item positions (EER) and its resampling unit
+    weights: list[float | None] | None = None
+    resample: object = None            # callable(indices) -> float | None
+    resample_by: str = "item"          # "item" | "speaker"
 
     @property
     def n_undefined(self) -> int:
@@ -37,6 +42,9 @@ class Metric:
     evaluator = None        # name of the model behind it, when there is one
     evaluator_settings = None  # dict of settings that fix its output (decoding, threads), for provenance
     gated = True            # False: recorded, never gated (no threshold, no baseline regression)
+    # smallest change that matters, in the metric's unit: the baseline gate flags a worsening only
+    # when it is both significant and at least this large (docs/statistics.md); None: no minimum
+    min_meaningful_difference: float | None = None
 
     @property
     def direction(self) -> str:

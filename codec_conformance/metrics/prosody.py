@@ -82,6 +82,7 @@ def _corr(a, b) -> float:
 class ProsodyCorrelation(Metric):
     name = "prosody_corr"
     unit = "correlation"
+    min_meaningful_difference = 0.02  # docs/statistics.md
     evaluator = "YIN F0 + frame energy"
     description = ("PROXY for emotion preservation: mean of log-F0 and log-energy contour "
                    "correlations between clean and processed speech (not emotion accuracy)")
@@ -104,6 +105,7 @@ class EmotionAccuracy(Metric):
     """emotion2vec (funasr) accuracy on an emotion corpus, from a local model directory."""
     name = "emotion_acc"
     unit = "fraction"
+    min_meaningful_difference = 0.02  # docs/statistics.md
     scope = "set"
     stand_in = False
 

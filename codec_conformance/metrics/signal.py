@@ -65,6 +65,7 @@ class MelDistance(Metric):
     name = "mel_distance"
     higher_is_better = False
     unit = "log10-mel L1"
+    min_meaningful_difference = 0.05  # docs/statistics.md
     description = ("multi-resolution log-mel L1 (windows 64..2048 at 16 kHz, 5..160 mel bands, "
                    "hop win/4, log10(max(mag,1e-5)^2)); 0 for identical signals")
 
@@ -75,6 +76,7 @@ class MelDistance(Metric):
 class Pesq(Metric):
     name = "pesq"
     unit = "MOS-LQO"
+    min_meaningful_difference = 0.1  # pesq and pesq_nb (docs/statistics.md)
     evaluator = "ITU-T P.862.2 (pesq package)"
     description = "wide-band PESQ (P.862.2) at 16 kHz; narrow-band (P.862) at 8 kHz"
 
@@ -106,6 +108,7 @@ class Pesq(Metric):
 class Stoi(Metric):
     name = "stoi"
     unit = "0-1"
+    min_meaningful_difference = 0.01  # stoi and estoi (docs/statistics.md)
     evaluator = "pystoi"
     description = "short-time objective intelligibility (Taal 2011); extended=True gives ESTOI"
 
@@ -150,6 +153,7 @@ def si_sdr(ref: np.ndarray, est: np.ndarray) -> float:
 class SiSdr(Metric):
     name = "si_sdr"
     unit = "dB"
+    min_meaningful_difference = 0.5  # recorded, never gated (docs/statistics.md)
     gated = False  # codecs need not preserve phase or sample alignment: recorded, never gated
     description = f"scale-invariant SDR, capped at +{SI_SDR_CAP_DB:g} dB"
 

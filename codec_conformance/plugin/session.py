@@ -12,7 +12,9 @@ from ..data import conditions as C
 from ..data.audio import content_hash, fit_length, resample
 from ..codecs.cache import Cache
 from ..codecs.base import check_output
-from ..data.corpus import AudioBank, Corpus, babble_bank, default_cache_dir, load_embedded, load_folder, load_ravdess
+from ..data.corpus import (EMBEDDED_VOICES, AudioBank, Corpus, babble_bank, default_cache_dir, load_embedded,
+                           load_folder, load_ravdess)
+from ..data.shipped import SYNTHETIC, load_shipped_speech, shipped_noise_bank, shipped_rir_bank, shipped_rir_dir
 from ..errors import CodecError, ConformanceError
 from ..metrics.base import MetricResult
 from .settings import Settings, select_bitrates
@@ -81,12 +83,14 @@ class ConformanceSession:
     def corpus(self) -> Corpus:
         if self._corpus is None:
             p = self.profile
-            if self.settings.corpus:
+            if self.synthetic_corpus:  # --codec-corpus=synthetic: the eSpeak NG voices
+                self._corpus = load_embedded(min(p.n_speakers, len(EMBEDDED_VOICES)), p.n_per_speaker)
+            elif self.settings.corpus:
                 full = load_folder(self.settings.path(self.settings.corpus))
                 self._corpus = full.subset(p.n_speakers if self.settings.profile != "paper" else None,
                                            p.n_per_speaker if self.settings.profile != "paper" else None)
-            else:
-                self._corpus = load_embedded(p.n_speakers, p.n_per_speaker)
+            else:  # the real LibriSpeech utterances shipped in the package
+                self._corpus = load_shipped_speech(p.n_speakers, p.n_per_speaker)
         return self._corpus
 
     @property
@@ -106,6 +110,8 @@ class ConformanceSession:
         if self._noise is None:
             if self.settings.noise_dir:
                 self._noise = AudioBank.from_dir(self.settings.path(self.settings.noise_dir), kind="noise")
+            elif not self.synthetic_corpus:  # shipped real noise and LibriSpeech babble
+                self._noise = shipped_noise_bank()
             else:
                 # babble of embedded voices that are not test speakers where possible
                 pool = load_embedded(6, 3)
@@ -118,7 +124,15 @@ class ConformanceSession:
     def rir_bank(self) -> AudioBank | None:
         if self._rirs is None and self.settings.rir_dir:
             self._rirs = AudioBank.from_dir(self.settings.path(self.settings.rir_dir), kind="rir")
+        elif self._rirs is None and not self.synthetic_corpus:  # shipped measured RIRs
+            self._rirs = shipped_rir_bank()
         return self._rirs
+
+    @property
+    def synthetic_corpus(self) -> bool:
+        """--codec-corpus=synthetic: eSpeak speech, synthetic babble and simulated RT60s, as before
+        real recordings were shipped."""
+        return str(self.settings.corpus or "") == SYNTHETIC
 
     def noise_conditions(self) -> list[C.Condition]:
         """The noise suite's grid (needs no audio loaded: collection-time safe)."""
@@ -126,9 +140,9 @@ class ConformanceSession:
         conds = [C.clean()]
         conds += [C.ambient(s) for s in p.snrs_db]
         conds += [C.white(s) for s in p.snrs_db]
-        if self.settings.rir_dir:
+        if self.settings.rir_dir or not self.synthetic_corpus:
             from ..data.corpus import AUDIO_EXT
-            root = self.settings.path(self.settings.rir_dir)
+            root = self.settings.path(self.settings.rir_dir) if self.settings.rir_dir else shipped_rir_dir()
             names = sorted(str(q.relative_to(root)) for q in root.rglob("*") if q.suffix.lower() in AUDIO_EXT)
             if not names:
                 raise ConformanceError(f"--codec-rir-dir {root}: no audio files")
@@ -441,7 +455,13 @@ def score_speech_items(metric, corpus: Corpus, signals: list[np.ndarray], cache=
         per = [None] * n
         for k, v in zip(keep, res.per_item):
             per[k] = v
-    return MetricResult(res.value, per, n, {**silent, **res.undefined}, res.details)
+    weights = None
+    if res.weights is not None and len(res.weights) == len(keep):
+        weights = [None] * n
+        for k, w in zip(keep, res.weights):
+            weights[k] = w
+    # a set metric's resampler indexes the kept items only: no interval then (rare)
+    return MetricResult(res.value, per, n, {**silent, **res.undefined}, res.details, weights=weights)
 
 
 def call_with_time_limit(fn, limit_s, codec_name: str, bitrate: float):
