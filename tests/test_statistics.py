@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codec_conformance.gate.baseline import judge, min_meaningful_difference
-from codec_conformance.gate.statistics import draws, paired_worsening, record_statistics, statistic
+from codec_conformance.gate.baseline import judge
 from codec_conformance.metrics.base import MetricResult
 from codec_conformance.results.records import make_record, validate_results, SCHEMA
 from codec_conformance.errors import ResultsFormatError
@@ -74,6 +73,7 @@ def test_shipped_data_licences_cover_every_file_and_nothing_non_commercial():
 
 # --------------------------------------------------------------- intervals
 def test_item_mean_interval_is_seeded_and_covers_the_mean():
+    from codec_conformance.gate.statistics import record_statistics
     rng = np.random.default_rng(1)
     per = list(rng.normal(3.0, 0.5, 16))
     v = MetricResult(float(np.mean(per)), per, 16)
@@ -87,6 +87,7 @@ def test_item_mean_interval_is_seeded_and_covers_the_mean():
 
 
 def test_corpus_wer_interval_resamples_utterances_with_their_word_counts():
+    from codec_conformance.gate.statistics import statistic
     per, words = [0.0, 0.5, 0.1, 0.0], [10, 2, 30, 8]
     v = MetricResult(sum(p * w for p, w in zip(per, words)) / sum(words), per, 4, weights=words)
     f = statistic(v)
@@ -95,6 +96,7 @@ def test_corpus_wer_interval_resamples_utterances_with_their_word_counts():
 
 
 def test_eer_interval_resamples_speakers():
+    from codec_conformance.gate.statistics import draws, record_statistics
     from codec_conformance.metrics.speaker import eer_resampler, eer
     rng = np.random.default_rng(0)
     spk = [f"s{i // 4}" for i in range(16)]
@@ -129,6 +131,7 @@ def test_records_carry_interval_fields_and_the_contract_checks_them():
 
 # --------------------------------------------------------------- the paired baseline test
 def test_min_meaningful_difference_is_declared_beside_each_metric():
+    from codec_conformance.gate.baseline import min_meaningful_difference
     assert {m: min_meaningful_difference(m) for m in
             ("mel_distance", "pesq", "pesq_nb", "stoi", "estoi", "si_sdr", "wer", "eer", "prosody_corr",
              "dnsmos", "emotion_acc")} == {
@@ -182,6 +185,7 @@ def test_a_consistent_worsening_above_the_minimum_is_a_regression():
 
 
 def test_paired_test_uses_only_the_items_both_runs_share():
+    from codec_conformance.gate.statistics import paired_worsening
     base = {"ids": ["a", "b", "c", "d"], "value": [1.0, 1.0, 1.0, None]}
     new = {"ids": ["b", "c", "d", "e"], "value": [2.0, 2.0, 2.0, 9.0]}
     t = paired_worsening(base, new, "lower", seed=0)
