@@ -27,13 +27,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(out: Path, name: str, *args) -> dict:
+    """The noise-suite records of a run (made unless OUT/NAME/latest/results.json exists: a full
+    run of the same settings may be linked there)."""
     rep = out / name
     if not (rep / "latest" / "results.json").is_file():
         cmd = [sys.executable, "-m", "pytest", str(ROOT / "suites"), "-q", "-p", "no:randomly", "-k",
                "test_noise_robustness", "--codec-measure-only", f"--codec-report-dir={rep}",
                f"--codec-cache-dir={out / 'cache'}", *args]
         subprocess.run(cmd, cwd=ROOT, check=False, capture_output=True)
-    return load_results(rep / "latest" / "results.json")
+    doc = load_results(rep / "latest" / "results.json")
+    doc["records"] = [r for r in doc["records"] if r["suite"] == "noise"]
+    return doc
 
 
 def aligned(doc: dict, codec: str, bitrate: float) -> list[dict]:
@@ -54,32 +58,38 @@ def threshold_failures(doc: dict) -> Counter:
     return out
 
 
+def have(out: Path, name: str) -> bool:
+    return (out / name / "latest" / "results.json").is_file()
+
+
 def main(out: Path, what: str) -> None:
+    """``what``: false-alarms | power | all (runs what is missing), or report (tables of the runs
+    that exist only)."""
     out.mkdir(parents=True, exist_ok=True)
-    if what in ("false-alarms", "all"):
-        docs = {s: run(out, f"opus-seed{s}", "--codec=opus", f"--codec-seed={s}") for s in range(5)}
-        n_rec = len(docs[0]["records"])
-        print(f"False alarms: Opus 64 kbps, smoke noise suite, {n_rec} records per run")
+    if what in ("false-alarms", "all", "report"):
+        seeds = [s for s in range(5) if what != "report" or have(out, f"opus-seed{s}")]
+        docs = {s: run(out, f"opus-seed{s}", "--codec=opus", f"--codec-seed={s}") for s in seeds}
+        n_rec = len(docs[seeds[0]]["records"]) if seeds else 0
+        print(f"False alarms: Opus 64 kbps, smoke noise suite, {n_rec} records per run, seeds {seeds}")
         print("| comparison | verdict flips (REGRESSED records) |\n|---|---|")
-        total = Counter()
-        for a, b in itertools.combinations(range(5), 2):
+        for a, b in itertools.combinations(seeds, 2):
             f = flags(docs[a]["records"], docs[b]["records"])
-            total += f
             print(f"| seed {b} vs baseline seed {a} | {sum(f.values())} {dict(f) or ''} |")
-        for s in range(5):
+        for s in seeds:
             f = threshold_failures(docs[s])
             print(f"| seed {s} vs shipped thresholds | {sum(f.values())} {dict(f) or ''} |")
-    if what in ("power", "all"):
+    if what in ("power", "all") or (what == "report" and have(out, "opus-12") and have(out, "opus-24")):
         print("\nPower: the worse codec against a baseline of the better one (smoke noise suite)")
         print("| new vs baseline | records | flagged REGRESSED, by metric |\n|---|---|---|")
         b24, b12 = run(out, "opus-24", "--codec=opus", "--codec-bitrate=24"), run(out, "opus-12", "--codec=opus",
                                                                                      "--codec-bitrate=12")
         f = flags(aligned(b24, "opus", 24.0), aligned(b12, "opus", 24.0))
         print(f"| Opus 12 kbps vs Opus 24 kbps | {len(b12['records'])} | {sum(f.values())}: {dict(sorted(f.items()))} |")
-        q8, q6 = run(out, "quant8", "--codec=benchmarks.quantizers:q8"), run(out, "quant6",
-                                                                            "--codec=benchmarks.quantizers:q6")
-        f = flags(aligned(q8, "q", 64.0), aligned(q6, "q", 64.0))
-        print(f"| 6-bit vs 8-bit quantiser | {len(q6['records'])} | {sum(f.values())}: {dict(sorted(f.items()))} |")
+        if what != "report" or (have(out, "quant8") and have(out, "quant6")):
+            q8, q6 = run(out, "quant8", "--codec=benchmarks.quantizers:q8"), run(out, "quant6",
+                                                                                "--codec=benchmarks.quantizers:q6")
+            f = flags(aligned(q8, "q", 64.0), aligned(q6, "q", 64.0))
+            print(f"| 6-bit vs 8-bit quantiser | {len(q6['records'])} | {sum(f.values())}: {dict(sorted(f.items()))} |")
         f = flags(aligned(b24, "opus", 24.0), aligned(b24, "opus", 24.0))
         print(f"| Opus 24 kbps vs itself (sanity) | {len(b24['records'])} | {sum(f.values())} |")
 
