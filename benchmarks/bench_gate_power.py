@@ -59,7 +59,9 @@ def threshold_failures(doc: dict) -> Counter:
 
 
 def have(out: Path, name: str) -> bool:
-    return (out / name / "latest" / "results.json").is_file()
+    """A finished run of that name exists."""
+    p = out / name / "latest" / "results.json"
+    return p.is_file() and load_results(p)["run"].get("finished") is not None
 
 
 def main(out: Path, what: str) -> None:
