@@ -235,3 +235,15 @@ def test_packed_transcripts_go_back_to_their_utterances_by_word_time():
     r = WordErrorRate(backend=stub).compute(utts, sigs, sigs, 16000)
     assert stub.calls == [6 * 16000]  # one window for both utterances (and their 1 s gaps)
     assert r.details["hypotheses"] == ["red green", "blue black"] and r.value == 0.0 and r.weights == [2, 2]
+
+
+def test_paired_test_judges_the_delta_when_both_sides_carry_the_oracle():
+    """Another --codec-seed draws other noise: codec and oracle move together, the codec did not."""
+    from codec_conformance.gate.statistics import paired_worsening
+    ids = [f"u{i}" for i in range(8)]
+    base = {"ids": ids, "value": [0.5] * 8, "oracle": [0.4] * 8}
+    harder = {"ids": ids, "value": [0.8] * 8, "oracle": [0.7] * 8}  # noisier draw, same codec effect
+    t = paired_worsening(base, harder, "lower", seed=0)
+    assert t["worsening"] == pytest.approx(0.0) and "delta" in t["method"]
+    assert paired_worsening({"ids": ids, "value": [0.5] * 8}, {"ids": ids, "value": [0.8] * 8}, "lower")["worsening"] \
+        == pytest.approx(0.3)

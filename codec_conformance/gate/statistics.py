@@ -123,8 +123,17 @@ def paired_worsening(base: dict, new: dict, direction: str, seed: int = 0) -> di
     fewer than 2 items."""
     if not base or not new:
         return None
-    b = {i: (v, w) for i, v, w in zip(base["ids"], base["value"], base.get("weights") or [1.0] * len(base["ids"]))}
-    n = {i: (v, w) for i, v, w in zip(new["ids"], new["value"], new.get("weights") or [1.0] * len(new["ids"]))}
+    # with the oracle on both sides, judge the delta (codec - oracle) item by item: what the codec
+    # does to its input, whatever noise draw that input got (another --codec-seed moves the oracle
+    # and the codec together); with one seed the oracle is identical and this is the value change
+    use_delta = base.get("oracle") is not None and new.get("oracle") is not None
+
+    def values(side):
+        if not use_delta:
+            return side["value"]
+        return [None if v is None or o is None else v - o for v, o in zip(side["value"], side["oracle"])]
+    b = {i: (v, w) for i, v, w in zip(base["ids"], values(base), base.get("weights") or [1.0] * len(base["ids"]))}
+    n = {i: (v, w) for i, v, w in zip(new["ids"], values(new), new.get("weights") or [1.0] * len(new["ids"]))}
     common = [i for i in n if i in b and b[i][0] is not None and n[i][0] is not None]
     if len(common) < 2:
         return None
@@ -149,7 +158,7 @@ def paired_worsening(base: dict, new: dict, direction: str, seed: int = 0) -> di
     lower = float(np.quantile(boots, 1 - CONFIDENCE)) if len(boots) else None
     upper = float(np.quantile(boots, CONFIDENCE)) if len(boots) else None
     return {"worsening": est, "lower95": lower, "upper95": upper, "n_common": len(common),
-            "method": "paired bootstrap over shared items"}
+            "method": "paired bootstrap over shared items, of " + ("delta (codec - oracle)" if use_delta else "value")}
 
 
 def unpaired_worsening(base_value: float, base_ci, new_value: float, new_ci, direction: str) -> dict | None:
