@@ -183,11 +183,14 @@ def _snr_grid(kind):
 
 
 def _reverb_grid(profile, settings=None) -> list[Condition]:
-    """Measured RIRs of --codec-rir-dir (up to the profile's count), else simulated RT60s."""
+    """Measured RIRs (up to the profile's count): those of --codec-rir-dir, else the ones shipped in
+    the package; simulated RT60s only with --codec-corpus=synthetic (as before real recordings
+    were shipped)."""
+    from .shipped import SYNTHETIC, shipped_rir_dir
     rir_dir = getattr(settings, "rir_dir", None)
-    if rir_dir:
+    if rir_dir or str(getattr(settings, "corpus", None) or "") != SYNTHETIC:
         from .corpus import AUDIO_EXT
-        root = settings.path(rir_dir)
+        root = settings.path(rir_dir) if rir_dir else shipped_rir_dir()
         names = sorted(str(q.relative_to(root)) for q in root.rglob("*") if q.suffix.lower() in AUDIO_EXT)
         if not names:
             raise ConformanceError(f"--codec-rir-dir {root}: no audio files")

@@ -2,7 +2,13 @@
 compare``. Records are matched by :func:`results.record_key`; each quantity is judged in its own
 direction (higher, lower, or two-sided around 0); quantities that are recorded but never gated
 (SI-SDR) are shown and never count as a regression. A value that is undefined (null, NaN,
-missing) on the new side where the base had a number is a regression."""
+missing) on the new side where the base had a number is a regression.
+
+A metric's change is judged by a statistical test (docs/statistics.md): paired over the items
+both runs share when both records carry per-item values, else from the two records' 95 %
+intervals; it is a regression when the one-sided 95 % lower bound of the worsening is above zero
+and the worsening is at least the metric's minimal meaningful difference. Quantities without
+either (linearity, frequency response, tokens) keep the relative tolerance rule."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -26,6 +32,32 @@ def tolerance_for(base_value: float, tolerance: float) -> float:
     return max(0.01, tolerance * abs(base_value))
 
 
+def min_meaningful_difference(metric: str) -> float | None:
+    """The smallest change of ``metric`` that matters, in its unit: the metric class' attribute
+    ``min_meaningful_difference`` (declared beside the metric; docs/statistics.md), or None for
+    quantities that are not registered metrics (SER, band levels, token measures)."""
+    from ..registry import load_metric_class
+    try:
+        cls = load_metric_class(metric)
+    except Exception:  # noqa: BLE001  (not a registered metric)
+        return None
+    value = getattr(cls, "min_meaningful_difference", None)
+    return None if value is None else float(value)
+
+
+def statistical_test(base: dict, new: dict, direction: str) -> dict | None:
+    """The paired test on the items both records share (their ``per_item`` arrays), else an
+    unpaired test from the two records' 95 % intervals, else None (then the tolerance rule)."""
+    from ..data.audio import stable_seed
+    from .statistics import paired_worsening, unpaired_worsening
+    test = paired_worsening(base.get("per_item"), new.get("per_item"), direction,
+                            seed=stable_seed("baseline", *map(str, record_key(new))))
+    if test is None and is_number(base.get("value")) and is_number(new.get("value")):
+        test = unpaired_worsening(float(base["value"]), base.get("value_ci95"), float(new["value"]),
+                                  new.get("value_ci95"), direction)
+    return test
+
+
 def judge(base: dict, new: dict | None, tolerance: float) -> dict:
     """One row: base and new value, change, tolerance and status (same, improved, REGRESSED,
     UNDEFINED, MISSING, not gated, no base value)."""
@@ -44,10 +76,24 @@ def judge(base: dict, new: dict | None, tolerance: float) -> dict:
     elif row["new"] is None:
         row["status"] = UNDEFINED
     else:
-        tol = tolerance_for(row["base"], tolerance)
-        worse = worsening(row["direction"], row["base"], row["new"])
-        row["change"], row["tolerance"] = row["new"] - row["base"], tol
-        row["status"] = REGRESSED if worse > tol else "improved" if worse < -tol else "same"
+        row["change"] = row["new"] - row["base"]
+        mmd = min_meaningful_difference(ref["metric"])
+        test = statistical_test(base, new, row["direction"]) if mmd is not None else None
+        if test is not None:
+            # a regression is significant (one-sided 95 % lower bound of the worsening > 0) AND
+            # meaningful (the worsening >= the metric's minimal meaningful difference)
+            row["tolerance"], row["test"] = mmd, {**test, "min_meaningful_difference": mmd}
+            if test["lower95"] is not None and test["lower95"] > 0 and test["worsening"] >= mmd:
+                row["status"] = REGRESSED
+            elif test["upper95"] is not None and test["upper95"] < 0 and -test["worsening"] >= mmd:
+                row["status"] = "improved"
+            else:
+                row["status"] = "same"
+        else:  # no items or intervals to test with: the relative tolerance of --codec-baseline-tolerance
+            tol = tolerance_for(row["base"], tolerance)
+            worse = worsening(row["direction"], row["base"], row["new"])
+            row["tolerance"] = tol
+            row["status"] = REGRESSED if worse > tol else "improved" if worse < -tol else "same"
     return row
 
 

@@ -22,7 +22,8 @@ DEFAULT_MIN_MARGIN = 0.05
 def min_margin(metric: str) -> float:
     """Smallest margin of a metric's limits, in its own unit (``MetricInfo.min_margin``): the
     run-to-run spread we expect from other machines/library builds and, for EER/WER, from small
-    item sets (smoke: 6 utterances; 1 word of ~50 is 0.02)."""
+    item sets. The margin is also at least the half-width of the record's 95 % bootstrap
+    interval (half_width), which covers the sampling spread of small item sets."""
     q = info(metric)
     return q.min_margin if q is not None else DEFAULT_MIN_MARGIN
 
@@ -47,7 +48,7 @@ def derive(records: list[dict], margin: float) -> dict:
         else:
             kind = {"two-sided": "range", "lower": "max_value", "higher": "min_value"}[direction]
             v = r["value"]
-        m = max(min_margin(r["metric"]), margin * abs(v))
+        m = max(min_margin(r["metric"]), margin * abs(v), half_width(r, kind))
         if kind == "max_delta":
             limit = v - m if direction == "higher" else v + m
         elif kind == "range":
@@ -61,6 +62,14 @@ def derive(records: list[dict], margin: float) -> dict:
     for (br, suite, cond, metric), (kind, limit) in worst.items():
         out.setdefault(br, {}).setdefault(suite, {}).setdefault(cond, {})[metric] = (kind, limit)
     return out
+
+
+def half_width(r: dict, kind: str) -> float:
+    """Half the width of the record's 95 % interval of the limited quantity (the delta for a
+    ``max_delta`` limit, else the value): a limit closer than that to the measurement would fail
+    a rerun of the same codec by chance. 0 when the record has no interval."""
+    ci = r.get("delta_ci95" if kind == "max_delta" else "value_ci95")
+    return (float(ci[1]) - float(ci[0])) / 2 if ci else 0.0
 
 
 def looser(kind: str, a, b, higher_is_better: bool):
@@ -105,14 +114,43 @@ def _entry(kind: str, limit) -> str:
     return f"{{ {kind} = {limit:.4g} }}"
 
 
+# options that say where files go or how pytest prints, not what was measured: left out of the
+# command written into a thresholds file's header (with their values)
+_NOISE_OPTIONS = {"--codec-cache-dir", "--codec-report-dir", "--codec-thresholds-dir", "--codec-resume",
+                  "--codec-no-cache", "-p", "-n", "--dist", "-q", "-qq", "-v", "-x", "-s", "--tb", "-rA"}
+_NOISE_WITH_VALUE = {"--codec-cache-dir", "--codec-report-dir", "--codec-thresholds-dir", "--codec-resume",
+                     "-p", "-n", "--dist", "--tb"}
+
+
+def command_line(argv: list[str]) -> list[str]:
+    """The run's pytest arguments without paths of this machine and output options: what a reader
+    needs to rerun the measurement (suite paths become relative ``suites/...``)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        name = a.split("=", 1)[0]
+        if name in _NOISE_OPTIONS:
+            skip = name in _NOISE_WITH_VALUE and "=" not in a
+            continue
+        if a.startswith("/") and "suites" in a:
+            a = "suites/" + a.split("suites", 1)[1].lstrip("/")
+        elif a.startswith("/"):
+            continue
+        out.append(a)
+    return out
+
+
 def render(codec: str, table: dict, run: dict, margin: float, merged_from: str | None, bitrate: str) -> str:
     lines = [f"# Thresholds for {codec}, written by --codec-update-thresholds on {now_iso()}",
              f"# from run {run.get('id')} (profile {run.get('profile')}, seed {run.get('seed')}) with margin "
              f"{margin:g} x |measured| (noise: x |delta|), at least: "
              + ", ".join(f"{k} {min_margin(k):g}" for k in sorted({m for br in table.values() for su in br.values()
                                                                    for c in su.values() for m in c})) + ".",
-             "# Noise limits are on delta = codec - oracle, taken at the worst SNR of each condition kind.",
-             "# This run: pytest " + (shlex.join(run["argv"]) if run.get("argv") else
+             "# Noise limits are on delta = codec - oracle, taken at the worst SNR of each condition kind;",
+             "# every margin is at least the half-width of the measurement's 95 % bootstrap interval.",
+             "# This run: pytest " + (shlex.join(command_line(run["argv"])) if run.get("argv") else
                                       f"suites/ --codec={codec} --codec-bitrate={bitrate} --codec-profile="
                                       f"{run.get('profile')} --codec-update-thresholds --codec-threshold-margin={margin:g}"),
              *([f"# Merged with the limits already in this file (looser limit kept): {merged_from}",

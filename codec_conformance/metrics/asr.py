@@ -116,12 +116,13 @@ class FasterWhisperAsr(AsrBackend):
         from ..data.audio import content_hash
         return "3:" + content_hash("decoding", json.dumps(self.decoding, sort_keys=True))[:12]
 
-    def _decode(self, model, audio: np.ndarray, temperatures: tuple) -> list:
+    def _decode(self, model, audio: np.ndarray, temperatures: tuple, word_timestamps: bool = False) -> list:
         segs, _ = model.transcribe(audio, language="en", beam_size=self.BEAM_SIZE, temperature=temperatures,
                                    compression_ratio_threshold=self.COMPRESSION_RATIO_THRESHOLD,
                                    log_prob_threshold=self.LOG_PROB_THRESHOLD,
                                    no_speech_threshold=self.NO_SPEECH_THRESHOLD,
-                                   vad_filter=False, condition_on_previous_text=False)
+                                   vad_filter=False, condition_on_previous_text=False,
+                                   word_timestamps=word_timestamps)
         return list(segs)
 
     def _needs_fallback(self, seg) -> bool:
@@ -131,22 +132,46 @@ class FasterWhisperAsr(AsrBackend):
             return False  # silence
         return seg.compression_ratio > self.COMPRESSION_RATIO_THRESHOLD or low_lp
 
-    def transcribe(self, audio, sr):
+    def _segments(self, x: np.ndarray, word_timestamps: bool = False) -> list:
         import ctranslate2
 
         from ..data.audio import stable_seed
-        x = np.ascontiguousarray(audio, dtype=np.float32)
-        segs = self._decode(self.model, x, (0.0,))  # the long-lived model never samples
+        kw = {"word_timestamps": True} if word_timestamps else {}
+        segs = self._decode(self.model, x, (0.0,), **kw)  # the long-lived model never samples
         if any(self._needs_fallback(s) for s in segs):
             # a new model has new worker threads, whose sampler is seeded at its first draw
             # from the global seed set here: the samples depend on this signal only
             ctranslate2.set_random_seed(stable_seed("asr-fallback", x))
             fresh = self._model_cls(self._model_dir, **self._model_kwargs)
             try:
-                segs = self._decode(fresh, x, self.TEMPERATURES)
+                segs = self._decode(fresh, x, self.TEMPERATURES, **kw)
             finally:
                 del fresh
+        return segs
+
+    def transcribe(self, audio, sr):
+        segs = self._segments(np.ascontiguousarray(audio, dtype=np.float32))
         return " ".join(s.text.strip() for s in segs)
+
+    def transcribe_pack(self, audios: list[np.ndarray], sr: int, gap_s: float) -> list[str]:
+        """Several utterances in ONE Whisper window (each followed by ``gap_s`` of silence),
+        decoded once with word timestamps; each word goes back to the utterance whose span
+        (widened by half a gap) holds its midpoint, else to the nearest. Whisper pads every
+        input to 30 s, so this spends the encoder on speech instead of padding."""
+        parts, spans, t = [], [], 0.0
+        for a in audios:
+            spans.append((t, t + len(a) / sr))
+            parts += [np.asarray(a, np.float32), np.zeros(int(round(gap_s * sr)), np.float32)]
+            t += len(a) / sr + gap_s
+        x = np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
+        out: list[list[str]] = [[] for _ in audios]
+        for seg in self._segments(x, word_timestamps=True):
+            for w in seg.words or []:
+                mid = (w.start + w.end) / 2
+                inside = [j for j, (a, b) in enumerate(spans) if a - gap_s / 2 <= mid <= b + gap_s / 2]
+                j = inside[0] if inside else min(range(len(spans)), key=lambda j: abs(mid - sum(spans[j]) / 2))
+                out[j].append(w.word)
+        return ["".join(ws).strip() for ws in out]
 
 
 class OpenAiWhisperAsr(AsrBackend):
@@ -249,7 +274,15 @@ class WordErrorRate(LazyModelMetric):
 
     @property
     def evaluator_settings(self) -> dict:
-        return dict(self.backend.decoding)
+        out = dict(self.backend.decoding)
+        if self.packs:
+            out["packing"] = {"window_s": self.PACK_WINDOW_S, "gap_s": self.PACK_GAP_S,
+                              "words_back_by": "word timestamps"}
+        return out
+
+    @property
+    def version_suffix(self) -> str:
+        return f"/pack{self.PACK_WINDOW_S:g}+{self.PACK_GAP_S:g}" if self.packs else ""
 
     def transcribe(self, audio, sr, cache=None) -> str:
         from ..data.audio import content_hash
@@ -262,27 +295,77 @@ class WordErrorRate(LazyModelMetric):
             cache.put_json(key, {"text": text})
         return text
 
+    # Packing (PACK_WINDOW_S of utterances + gaps per Whisper window) for backends that can
+    # (faster-whisper); benchmarks/bench_wer_packing.py measures its speed and WER agreement.
+    PACK_WINDOW_S = 28.0
+    PACK_GAP_S = 1.0
+
+    @property
+    def packs(self) -> bool:
+        return callable(getattr(self.backend, "transcribe_pack", None))
+
+    def transcribe_all(self, signals, sr, cache=None) -> list[str]:
+        """Transcripts of ``signals``: one Whisper window per pack of consecutive utterances (in
+        the given order, each pack <= PACK_WINDOW_S with gaps) when the backend packs, else one
+        per signal. Cached by the pack's content (a pack is the unit Whisper saw)."""
+        from ..plugin.progress import step  # a live "transcribing 12/48" where a terminal shows it
+        if not self.packs:
+            out_each = []
+            for k, x in enumerate(signals):
+                step("transcribing", k + 1, len(signals))
+                out_each.append(self.transcribe(x, sr, cache))
+            return out_each
+        from ..data.audio import content_hash
+        packs, cur, dur = [], [], 0.0
+        for k, x in enumerate(signals):
+            d = len(x) / sr + self.PACK_GAP_S
+            if cur and dur + d > self.PACK_WINDOW_S:
+                packs.append(cur)
+                cur, dur = [], 0.0
+            cur.append(k)
+            dur += d
+        if cur:
+            packs.append(cur)
+        out: list = [None] * len(signals)
+        for p in packs:
+            step("transcribing", p[-1] + 1, len(signals))
+            xs = [signals[k] for k in p]
+            if len(p) == 1:
+                out[p[0]] = self.transcribe(xs[0], sr, cache)
+                continue
+            key = content_hash("asr-pack", self.backend.name, self.backend.version, self.PACK_GAP_S, *xs, sr)
+            hit = cache.get_json(key) if cache is not None else None
+            texts = hit["texts"] if hit is not None else self.backend.transcribe_pack(xs, sr, self.PACK_GAP_S)
+            if hit is None and cache is not None:
+                cache.put_json(key, {"texts": texts})
+            for k, t in zip(p, texts):
+                out[k] = t
+        return out
+
     def compute(self, items, signals, refs, sr, cache=None) -> MetricResult:
         ref_kind = "reference transcripts"
         errs = words = 0
-        per, undef, hyps = [], {}, []
-        from ..plugin.progress import step
-        for k, (utt, deg, ref) in enumerate(zip(items, signals, refs)):
-            step("transcribing", k + 1, len(items))
+        per, undef, hyps, weights = [], {}, [], []
+        all_hyps = self.transcribe_all(signals, sr, cache)
+        need_ref = [k for k, u in enumerate(items) if not u.transcript]
+        ref_asr = dict(zip(need_ref, self.transcribe_all([refs[k] for k in need_ref], sr, cache)))
+        for k, utt in enumerate(items):
             ref_text = utt.transcript
             if not ref_text:
-                ref_text = self.transcribe(ref, sr, cache)
+                ref_text = ref_asr[k]
                 ref_kind = "ASR transcript of the clean signal (no reference transcripts)"
-            hyp = self.transcribe(deg, sr, cache)
+            hyp = all_hyps[k]
             hyps.append(hyp)
             e, n = word_errors(ref_text, hyp)
             if n == 0:
                 per.append(None)
+                weights.append(None)
                 undef[utt.id] = "empty reference after normalisation"
                 continue
             per.append(e / n)
+            weights.append(n)
             errs += e
             words += n
         value = errs / words if words else None
         return MetricResult(value, per, len(items), undef,
-                            {"reference": ref_kind, "hypotheses": hyps})
+                            {"reference": ref_kind, "hypotheses": hyps}, weights=weights)

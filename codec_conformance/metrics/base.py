@@ -26,6 +26,11 @@ class MetricResult:
     n_items: int = 0
     undefined: dict[str, str] = field(default_factory=dict)  # item id -> reason
     details: dict = field(default_factory=dict)
+    # for the bootstrap (gate/statistics.py): per-item weights of a weighted mean (WER: reference
+    # words), or the aggregate recomputed on item positions (EER) and its resampling unit
+    weights: list[float | None] | None = None
+    resample: object = None            # callable(indices) -> float | None
+    resample_by: str = "item"          # "item" | "speaker"
 
     @property
     def n_undefined(self) -> int:

@@ -44,6 +44,26 @@ def eer(scores, labels) -> float:
     return float(far[k - 1] + t * (far[k] - far[k - 1]))
 
 
+def eer_resampler(scores: np.ndarray, speakers: list, protocol: str):
+    """``f(indices) -> EER | None`` over the trials among the utterances at ``indices`` (a bootstrap
+    draw; repeated indices are copies of one utterance, never paired with themselves).
+    ``scores[i, j]``: enrolment (or, all-pairs, test) i against test j."""
+    spk = np.asarray([str(s) for s in speakers])
+
+    def f(idx):
+        idx = np.asarray(idx)
+        s = scores[np.ix_(idx, idx)]
+        same = spk[idx][:, None] == spk[idx][None, :]
+        keep = idx[:, None] != idx[None, :]
+        if protocol != "enrol-test":
+            keep &= np.triu(np.ones_like(keep), 1).astype(bool)
+        lab = same[keep]
+        if lab.all() or not lab.any():
+            return None
+        return eer(s[keep], lab)
+    return f
+
+
 class Embedder:
     name = "speaker"
     version = "1"
@@ -165,5 +185,8 @@ class SpeakerEer(LazyModelMetric):
                 for j in range(i + 1, len(items)):
                     scores.append(float(test[i] @ test[j]))
                     labels.append(spk[i] == spk[j])
-        return MetricResult(eer(scores, labels), [None] * 0, len(items), {},
-                            {"n_trials": len(scores), "n_target": int(sum(labels)), "protocol": self.protocol})
+        res = MetricResult(eer(scores, labels), [None] * 0, len(items), {},
+                           {"n_trials": len(scores), "n_target": int(sum(labels)), "protocol": self.protocol})
+        left = enrol if self.protocol == "enrol-test" else test
+        res.resample, res.resample_by = eer_resampler(left @ test.T, spk, self.protocol), "speaker"
+        return res

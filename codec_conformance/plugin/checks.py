@@ -56,6 +56,8 @@ def build_record(sess, request, *, codec: str, bitrate: float, suite: str, condi
                 ok = row["status"] in ("same", "improved")
                 rec["baseline"] = {"value": row["base"], "tolerance": row["tolerance"], "passed": ok,
                                    "status": row["status"], "source": str(s.baseline)}
+                if row.get("test"):
+                    rec["baseline"]["test"] = row["test"]
                 rec["passed"] = ok if rec["passed"] is None else (rec["passed"] and ok)
     return rec
 

@@ -82,4 +82,10 @@ def score_speech_items(metric, corpus: Corpus, signals: list[np.ndarray], cache=
         per = [None] * n
         for k, v in zip(keep, res.per_item):
             per[k] = v
-    return MetricResult(res.value, per, n, {**silent, **res.undefined}, res.details)
+    weights = None
+    if res.weights is not None and len(res.weights) == len(keep):
+        weights = [None] * n
+        for k, w in zip(keep, res.weights):
+            weights[k] = w
+    # a set metric's resampler indexes the kept items only: no interval then (rare)
+    return MetricResult(res.value, per, n, {**silent, **res.undefined}, res.details, weights=weights)

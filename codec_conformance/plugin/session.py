@@ -11,7 +11,9 @@ import numpy as np
 
 from ..data import conditions as C
 from ..codecs.cache import Cache
-from ..data.corpus import AudioBank, Corpus, babble_bank, default_cache_dir, load_embedded, load_folder, load_ravdess
+from ..data.corpus import (EMBEDDED_VOICES, AudioBank, Corpus, babble_bank, default_cache_dir, load_embedded,
+                           load_folder, load_ravdess)
+from ..data.shipped import SYNTHETIC, load_shipped_speech, shipped_noise_bank, shipped_rir_bank
 from ..errors import ConformanceError
 from . import progress
 from .runner import CodecRunner
@@ -86,13 +88,15 @@ class ConformanceSession:
     def corpus(self) -> Corpus:
         if self._corpus is None:
             p = self.profile
-            if self.settings.corpus:
+            if self.synthetic_corpus:  # --codec-corpus=synthetic: the eSpeak NG voices
+                with progress.stage("synthesising the eSpeak NG speech corpus", "speech corpus", announce=True):
+                    self._corpus = load_embedded(min(p.n_speakers, len(EMBEDDED_VOICES)), p.n_per_speaker)
+            elif self.settings.corpus:
                 full = load_folder(self.settings.path(self.settings.corpus))
                 self._corpus = full.subset(None if p.whole_corpus else p.n_speakers,
                                            None if p.whole_corpus else p.n_per_speaker)
-            else:
-                with progress.stage("preparing the embedded speech corpus", "speech corpus", announce=True):
-                    self._corpus = load_embedded(p.n_speakers, p.n_per_speaker)
+            else:  # the real LibriSpeech utterances shipped in the package
+                self._corpus = load_shipped_speech(p.n_speakers, p.n_per_speaker)
         return self._corpus
 
     @property
@@ -112,6 +116,8 @@ class ConformanceSession:
         if self._noise is None:
             if self.settings.noise_dir:
                 self._noise = AudioBank.from_dir(self.settings.path(self.settings.noise_dir), kind="noise")
+            elif not self.synthetic_corpus:  # shipped real noise and LibriSpeech babble
+                self._noise = shipped_noise_bank()
             else:
                 # babble of embedded voices that are not test speakers where possible
                 pool = load_embedded(6, 3)
@@ -124,7 +130,15 @@ class ConformanceSession:
     def rir_bank(self) -> AudioBank | None:
         if self._rirs is None and self.settings.rir_dir:
             self._rirs = AudioBank.from_dir(self.settings.path(self.settings.rir_dir), kind="rir")
+        elif self._rirs is None and not self.synthetic_corpus:  # shipped measured RIRs
+            self._rirs = shipped_rir_bank()
         return self._rirs
+
+    @property
+    def synthetic_corpus(self) -> bool:
+        """--codec-corpus=synthetic: eSpeak speech, synthetic babble and simulated RT60s, as before
+        real recordings were shipped."""
+        return str(self.settings.corpus or "") == SYNTHETIC
 
     def conditions(self, suite: str, reference: bool = True) -> list[C.Condition]:
         """The grid of the condition kinds that ``suite`` uses (each kind's own grid for this

@@ -82,9 +82,9 @@ OPTIONS = {
     "precision": ("fp32", "fp32 | fp16 | bf16: mixed-precision (autocast) round trips for neural codecs; fp16 is for GPUs", choice("fp32", "fp16", "bf16")),
     "device": ("auto", "auto | cpu | cuda | cuda:N (auto: cuda:(worker index mod GPUs) when present)", device),
     "profile": ("smoke", "smoke | standard | paper: corpus size, condition grid, Hypothesis examples", profile_name),
-    "corpus": (None, "speech directory (LibriSpeech layout or speaker folders); default: embedded TTS"),
-    "noise_dir": (None, "ambient noise directory (WHAM! or any); default: babble of embedded voices"),
-    "rir_dir": (None, "room impulse response directory; default: simulated RT60s (pyroomacoustics)"),
+    "corpus": (None, "speech directory (LibriSpeech layout or speaker folders), or 'synthetic' (eSpeak NG voices); default: the shipped LibriSpeech utterances"),
+    "noise_dir": (None, "ambient noise directory (WHAM! or any); default: the shipped real noise and LibriSpeech babble"),
+    "rir_dir": (None, "room impulse response directory; default: the shipped measured RIRs (simulated RT60s with --codec-corpus=synthetic)"),
     "emotion_corpus": (None, "RAVDESS-layout directory for the emotion metrics"),
     "emotion_model": (None, "emotion2vec model directory (funasr); without it a prosody proxy is used"),
     "asr_model": ("auto", "Whisper .pt file, CTranslate2 dir, 'pocketsphinx' or 'auto' (stand-in tiny.en)"),
@@ -135,11 +135,11 @@ class Profile:
 
 
 PROFILES = {
-    "smoke": Profile("smoke", 3, 2, (0.0, 10.0), (0.6,), 1, 6, 1.5, (0.0, -6.0, -20.0),
+    "smoke": Profile("smoke", 4, 4, (0.0, 10.0), (0.6,), 1, 6, 1.5, (0.0, -6.0, -20.0),
                      (-40.0, -20.0, -10.0, 0.0, 6.0, 12.0), emotion_items=8),
-    "standard": Profile("standard", 4, 3, (-5.0, 0.0, 10.0, 20.0), (0.3, 0.8), 2, 20, 3.0,
+    "standard": Profile("standard", 6, 5, (-5.0, 0.0, 10.0, 20.0), (0.3, 0.8), 2, 20, 3.0,
                         (0.0, -6.0, -20.0), tuple(float(g) for g in range(-40, 13, 4)), emotion_items=16),
-    "paper": Profile("paper", 6, 5, (-5.0, 0.0, 5.0, 10.0, 15.0, 20.0), (0.3, 0.6, 0.9), 10, 100, 5.0,
+    "paper": Profile("paper", 10, 6, (-5.0, 0.0, 5.0, 10.0, 15.0, 20.0), (0.3, 0.6, 0.9), 10, 100, 5.0,
                      (0.0, -6.0, -20.0), tuple(float(g) for g in range(-40, 13, 2)), whole_corpus=True),
 }
 
@@ -256,7 +256,7 @@ def build_settings(getoption, invocation_dir: str | Path, getini=None) -> Settin
     for name, (default, *_) in OPTIONS.items():
         cli = getoption("codec_" + name)
         if cli not in (None, False):
-            if name in PATH_OPTIONS and isinstance(cli, str) and cli not in ("auto", "pocketsphinx", "tiny.en") \
+            if name in PATH_OPTIONS and isinstance(cli, str) and cli not in ("auto", "pocketsphinx", "tiny.en", "synthetic") \
                     and not (is_named(cli) and name in OPTION_NAMES):
                 cli = os.path.abspath(os.path.join(str(invocation_dir), os.path.expanduser(cli)))
             values[name] = convert(name, cli)

@@ -26,6 +26,8 @@ CONDITION_FIELDS = ("kind", "snr_db", "gain_db", "rt60_s", "level_dbfs", "source
 # the keys every record must have (validate_results)
 RECORD_KEYS = ("codec", "bitrate_kbps", "suite", "condition", "metric", "higher_is_better", "value",
                "oracle", "delta", "threshold", "passed", "n_items", "test_id")
+# 95 % bootstrap intervals [lo, hi] of value, oracle and delta (null where none; gate/statistics.py)
+CI_FIELDS = ("value_ci95", "oracle_ci95", "delta_ci95")
 
 
 def now_iso() -> str:
@@ -87,8 +89,9 @@ def make_record(*, codec: str, bitrate_kbps: float, suite: str, condition: dict,
            "condition": condition_record(**{"kind": None, **condition}), "metric": metric,
            "higher_is_better": direction == "higher", "direction": direction, "gated": bool(gated),
            "value": None if value is None else float(value), "oracle": None if oracle is None else float(oracle),
-           "delta": None, "threshold": threshold, "passed": passed, "n_items": int(n_items), "test_id": test_id}
-    rec.update(extra)
+           "delta": None, "threshold": threshold, "passed": passed,
+           "n_items": None if n_items is None else int(n_items), "test_id": test_id}
+    rec.update({k: None for k in CI_FIELDS}, **extra)  # every record has its intervals (null: none)
     rec, notes = finite_json(rec)
     if rec["value"] is not None and rec["oracle"] is not None:
         rec["delta"] = rec["value"] - rec["oracle"]
@@ -653,7 +656,7 @@ def _check_record(ck: _Checker, r, w: str) -> None:
         if "source" in th:
             ck.text(th["source"], f"{w}.threshold.source", null=True)
     ck.flag(r["passed"], f"{w}.passed", null=True)
-    ck.num(r["n_items"], f"{w}.n_items", integer=True, minimum=0)
+    ck.num(r["n_items"], f"{w}.n_items", null=True, integer=True, minimum=0)
     # optional fields the report and the gates read
     if "n_undefined" in r:
         ck.num(r["n_undefined"], f"{w}.n_undefined", null=True, integer=True, minimum=0)
@@ -665,6 +668,24 @@ def _check_record(ck: _Checker, r, w: str) -> None:
     for k in ("failure", "unit"):
         if k in r:
             ck.text(r[k], f"{w}.{k}", null=True)
+    for k in CI_FIELDS:  # optional (files written before intervals existed lack them)
+        if r.get(k) is not None:
+            ci = ck.arr(r[k], f"{w}.{k}")
+            if len(ci) != 2:
+                ck.fail(f"{w}.{k}", "[lo, hi] (two numbers) or null", ci)
+            ck.numbers(ci, f"{w}.{k}")
+            if ci[0] > ci[1]:
+                ck.fail(f"{w}.{k}", "[lo, hi] with lo <= hi", ci)
+    if r.get("per_item") is not None:
+        pi = ck.obj(r["per_item"], f"{w}.per_item", keys=("ids", "value"))
+        ids = ck.arr(pi["ids"], f"{w}.per_item.ids")
+        for i, x in enumerate(ids):
+            ck.text(x, f"{w}.per_item.ids[{i}]")
+        for k in ("value", "oracle", "weights"):
+            if k in pi:
+                ck.numbers(pi[k], f"{w}.per_item.{k}", null_items=True)
+                if len(pi[k]) != len(ids):
+                    ck.fail(f"{w}.per_item.{k}", f"an array of {len(ids)} entries (one per id)", pi[k])
     if r.get("baseline") is not None:
         b = ck.obj(r["baseline"], f"{w}.baseline", keys=("value", "tolerance", "passed"))
         ck.num(b["value"], f"{w}.baseline.value")

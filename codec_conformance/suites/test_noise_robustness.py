@@ -5,6 +5,7 @@ reverberation), computes the metric on the uncoded degraded signal (the oracle) 
 codec's output, and checks delta = codec - oracle against the bitrate's threshold.
 """
 from codec_conformance.catalogue import SuiteInfo, condition_kinds, metrics
+from codec_conformance.gate.statistics import record_statistics
 from codec_conformance.plugin.checks import build_record, check, emit, worst_case_clips
 
 
@@ -42,6 +43,9 @@ def test_noise_robustness(conformance, request, codec_point, noise_condition, no
         out = conformance.roundtrip(codec, bitrate, noisy, corpus.sample_rate, tag=(noise_condition, corpus.name))
         clips, files = worst_case_clips(f"{codec}-{bitrate:g}-{noise_condition.id}", corpus.items[k].id,
                                         corpus.sample_rate, corpus.items[k].audio, noisy[k], out[k])
+    corpus = conformance.corpus_for(noise_metric)
+    stats = record_statistics(value, oracle, corpus.items, conformance.settings.seed, codec, f"{bitrate:g}",
+                              noise_condition.id, noise_metric)
     rec = build_record(
         conformance, request, codec=codec, bitrate=bitrate, suite="noise",
         condition=noise_condition.to_record(), metric=noise_metric, direction=m.direction, gated=m.gated,
@@ -51,7 +55,7 @@ def test_noise_robustness(conformance, request, codec_point, noise_condition, no
         stand_in=bool(m.stand_in), evaluator=m.evaluator, unit=m.unit,
         corpus=conformance.corpus_for(noise_metric).name,
         details={k: v for k, v in value.details.items() if k != "hypotheses"} or None,
-        audio=clips,
+        audio=clips, **stats,
     )
     reason = None
     if value.value is None and oracle.value is not None:  # the codec destroyed what the metric needs

@@ -1,0 +1,249 @@
+"""Issue 14: the shipped real corpus, profile sizes for statistical power, bootstrap intervals on
+every record, the paired baseline test with per-metric minimal meaningful differences, and
+calibration margins at least the calibration run's 95 % half-width."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codec_conformance.gate.baseline import judge
+from codec_conformance.metrics.base import MetricResult
+from codec_conformance.results.records import make_record, validate_results, SCHEMA
+from codec_conformance.errors import ResultsFormatError
+
+
+class U:  # a corpus item: what the statistics read of an Utterance
+    def __init__(self, i, spk):
+        self.id, self.speaker = f"u{i}", spk
+
+
+def items(n, n_spk):
+    return [U(i, f"s{i % n_spk}") for i in range(n)]
+
+
+# --------------------------------------------------------------- shipped corpus and profiles
+SHIPPED = Path(__file__).resolve().parents[1] / "codec_conformance" / "data" / "shipped"
+
+
+def test_default_corpus_is_real_shipped_librispeech_with_transcripts():
+    """Bug: the embedded default was six eSpeak sentences (synthetic voices, synthetic babble)."""
+    from codec_conformance.plugin.session import ConformanceSession
+    from codec_conformance.plugin.settings import OPTIONS, Settings
+    s = Settings(values={k: d for k, (d, _) in OPTIONS.items()})
+    sess = ConformanceSession(s)
+    c = sess.corpus
+    assert not c.synthetic and c.has_transcripts and "LibriSpeech" in c.description
+    assert len(c.speakers) >= 4 and len(c.items) >= 16
+    assert "babble" not in sess.noise_bank.source.split(":")[0] and "Speech Commands" in sess.noise_bank.source
+    assert sess.rir_bank is not None and sess.noise_conditions()[-1].source == "clap_seminar_room.flac"
+
+
+def test_synthetic_corpus_stays_available_and_labelled():
+    from codec_conformance.plugin.session import ConformanceSession
+    from codec_conformance.plugin.settings import OPTIONS, Settings
+    s = Settings(values={**{k: d for k, (d, _) in OPTIONS.items()}, "corpus": "synthetic"})
+    sess = ConformanceSession(s)
+    assert sess.synthetic_corpus and sess.rir_bank is None
+    assert sess.noise_conditions()[-1].rt60_s == 0.6  # simulated reverb, as before
+
+
+def test_smoke_profile_has_enough_items_and_speaker_trials_for_eer():
+    """Bug: smoke had 3 speakers x 2 utterances: one item flipped EER by 0.17."""
+    from codec_conformance.plugin.settings import PROFILES
+    p = PROFILES["smoke"]
+    n = p.n_speakers * p.n_per_speaker
+    assert p.n_speakers >= 4 and p.n_per_speaker >= 4
+    target_trials = p.n_speakers * p.n_per_speaker * (p.n_per_speaker - 1)  # enrol-test protocol
+    assert target_trials >= 40 and n * (n - 1) - target_trials >= 150
+    assert PROFILES["standard"].n_speakers * PROFILES["standard"].n_per_speaker > n
+
+
+def test_shipped_data_licences_cover_every_file_and_nothing_non_commercial():
+    lines = (SHIPPED / "DATA_LICENSES").read_text().splitlines()
+    table = {ln.split("\t")[0]: ln.split("\t") for ln in lines if ln.count("\t") == 3 and not ln.startswith("file")}
+    files = {str(p.relative_to(SHIPPED)) for p in SHIPPED.rglob("*.flac")}
+    assert files and files == set(table)
+    assert all(row[2] in ("CC BY 4.0", "CC0 1.0", "Apache-2.0") for row in table.values())
+    text = " ".join(lines).lower()
+    assert "ravdess" not in {p.name.lower() for p in SHIPPED.rglob("*")} and "esc-50" not in " ".join(files).lower()
+    assert "never shipped" in text
+    assert sum(p.stat().st_size for p in SHIPPED.rglob("*")) < 15e6
+
+
+# --------------------------------------------------------------- intervals
+def test_item_mean_interval_is_seeded_and_covers_the_mean():
+    from codec_conformance.gate.statistics import record_statistics
+    rng = np.random.default_rng(1)
+    per = list(rng.normal(3.0, 0.5, 16))
+    v = MetricResult(float(np.mean(per)), per, 16)
+    o = MetricResult(float(np.mean(per)) + 0.5, [x + 0.5 for x in per], 16)
+    st = record_statistics(v, o, items(16, 4), 0, "pesq", "white-0dB")
+    lo, hi = st["value_ci95"]
+    assert lo < v.value < hi and 0.2 < hi - lo < 1.0
+    assert st["delta_ci95"] == pytest.approx([-0.5, -0.5])  # paired: the same items on both sides
+    assert record_statistics(v, o, items(16, 4), 0, "pesq", "white-0dB") == st  # seeded
+    assert st["per_item"]["ids"][0] == "u0" and len(st["per_item"]["oracle"]) == 16
+
+
+def test_corpus_wer_interval_resamples_utterances_with_their_word_counts():
+    from codec_conformance.gate.statistics import statistic
+    per, words = [0.0, 0.5, 0.1, 0.0], [10, 2, 30, 8]
+    v = MetricResult(sum(p * w for p, w in zip(per, words)) / sum(words), per, 4, weights=words)
+    f = statistic(v)
+    assert f(np.arange(4)) == pytest.approx(v.value)  # total errors / total words, not the mean of rates
+    assert f(np.array([1, 1])) == pytest.approx(0.5)
+
+
+def test_eer_interval_resamples_speakers():
+    from codec_conformance.gate.statistics import draws, record_statistics
+    from codec_conformance.metrics.speaker import eer_resampler, eer
+    rng = np.random.default_rng(0)
+    spk = [f"s{i // 4}" for i in range(16)]
+    emb = np.array([rng.normal(size=8) + 3 * np.eye(8)[i // 4] for i in range(16)])
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    scores = emb @ emb.T
+    f = eer_resampler(scores, spk, "enrol-test")
+    lab = [[a == b for b in spk] for a in spk]
+    full = eer([scores[i, j] for i in range(16) for j in range(16) if i != j],
+               [lab[i][j] for i in range(16) for j in range(16) if i != j])
+    assert f(np.arange(16)) == pytest.approx(full)
+    r = MetricResult(full, [], 16, resample=f, resample_by="speaker")
+    st = record_statistics(r, r, [U(i, s) for i, s in enumerate(spk)], 0, "eer")
+    assert st["value_ci95"] is not None and st["per_item"] is None
+    groups = [u for u in spk]
+    for idx in draws(groups, 20, 3):  # whole speakers are drawn
+        assert len(idx) == 16 and all(sum(1 for k in idx if spk[k] == spk[j]) % 4 == 0 for j in idx)
+
+
+def test_records_carry_interval_fields_and_the_contract_checks_them():
+    r = make_record(codec="c", bitrate_kbps=6, suite="noise", condition={"kind": "clean"}, metric="pesq",
+                    direction="higher", value=3.0, oracle=4.0, n_items=16)
+    assert r["value_ci95"] is None and r["oracle_ci95"] is None and r["delta_ci95"] is None
+    doc = {"schema": SCHEMA, "run": {}, "codecs": [], "records": [dict(r, value_ci95=[2.9, 3.1])], "curves": []}
+    validate_results(doc)
+    for bad in ([3.1, 2.9], [1.0], ["a", 2]):
+        with pytest.raises(ResultsFormatError, match="value_ci95"):
+            validate_results({**doc, "records": [dict(r, value_ci95=bad)]})
+    with pytest.raises(ResultsFormatError, match="per_item.value"):
+        validate_results({**doc, "records": [dict(r, per_item={"ids": ["a", "b"], "value": [1.0]})]})
+
+
+# --------------------------------------------------------------- the paired baseline test
+def test_min_meaningful_difference_is_declared_beside_each_metric():
+    from codec_conformance.gate.baseline import min_meaningful_difference
+    assert {m: min_meaningful_difference(m) for m in
+            ("mel_distance", "pesq", "pesq_nb", "stoi", "estoi", "si_sdr", "wer", "eer", "prosody_corr",
+             "dnsmos", "emotion_acc")} == {
+        "mel_distance": 0.05, "pesq": 0.1, "pesq_nb": 0.1, "stoi": 0.01, "estoi": 0.01, "si_sdr": 0.5,
+        "wer": 0.01, "eer": 0.01, "prosody_corr": 0.02, "dnsmos": 0.1, "emotion_acc": 0.02}
+    assert min_meaningful_difference("ser_db") is None
+
+
+def _noise_rec(metric, direction, per, ids=None, weights=None, value=None, ci=None):
+    ids = ids or [f"u{i}" for i in range(len(per))]
+    if value is None:
+        w = weights or [1.0] * len(per)
+        value = sum(a * b for a, b in zip(per, w)) / sum(w)
+    pi = {"ids": ids, "value": per, **({"weights": weights} if weights else {})}
+    return make_record(codec="c", bitrate_kbps=6, suite="noise", condition={"kind": "white", "snr_db": 0.0},
+                       metric=metric, direction=direction, value=value, oracle=None, n_items=len(per),
+                       per_item=pi if ci is None else None, value_ci95=ci)
+
+
+def test_one_word_more_on_a_small_set_is_not_a_regression():
+    """Bug: a WER that moved by one word of ~50 (0.02, by chance) was REGRESSED under the 5 %
+    relative tolerance."""
+    words = [8, 6, 9, 7, 5, 8]
+    base_err = [1, 0, 2, 1, 0, 1]
+    new_err = [1, 0, 2, 2, 0, 1]
+    base = _noise_rec("wer", "lower", [e / n for e, n in zip(base_err, words)], weights=words)
+    new = _noise_rec("wer", "lower", [e / n for e, n in zip(new_err, words)], weights=words)
+    row = judge(base, new, 0.05)
+    assert new["value"] - base["value"] > 0.02
+    assert row["status"] == "same", row
+
+
+def test_eer_moving_by_one_trial_flip_is_not_a_regression():
+    """Bug: with six items one item changes EER by 0.17, and the gate called that a regression."""
+    base = _noise_rec("eer", "lower", [0.0], value=0.0, ci=[0.0, 0.25])
+    new = _noise_rec("eer", "lower", [0.0], value=0.1667, ci=[0.0, 0.4])
+    base["per_item"] = new["per_item"] = None
+    assert judge(base, new, 0.05)["status"] == "same"
+
+
+def test_a_consistent_worsening_above_the_minimum_is_a_regression():
+    rng = np.random.default_rng(0)
+    per = list(rng.uniform(2.0, 4.0, 16))
+    base = _noise_rec("pesq", "higher", per)
+    worse = _noise_rec("pesq", "higher", [x - 0.3 + rng.normal(0, 0.05) for x in per])
+    row = judge(base, worse, 0.05)
+    assert row["status"] == "REGRESSED" and row["test"]["lower95"] > 0 and row["tolerance"] == 0.1
+    tiny = _noise_rec("pesq", "higher", [x - 0.05 for x in per])  # significant, below 0.1: not meaningful
+    assert judge(base, tiny, 0.05)["status"] == "same"
+    assert judge(worse, base, 0.05)["status"] == "improved"
+
+
+def test_paired_test_uses_only_the_items_both_runs_share():
+    from codec_conformance.gate.statistics import paired_worsening
+    base = {"ids": ["a", "b", "c", "d"], "value": [1.0, 1.0, 1.0, None]}
+    new = {"ids": ["b", "c", "d", "e"], "value": [2.0, 2.0, 2.0, 9.0]}
+    t = paired_worsening(base, new, "lower", seed=0)
+    assert t["n_common"] == 2 and t["worsening"] == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------- calibration
+def test_calibration_margin_is_at_least_the_runs_95_half_width():
+    """Bug: a limit 0.15 PESQ from a measurement whose 95 % interval is +-0.4 fails a rerun by chance."""
+    from codec_conformance.gate.calibration import derive
+    r = make_record(codec="c", bitrate_kbps=6, suite="noise", condition={"kind": "white", "snr_db": 0.0},
+                    metric="pesq", direction="higher", value=2.0, oracle=2.5, delta_ci95=[-0.9, -0.1])
+    kind, limit = derive([r], 0.2)[6.0]["noise"]["white"]["pesq"]
+    assert kind == "max_delta" and limit == pytest.approx(-0.5 - 0.4)
+
+
+def test_thresholds_header_has_no_machine_paths_or_output_options():
+    from codec_conformance.gate.calibration import command_line
+    argv = ["/work/x/suites", "--codec=opus", "-q", "-p", "no:randomly", "--codec-cache-dir", "/tmp/c",
+            "--codec-report-dir=/tmp/r", "--codec-bitrate=all", "--codec-update-thresholds"]
+    assert command_line(argv) == ["suites/", "--codec=opus", "--codec-bitrate=all", "--codec-update-thresholds"]
+    assert "/tmp" not in json.dumps(command_line(argv))
+
+
+# --------------------------------------------------------------- WER packing
+def test_packed_transcripts_go_back_to_their_utterances_by_word_time():
+    from types import SimpleNamespace as NS
+
+    from codec_conformance.metrics.asr import FasterWhisperAsr, WordErrorRate
+
+    class Stub(FasterWhisperAsr):
+        def __init__(self):
+            self.name, self.stand_in, self.calls = "stub", True, []
+            self._model_kwargs = {"compute_type": "int8"}
+            self.model = "m"
+
+        def _decode(self, model, audio, temperatures, word_timestamps=False):
+            self.calls.append(len(audio))
+            w = lambda t, a, b: NS(word=t, start=a, end=b)  # noqa: E731
+            # utterance 1: 0-2 s, gap to 3 s; utterance 2: 3-5 s, gap to 6 s
+            return [NS(text="", avg_logprob=-0.1, compression_ratio=1.0, no_speech_prob=0.0,
+                       words=[w(" red", 0.2, 0.6), w(" green", 1.5, 2.3), w(" blue", 3.4, 3.9), w(" black", 5.2, 5.7)])]
+
+    stub = Stub()
+    sigs = [np.zeros(32000, np.float32), np.ones(32000, np.float32) * 0.1]
+    utts = [NS(id="a", transcript="red green"), NS(id="b", transcript="blue black")]
+    r = WordErrorRate(backend=stub).compute(utts, sigs, sigs, 16000)
+    assert stub.calls == [6 * 16000]  # one window for both utterances (and their 1 s gaps)
+    assert r.details["hypotheses"] == ["red green", "blue black"] and r.value == 0.0 and r.weights == [2, 2]
+
+
+def test_paired_test_judges_the_delta_when_both_sides_carry_the_oracle():
+    """Another --codec-seed draws other noise: codec and oracle move together, the codec did not."""
+    from codec_conformance.gate.statistics import paired_worsening
+    ids = [f"u{i}" for i in range(8)]
+    base = {"ids": ids, "value": [0.5] * 8, "oracle": [0.4] * 8}
+    harder = {"ids": ids, "value": [0.8] * 8, "oracle": [0.7] * 8}  # noisier draw, same codec effect
+    t = paired_worsening(base, harder, "lower", seed=0)
+    assert t["worsening"] == pytest.approx(0.0) and "delta" in t["method"]
+    assert paired_worsening({"ids": ids, "value": [0.5] * 8}, {"ids": ids, "value": [0.8] * 8}, "lower")["worsening"] \
+        == pytest.approx(0.3)
