@@ -125,9 +125,10 @@ def test_plugin_run_start_command_junit_durations(pytester, tmp_path):
     """Old code: ``started`` was the first result's time, the command lacked ``pytest``, and JUnit
     XML held a ~4 KB Python repr of the records per test."""
     pytester.makeini("[pytest]\n")
-    pytester.makeconftest("import time\ndef pytest_runtest_setup(item):\n    time.sleep(2)\n")
+    # a plugin (not a conftest: its hooks would not reach the package's test files) slows each setup
+    pytester.makepyfile(slowsetup="import time\ndef pytest_runtest_setup(item):\n    time.sleep(2)\n")
     junit = tmp_path / "j.xml"
-    r = pytester.runpytest_subprocess("--pyargs", "codec_conformance.suites", "--codec=identity",
+    r = pytester.runpytest_subprocess("-p", "slowsetup", "--pyargs", "codec_conformance.suites", "--codec=identity",
                                       "-k", "test_frequency_response and 0dBFS", "-p", "no:randomly",
                                       "--codec-cache-dir", str(tmp_path / "cache"), f"--junitxml={junit}")
     assert r.ret == 0, r.stdout.str()[-3000:]

@@ -224,5 +224,5 @@ def test_metric_destroyed_by_codec_fails_and_is_counted(run, pytester):
     r.assert_outcomes(failed=1)
     rec = latest_results(pytester)["records"][0]
     assert rec["value"] is None and rec["passed"] is False and "undefined for every codec output" in rec["failure"]
-    assert rec["n_undefined"] == 6 and "no utterance" in str(rec["undefined_reasons"])
+    assert rec["n_undefined"] == rec["n_items"] >= 16 and "no utterance" in str(rec["undefined_reasons"])
     assert "1 of 1 gated checks failed" in (pytester.path / "reports" / "latest" / "index.html").read_text()

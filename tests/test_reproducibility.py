@@ -138,7 +138,7 @@ def test_evaluator_settings_reach_run_provenance():
     vals = {k: d for k, (d, *_) in OPTIONS.items()}
     vals.update(no_cache=True, device="cpu")
     sess = ConformanceSession(Settings(codecs=["opus"], rootdir=ROOT, values=vals))
-    sess._metrics = {"wer": WordErrorRate(backend=_StubWhisper([])), "dnsmos": Dnsmos()}
+    sess.scorer._metrics = {"wer": WordErrorRate(backend=_StubWhisper([])), "dnsmos": Dnsmos()}
     infos = sess.evaluator_infos()
     assert infos["wer"]["settings"]["beam_size"] == 5
     assert "fresh decoder" in infos["wer"]["settings"]["fallback"]

@@ -30,7 +30,7 @@ def test_default_corpus_is_real_shipped_librispeech_with_transcripts():
     """Bug: the embedded default was six eSpeak sentences (synthetic voices, synthetic babble)."""
     from codec_conformance.plugin.session import ConformanceSession
     from codec_conformance.plugin.settings import OPTIONS, Settings
-    s = Settings(values={k: d for k, (d, _) in OPTIONS.items()})
+    s = Settings(values={k: d for k, (d, *_) in OPTIONS.items()})
     sess = ConformanceSession(s)
     c = sess.corpus
     assert not c.synthetic and c.has_transcripts and "LibriSpeech" in c.description
@@ -42,7 +42,7 @@ def test_default_corpus_is_real_shipped_librispeech_with_transcripts():
 def test_synthetic_corpus_stays_available_and_labelled():
     from codec_conformance.plugin.session import ConformanceSession
     from codec_conformance.plugin.settings import OPTIONS, Settings
-    s = Settings(values={**{k: d for k, (d, _) in OPTIONS.items()}, "corpus": "synthetic"})
+    s = Settings(values={**{k: d for k, (d, *_) in OPTIONS.items()}, "corpus": "synthetic"})
     sess = ConformanceSession(s)
     assert sess.synthetic_corpus and sess.rir_bank is None
     assert sess.noise_conditions()[-1].rt60_s == 0.6  # simulated reverb, as before
