@@ -20,7 +20,8 @@ from pathlib import Path
 
 from codec_conformance.gate.baseline import compare
 from codec_conformance.gate.thresholds import ThresholdSet
-from codec_conformance.results.records import load_results, threshold_condition
+from codec_conformance.catalogue import suite as suite_info
+from codec_conformance.results.records import load_results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,7 +52,7 @@ def threshold_failures(doc: dict) -> Counter:
     th = ThresholdSet.load(ROOT / "codec_conformance" / "gate" / "builtin_thresholds" / "opus.toml")
     out = Counter()
     for r in doc["records"]:
-        t = th.lookup(r["bitrate_kbps"], r["suite"], threshold_condition(r["condition"]), r["metric"])
+        t = th.lookup(r["bitrate_kbps"], r["suite"], suite_info(r["suite"]).key(r["condition"]), r["metric"])
         if t is not None and r.get("gated", True) and t.check(r["value"], r["delta"], r["higher_is_better"]) is False:
             out[r["metric"]] += 1
     return out

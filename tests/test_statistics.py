@@ -178,10 +178,50 @@ def test_a_consistent_worsening_above_the_minimum_is_a_regression():
     base = _noise_rec("pesq", "higher", per)
     worse = _noise_rec("pesq", "higher", [x - 0.3 + rng.normal(0, 0.05) for x in per])
     row = judge(base, worse, 0.05)
-    assert row["status"] == "REGRESSED" and row["test"]["lower95"] > 0 and row["tolerance"] == 0.1
+    assert row["status"] == "REGRESSED" and row["test"]["lower"] > 0 and row["tolerance"] == 0.1
+    assert row["test"]["p_worse"] <= row["test"]["alpha"] == 0.05
     tiny = _noise_rec("pesq", "higher", [x - 0.05 for x in per])  # significant, below 0.1: not meaningful
     assert judge(base, tiny, 0.05)["status"] == "same"
     assert judge(worse, base, 0.05)["status"] == "improved"
+
+
+def _family(n_records, shift, seed):
+    """``n_records`` PESQ records of one codec-bitrate: a base, and a new run whose per-item values
+    move by ``shift`` plus item noise (the same seed: one run)."""
+    rng = np.random.default_rng(seed)
+    base, new = [], []
+    for k in range(n_records):
+        per = list(rng.uniform(2.0, 4.0, 16))
+        b = _noise_rec("pesq", "higher", per)
+        n = _noise_rec("pesq", "higher", [x - shift + rng.normal(0, 0.35) for x in per])
+        b["condition"] = n["condition"] = {"kind": "white", "snr_db": float(k)}
+        base.append(b)
+        new.append(n)
+    return base, new
+
+
+def test_an_unchanged_codec_keeps_its_verdict_across_a_family_of_records():
+    """Bug: each of a run's 36 testable records was tested at 5 %, so an unchanged codec (another
+    --codec-seed) had one record or more REGRESSED in 7 of 10 seed pairs (a WER moved by chance)
+    and its verdict flipped. Now the family of one codec-bitrate is tested at 5 % / 36."""
+    from codec_conformance.gate.baseline import compare, family_sizes
+    flips_each, flips_family = 0, 0
+    for seed in range(40):  # 40 pairs of runs of an unchanged codec: item noise only
+        base, new = _family(36, 0.0, seed)
+        rows = compare(base, new, 0.05).rows
+        assert family_sizes(base)[("c", 6.0)] == 36 and rows[0]["test"]["family_size"] == 36
+        flips_family += any(r["status"] == "REGRESSED" for r in rows)
+        flips_each += any(judge(b, n, 0.05)["status"] == "REGRESSED" for b, n in zip(base, new))
+    assert flips_family <= 4, flips_family         # family-wise: ~5 % of verdicts flip (measured 3 %)
+    assert flips_each >= 20, flips_each            # the old per-record 5 % test flips most (~90 %)
+
+
+def test_a_family_wise_gate_still_sees_a_real_worsening():
+    """Power: a codec 0.5 PESQ worse on every record (item spread 0.35) is flagged on nearly all."""
+    from codec_conformance.gate.baseline import compare
+    base, new = _family(36, 0.5, 1)
+    flagged = sum(r["status"] == "REGRESSED" for r in compare(base, new, 0.05).rows)
+    assert flagged >= 32, flagged
 
 
 def test_paired_test_uses_only_the_items_both_runs_share():

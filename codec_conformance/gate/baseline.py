@@ -6,18 +6,24 @@ missing) on the new side where the base had a number is a regression.
 
 A metric's change is judged by a statistical test (docs/statistics.md): paired over the items
 both runs share when both records carry per-item values, else from the two records' 95 %
-intervals; it is a regression when the one-sided 95 % lower bound of the worsening is above zero
-and the worsening is at least the metric's minimal meaningful difference. Quantities without
-either (linearity, frequency response, tokens) keep the relative tolerance rule."""
+intervals; it is a regression when the worsening is significant at the family-wise level and at
+least the metric's minimal meaningful difference. The family is one checkpoint's verdict: every
+testable record of the baseline at the same codec and bitrate (a smoke noise suite: 36); each is
+tested at ``FAMILY_ALPHA / family size`` (Bonferroni), so the chance that an unchanged codec's
+verdict at one bitrate flips is at most FAMILY_ALPHA, however many records it has. Quantities
+without a test (linearity, frequency response, tokens) keep the relative tolerance rule."""
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from ..errors import ConformanceError
 from ..results.records import describe_key, direction_of, is_number, record_key, worsening
 
 REGRESSED, UNDEFINED, MISSING = "REGRESSED", "UNDEFINED", "MISSING"
 BAD = (REGRESSED, UNDEFINED, MISSING)
+FAMILY_ALPHA = 0.05  # chance that one codec-bitrate verdict flips with nothing changed (Bonferroni)
 
 
 class BaselineMismatch(ConformanceError):
@@ -32,6 +38,7 @@ def tolerance_for(base_value: float, tolerance: float) -> float:
     return max(0.01, tolerance * abs(base_value))
 
 
+@lru_cache(maxsize=None)
 def min_meaningful_difference(metric: str) -> float | None:
     """The smallest change of ``metric`` that matters, in its unit: the metric class' attribute
     ``min_meaningful_difference`` (declared beside the metric; docs/statistics.md), or None for
@@ -45,22 +52,37 @@ def min_meaningful_difference(metric: str) -> float | None:
     return None if value is None else float(value)
 
 
-def statistical_test(base: dict, new: dict, direction: str) -> dict | None:
+def testable(record: dict) -> bool:
+    """A gated record of a registered metric with per-item values or an interval: one the
+    statistical test can judge (one member of its codec-bitrate family)."""
+    return (record.get("gated", True) is not False and min_meaningful_difference(record["metric"]) is not None
+            and (bool(record.get("per_item")) or record.get("value_ci95") is not None))
+
+
+def family_sizes(base_records: list[dict]) -> Counter:
+    """(codec, bitrate_kbps) -> the number of the baseline's testable records there."""
+    return Counter(record_key(r)[:2] for r in base_records if testable(r))
+
+
+def statistical_test(base: dict, new: dict, direction: str, alpha: float) -> dict | None:
     """The paired test on the items both records share (their ``per_item`` arrays), else an
-    unpaired test from the two records' 95 % intervals, else None (then the tolerance rule)."""
+    unpaired test from the two records' 95 % intervals, else None (then the tolerance rule);
+    bounds at the one-sided level ``1 - alpha``."""
     from ..data.audio import stable_seed
     from .statistics import paired_worsening, unpaired_worsening
     test = paired_worsening(base.get("per_item"), new.get("per_item"), direction,
-                            seed=stable_seed("baseline", *map(str, record_key(new))))
+                            seed=stable_seed("baseline", *map(str, record_key(new))), alpha=alpha)
     if test is None and is_number(base.get("value")) and is_number(new.get("value")):
         test = unpaired_worsening(float(base["value"]), base.get("value_ci95"), float(new["value"]),
-                                  new.get("value_ci95"), direction)
+                                  new.get("value_ci95"), direction, alpha=alpha)
     return test
 
 
-def judge(base: dict, new: dict | None, tolerance: float) -> dict:
+def judge(base: dict, new: dict | None, tolerance: float, family_size: int = 1) -> dict:
     """One row: base and new value, change, tolerance and status (same, improved, REGRESSED,
-    UNDEFINED, MISSING, not gated, no base value)."""
+    UNDEFINED, MISSING, not gated, no base value). ``family_size``: the testable records of the
+    baseline at this codec and bitrate (:func:`family_sizes`); each is tested at
+    ``FAMILY_ALPHA / family_size``."""
     ref = new if new is not None else base
     row = {"key": record_key(ref), "codec": ref["codec"], "bitrate_kbps": ref["bitrate_kbps"],
            "suite": ref["suite"], "condition": ref.get("condition") or {}, "metric": ref["metric"],
@@ -78,14 +100,17 @@ def judge(base: dict, new: dict | None, tolerance: float) -> dict:
     else:
         row["change"] = row["new"] - row["base"]
         mmd = min_meaningful_difference(ref["metric"])
-        test = statistical_test(base, new, row["direction"]) if mmd is not None else None
+        alpha = FAMILY_ALPHA / max(1, family_size)
+        test = statistical_test(base, new, row["direction"], alpha) if mmd is not None else None
         if test is not None:
-            # a regression is significant (one-sided 95 % lower bound of the worsening > 0) AND
+            # a regression is significant at the family-wise level (one-sided p <= alpha) AND
             # meaningful (the worsening >= the metric's minimal meaningful difference)
-            row["tolerance"], row["test"] = mmd, {**test, "min_meaningful_difference": mmd}
-            if test["lower95"] is not None and test["lower95"] > 0 and test["worsening"] >= mmd:
+            row["tolerance"] = mmd
+            row["test"] = {**test, "alpha": alpha, "family_size": max(1, family_size),
+                           "min_meaningful_difference": mmd}
+            if test["p_worse"] <= alpha and test["worsening"] >= mmd:
                 row["status"] = REGRESSED
-            elif test["upper95"] is not None and test["upper95"] < 0 and -test["worsening"] >= mmd:
+            elif test["p_better"] <= alpha and -test["worsening"] >= mmd:
                 row["status"] = "improved"
             else:
                 row["status"] = "same"
@@ -150,7 +175,8 @@ def compare(base_records: list[dict], new_records: list[dict], tolerance: float,
     common = [k for k in new if k in base]
     if not common:
         raise BaselineMismatch(mismatch_message(base_records, new_records, base_name, new_name))
-    out = Comparison([judge(base[k], new[k], tolerance) for k in common])
+    family = family_sizes(base_records)
+    out = Comparison([judge(base[k], new[k], tolerance, family[k[:2]]) for k in common])
     covered = {k[:3] for k in new}
     out.rows += [judge(base[k], None, tolerance) for k in base if k not in new and k[:3] in covered]
     return out

@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
-from ..gate.baseline import judge
+from ..gate.baseline import family_sizes, judge
 from .ids import hand_over, test_id
 from ..results.records import NON_FINITE_WHY, finite_json, make_record, record_key
 
 
 @lru_cache(maxsize=4)
-def _baseline(path: str) -> dict:
+def _baseline(path: str) -> tuple[dict, dict]:
+    """The baseline's records by key, and its family sizes per (codec, bitrate)."""
     from ..results.records import load_results
-    return {record_key(r): r for r in load_results(path)["records"]}
+    records = load_results(path)["records"]
+    return {record_key(r): r for r in records}, dict(family_sizes(records))
 
 
 def limit(sess, codec: str, bitrate: float, suite: str, condition: dict, metric: str):
@@ -49,9 +51,10 @@ def build_record(sess, request, *, codec: str, bitrate: float, suite: str, condi
         rec["passed"] = th.check(rec["value"], rec["delta"], direction == "higher")
     s = sess.settings
     if s.baseline:
-        base = _baseline(str(s.path(s.baseline))).get(record_key(rec))
+        by_key, family = _baseline(str(s.path(s.baseline)))
+        base = by_key.get(record_key(rec))
         if base is not None:
-            row = judge(base, rec, s.baseline_tolerance)
+            row = judge(base, rec, s.baseline_tolerance, family.get(record_key(rec)[:2], 1))
             if row["status"] not in ("no base value", "not gated"):
                 ok = row["status"] in ("same", "improved")
                 rec["baseline"] = {"value": row["base"], "tolerance": row["tolerance"], "passed": ok,
