@@ -223,7 +223,7 @@ def test_points_without_an_interval_get_no_whisker_and_the_caption_says_so(tmp_p
     n_ci = sum(1 for r in recs if r.get("value_ci95")) - 3  # the clean records are not drawn
     assert len(segs) == 2 * n_ci  # codec and oracle: only where an interval exists
     assert all(abs(s[1][1] - s[0][1]) > 0 for s in segs)  # no zero-length whisker
-    assert R.ci_caption(fig).endswith("6 of 30 points have no interval (fewer than two items) and are drawn without.")
+    assert R.ci_caption(fig).endswith("6 of 30 points have no interval (fewer than two items or speakers) and are drawn without.")
     none = results(grid_records())  # a file without intervals
     page = R.render(none, tmp_path)
     assert "No interval: the records carry none" in captions(page)["noise robustness (codec vs oracle)"]

@@ -54,7 +54,7 @@ NO_CI = {"linearity": "No interval: the SER is a median over generated examples 
          "frequency_response": "No interval: a single sweep measurement.",
          "tokens": "No interval: one measurement per condition (not bootstrapped)."}
 CI_NOTE = (f"[lo, hi]: the {CI_WHAT}; a value without brackets has no interval (a worst case, a single "
-           "measurement, fewer than two items, or a file written before intervals).")
+           "measurement, fewer than two items or speakers, or a file written before intervals).")
 
 
 def fig1_rows(doc, recs) -> list[str]:
@@ -280,9 +280,9 @@ def ci_caption(fig) -> str:
         return f"Whiskers: the {CI_WHAT}."
     if with_ci:
         return (f"Whiskers: the {CI_WHAT}; {without} of {with_ci + without} points have no interval (fewer than "
-                "two items) and are drawn without.")
-    return ("No interval: the records carry none (fewer than two items, or a file written before intervals); "
-            "points drawn without whiskers.")
+                "two items or speakers) and are drawn without.")
+    return ("No interval: the records carry none (fewer than two items or speakers, or a file written before "
+            "intervals); points drawn without whiskers.")
 
 
 def _class_ci(svg: str) -> str:
