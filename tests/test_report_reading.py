@@ -246,6 +246,10 @@ def test_axes_include_the_whiskers_and_keep_the_smallest_span():
             for x in (0.0, 10.0)]
     lo, hi = visible_axes(R.fig1(results(tiny)))[0].get_ylim()
     assert hi - lo >= 0.5
+    # the clean reference is not drawn: its oracle (PESQ 4.64) does not stretch the noisy panels' axis
+    clean = noise("pesq", "clean", None, 3.0, 4.64, value_ci95=[2.7, 3.3], oracle_ci95=[4.64, 4.64])
+    lo, hi = visible_axes(R.fig1(results([*tiny, clean])))[0].get_ylim()
+    assert hi < 2.0
 
 
 def test_tables_show_every_interval_in_one_form(tmp_path):
@@ -465,14 +469,17 @@ def test_intervals_in_the_browser_and_sorting_by_the_value(tmp_path):
     probe = ("<script>window.addEventListener('load',function(){var t=document.getElementById('records');"
              "t.rows[0].cells[6].click();var out=Array.prototype.slice.call(t.rows,1).map(function(r){"
              "return r.cells[6].dataset.v+'='+r.cells[6].textContent;});"
-             "document.body.setAttribute('data-probe',out.join('|'));});</script></body>")
+             "var fw=document.getElementById('failing').getBoundingClientRect().right;"
+             "document.body.setAttribute('data-probe',fw+'#'+out.join('|'));});</script></body>")
     probed = page.with_name("probe.html")
     probed.write_text(page.read_text().replace("</body>", probe))
     dom, console = browse(probed, tmp_path)
     assert console == [], console
     text = visible_text(dom)
     assert R.CI_WHAT in text and text.count("No interval:") == 3  # linearity, frequency response, tokens
-    cells = [c.split("=", 1) for c in re.search(r'data-probe="([^"]*)"', dom).group(1).split("|")]
+    right, probed_cells = re.search(r'data-probe="([^"]*)"', dom).group(1).split("#", 1)
+    assert float(right) <= 1400  # with its intervals, the failing-checks table still fits a 1,400-px window
+    cells = [c.split("=", 1) for c in probed_cells.split("|")]
     shown = [(float(v), t) for v, t in cells if v != "undefined"]
     assert [v for v, _ in shown] == sorted(v for v, _ in shown)  # ascending by the number
     assert any("[" in t for _, t in shown) and any("[" not in t for _, t in shown)  # with and without

@@ -15,6 +15,7 @@ import html
 import json
 import re
 import shlex
+import textwrap
 from collections import defaultdict
 from pathlib import Path
 
@@ -375,7 +376,9 @@ def fig1(doc):
             unit = unit_of(mrecs[0], doc) if mrecs else ""
             f, _ = display(unit)
             ys = []
-            for r in mrecs:
+            for r in mrecs:  # what the metric's panels draw (not the clean reference, which has none)
+                if r["condition"].get("kind") not in rows:
+                    continue
                 for v in (r.get("value"), r.get("oracle"), limit_in_value(r),
                           (r.get("baseline") or {}).get("value") if isinstance(r.get("baseline"), dict) else None):
                     if is_number(v):
@@ -434,7 +437,8 @@ def fig1(doc):
                 if ys:
                     ax.set_ylim(*_y_range(ys, met))
                 if i == 0:
-                    ax.set_title(axis_label(met, unit, direction_of(mrecs[0]), doc, sep="\n"), fontsize=7)
+                    title = axis_label(met, unit, direction_of(mrecs[0]), doc, sep="\n")  # a long label wraps
+                    ax.set_title("\n".join(textwrap.fill(t, 22) for t in title.split("\n")), fontsize=7)
                 if j == 0:
                     ax.set_ylabel(row)
                 if i == len(rows) - 1 or not any(r["condition"].get("kind") == rows[i + 1] for r in mrecs):
@@ -640,7 +644,7 @@ td.id{word-break:break-all;min-width:200px;max-width:320px;font-size:12px;color:
 table.sortable th{cursor:pointer} table.sortable th:after{content:" \\2195";color:#aaa;font-size:11px}
 input.filter{margin:6px 0;padding:4px 8px;width:320px;font-size:13px}
 code{background:#f3f3f3;padding:1px 4px;border-radius:3px} .small{font-size:12px;color:#555}
-img.fig{max-width:100%;background:#fff} figure{margin:8px 0} span.ci{color:#555;font-size:12px}
+img.fig{max-width:100%;background:#fff} figure{margin:8px 0} span.ci{display:block;color:#555;font-size:12px}
 """
 
 # sortable and filterable tables: plain inline script, no library, nothing fetched
@@ -713,8 +717,8 @@ def _failing_table(doc: dict, bad: list[dict]) -> str:
         f, k = _source(th) if th else ("", "")
         ex = excess(r)
         worse = _num_ci(ex, excess_ci(r), unit) if ex is not None else "—"
-        if ex is not None and unit and display(unit)[1] != "%":
-            worse += f"<br><span class='small'>{E(unit)}</span>"
+        if ex is not None and unit and display(unit)[1] != "%":  # (an interval already ends its line)
+            worse += f"{'' if worse.endswith('</span>') else '<br>'}<span class='small'>{E(unit)}</span>"
         why = E(r.get("failure")) if r.get("failure") else ""
         cells = [f"<td>{E(r['codec'])}</td>", f"<td class='num'>{_g(r['bitrate_kbps'])}</td>", f"<td>{E(r['suite'])}</td>",
                  f"<td>{E(_cond(r['condition']))}</td>",
