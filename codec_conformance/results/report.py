@@ -770,10 +770,11 @@ def _summary_table(doc: dict) -> str:
             unit = unit_of(worst, doc)
             failed = any(r.get("passed") is False for r in sel)
             cls = "bad" if failed else "ok" if any(r.get("passed") is True for r in sel) else "na"
+            dci = _ci(worst, "delta_ci95")  # an interval ends its own line
             cells.append(f"<td class='num {cls}' data-v='{float(worst['delta']) * display(unit)[0]!r}' "
                          f"title='{E(_cond(worst['condition']))}'>"
-                         f"{_num_ci(worst['delta'], _ci(worst, 'delta_ci95'), unit, sign=True)}"
-                         f"<br><span class='small'>{E(worst['condition'].get('kind'))}</span></td>")
+                         f"{_num_ci(worst['delta'], dci, unit, sign=True)}"
+                         f"{'' if dci else '<br>'}<span class='small'>{E(worst['condition'].get('kind'))}</span></td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     head = ["codec", "kbps"] + [f"{E(label_of(m, doc))} Δ<br><span class='small'>"
                                 f"{E(display(unit_of({'metric': m}, doc))[1])}</span>" for m in metrics]
