@@ -293,8 +293,9 @@ def _class_ci(svg: str) -> str:
 
 def _whiskers(ax, X, cis, f: float, color: str, label: str | None = None) -> int:
     """95 % interval whiskers at the x positions that have one (``cis[i]`` ``(lo, hi)`` in the
-    record's unit, shown times ``f``; None: no whisker there, not a zero-length one); gid ``ci-bars-N`` / ``ci-caps-N`` in
-    the SVG. Returns how many were drawn."""
+    record's unit, shown times ``f``; None: no whisker there, not a zero-length one); gids
+    ``ci-bars-N-k`` / ``ci-caps-N-k`` in the SVG. Counts the points with and without an interval
+    on the figure (``ci_caption``). Returns how many were drawn."""
     pts = [(x, c[0] * f, c[1] * f) for x, c in zip(X, cis) if c is not None]
     fig = ax.figure
     with_ci, without = getattr(fig, "_ci_points", (0, 0))
