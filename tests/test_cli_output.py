@@ -70,6 +70,9 @@ def test_compare_html(tmp_path, capsys):
     assert "1 of 2 comparable records regressed" in page
     assert page.index("REGRESSED") < page.index(">same<")  # regressions first
     assert "[-0.5, +1.5]" in page  # the change's interval from the two records' intervals (conservative)
+    # BASE and NEW with their own intervals, in the report's one form; the change's in its cell
+    assert "10 <span class='ci'>[9.5, 10.5]</span>" in page and "10.5 <span class='ci'>[10, 11]</span>" in page
+    assert "+0.5 <span class='ci'>[-0.5, +1.5]</span>" in page and "change 95 % CI" not in page
     assert (out.parent / "checkpoint-figures" / "fig1-compare-linearity.svg").is_file()
 
 

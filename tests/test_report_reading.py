@@ -146,6 +146,144 @@ def test_confidence_intervals_drawn_when_records_carry_them():
     assert n_plain == 0 and n_ci >= 1  # whiskers only where the record has an interval
 
 
+# ------------------------------------------------------------------ intervals (issue 14)
+def with_ci(recs, skip=lambda r: False, w=0.05):
+    """Records with value / oracle / delta intervals (not those ``skip`` picks: null, as a worst case's)."""
+    out = []
+    for r in recs:
+        r = dict(r)
+        if not skip(r) and r.get("suite") == "noise":
+            v, o = r["value"], r["oracle"]
+            r.update(value_ci95=[v - w, v + 2 * w], oracle_ci95=[o - w, o + w], delta_ci95=[v - o - w, v - o + w])
+        out.append(r)
+    return out
+
+
+def linearity_and_tokens():
+    """Records and curves of the other figures, whose intervals are null (worst cases, single measurements)."""
+    add = make_record(codec="mycodec", bitrate_kbps=6.0, suite="additivity",
+                      condition={"kind": "mixture", "mixture": "speech_speech"}, metric="ser_db",
+                      higher_is_better=True, value=20.0, median=30.0, n_items=6, test_id="t", unit="dB")
+    tok = make_record(codec="mycodec", bitrate_kbps=6.0, suite="tokens", condition={"kind": "white", "snr_db": 10.0},
+                      metric="token_agreement", higher_is_better=True, value=0.8, n_items=6, test_id="t",
+                      unit="fraction", agreement_per_level=[0.9, 0.7, 0.6])
+    curves = [{"codec": "mycodec", "bitrate_kbps": 6.0, "kind": "frequency_response", "level_dbfs": 0.0,
+               "x": [20.0, 100.0, 1000.0, 8000.0], "y": [-3.0, 0.0, 0.0, -10.0]},
+              {"codec": "mycodec", "bitrate_kbps": 6.0, "kind": "homogeneity_gain", "level_dbfs": None,
+               "x": [-40.0, 0.0, 12.0], "y": [-39.0, 0.0, 10.0]}]
+    return [add, tok], curves
+
+
+def ci_groups(svg: str) -> tuple[int, int]:
+    """(whisker groups marked ``class="ci"``, whisker segments: the ``M`` commands of their bar paths)."""
+    groups = re.findall(r'<g id="(ci-[^"]+)" class="ci">(.*?)</g>', svg, flags=re.S)
+    bars = sum(len(re.findall(r'd="M ', body)) for gid, body in groups if gid.startswith("ci-bars"))
+    return len(groups), bars
+
+
+def captions(page: str) -> dict[str, str]:
+    """Figure title -> its caption text."""
+    return {m.group(1): re.sub(r"<[^>]+>", "", m.group(2)) for m in re.finditer(
+        r"<h2>Figure \d+ — ([^<]*)</h2><figure>.*?<figcaption class='small'>(.*?)</figcaption>", page, flags=re.S)}
+
+
+def test_every_figure_kind_draws_its_intervals_or_says_it_has_none(tmp_path):
+    """Old code: whiskers unmarked in the SVG, a zero-length whisker at points without an interval,
+    and captions of the other figures silent about intervals."""
+    other, curves = linearity_and_tokens()
+    noisy = with_ci(grid_records())
+    run = write(tmp_path, results(noisy + other, curves=curves))
+    page = R.write_html(run).read_text()
+    figs = run / "figures"
+    svgs = {p.stem: p.read_text() for p in figs.glob("*.svg")}
+    assert set(svgs) == {"fig1-noise", "fig2-linearity", "fig3-frequency-response", "fig4-tokens"}
+    # fig1: one whisker per codec point and per oracle point (3 metrics x 5 noisy conditions, clean not drawn)
+    n_points = sum(1 for r in noisy if r["condition"]["kind"] != "clean")
+    groups, bars = ci_groups(svgs["fig1-noise"])
+    assert groups > 0 and bars == 2 * n_points
+    for stem in ("fig2-linearity", "fig3-frequency-response", "fig4-tokens"):
+        assert ci_groups(svgs[stem]) == (0, 0), stem  # nothing there carries an interval
+    cap = captions(page)
+    assert R.CI_WHAT in cap["noise robustness (codec vs oracle)"]
+    for title in ("linearity", "frequency response", "token robustness: agreement of the codes per RVQ level"):
+        assert "No interval:" in cap[title], title
+    # the legend names the whiskers too (the PDF is read without the caption)
+    labels = [t.get_text() for t in R.fig1(results(noisy)).legends[0].get_texts()]
+    assert R.CI_LABEL in labels
+
+
+def test_points_without_an_interval_get_no_whisker_and_the_caption_says_so(tmp_path):
+    """Old code drew a zero-length whisker (a cap on the point) where a record of a series with
+    intervals had none, and the caption said only 'where the records carry them'."""
+    from matplotlib.collections import LineCollection
+    # white noise at 10 dB: null intervals, in a series (and an oracle line) whose other points have one
+    recs = with_ci(grid_records(), skip=lambda r: (r["condition"]["kind"], r["condition"]["snr_db"]) == ("white", 10.0))
+    fig = R.fig1(results(recs))
+    segs = [s for ax in visible_axes(fig) for lc in ax.findobj(LineCollection) for s in lc.get_segments()]
+    n_ci = sum(1 for r in recs if r.get("value_ci95")) - 3  # the clean records are not drawn
+    assert len(segs) == 2 * n_ci  # codec and oracle: only where an interval exists
+    assert all(abs(s[1][1] - s[0][1]) > 0 for s in segs)  # no zero-length whisker
+    assert R.ci_caption(fig).endswith("6 of 30 points have no interval (fewer than two items or speakers) and are drawn without.")
+    none = results(grid_records())  # a file without intervals
+    page = R.render(none, tmp_path)
+    assert "No interval: the records carry none" in captions(page)["noise robustness (codec vs oracle)"]
+    d = tmp_path / "none"
+    run = write(d, none)
+    R.write_html(run)
+    assert ci_groups((run / "figures" / "fig1-noise.svg").read_text()) == (0, 0)
+
+
+def test_axes_include_the_whiskers_and_keep_the_smallest_span():
+    from matplotlib.collections import LineCollection
+    wide = noise("pesq", "white", 0.0, 2.0, 2.2, value_ci95=[1.2, 2.9], oracle_ci95=[2.1, 3.6])
+    ax = visible_axes(R.fig1(results([wide, noise("pesq", "white", 10.0, 2.5, 2.6)])))[0]
+    lo, hi = ax.get_ylim()
+    ys = [y for lc in ax.findobj(LineCollection) for s in lc.get_segments() for _, y in s]
+    assert ys and lo < min(ys) and max(ys) < hi  # no whisker clipped off the plot
+    assert min(ys) == pytest.approx(1.2) and max(ys) == pytest.approx(3.6)  # drawn from lo to hi
+    # a tiny difference with tiny intervals still gets PESQ's smallest span, not the whole axis
+    tiny = [noise("pesq", "white", x, 1.000, 1.002, value_ci95=[0.999, 1.001], oracle_ci95=[1.001, 1.003])
+            for x in (0.0, 10.0)]
+    lo, hi = visible_axes(R.fig1(results(tiny)))[0].get_ylim()
+    assert hi - lo >= 0.5
+    # the clean reference is not drawn: its oracle (PESQ 4.64) does not stretch the noisy panels' axis
+    clean = noise("pesq", "clean", None, 3.0, 4.64, value_ci95=[2.7, 3.3], oracle_ci95=[4.64, 4.64])
+    lo, hi = visible_axes(R.fig1(results([*tiny, clean])))[0].get_ylim()
+    assert hi < 2.0
+
+
+def test_tables_show_every_interval_in_one_form(tmp_path):
+    """Old code: only the all-measurements table had the delta's interval, in a column of its own."""
+    pesq = noise("pesq", "white", 0.0, 2.0, 2.2, limit=-0.1, passed=False, value_ci95=[1.9, 2.1],
+                  oracle_ci95=[2.1, 2.3], delta_ci95=[-0.3, -0.1])      # 0.1 past its limit, [0, 0.2]
+    wer = noise("wer", "white", 0.0, 0.3, 0.2, limit=0.2, passed=True, value_ci95=[0.25, 0.36],
+                oracle_ci95=[0.15, 0.26], delta_ci95=[0.04, 0.17])      # headroom 0.1 = 10 %, [3, 16] %
+    worst = noise("mel_distance", "white", 0.0, 1.0, 0.8, limit=0.5, passed=True)  # no interval
+    page = R.render(results([pesq, wer, worst]), tmp_path)
+
+    def section(title):
+        i = page.index(title)
+        return page[i:page.index("</table>", i)]
+
+    ci = "<span class='ci'>[{}, {}]</span>"
+    failing = section("Failing checks")
+    for txt in ("2 " + ci.format("1.9", "2.1"), "2.2 " + ci.format("2.1", "2.3"), "-0.2 " + ci.format("-0.3", "-0.1"),
+                "0.1 " + ci.format("0", "0.2")):
+        assert txt in failing, txt
+    assert "data-v='2.0'" in failing  # sorts by the value, not the text with its brackets
+    summary = section("Summary: worst")
+    assert "+10 % " + ci.format("+4", "+17") in summary and "+0.2<" in summary  # mel: no interval, no brackets
+    headroom = section("Headroom of the passing checks")
+    assert "30 % " + ci.format("25", "36") in headroom and "10 % " + ci.format("3", "16") in headroom
+    records = section("All measurements")
+    assert "delta 95 % CI" not in records  # the interval is in the delta cell now
+    for txt in ("30 % " + ci.format("25", "36"), "20 % " + ci.format("15", "26"), "+10 % " + ci.format("+4", "+17")):
+        assert txt in records, txt
+    row = [tr for tr in records.split("<tr>") if "mel_distance" in tr][0]
+    assert "class='ci'" not in row and ">1<" in row  # a record without an interval: the value alone
+    assert R.CI_WHAT in records  # the note says what the brackets are
+
+
 def test_thresholds_and_baseline_drawn():
     r = noise("pesq", "white", 0.0, 2.0, 2.2, limit=-0.5, passed=True)
     r["baseline"] = {"value": 2.1, "tolerance": 0.1, "passed": True}
@@ -319,3 +457,31 @@ def test_sort_and_filter_work_in_the_browser(tmp_path):
     assert float(right) <= 1400  # the failing-checks table fits a 1,400-px window (the test id wraps)
     assert float(first) <= float(again)  # ascending, then descending
     assert int(shown) == sum(1 for r in grid_records() if r["condition"]["kind"] == "ambient")
+
+
+def test_intervals_in_the_browser_and_sorting_by_the_value(tmp_path):
+    """What a person sees with intervals: brackets in the tables, whisker captions; clicking the
+    value column sorts by the number (not by the text with its brackets)."""
+    other, curves = linearity_and_tokens()
+    recs = with_ci(grid_records(passed=False, shift=0.5), skip=lambda r: r["metric"] == "wer")
+    run = write(tmp_path, results(recs + other, curves=curves))
+    page = R.write_html(run)
+    probe = ("<script>window.addEventListener('load',function(){var t=document.getElementById('records');"
+             "t.rows[0].cells[6].click();var out=Array.prototype.slice.call(t.rows,1).map(function(r){"
+             "return r.cells[6].dataset.v+'='+r.cells[6].textContent;});"
+             "var fw=document.getElementById('failing').getBoundingClientRect().right;"
+             "document.body.setAttribute('data-probe',fw+'#'+out.join('|'));});</script></body>")
+    probed = page.with_name("probe.html")
+    probed.write_text(page.read_text().replace("</body>", probe))
+    dom, console = browse(probed, tmp_path)
+    assert console == [], console
+    text = visible_text(dom)
+    assert R.CI_WHAT in text and text.count("No interval:") == 3  # linearity, frequency response, tokens
+    right, probed_cells = re.search(r'data-probe="([^"]*)"', dom).group(1).split("#", 1)
+    assert float(right) <= 1400  # with its intervals, the failing-checks table still fits a 1,400-px window
+    cells = [c.split("=", 1) for c in probed_cells.split("|")]
+    shown = [(float(v), t) for v, t in cells if v != "undefined"]
+    assert [v for v, _ in shown] == sorted(v for v, _ in shown)  # ascending by the number
+    assert any("[" in t for _, t in shown) and any("[" not in t for _, t in shown)  # with and without
+    for v, t in shown:  # the text begins with the number it sorts by
+        assert float(t.split()[0]) == pytest.approx(v, rel=1e-2), (v, t)

@@ -11,7 +11,8 @@ import copy
 from pathlib import Path
 
 from .records import atomic_write_text, is_number, record_key
-from .report import CSS, JS, E, Figures, _cond, _num, _table, fig1, fig2, fig3, unit_of, display, label_of
+from .report import (CI_NOTE, CSS, JS, NO_CI, E, Figures, _cond, _num, _table, _td_num, display, fig1, fig2, fig3,
+                     label_of, unit_of)
 
 
 def _ci(r, key):
@@ -74,25 +75,23 @@ def render_compare(base_doc: dict, new_doc: dict, cmp, base_name: str, new_name:
             f"<tr><td class='{'bad' if bad else 'ok' if r['status'] == 'improved' else 'na'}'>{E(r['status'])}</td>"
             f"<td>{E(r['codec'])}</td><td class='num'>{_num(r['bitrate_kbps'])}</td><td>{E(r['suite'])}</td>"
             f"<td>{E(_cond(r['condition']))}</td><td>{E(label_of(r['metric']))}</td><td>{E(display(unit)[1])}</td>"
-            f"<td class='num'>{_num(r['base'], unit)}</td><td class='num'>{_num(r['new'], unit)}</td>"
-            f"<td class='num' data-v='{(float(ch) * display(unit)[0]) if is_number(ch) else 0!r}'>"
-            f"{_num(ch, unit, sign=True)}</td>"
-            f"<td class='num'>{('[' + _num(ci[0], unit, sign=True) + ', ' + _num(ci[1], unit, sign=True) + ']') if ci else '—'}</td>"
+            f"{_td_num(r['base'], unit, ci=_ci(base, 'value_ci95'))}{_td_num(r['new'], unit, ci=_ci(new, 'value_ci95'))}"
+            f"{_td_num(ch, unit, sign=True, ci=ci)}"
             f"<td class='num'>{_num(r.get('tolerance'), unit)}</td></tr>")
     out.append(f"<h2>Records, regressions first ({len(rows)})</h2>"
                "<p class='small'>change = NEW − BASE in the metric's unit; its interval is the comparison's own "
-               "when it gives one, else a conservative one from the two runs' 95 % intervals; — where the records "
-               "carry none.</p>"
+               "when it gives one, else a conservative one from the two runs' 95 % intervals. "
+               f"{CI_NOTE}</p>"
                + _table("compare", ["status", "codec", "kbps", "suite", "condition", "metric", "unit", "BASE", "NEW",
-                                    "change", "change 95 % CI", "tolerance"], body))
+                                    "change", "tolerance"], body))
     both = {"schema": base_doc.get("schema"), "run": dict(new_doc["run"]), "codecs": [],
             "records": _tagged(base_doc, "BASE")["records"] + _tagged(new_doc, "NEW")["records"],
             "curves": _tagged(base_doc, "BASE")["curves"] + _tagged(new_doc, "NEW")["curves"]}
     figs = Figures(both, figures_dir)
     out.append(figs.section("noise robustness, BASE and NEW on the same axes", "compare-noise", fig1,
-                            "Each run is its own series (codec (BASE), codec (NEW)); the oracle is the uncoded input."))
-    out.append(figs.section("linearity, BASE and NEW", "compare-linearity", fig2, ""))
-    out.append(figs.section("frequency response, BASE and NEW", "compare-frequency-response", fig3, ""))
+                            "Each run is its own series (codec (BASE), codec (NEW)); the oracle is the uncoded input. {ci}"))
+    out.append(figs.section("linearity, BASE and NEW", "compare-linearity", fig2, NO_CI["linearity"]))
+    out.append(figs.section("frequency response, BASE and NEW", "compare-frequency-response", fig3, NO_CI["frequency_response"]))
     out.append(f"<script>{JS}</script></body></html>")
     return "\n".join(out)
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 import shlex
+import textwrap
 from collections import defaultdict
 from pathlib import Path
 
@@ -44,6 +46,16 @@ MIN_SPAN = {"mel_distance": 0.2, "pesq": 0.5, "pesq_nb": 0.5, "stoi": 0.1, "esto
             "wer": 10.0, "eer": 10.0, "prosody_corr": 0.1, "emotion_acc": 10.0, "dnsmos": 0.5}
 WER_NOTE = ("WER is in % of the reference words; it can exceed 100 % because inserted words count as "
             "errors too.")
+# what a whisker / a bracketed interval is (records' ``*_ci95`` fields, docs/statistics.md)
+CI_WHAT = "95 % bootstrap interval over utterances (speakers for EER)"
+CI_LABEL = "95 % bootstrap interval"
+# the figures whose records carry no interval say so in their caption (not silently)
+NO_CI = {"linearity": "No interval: the SER is a median over generated examples (the gated value their worst "
+                      "case), each gain a single measurement.",
+         "frequency_response": "No interval: a single sweep measurement.",
+         "tokens": "No interval: one measurement per condition (not bootstrapped)."}
+CI_NOTE = (f"[lo, hi]: the {CI_WHAT}; a value without brackets has no interval (a worst case, a single "
+           "measurement, fewer than two items or speakers, or a file written before intervals).")
 
 
 def fig1_rows(doc, recs) -> list[str]:
@@ -129,6 +141,20 @@ def _ci(r: dict, key: str):
     return None
 
 
+def _bare(v: float, unit: str = "", nd: int = 3, sign: bool = False) -> str:
+    """A number in its display unit without the unit (the bounds of an interval)."""
+    return _num(v, unit, nd, sign).removesuffix(" %")
+
+
+def _num_ci(v, ci, unit: str = "", sign: bool = False) -> str:
+    """A value and its 95 % interval, the one form of every table: ``0.117 [0.068, 0.172]``
+    (``11.7 % [6.8, 17.2]`` in %); the value alone when it has no interval."""
+    txt = _num(v, unit, sign=sign)
+    if ci is None or not is_number(v):
+        return txt
+    return f"{txt} <span class='ci'>[{_bare(ci[0], unit, sign=sign)}, {_bare(ci[1], unit, sign=sign)}]</span>"
+
+
 def excess(r: dict):
     """How far a gated record is past its threshold, in the metric's unit: > 0 failed by that much,
     <= 0 passed with that much headroom (negated). None when there is no numeric threshold."""
@@ -151,6 +177,24 @@ def excess(r: dict):
     if kind == "range" and is_number(th.get("upper")):
         return max(lim - v, v - float(th["upper"]))
     return None
+
+
+def excess_ci(r: dict):
+    """The 95 % interval of ``excess`` (how far past / inside its limit), from the record's
+    ``delta_ci95`` (max_delta) or ``value_ci95`` (value limits); None for a range threshold or a
+    record without one. ``excess`` is monotone in the delta / value, so its bounds are those of
+    the interval's ends."""
+    th = r.get("threshold")
+    if not isinstance(th, dict) or th.get("kind") not in ("max_delta", "min_value", "max_value"):
+        return None
+    key = "delta" if th["kind"] == "max_delta" else "value"
+    ci = _ci(r, f"{key}_ci95")
+    if ci is None:
+        return None
+    ends = [excess(dict(r, **{key: x})) for x in ci]
+    if any(e is None for e in ends):
+        return None
+    return min(ends), max(ends)
 
 
 def limit_in_value(r: dict):
@@ -189,6 +233,8 @@ class Figures:
         self.written: list[Path] = []
 
     def section(self, title: str, name: str, draw, caption: str = "") -> str:
+        """``caption``: HTML; ``{ci}`` in it is replaced by what the figure's whiskers are
+        (``ci_caption``)."""
         try:
             fig = draw(self.doc)
         except Exception as exc:  # a figure must not cost the report
@@ -201,6 +247,7 @@ class Figures:
         import io
         buf = io.StringIO()
         fig.savefig(buf, format="svg")
+        svg = _class_ci(buf.getvalue())
         links = ""
         if self.out_dir is not None:
             try:
@@ -208,7 +255,7 @@ class Figures:
                 for ext in ("svg", "pdf"):
                     p = self.out_dir / f"{stem}.{ext}"
                     if ext == "svg":
-                        atomic_write_text(p, buf.getvalue())
+                        atomic_write_text(p, svg)
                     else:
                         fig.savefig(p, format="pdf")
                     self.written.append(p)
@@ -218,12 +265,54 @@ class Figures:
                          f"({fig.get_figwidth():.1f} × {fig.get_figheight():.1f} in)</span>")
             except OSError as exc:
                 links = f" <span class='small'>(figure files not written: {E(exc)})</span>"
+        caption = caption.replace("{ci}", ci_caption(fig))
         w_px = int(round(fig.get_figwidth() * 140))
         plt.close(fig)
-        b64 = base64.b64encode(buf.getvalue().encode()).decode()
+        b64 = base64.b64encode(svg.encode()).decode()
         return (f"<h2>Figure {self.n} — {E(title)}</h2><figure><img class='fig' style='width:{w_px}px' "
                 f"alt='{E(title)}' src='data:image/svg+xml;base64,{b64}'><figcaption class='small'>{caption}{links}"
                 f"</figcaption></figure>")
+
+
+def ci_caption(fig) -> str:
+    """What the whiskers of a figure are, and which points have none (counted while drawing)."""
+    with_ci, without = getattr(fig, "_ci_points", (0, 0))
+    if with_ci and not without:
+        return f"Whiskers: the {CI_WHAT}."
+    if with_ci:
+        return (f"Whiskers: the {CI_WHAT}; {without} of {with_ci + without} points have no interval (fewer than "
+                "two items or speakers) and are drawn without.")
+    return ("No interval: the records carry none (fewer than two items or speakers, or a file written before "
+            "intervals); points drawn without whiskers.")
+
+
+def _class_ci(svg: str) -> str:
+    """Marks the SVG groups of the interval whiskers (gid ``ci-...``) with ``class="ci"``."""
+    return re.sub(r'<g id="(ci-[A-Za-z0-9_-]+)">', r'<g id="\1" class="ci">', svg)
+
+
+def _whiskers(ax, X, cis, f: float, color: str, label: str | None = None) -> int:
+    """95 % interval whiskers at the x positions that have one (``cis[i]`` ``(lo, hi)`` in the
+    record's unit, shown times ``f``; None: no whisker there, not a zero-length one); gids
+    ``ci-bars-N-k`` / ``ci-caps-N-k`` in the SVG. Counts the points with and without an interval
+    on the figure (``ci_caption``). Returns how many were drawn."""
+    pts = [(x, c[0] * f, c[1] * f) for x, c in zip(X, cis) if c is not None]
+    fig = ax.figure
+    with_ci, without = getattr(fig, "_ci_points", (0, 0))
+    fig._ci_points = (with_ci + len(pts), without + len(cis) - len(pts))
+    if not pts:
+        return 0
+    n = getattr(fig, "_ci_count", 0)
+    # drawn from lo to hi about the interval's middle: right even where a value lies outside it
+    cont = ax.errorbar([x for x, _, _ in pts], [(lo + hi) / 2 for _, lo, hi in pts],
+                       yerr=[(hi - lo) / 2 for _, lo, hi in pts], fmt="none", ecolor=color, capsize=2, lw=0.7,
+                       label=label)
+    for k, a in enumerate(cont.lines[2]):
+        a.set_gid(f"ci-bars-{n}-{k}")
+    for k, a in enumerate(cont.lines[1]):
+        a.set_gid(f"ci-caps-{n}-{k}")
+    fig._ci_count = n + 1
+    return len(pts)
 
 
 def _plt():
@@ -288,7 +377,9 @@ def fig1(doc):
             unit = unit_of(mrecs[0], doc) if mrecs else ""
             f, _ = display(unit)
             ys = []
-            for r in mrecs:
+            for r in mrecs:  # what the metric's panels draw (not the clean reference, which has none)
+                if r["condition"].get("kind") not in rows:
+                    continue
                 for v in (r.get("value"), r.get("oracle"), limit_in_value(r),
                           (r.get("baseline") or {}).get("value") if isinstance(r.get("baseline"), dict) else None):
                     if is_number(v):
@@ -311,20 +402,20 @@ def fig1(doc):
                 for r in sel:
                     series[_series_label(r)].append(r)
                     oracle.setdefault(_x_of(r, row, doc), r)
-                off = 0.0
-                for lab in series_names:
-                    pts = sorted(((pos(_x_of(r, row, doc)), r) for r in series.get(lab, []) if is_number(r.get("value"))),
-                                 key=lambda t: t[0])
-                    if not pts:
-                        continue
+                # with intervals, each series (and the oracle) is dodged sideways a little so that
+                # whiskers at the same x do not hide each other; without, points sit on their x
+                drawn = [lab for lab in series_names if any(is_number(r.get("value")) for r in series.get(lab, []))]
+                has_ci = any(_ci(r, k) for r in sel for k in ("value_ci95", "oracle_ci95"))
+                slots = len(drawn) + 1
+                step = (0.05 * (max(xs) - min(xs)) if numeric else 0.1) if has_ci and slots > 1 else 0.0
+                dodge = {lab: (k - (slots - 1) / 2) * step for k, lab in enumerate([*drawn, "oracle"])}
+                for lab in drawn:
+                    pts = sorted(((pos(_x_of(r, row, doc)) + dodge[lab], r) for r in series.get(lab, [])
+                                  if is_number(r.get("value"))), key=lambda t: t[0])
                     X = [p for p, _ in pts]
                     Y = [float(r["value"]) * f for _, r in pts]
                     ax.plot(X, Y, marker="o", color=colors[lab], label=lab)
-                    cis = [_ci(r, "value_ci95") for _, r in pts]
-                    if any(cis):
-                        lo = [y - c[0] * f if c else 0 for y, c in zip(Y, cis)]
-                        hi = [c[1] * f - y if c else 0 for y, c in zip(Y, cis)]
-                        ax.errorbar(X, Y, yerr=[lo, hi], fmt="none", ecolor=colors[lab], capsize=2, lw=0.7)
+                    _whiskers(ax, X, [_ci(r, "value_ci95") for _, r in pts], f, colors[lab], label=CI_LABEL)
                     lim = [(x, limit_in_value(r)) for x, r in pts if limit_in_value(r) is not None]
                     if lim:
                         ax.plot([x for x, _ in lim], [v * f for _, v in lim], ls="none", marker="_", ms=9, mew=1.4,
@@ -334,16 +425,12 @@ def fig1(doc):
                     if base:
                         ax.plot([x for x, _ in base], [v * f for _, v in base], ls="none", marker="D", ms=3,
                                 mfc="none", color="grey", label="baseline")
-                    off += 1
-                op = sorted(((pos(x), r) for x, r in oracle.items() if is_number(r.get("oracle"))), key=lambda t: t[0])
+                op = sorted(((pos(x) + dodge["oracle"], r) for x, r in oracle.items() if is_number(r.get("oracle"))),
+                            key=lambda t: t[0])
                 if op:
                     OX, OY = [p for p, _ in op], [float(r["oracle"]) * f for _, r in op]
                     ax.plot(OX, OY, "k--", marker="x", label="oracle (uncoded)")
-                    cis = [_ci(r, "oracle_ci95") for _, r in op]
-                    if any(cis):
-                        ax.errorbar(OX, OY, yerr=[[y - c[0] * f if c else 0 for y, c in zip(OY, cis)],
-                                                  [c[1] * f - y if c else 0 for y, c in zip(OY, cis)]],
-                                    fmt="none", ecolor="k", capsize=2, lw=0.7)
+                    _whiskers(ax, OX, [_ci(r, "oracle_ci95") for _, r in op], f, "k", label=CI_LABEL)
                 if not numeric:
                     ax.set_xticks(range(len(xs)))
                     ax.set_xticklabels([f"{x:g}" if isinstance(x, float) else str(x)[:12] for x in xs])
@@ -351,7 +438,8 @@ def fig1(doc):
                 if ys:
                     ax.set_ylim(*_y_range(ys, met))
                 if i == 0:
-                    ax.set_title(axis_label(met, unit, direction_of(mrecs[0]), doc, sep="\n"), fontsize=7)
+                    title = axis_label(met, unit, direction_of(mrecs[0]), doc, sep="\n")  # a long label wraps
+                    ax.set_title("\n".join(textwrap.fill(t, 22) for t in title.split("\n")), fontsize=7)
                 if j == 0:
                     ax.set_ylabel(row)
                 if i == len(rows) - 1 or not any(r["condition"].get("kind") == rows[i + 1] for r in mrecs):
@@ -361,6 +449,10 @@ def fig1(doc):
         for ax in axes.flat:
             for h, lab in zip(*ax.get_legend_handles_labels()):
                 handles.setdefault(lab, h)
+        if CI_LABEL in handles:  # one neutral entry for every series' whiskers, last
+            from matplotlib.lines import Line2D
+            del handles[CI_LABEL]
+            handles[CI_LABEL] = Line2D([], [], color="#555", marker="|", ls="none", ms=7, mew=0.8)
         ncol = max(1, min(len(handles), 4 if w == PAGE_IN else 2))
         legend_rows = -(-len(handles) // ncol)
         fig.tight_layout(rect=(0, min(0.4, (0.17 * legend_rows + 0.08) / fig.get_figheight()), 1, 1))
@@ -553,7 +645,7 @@ td.id{word-break:break-all;min-width:200px;max-width:320px;font-size:12px;color:
 table.sortable th{cursor:pointer} table.sortable th:after{content:" \\2195";color:#aaa;font-size:11px}
 input.filter{margin:6px 0;padding:4px 8px;width:320px;font-size:13px}
 code{background:#f3f3f3;padding:1px 4px;border-radius:3px} .small{font-size:12px;color:#555}
-img.fig{max-width:100%;background:#fff} figure{margin:8px 0}
+img.fig{max-width:100%;background:#fff} figure{margin:8px 0} span.ci{display:block;color:#555;font-size:12px}
 """
 
 # sortable and filterable tables: plain inline script, no library, nothing fetched
@@ -588,9 +680,10 @@ def _table(tid: str, header: list[str], rows: list[str], filterable: bool = True
             + "".join(rows) + "</tbody></table>")
 
 
-def _td_num(v, unit="", sign=False, cls="num") -> str:
+def _td_num(v, unit="", sign=False, cls="num", ci=None) -> str:
+    """A table cell of a number (with its 95 % interval ``ci`` when given); it sorts by the number."""
     dv = f" data-v='{float(v) * display(unit)[0]!r}'" if is_number(v) else ""
-    return f"<td class='{cls}'{dv}>{_num(v, unit, sign=sign)}</td>"
+    return f"<td class='{cls}'{dv}>{_num_ci(v, ci, unit, sign=sign)}</td>"
 
 
 def load_errors(run: dict) -> list[dict]:
@@ -624,15 +717,17 @@ def _failing_table(doc: dict, bad: list[dict]) -> str:
         th = r.get("threshold") if isinstance(r.get("threshold"), dict) else {}
         f, k = _source(th) if th else ("", "")
         ex = excess(r)
-        worse = _num(ex, unit) if ex is not None else "—"
-        if ex is not None and unit and display(unit)[1] != "%":
-            worse += f"<br><span class='small'>{E(unit)}</span>"
+        worse = _num_ci(ex, excess_ci(r), unit) if ex is not None else "—"
+        if ex is not None and unit and display(unit)[1] != "%":  # (an interval already ends its line)
+            worse += f"{'' if worse.endswith('</span>') else '<br>'}<span class='small'>{E(unit)}</span>"
         why = E(r.get("failure")) if r.get("failure") else ""
         cells = [f"<td>{E(r['codec'])}</td>", f"<td class='num'>{_g(r['bitrate_kbps'])}</td>", f"<td>{E(r['suite'])}</td>",
                  f"<td>{E(_cond(r['condition']))}</td>",
                  f"<td>{E(label_of(r['metric'], doc))}<br><span class='small'>{E(r['metric'])}"
                  f"{' · unit ' + E(display(unit)[1]) if unit else ''}</span></td>",
-                 _td_num(r.get("value"), unit), _td_num(r.get("oracle"), unit), _td_num(r.get("delta"), unit, sign=True),
+                 _td_num(r.get("value"), unit, ci=_ci(r, "value_ci95")),
+                 _td_num(r.get("oracle"), unit, ci=_ci(r, "oracle_ci95")),
+                 _td_num(r.get("delta"), unit, sign=True, ci=_ci(r, "delta_ci95")),
                  f"<td>{E(limit_text(th)) if th else '—'}</td>",
                  f"<td class='num bad' data-v='{(ex or 0) * display(unit)[0]!r}'><b>{worse}</b>{'<br>' + why if why else ''}</td>",
                  f"<td title='{E(f)}'><code>{E(Path(f).name) if f else '—'}</code>"
@@ -654,7 +749,7 @@ def _failing_table(doc: dict, bad: list[dict]) -> str:
         ids = "<br>".join(E(x.get("test_id")) for x in g[:5]) + (f"<br>… {len(g) - 5} more" if len(g) > 5 else "")
         cells.append(f"<td class='id'>{'<b>×' + str(len(g)) + '</b> ' if len(g) > 1 else ''}{ids}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    return _table("failing", header, rows)
+    return f"<p class='small'>{CI_NOTE}</p>" + _table("failing", header, rows)
 
 
 def _summary_table(doc: dict) -> str:
@@ -676,32 +771,36 @@ def _summary_table(doc: dict) -> str:
             unit = unit_of(worst, doc)
             failed = any(r.get("passed") is False for r in sel)
             cls = "bad" if failed else "ok" if any(r.get("passed") is True for r in sel) else "na"
+            dci = _ci(worst, "delta_ci95")  # an interval ends its own line
             cells.append(f"<td class='num {cls}' data-v='{float(worst['delta']) * display(unit)[0]!r}' "
-                         f"title='{E(_cond(worst['condition']))}'>{_num(worst['delta'], unit, sign=True)}"
-                         f"<br><span class='small'>{E(worst['condition'].get('kind'))}</span></td>")
+                         f"title='{E(_cond(worst['condition']))}'>"
+                         f"{_num_ci(worst['delta'], dci, unit, sign=True)}"
+                         f"{'' if dci else '<br>'}<span class='small'>{E(worst['condition'].get('kind'))}</span></td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     head = ["codec", "kbps"] + [f"{E(label_of(m, doc))} Δ<br><span class='small'>"
                                 f"{E(display(unit_of({'metric': m}, doc))[1])}</span>" for m in metrics]
     return ("<h2>Summary: worst Δ (codec − oracle) per metric over the noise conditions</h2>"
             "<p class='small'>Worst in each metric's own direction; the cell names the condition; red where a "
-            "check of that metric failed.</p>" + _table("summary", head, rows, filterable=False))
+            f"check of that metric failed. {CI_NOTE}</p>" + _table("summary", head, rows, filterable=False))
 
 
 def _headroom_table(doc: dict, good: list[dict]) -> str:
     rows = []
     for r in sorted(good, key=lambda r: (excess(r) is None, -(excess(r) or 0.0))):
         unit = unit_of(r, doc)
-        ex = excess(r)
+        ex, eci = excess(r), excess_ci(r)  # headroom = -excess
         th = r.get("threshold") if isinstance(r.get("threshold"), dict) else {}
         f, k = _source(th) if th else ("", "")
         rows.append(f"<tr><td>{E(r['codec'])}</td><td class='num'>{_g(r['bitrate_kbps'])}</td><td>{E(r['suite'])}</td>"
-                    f"<td>{E(_cond(r['condition']))}</td><td>{E(r['metric'])}</td>{_td_num(r.get('value'), unit)}"
-                    f"{_td_num(r.get('delta'), unit, sign=True)}<td>{E(limit_text(th)) if th else 'baseline only'}</td>"
-                    + (f"<td class='num' data-v='{-ex * display(unit)[0]!r}'>{_num(-ex, unit)}</td>" if ex is not None
+                    f"<td>{E(_cond(r['condition']))}</td><td>{E(r['metric'])}</td>"
+                    f"{_td_num(r.get('value'), unit, ci=_ci(r, 'value_ci95'))}"
+                    f"{_td_num(r.get('delta'), unit, sign=True, ci=_ci(r, 'delta_ci95'))}"
+                    f"<td>{E(limit_text(th)) if th else 'baseline only'}</td>"
+                    + (_td_num(-ex, unit, ci=(-eci[1], -eci[0]) if eci else None) if ex is not None
                        else "<td class='na'>—</td>")
                     + f"<td class='small' title='{E(f)}'><code>{E(Path(f).name)}</code> {E(k)}</td></tr>")
     return ("<h2>Headroom of the passing checks</h2><p class='small'>How far each passing check is from its limit, in "
-            "the metric's unit (smallest first: the checks closest to failing).</p>"
+            f"the metric's unit (smallest first: the checks closest to failing). {CI_NOTE}</p>"
             + _table("headroom", ["codec", "kbps", "suite", "condition", "metric", "value", "delta", "limit",
                                   "headroom", "threshold source"], rows))
 
@@ -811,17 +910,17 @@ def render(doc: dict, run_dir: Path, figures_dir: Path | None = None) -> str:
     out.append(figs.section("noise robustness (codec vs oracle)", "noise", fig1,
                             "Each metric has one y-range over all conditions. Dashed black: the oracle (the degraded, "
                             "uncoded input). Red ticks: the threshold as a bound on the value (oracle + max_delta, or "
-                            "the value limit); open diamonds: the baseline; whiskers: 95 % intervals where the records "
-                            f"carry them. {WER_NOTE} EER is in % of trials."))
+                            "the value limit); open diamonds: the baseline. {ci} "
+                            f"{WER_NOTE} EER is in % of trials."))
     out.append(figs.section("linearity", "linearity", fig2,
                             "Left: median SER of f(x+y) against f(x)+f(y) (higher is more additive). Right: output "
-                            "gain vs input gain against the ideal diagonal."))
+                            "gain vs input gain against the ideal diagonal. " + NO_CI["linearity"]))
     out.append(figs.section("frequency response", "frequency-response", fig3,
                             "Exponential sine sweep, deconvolved, 1/6-octave smoothing. The vertical lines are the "
                             "band edges of the checks: low band below 100 Hz, mid band 100 Hz–2 kHz, high band "
-                            "2–8 kHz."))
+                            "2–8 kHz. " + NO_CI["frequency_response"]))
     out.append(figs.section("token robustness: agreement of the codes per RVQ level", "tokens", fig_tokens,
-                            "Fraction of frames whose code is unchanged (0-1); level 1 bold."))
+                            "Fraction of frames whose code is unchanged (0-1); level 1 bold. " + NO_CI["tokens"]))
     # worst-case audio: the worst *noisy* condition (clean only when no noisy clip exists)
     clips = [r for r in recs if isinstance(r.get("audio"), dict)]
     if clips:
@@ -853,17 +952,16 @@ def render(doc: dict, run_dir: Path, figures_dir: Path | None = None) -> str:
             cl, txt = ("ok", "pass") if p is True else ("bad", "FAIL") if p is False else ("na", "not gated")
             und = r.get("n_undefined") or 0
             why = r.get("undefined_reasons") or {}
-            ci = _ci(r, "delta_ci95")
             rows.append(f"<tr><td>{E(r['codec'])}</td><td class='num'>{_g(r['bitrate_kbps'])}</td><td>{E(r['suite'])}</td>"
                         f"<td>{E(_cond(r['condition']))}</td><td>{E(r['metric'])}{' (stand-in)' if r.get('stand_in') else ''}</td>"
-                        f"<td>{E(display(unit)[1])}</td>{_td_num(r['value'], unit)}{_td_num(r['oracle'], unit)}"
-                        f"{_td_num(r['delta'], unit, sign=True)}"
-                        f"<td class='num'>{('[' + _num(ci[0], unit) + ', ' + _num(ci[1], unit) + ']') if ci else '—'}</td>"
+                        f"<td>{E(display(unit)[1])}</td>{_td_num(r['value'], unit, ci=_ci(r, 'value_ci95'))}"
+                        f"{_td_num(r['oracle'], unit, ci=_ci(r, 'oracle_ci95'))}"
+                        f"{_td_num(r['delta'], unit, sign=True, ci=_ci(r, 'delta_ci95'))}"
                         f"<td class='{cl}'>{txt}</td><td title='{E(json.dumps(why))}'>{_int(r['n_items'])}"
                         f"{f' ({_int(und)})' if und else ''}</td></tr>")
-        out.append(f"<h2>All measurements ({len(recs)})</h2>" + _table(
+        out.append(f"<h2>All measurements ({len(recs)})</h2><p class='small'>{CI_NOTE}</p>" + _table(
             "records", ["codec", "kbps", "suite", "condition", "metric", "unit", "value", "oracle", "delta",
-                        "delta 95 % CI", "passed", "items (undefined)"], rows))
+                        "passed", "items (undefined)"], rows))
     durations = run.get("durations")
     if isinstance(durations, dict) and durations:
         items = sorted(((k, v) for k, v in durations.items() if is_number(v)), key=lambda kv: -float(kv[1]))
