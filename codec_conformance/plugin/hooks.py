@@ -362,7 +362,7 @@ def pytest_runtest_logreport(report):
     st = _current_state
     if st is None or st.is_worker:
         return
-    from . import progress
+    from .. import progress
     prog = progress.current()
     if prog is not None:
         prog.clear()  # the live status goes before pytest writes the outcome
@@ -426,7 +426,7 @@ def pytest_sessionstart(session):
     global _current_state
     _current_state = state(session.config)
     if not _current_state.is_worker:
-        from . import progress
+        from .. import progress
         progress.install(session.config)
 
 
@@ -442,7 +442,7 @@ def pytest_sessionfinish(session, exitstatus):
         return  # nothing more is written after a write error (the last good results.json stays)
     interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED)
     rec.run["durations"] = {k: round(v, 3) for k, v in st.durations.items()}
-    from . import progress
+    from .. import progress
     prog = progress.current()
     if prog is not None and prog.totals:
         rec.run.setdefault("timing", {})["stages"] = {k: round(v, 2) for k, v in prog.totals.items()}
@@ -528,7 +528,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_line(f"codec-conformance: HTML report failed ({st.report_error}); results.json is complete")
     for p in getattr(st, "updated", None) or []:
         terminalreporter.write_line(f"codec-conformance: wrote thresholds {p}")
-    from . import progress
+    from .. import progress
     prog = progress.current()
     for line in prog.summary_lines() if prog is not None else []:
         terminalreporter.write_line(line)

@@ -13,7 +13,7 @@ from ..codecs.base import BaseCodec, check_output
 from ..codecs.cache import Cache
 from ..data.audio import content_hash, fit_length, resample
 from ..errors import CheckpointError, CodecError, ConformanceError
-from . import progress
+from .. import progress
 from .settings import Settings, select_bitrates
 
 
