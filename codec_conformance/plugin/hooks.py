@@ -95,6 +95,9 @@ class PluginState:
         self.run_dir: Path | None = None
         self.outcomes = {"passed": 0, "failed": 0, "skipped": 0, "error": 0}
         self.resume_ids: set[str] = set()
+        # controller: nodeid -> readable JUnit properties, held from the call report for the
+        # teardown report (junitxml reads teardown's properties)
+        self.junit_pending: dict[str, list[tuple[str, str]]] = {}
 
     def session(self):
         if self._session is None:
@@ -374,7 +377,7 @@ def pytest_runtest_logreport(report):
     finally:  # JUnit XML gets readable properties, not the records' Python repr
         payloads = [v for k, v in props if k == PAYLOAD_KEY]
         rest = [(k, v) for k, v in props if k not in (PAYLOAD_KEY, LOAD_ERROR_KEY)]
-        pending = st.__dict__.setdefault("junit_pending", {})  # nodeid -> properties for its teardown report
+        pending = st.junit_pending
         if payloads:
             pending[report.nodeid] = junit_properties(payloads)
         if len(rest) != len(props):
