@@ -17,7 +17,7 @@ from ..data.shipped import SYNTHETIC, load_shipped_speech, shipped_noise_bank, s
 from ..errors import ConformanceError
 from .. import progress
 from .runner import CodecRunner
-from .scorer import Scorer, score_speech_items  # noqa: F401  (score_speech_items: its old home)
+from .scorer import Scorer
 from .settings import Settings
 from ..gate.thresholds import ThresholdSet
 
