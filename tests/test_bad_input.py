@@ -184,7 +184,7 @@ def test_report_dir_without_write_permission(tmp_path, monkeypatch):
     """Permissions cannot be taken from root: os.access is made to say no instead."""
     from codec_conformance.plugin.preflight import check_report_dir
     from codec_conformance.plugin.settings import Settings
-    s = Settings(rootdir=str(tmp_path), values={"report_dir": "ro/reports"})
+    s = Settings(rootdir=str(tmp_path), report_dir="ro/reports")
     (tmp_path / "ro").mkdir()
     check_report_dir(s)  # writable: fine, and nothing created
     assert not (tmp_path / "ro" / "reports").exists()

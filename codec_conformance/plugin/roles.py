@@ -38,7 +38,7 @@ class Role:
 
     is_worker = False
 
-    def __init__(self, config):
+    def __init__(self, config) -> None:
         self.config = config
         try:
             self.settings: Settings = build_settings(config.getoption, config.invocation_params.dir,
@@ -127,7 +127,7 @@ class Controller(Role):
     """The process that owns the run: checks the inputs, writes the run folder from the records
     that arrive with each test's report, and prints the summary."""
 
-    def __init__(self, config):
+    def __init__(self, config) -> None:
         super().__init__(config)
         from ..results.records import now_iso
         self.started = now_iso()  # the session's start (the recorder is made at the first result)
