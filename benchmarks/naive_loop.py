@@ -27,11 +27,9 @@ def main(argv=None) -> dict:
     from codec_conformance.metrics import build_metric
     from codec_conformance.registry import make_codec
     from codec_conformance.plugin.session import ConformanceSession
-    from codec_conformance.plugin.settings import OPTIONS, Settings, select_bitrates
+    from codec_conformance.plugin.settings import Settings, select_bitrates
 
-    values = {k: d for k, (d, *_) in OPTIONS.items()}
-    values.update(profile=a.profile, weights=a.weights, no_cache=True, bitrate=a.bitrate)
-    s = Settings(codecs=[a.codec], rootdir=".", values=values)
+    s = Settings(codecs=[a.codec], rootdir=".", profile=a.profile, weights=a.weights, no_cache=True, bitrate=a.bitrate)
     sess = ConformanceSession(s)  # corpus, noise bank and the condition grid only
     corpus = sess.corpus
     codec = make_codec(a.codec, weights=a.weights)

@@ -184,7 +184,7 @@ def test_report_dir_without_write_permission(tmp_path, monkeypatch):
     """Permissions cannot be taken from root: os.access is made to say no instead."""
     from codec_conformance.plugin.preflight import check_report_dir
     from codec_conformance.plugin.settings import Settings
-    s = Settings(rootdir=str(tmp_path), values={"report_dir": "ro/reports"})
+    s = Settings(rootdir=str(tmp_path), report_dir="ro/reports")
     (tmp_path / "ro").mkdir()
     check_report_dir(s)  # writable: fine, and nothing created
     assert not (tmp_path / "ro" / "reports").exists()
@@ -318,7 +318,7 @@ def test_near_silent_item_is_undefined_not_a_skewed_curve_or_errors(run, pyteste
 def test_silent_items_keep_their_place_in_per_item_values():
     from codec_conformance.data.corpus import Corpus, Utterance
     from codec_conformance.metrics.signal import MelDistance
-    from codec_conformance.plugin.session import score_speech_items
+    from codec_conformance.plugin.scorer import score_speech_items
     items = [Utterance("s0", "a", speechlike(120.0)), Utterance("z", "a", np.zeros(SR, np.float32)),
              Utterance("s1", "b", speechlike(200.0))]
     c = Corpus("t", items)

@@ -47,7 +47,7 @@ def test_one_key_function_per_suite_in_both_directions():
 
 
 def test_metric_metadata_reaches_the_scheduler_and_corpus_choice():
-    from codec_conformance.plugin.hooks import estimated_cost
+    from codec_conformance.plugin.roles import estimated_cost
     from codec_conformance.suites import test_noise_robustness as noise
 
     class Item:

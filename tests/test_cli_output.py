@@ -200,7 +200,7 @@ class FakeTR:
 
 
 def test_progress_live_status_is_erased_and_timed():
-    from codec_conformance.plugin import progress as P
+    from codec_conformance import progress as P
     tr = FakeTR()
     tr._tw._current_line = "suites/test_x.py .."
     p = P.Progress(tr, live=True)
@@ -218,7 +218,7 @@ def test_progress_live_status_is_erased_and_timed():
 
 
 def test_progress_quiet_mode_one_line_per_stage(monkeypatch):
-    from codec_conformance.plugin import progress as P
+    from codec_conformance import progress as P
     monkeypatch.setattr(P, "MIN_ANNOUNCE_S", 0.0)
     monkeypatch.setattr(P, "LONG_STAGE_S", 60.0)
     tr = FakeTR()

@@ -116,9 +116,7 @@ def test_precision_option_is_validated_and_refused_for_codecs_without_it():
     from codec_conformance.plugin.session import ConformanceSession
     from codec_conformance.plugin.settings import OPTIONS, Settings, build_settings
 
-    values = {k: d for k, (d, *_) in OPTIONS.items()}
-    values.update(precision="bf16", device="cpu", no_cache=True)
-    sess = ConformanceSession(Settings(codecs=["opus"], rootdir=".", values=values))
+    sess = ConformanceSession(Settings(codecs=["opus"], rootdir=".", precision="bf16", device="cpu", no_cache=True))
     with pytest.raises(ConformanceError, match="codec 'opus' runs in its own precision only"):
         sess.codec("opus")
     opts = {f"codec_{k}": None for k in OPTIONS} | {"codec_precision": "fp8", "codec": ["opus"]}

@@ -15,7 +15,7 @@ def pytest_collection_finish(session):
     from codec_conformance.plugin.hooks import state
     s = state(session.config).settings
     open(os.path.join(str(session.config.rootpath), "settings.json"), "w").write(
-        json.dumps({"codecs": s.codecs, **{k: s.values[k] for k in ("profile", "seed", "threshold_margin", "no_cache")}}))
+        json.dumps({"codecs": s.codecs, **{k: getattr(s, k) for k in ("profile", "seed", "threshold_margin", "no_cache")}}))
 ''')
 
     def _run(*args):
@@ -82,3 +82,20 @@ def pytest_codec_conformance_finished(results, run_dir, config):
     seen = json.loads((pytester.path / "reports" / "latest" / "seen.json").read_text())
     doc = json.loads((pytester.path / "reports" / "latest" / "results.json").read_text())
     assert seen["n"] == len(doc["records"]) > 0 and "mid_band_ripple_db" in seen["metrics"]
+
+
+def test_settings_has_one_typed_attribute_per_option_with_its_default():
+    """Settings is a dataclass with a named attribute per OPTIONS entry (no __getattr__ over a
+    dict): the two cannot drift apart, and a name that is not an option is an AttributeError."""
+    import dataclasses
+
+    from codec_conformance.plugin.settings import Settings
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    assert set(fields) - {"codecs", "rootdir"} == set(OPTIONS)
+    s = Settings()
+    assert {name: getattr(s, name) for name in OPTIONS} == {name: entry[0] for name, entry in OPTIONS.items()}
+    assert all(fields[name].type != "Any" for name in OPTIONS)  # typed, each
+    assert "__getattr__" not in vars(Settings)
+    with pytest.raises(AttributeError):
+        s.not_an_option  # noqa: B018
+    assert list(s.to_dict()) == ["codecs", *OPTIONS]

@@ -117,17 +117,17 @@ def test_second_process_on_a_run_folder_is_refused(tmp_path):
 
 
 def test_runs_created_in_the_same_second_get_their_own_folders(tmp_path, monkeypatch):
-    from codec_conformance.plugin import hooks as plugin
+    from codec_conformance.plugin import roles
     from codec_conformance.plugin.settings import build_settings
-    monkeypatch.setattr(plugin.time, "strftime", lambda fmt: "20260101-000000")
+    monkeypatch.setattr(roles.time, "strftime", lambda fmt: "20260101-000000")
     opts = {"codec": ["gain"], "codec_report_dir": str(tmp_path / "reports")}
     n = 6
     states = []
     for _ in range(n):
-        st = object.__new__(plugin.PluginState)
+        st = object.__new__(roles.Controller)
         st.settings = build_settings(opts.get, tmp_path)
         st.config = type("C", (), {"invocation_params": type("P", (), {"args": ()})()})()
-        st.is_worker, st.recorder, st.run_dir = False, None, None
+        st.recorder, st.run_dir, st.started = None, None, None
         states.append(st)
     barrier = threading.Barrier(n)
 

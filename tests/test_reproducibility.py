@@ -133,11 +133,9 @@ def test_decoding_settings_are_in_the_transcript_cache_key_and_in_provenance(mon
 def test_evaluator_settings_reach_run_provenance():
     from codec_conformance.metrics.dnsmos import Dnsmos
     from codec_conformance.plugin.session import ConformanceSession
-    from codec_conformance.plugin.settings import OPTIONS, Settings
+    from codec_conformance.plugin.settings import Settings
 
-    vals = {k: d for k, (d, *_) in OPTIONS.items()}
-    vals.update(no_cache=True, device="cpu")
-    sess = ConformanceSession(Settings(codecs=["opus"], rootdir=ROOT, values=vals))
+    sess = ConformanceSession(Settings(codecs=["opus"], rootdir=ROOT, no_cache=True, device="cpu"))
     sess.scorer._metrics = {"wer": WordErrorRate(backend=_StubWhisper([])), "dnsmos": Dnsmos()}
     infos = sess.evaluator_infos()
     assert infos["wer"]["settings"]["beam_size"] == 5

@@ -6,7 +6,7 @@ import pytest
 
 from codec_conformance.data import conditions as C
 from codec_conformance.errors import ConformanceError
-from codec_conformance.plugin.hooks import estimated_cost
+from codec_conformance.plugin.roles import estimated_cost
 from codec_conformance.metrics.threads import cpu_budget
 
 

@@ -29,8 +29,8 @@ SHIPPED = Path(__file__).resolve().parents[1] / "codec_conformance" / "data" / "
 def test_default_corpus_is_real_shipped_librispeech_with_transcripts():
     """Bug: the embedded default was six eSpeak sentences (synthetic voices, synthetic babble)."""
     from codec_conformance.plugin.session import ConformanceSession
-    from codec_conformance.plugin.settings import OPTIONS, Settings
-    s = Settings(values={k: d for k, (d, *_) in OPTIONS.items()})
+    from codec_conformance.plugin.settings import Settings
+    s = Settings()
     sess = ConformanceSession(s)
     c = sess.corpus
     assert not c.synthetic and c.has_transcripts and "LibriSpeech" in c.description
@@ -41,8 +41,8 @@ def test_default_corpus_is_real_shipped_librispeech_with_transcripts():
 
 def test_synthetic_corpus_stays_available_and_labelled():
     from codec_conformance.plugin.session import ConformanceSession
-    from codec_conformance.plugin.settings import OPTIONS, Settings
-    s = Settings(values={**{k: d for k, (d, *_) in OPTIONS.items()}, "corpus": "synthetic"})
+    from codec_conformance.plugin.settings import Settings
+    s = Settings(corpus="synthetic")
     sess = ConformanceSession(s)
     assert sess.synthetic_corpus and sess.rir_bank is None
     assert sess.noise_conditions()[-1].rt60_s == 0.6  # simulated reverb, as before

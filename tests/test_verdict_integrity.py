@@ -120,11 +120,9 @@ def usercodecs(tmp_path, monkeypatch):
 
 def make_session(tmp_path, codec, **values):
     from codec_conformance.plugin.session import ConformanceSession
-    from codec_conformance.plugin.settings import defaults, Settings
-    v = defaults()
-    v.update(cache_dir=str(tmp_path / "cache"))  # device: auto (not an option the user set)
-    v.update(values)
-    return ConformanceSession(Settings(codecs=[codec], rootdir=str(tmp_path), values=v))
+    from codec_conformance.plugin.settings import Settings
+    v = {"cache_dir": str(tmp_path / "cache"), **values}  # device: auto (not an option the user set)
+    return ConformanceSession(Settings(codecs=[codec], rootdir=str(tmp_path), **v))
 
 
 def tone(n=1600):

@@ -308,7 +308,7 @@ class WordErrorRate(LazyModelMetric):
         """Transcripts of ``signals``: one Whisper window per pack of consecutive utterances (in
         the given order, each pack <= PACK_WINDOW_S with gaps) when the backend packs, else one
         per signal. Cached by the pack's content (a pack is the unit Whisper saw)."""
-        from ..plugin.progress import step  # a live "transcribing 12/48" where a terminal shows it
+        from ..progress import step  # a live "transcribing 12/48" where a terminal shows it
         if not self.packs:
             out_each = []
             for k, x in enumerate(signals):

@@ -180,7 +180,7 @@ def needed_files(s) -> list:
                 continue  # reported when the codec is built
             declared = getattr(sys.modules.get(factory.__module__), "PRETRAINED", {}).get(name, ())
             out += [(f"--codec={name} pretrained weights", src) for src in declared]
-    if getattr(s, "evaluators", "embedded") == "paper":
+    if s.evaluators == "paper":
         metrics = [m.strip() for m in str(s.metrics).split(",")] if s.metrics else list(s.profile_spec.metrics)
         metrics.append("emotion_acc")
         for metric in metrics:

@@ -13,7 +13,7 @@ from ..codecs.base import BaseCodec, check_output
 from ..codecs.cache import Cache
 from ..data.audio import content_hash, fit_length, resample
 from ..errors import CheckpointError, CodecError, ConformanceError
-from . import progress
+from .. import progress
 from .settings import Settings, select_bitrates
 
 
@@ -56,7 +56,7 @@ class CodecRunner:
                     config=str(s.path(s.config)) if s.config else None, weights=s.weights,
                     trust_checkpoint=bool(s.trust_checkpoint), device=self.device)
                 apply_torch_threads()
-                precision = getattr(s, "precision", "fp32")
+                precision = s.precision
                 if precision != "fp32":
                     if not hasattr(codec, "set_precision"):
                         raise ConformanceError(f"--codec-precision {precision}: codec {name!r} runs in its own "
@@ -100,7 +100,7 @@ class CodecRunner:
         return {"spec": name,
                 "checkpoint_sha256": sha256_path(s.path(s.checkpoint)) if s.checkpoint else None,
                 "config_sha256": sha256_path(s.path(s.config)) if s.config else None,
-                "weights": s.weights, "precision": getattr(s, "precision", "fp32"), "device": dev}
+                "weights": s.weights, "precision": s.precision, "device": dev}
 
     def roundtrip_one(self, name: str, bitrate: float, x: np.ndarray, sr: int) -> np.ndarray:
         """One signal at ``sr`` through the codec (resampled to and from its rate), cached by content."""
@@ -147,7 +147,7 @@ class CodecRunner:
             batch = np.stack([fit_length(y, n) for y in ys]).astype(np.float32)
             inp = batch if isinstance(codec, BaseCodec) else _as_tensor(batch)  # a BaseCodec takes numpy as it is
             res = call_with_time_limit(partial(codec.roundtrip, inp, bitrate),  # --codec-timeout
-                                       getattr(self.settings, "timeout", 600.0), str(getattr(codec, "name", name)),
+                                       self.settings.timeout, str(getattr(codec, "name", name)),
                                        bitrate)
             res = check_output(name, batch, res, bitrate)  # real float of the input's shape, finite
             for (_, i, key), y, row in zip(chunk, ys, res):

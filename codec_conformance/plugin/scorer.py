@@ -9,7 +9,7 @@ import numpy as np
 from ..codecs.cache import Cache
 from ..data.corpus import Corpus
 from ..metrics.base import MetricResult
-from . import progress
+from .. import progress
 from .settings import Settings
 
 

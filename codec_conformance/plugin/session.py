@@ -15,9 +15,9 @@ from ..data.corpus import (EMBEDDED_VOICES, AudioBank, Corpus, babble_bank, defa
                            load_folder, load_ravdess)
 from ..data.shipped import SYNTHETIC, load_shipped_speech, shipped_noise_bank, shipped_rir_bank
 from ..errors import ConformanceError
-from . import progress
+from .. import progress
 from .runner import CodecRunner
-from .scorer import Scorer, score_speech_items  # noqa: F401  (score_speech_items: its old home)
+from .scorer import Scorer
 from .settings import Settings
 from ..gate.thresholds import ThresholdSet
 

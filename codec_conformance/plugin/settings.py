@@ -146,15 +146,47 @@ PROFILES = {
 
 @dataclass
 class Settings:
-    codecs: list = field(default_factory=lambda: ["opus"])
+    """The run's settings: the codecs, the project folder, and one typed attribute per entry of
+    ``OPTIONS`` (same names, same defaults; tests/test_options.py keeps the two the same set).
+    Built by :func:`build_settings`; ``Settings(codecs=[...], seed=1)`` in code and tests."""
+    codecs: list[str] = field(default_factory=lambda: ["opus"])
     rootdir: str = "."
-    values: dict = field(default_factory=dict)
-
-    def __getattr__(self, name):
-        values = self.__dict__.get("values", {})
-        if name in values:
-            return values[name]
-        raise AttributeError(name)
+    # --- one field per OPTIONS entry, in its order (a new option: a new line here too)
+    bitrate: str = "max"
+    checkpoint: str | None = None
+    config: str | None = None
+    weights: str = "pretrained"
+    trust_checkpoint: bool = False
+    precision: str = "fp32"
+    device: str = "auto"
+    profile: str = "smoke"
+    corpus: str | None = None
+    noise_dir: str | None = None
+    rir_dir: str | None = None
+    emotion_corpus: str | None = None
+    emotion_model: str | None = None
+    asr_model: str = "auto"
+    speaker_model: str = "auto"
+    metrics: str | None = None
+    eer_protocol: str = "enrol-test"
+    thresholds: str | None = None
+    thresholds_dir: str = "thresholds"
+    report_dir: str = "reports"
+    seed: int = 0
+    baseline: str | None = None
+    baseline_tolerance: float = 0.05
+    measure_only: bool = False
+    update_thresholds: bool = False
+    threshold_margin: float = 0.2
+    cache_dir: str | None = None
+    no_cache: bool = False
+    shard_id: int = 0
+    num_shards: int = 1
+    resume: str | None = None
+    evaluators: str = "embedded"
+    offline: bool = False
+    model_mirror: str | None = None
+    timeout: float = 600.0
 
     @property
     def profile_spec(self) -> Profile:
@@ -173,7 +205,8 @@ class Settings:
         return p if p.is_absolute() else Path(self.rootdir) / p
 
     def to_dict(self) -> dict:
-        return {"codecs": list(self.codecs), **self.values}
+        """The codecs and every option's value (as recorded in results.json)."""
+        return {"codecs": list(self.codecs), **{name: getattr(self, name) for name in OPTIONS}}
 
 
 def project_dir(start: str | Path) -> Path:
@@ -196,11 +229,6 @@ def read_pyproject(rootdir: str | Path) -> dict:
         return tomllib.loads(p.read_text()).get("tool", {}).get("codec_conformance", {})
     except tomllib.TOMLDecodeError:
         return {}
-
-
-def defaults() -> dict:
-    """name -> default of every option (OPTIONS entries are (default, help) or (default, help, type))."""
-    return {name: entry[0] for name, entry in OPTIONS.items()}
 
 
 def option_type(name: str):
@@ -270,7 +298,7 @@ def build_settings(getoption, invocation_dir: str | Path, getini=None) -> Settin
     codecs = getoption("codec") or _ini_codecs(getini) or file_vals.get("codec") or ["opus"]
     if isinstance(codecs, str):
         codecs = [codecs]
-    s = Settings(codecs=list(dict.fromkeys(codecs)), rootdir=str(rootdir), values=values)
+    s = Settings(codecs=list(dict.fromkeys(codecs)), rootdir=str(rootdir), **values)
     if not 0 <= s.shard_id < s.num_shards:
         raise ConformanceError(f"--codec-shard-id {s.shard_id} must be in [0, --codec-num-shards={s.num_shards})")
     return s

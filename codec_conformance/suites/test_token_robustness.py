@@ -16,6 +16,9 @@ agreement (analysis.TOKEN_METRICS):
 Codecs that expose no codes (``encode``/``decode``: the reference codecs) have no token tests:
 each is skipped as not applicable.
 """
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
@@ -40,41 +43,68 @@ SUITE = SuiteInfo(
     cost={"test_token_gain": 3.0, "test_token_noise": 1.0, "test_token_shift": 1.0, "test_token_determinism": 1.0})
 
 
-def _codec(sess, codec):
-    c = sess.token_codec(codec)
-    if c is None:
-        pytest.skip(f"not applicable: codec {codec!r} exposes no codes (no encode/decode)")
-    return c
+@dataclass
+class TokenPoint:
+    """The codec point a token test measures: the session, the codec (one that exposes codes) at
+    one bitrate, and the corpus; what every test of this suite starts from."""
+    sess: Any
+    request: Any
+    codec: str
+    bitrate: float
+    coder: Any  # the codec object: token_hop, sample_rate
+
+    @property
+    def corpus(self):
+        return self.sess.corpus
+
+    @property
+    def sr(self) -> int:
+        return self.corpus.sample_rate
+
+    def codes(self, x: np.ndarray, sr: int | None = None, memo: bool = True) -> np.ndarray:
+        """The codes of ``x`` (at the corpus rate unless ``sr`` says otherwise)."""
+        return self.sess.codes(self.codec, self.bitrate, x, self.sr if sr is None else sr, memo=memo)
+
+    def record(self, cond: dict, metric: str, direction: str, value, **extra) -> dict:
+        return build_record(self.sess, self.request, codec=self.codec, bitrate=self.bitrate, suite=SUITE.name,
+                            condition=cond, metric=metric, direction=direction, value=value, unit="fraction",
+                            **extra)
+
+    def summary_records(self, cond: dict, pairs, **extra) -> list[dict]:
+        """One record per token metric over the (reference codes, perturbed codes) ``pairs``."""
+        summary = token_summary(pairs)
+        return [self.record(cond, m, d, summary[m], n_items=len(pairs),
+                            edit_rate_per_level=summary["edit_rate_per_level"],
+                            agreement_per_level=summary["agreement_per_level"], **extra)
+                for m, d in TOKEN_METRICS.items()]
+
+    def emit(self, recs: list[dict], curves: list[dict] | None = None) -> None:
+        emit(self.sess, self.request, self.codec, recs, curves or [])
 
 
-def _records(sess, request, codec, bitrate, cond, summary, n_items, **extra):
-    return [build_record(sess, request, codec=codec, bitrate=bitrate, suite="tokens", condition=cond,
-                         metric=m, direction=d, value=summary[m], n_items=n_items, unit="fraction",
-                         edit_rate_per_level=summary["edit_rate_per_level"],
-                         agreement_per_level=summary["agreement_per_level"], **extra)
-            for m, d in TOKEN_METRICS.items()]
-
-
-def test_token_noise(conformance, request, codec_point, token_condition):
+@pytest.fixture
+def token_point(conformance, request, codec_point) -> TokenPoint:
+    """The codec point under test; a codec that exposes no codes (no encode/decode) is skipped as
+    not applicable."""
     codec, bitrate = codec_point
-    sess = conformance
-    _codec(sess, codec)
-    corpus = sess.corpus
-    sr = corpus.sample_rate
-    noisy = sess.degraded(token_condition, corpus)
-    pairs = [(sess.codes(codec, bitrate, u.audio, sr), sess.codes(codec, bitrate, y, sr))
-             for u, y in zip(corpus.items, noisy)]
-    recs = _records(sess, request, codec, bitrate, token_condition.to_record(), token_summary(pairs), len(pairs))
-    emit(sess, request, codec, recs)
+    coder = conformance.token_codec(codec)
+    if coder is None:
+        pytest.skip(f"not applicable: codec {codec!r} exposes no codes (no encode/decode)")
+    return TokenPoint(conformance, request, codec, bitrate, coder)
+
+
+def test_token_noise(token_point, token_condition):
+    p = token_point
+    noisy = p.sess.degraded(token_condition, p.corpus)
+    pairs = [(p.codes(u.audio), p.codes(y)) for u, y in zip(p.corpus.items, noisy)]
+    recs = p.summary_records(token_condition.to_record(), pairs)
+    p.emit(recs)
     check(recs)
 
 
-def test_token_gain(conformance, request, codec_point):
-    codec, bitrate = codec_point
-    sess = conformance
-    _codec(sess, codec)
-    corpus = sess.corpus
-    sr = corpus.sample_rate
+def test_token_gain(token_point):
+    p = token_point
+    sess, codec, bitrate, corpus = p.sess, p.codec, p.bitrate, p.corpus
     cond = condition_record("gain", level_dbfs=PEAK_DBFS)
     th = limit(sess, codec, bitrate, SUITE.name, cond, "unit_edit_rate")
     n = len(corpus.items)
@@ -84,8 +114,7 @@ def test_token_gain(conformance, request, codec_point):
     @given(i=st.integers(0, n - 1), gain_db=st.floats(-40.0, 12.0))
     def prop(i, gain_db):
         x = normalise_peak(corpus.items[i].audio, PEAK_DBFS)
-        ref = sess.codes(codec, bitrate, x, sr)
-        test = sess.codes(codec, bitrate, (x * 10 ** (gain_db / 20)).astype(np.float32), sr)
+        ref, test = p.codes(x), p.codes((x * 10 ** (gain_db / 20)).astype(np.float32))
         edit, agree = level_edit_rates(ref, test), level_agreement(ref, test)
         ex = {"x": corpus.items[i].id, "gain_db": round(gain_db, 3), "unit_edit_rate": round(float(np.mean(edit)), 4),
               "token_agreement": round(float(np.mean(agree)), 4), "token_agreement_level1": round(agree[0], 4)}
@@ -101,8 +130,7 @@ def test_token_gain(conformance, request, codec_point):
         pairs = []
         for u in corpus.items[:3]:
             x = normalise_peak(u.audio, PEAK_DBFS)
-            pairs.append((sess.codes(codec, bitrate, x, sr),
-                          sess.codes(codec, bitrate, (x * 10 ** (g / 20)).astype(np.float32), sr)))
+            pairs.append((p.codes(x), p.codes((x * 10 ** (g / 20)).astype(np.float32))))
         s = token_summary(pairs)
         curve_mean.append(s["token_agreement"])
         curve_l1.append(s["token_agreement_level1"])
@@ -110,66 +138,54 @@ def test_token_gain(conformance, request, codec_point):
     worst = {"unit_edit_rate": max(e["unit_edit_rate"] for e in examples),
              "token_agreement": min(e["token_agreement"] for e in examples),
              "token_agreement_level1": min(e["token_agreement_level1"] for e in examples)}
-    recs = [build_record(sess, request, codec=codec, bitrate=bitrate, suite="tokens", condition=cond, metric=m,
-                         direction=TOKEN_METRICS[m], value=v,
-                         median=float(np.median([e[m] for e in examples])), n_items=len(examples),
-                         counterexample=counter if m == "unit_edit_rate" else None, unit="fraction",
-                         examples=examples[:50] if m == "unit_edit_rate" else None)
+    recs = [p.record(cond, m, TOKEN_METRICS[m], v, median=float(np.median([e[m] for e in examples])),
+                     n_items=len(examples), counterexample=counter if m == "unit_edit_rate" else None,
+                     examples=examples[:50] if m == "unit_edit_rate" else None)
             for m, v in worst.items()]
     curves = [{"codec": codec, "bitrate_kbps": bitrate, "kind": "token_gain", "level_dbfs": PEAK_DBFS,
                "x": grid, "x_unit": "dB", "y": y, "y_unit": "fraction", "label": label}
               for y, label in ((curve_mean, "token agreement (mean over levels)"),
                                (curve_l1, "token agreement (level 1)"))]
-    emit(sess, request, codec, recs, curves)
+    p.emit(recs, curves)
     if err is not None:
         pytest.fail(f"token gain robustness fails for {codec} @ {bitrate:g} kbps; shrunk counterexample: "
                     f"{counter}\n{err}", pytrace=False)
     check(recs)
 
 
-def test_token_shift(conformance, request, codec_point, token_shift):
-    codec, bitrate = codec_point
-    sess = conformance
-    c = _codec(sess, codec)
-    hop = int(c.token_hop)
+def test_token_shift(token_point, token_shift):
+    p = token_point
+    hop = int(p.coder.token_hop)
     shift = {"1-sample": 1, "hop/4": hop // 4, "hop/2": hop // 2}[token_shift]
-    corpus = sess.corpus
-    sr = int(c.sample_rate)  # shifts are in the codec's own samples: encode at its rate
+    sr = int(p.coder.sample_rate)  # shifts are in the codec's own samples: encode at its rate
     from codec_conformance.data.audio import resample
     pairs = []
-    for u in corpus.items:
-        x = resample(u.audio, corpus.sample_rate, sr).astype(np.float32)
+    for u in p.corpus.items:
+        x = resample(u.audio, p.sr, sr).astype(np.float32)
         delayed = np.concatenate([np.zeros(shift, np.float32), x])
-        pairs.append((sess.codes(codec, bitrate, x, sr), sess.codes(codec, bitrate, delayed, sr)))
-    cond = condition_record("shift", shift_samples=shift)
-    recs = _records(sess, request, codec, bitrate, cond, token_summary(pairs), len(pairs), hop_samples=hop)
-    emit(sess, request, codec, recs)
+        pairs.append((p.codes(x, sr), p.codes(delayed, sr)))
+    recs = p.summary_records(condition_record("shift", shift_samples=shift), pairs, hop_samples=hop)
+    p.emit(recs)
     check(recs)
 
 
-def test_token_determinism(conformance, request, codec_point):
-    codec, bitrate = codec_point
-    sess = conformance
-    _codec(sess, codec)
-    corpus = sess.corpus
+def test_token_determinism(token_point):
+    p = token_point
     same, total, differing = 0, 0, []
-    for u in corpus.items:
-        a = sess.codes(codec, bitrate, u.audio, corpus.sample_rate, memo=False)
-        b = sess.codes(codec, bitrate, u.audio, corpus.sample_rate, memo=False)
+    for u in p.corpus.items:
+        a, b = p.codes(u.audio, memo=False), p.codes(u.audio, memo=False)
         ok = a.shape == b.shape and bool(np.array_equal(a, b))
         eq = int(np.sum(a == b)) if a.shape == b.shape else 0
         same, total = same + eq, total + a.size
         if not ok:
             differing.append(u.id)
-    rec = build_record(sess, request, codec=codec, bitrate=bitrate, suite="tokens",
-                       condition=condition_record("determinism"), metric="identical_codes", direction="higher",
-                       value=same / max(1, total), n_items=len(corpus.items), unit="fraction",
-                       differing_items=differing or None)
+    rec = p.record(condition_record("determinism"), "identical_codes", "higher", same / max(1, total),
+                   n_items=len(p.corpus.items), differing_items=differing or None)
     if differing:
         rec["passed"] = False
         rec["failure"] = f"encoding the same input twice gave different codes for {len(differing)} items"
-    emit(sess, request, codec, [rec])
+    p.emit([rec])
     if differing:
-        pytest.fail(f"{codec} @ {bitrate:g} kbps is not deterministic: {rec['failure']}: {differing[:5]}",
+        pytest.fail(f"{p.codec} @ {p.bitrate:g} kbps is not deterministic: {rec['failure']}: {differing[:5]}",
                     pytrace=False)
     check([rec])
