@@ -155,6 +155,20 @@ def test_interrupted_run_keeps_finished_records_and_resume(run, pytester):
     assert doc2["run"]["finished"] and len({x["test_id"] for x in doc2["records"]}) == 4
 
 
+def test_resume_with_xdist_skips_finished_tests(run, pytester):
+    """Bug: under xdist the workers collect and only the controller read the resumed run, so
+    ``--codec-resume`` with ``-n 2`` ran every finished test again."""
+    n_freq = run("--codec=mycodecs:gain", "-k", "frequency", "-q").parseoutcomes()["passed"]
+    homogeneity = run("--codec=mycodecs:gain", "-k", "homogeneity", "--collect-only", "-q").stdout.lines
+    n_homog = len([line for line in homogeneity if "::" in line])
+    assert n_freq >= 1 and n_homog >= 1
+    r2 = run("--codec=mycodecs:gain", "-k", "frequency or homogeneity", "-q", "-n", "2", "-p", "xdist",
+             "--codec-resume", "latest")
+    assert r2.parseoutcomes()["passed"] == n_homog  # the finished frequency tests do not run again
+    doc = latest_results(pytester)
+    assert doc["run"]["finished"] and {x["suite"] for x in doc["records"]} >= {"frequency_response", "homogeneity"}
+
+
 def test_shards_partition_the_tests(run):
     ids = []
     for k in range(3):

@@ -113,6 +113,24 @@ class Worker(Role):
 
     is_worker = True
 
+    def done_ids(self, conf_items) -> set[str]:
+        """Under xdist the workers collect, not the controller: each reads the resumed run's
+        records (results.json and its journal) read-only, so a resume skips finished tests with
+        ``-n`` too. All workers read the same files before any test runs, so they collect alike;
+        a folder that cannot be read is the controller's to report (it checks it at configure)."""
+        s = self.settings
+        if not (s.resume and conf_items):
+            return set()
+        from ..results.records import load_results, recover_from_journal
+        run_dir = (s.path(s.report_dir) / s.resume).resolve()
+        ids: set[str] = set()
+        for read in (load_results, recover_from_journal):
+            try:
+                ids |= {test_id(r["test_id"]) for r in read(run_dir)["records"]}
+            except (ConformanceError, OSError, ValueError, KeyError):
+                continue
+        return ids
+
     def order(self, items) -> None:
         if getattr(self.config.option, "loadgroup", False):
             add_group_suffix(items)
