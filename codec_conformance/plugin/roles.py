@@ -122,7 +122,10 @@ class Worker(Role):
         if not (s.resume and conf_items):
             return set()
         from ..results.records import load_results, recover_from_journal
-        run_dir = (s.path(s.report_dir) / s.resume).resolve()
+        root = s.path(s.report_dir)
+        if root is None:
+            return set()
+        run_dir = (root / s.resume).resolve()
         ids: set[str] = set()
         for read in (load_results, recover_from_journal):
             try:
