@@ -115,18 +115,18 @@ class _MemCache:
 def test_decoding_settings_are_in_the_transcript_cache_key_and_in_provenance(monkeypatch):
     x = np.linspace(-0.5, 0.5, 1600, dtype=np.float32)
     cache = _MemCache()
-    stub = _StubWhisper([_Seg("beam five")])
+    stub = _StubWhisper([_Seg("greedy")])
     wer = WordErrorRate(backend=stub)
-    assert wer.transcribe(x, 16000, cache) == "beam five"
-    assert wer.transcribe(x, 16000, cache) == "beam five" and len(stub.calls) == 1  # cached
-    assert wer.evaluator_settings["beam_size"] == 5
+    assert wer.transcribe(x, 16000, cache) == "greedy"
+    assert wer.transcribe(x, 16000, cache) == "greedy" and len(stub.calls) == 1  # cached
+    assert wer.evaluator_settings["beam_size"] == 1 and wer.evaluator_settings["best_of"] == 1
     assert wer.evaluator_settings["temperatures"] == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
-    v5 = wer.version
+    v1 = wer.version
 
-    monkeypatch.setattr(FasterWhisperAsr, "BEAM_SIZE", 1)
-    stub.first_pass = [_Seg("greedy")]
-    assert wer.version != v5
-    assert wer.transcribe(x, 16000, cache) == "greedy"  # old transcript not reused
+    monkeypatch.setattr(FasterWhisperAsr, "BEAM_SIZE", 5)
+    stub.first_pass = [_Seg("beam five")]
+    assert wer.version != v1
+    assert wer.transcribe(x, 16000, cache) == "beam five"  # old transcript not reused
     assert len(cache.d) == 2
 
 
@@ -138,7 +138,7 @@ def test_evaluator_settings_reach_run_provenance():
     sess = ConformanceSession(Settings(codecs=["opus"], rootdir=ROOT, no_cache=True, device="cpu"))
     sess.scorer._metrics = {"wer": WordErrorRate(backend=_StubWhisper([])), "dnsmos": Dnsmos()}
     infos = sess.evaluator_infos()
-    assert infos["wer"]["settings"]["beam_size"] == 5
+    assert infos["wer"]["settings"]["beam_size"] == 1
     assert "fresh decoder" in infos["wer"]["settings"]["fallback"]
     assert infos["dnsmos"]["settings"]["onnxruntime_intra_op_threads"] == 1
 
