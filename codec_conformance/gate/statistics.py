@@ -162,18 +162,12 @@ def paired_worsening(base: dict | None, new: dict | None, direction: str, seed: 
     # tails are normal; at a family-wise level (alpha = 0.05 / 36) a percentile bootstrap of 16
     # items flags an unchanged codec ~5x too often. So: the bootstrap standard error, corrected,
     # against Student's t with n - 1 degrees of freedom (exact for normal item deltas).
-    from scipy.stats import t as student_t
     k = len(common)
     se = float(np.std(boots, ddof=1) * np.sqrt(k / (k - 1)))
-    if se <= 0:
-        p_worse, p_better = (0.0 if est > 0 else 1.0), (0.0 if est < 0 else 1.0)
-    else:
-        p_worse, p_better = float(student_t.sf(est / se, k - 1)), float(student_t.cdf(est / se, k - 1))
-    half = float(student_t.ppf(1 - alpha, k - 1) * se)
-    return {"worsening": est, "p_worse": p_worse, "p_better": p_better, "lower": est - half, "upper": est + half,
-            "confidence": 1 - alpha, "n_common": k, "standard_error": se,
+    return {**_one_sided(est, se, alpha, df=k - 1), "n_common": k, "standard_error": se,
             "method": "paired bootstrap standard error over shared items with Student's t, of "
                       + ("delta (codec - oracle)" if use_delta else "value")}
+
 
 def unpaired_worsening(base_value: float, base_ci, new_value: float, new_ci, direction: str,
                        alpha: float = 1 - CONFIDENCE) -> dict | None:
@@ -181,17 +175,24 @@ def unpaired_worsening(base_value: float, base_ci, new_value: float, new_ci, dir
     its one-sided p-values and ``1 - alpha`` bounds from the two intervals (normal approximation:
     each half-width is 1.96 standard errors; the runs are treated as independent, which is
     conservative when they share items)."""
-    from statistics import NormalDist
     if base_ci is None or new_ci is None or direction not in ("higher", "lower"):
         return None
     sign = -1.0 if direction == "higher" else 1.0
     est = sign * (new_value - base_value)
     se = float(np.hypot((base_ci[1] - base_ci[0]) / 2 / 1.96, (new_ci[1] - new_ci[0]) / 2 / 1.96))
-    z = NormalDist().inv_cdf(1 - alpha)
+    return {**_one_sided(est, se, alpha), "n_common": None, "method": "unpaired, from the two 95 % intervals"}
+
+
+def _one_sided(est: float, se: float, alpha: float, df: int | None = None) -> dict:
+    """The worsening ``est`` with standard error ``se``: the one-sided p-values of "no worsening"
+    and of "no improvement", and the one-sided ``1 - alpha`` bounds, from Student's t with ``df``
+    degrees of freedom (the normal distribution when ``df`` is None)."""
+    from scipy.stats import norm, t
+    dist = norm() if df is None else t(df)
     if se <= 0:
         p_worse, p_better = (0.0 if est > 0 else 1.0), (0.0 if est < 0 else 1.0)
     else:
-        p_worse, p_better = 1 - NormalDist().cdf(est / se), NormalDist().cdf(est / se)
-    return {"worsening": float(est), "p_worse": float(p_worse), "p_better": float(p_better),
-            "lower": float(est - z * se), "upper": float(est + z * se), "confidence": 1 - alpha,
-            "n_common": None, "method": "unpaired, from the two 95 % intervals"}
+        p_worse, p_better = float(dist.sf(est / se)), float(dist.cdf(est / se))
+    half = float(dist.ppf(1 - alpha) * se)
+    return {"worsening": float(est), "p_worse": p_worse, "p_better": p_better, "lower": float(est - half),
+            "upper": float(est + half), "confidence": 1 - alpha}
