@@ -556,3 +556,17 @@ def test_suite_run_fetches_missing_weights_itself_at_session_start(tmp_path, ser
         buf.getvalue()
     # the downloaded model's operating points: 2 codebooks of 16 codes at 24000/8 = 3000 Hz
     assert "dac24-12kbps-0dBFS" in out and "dac24-24kbps-0dBFS" in out and "6/" in out
+
+
+def test_paper_mode_preflight_lists_every_paper_evaluator_file():
+    """`--codec-evaluators paper` crashed before any work: the preflight read a Profile field that
+    no longer exists (AttributeError). It lists Whisper large-v3 and the ECAPA files (emotion2vec
+    only with an emotion corpus), and honours --codec-metrics."""
+    from codec_conformance.metrics import paper
+    from codec_conformance.plugin.preflight import needed_files
+    from codec_conformance.plugin.settings import Settings
+    s = Settings(codecs=["opus"], evaluators="paper")
+    got = [src for _, src in needed_files(s)]
+    assert sorted(got, key=str) == sorted([paper.WHISPER_LARGE_V3, *paper.ECAPA], key=str)
+    s = Settings(codecs=["opus"], evaluators="paper", metrics="wer,pesq")
+    assert [src for _, src in needed_files(s)] == [paper.WHISPER_LARGE_V3]

@@ -181,7 +181,8 @@ def needed_files(s) -> list:
             declared = getattr(sys.modules.get(factory.__module__), "PRETRAINED", {}).get(name, ())
             out += [(f"--codec={name} pretrained weights", src) for src in declared]
     if s.evaluators == "paper":
-        metrics = [m.strip() for m in str(s.metrics).split(",")] if s.metrics else list(s.profile_spec.metrics)
+        from ..catalogue import metrics as registered
+        metrics = [m.strip() for m in str(s.metrics).split(",")] if s.metrics else list(registered())
         metrics.append("emotion_acc")
         for metric in metrics:
             if paper.uses_paper(s, metric):
