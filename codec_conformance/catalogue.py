@@ -18,6 +18,7 @@ and ``codec_conformance.metrics``. This module is light: it imports declarations
 from __future__ import annotations
 
 import importlib
+import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.metadata import entry_points
@@ -47,12 +48,18 @@ class MetricInfo:
     requires: str | None = None         # the option that must be set for it to run by default
     min_margin: float = 0.05            # smallest margin --codec-update-thresholds adds, in ``unit``
     note: str = ""                      # a caveat shown with the evaluator (a proxy, ...)
+    # the values the quantity can take, in ``unit`` (PESQ-WB 1.04..4.64, EER 0..0.5 = chance): a
+    # limit that no value inside can cross is a check that cannot fail (gate/thresholds.py)
+    bounds: tuple[float, float] = (-math.inf, math.inf)
+    max_margin: float = math.inf        # largest margin calibration may add (gate/calibration.py)
 
     def __post_init__(self):
         if self.direction not in DIRECTIONS:
             raise ValueError(f"metric {self.name!r}: direction {self.direction!r}, use one of {DIRECTIONS}")
         if self.corpus not in ("speech", "emotion"):
             raise ValueError(f"metric {self.name!r}: corpus {self.corpus!r}, use speech or emotion")
+        if not self.bounds[0] < self.bounds[1]:
+            raise ValueError(f"metric {self.name!r}: bounds {self.bounds} are empty; give (lowest, highest)")
 
     @property
     def higher_is_better(self) -> bool:

@@ -114,3 +114,60 @@ def test_update_writes_margins_and_merges_with_the_looser_limit(tmp_path):
     text = path.read_text()
     assert "run-standard (profile standard)" in text and "merged with: measured: run run-smoke" in text
     assert "--codec-bitrate=max --codec-profile=standard" in text  # the command of the run that wrote it
+
+
+# ---------------------------------------------------------------- limits that cannot fail
+def test_every_packaged_thresholds_file_has_only_limits_that_can_fail():
+    """Each limit of every shipped file can be crossed by some value of its metric (for a delta
+    limit: at some oracle inside the metric's range)."""
+    from codec_conformance.catalogue import gated_names
+    from codec_conformance.gate.thresholds import BUILTIN_DIR
+    files = sorted(BUILTIN_DIR.glob("*.toml"))
+    assert len(files) >= 7
+    for f in files:
+        ThresholdSet.load(f, gated_names())  # raises on a limit that cannot fail
+
+
+@pytest.mark.parametrize("suite, entry, words", [
+    ("noise.clean", "pesq = { max_delta = -3.7 }", "PESQ lies in [1.04, 4.64], so codec - oracle is never below -3.6"),
+    ("noise.white", "dnsmos = { max_delta = -4.5 }", "DNSMOS OVRL lies in [1, 5]"),
+    ("noise.white", "eer = { max_delta = 0.6 }", "EER lies in [0, 0.5]"),
+    ("noise.white", "stoi = { min_value = 0.0 }", "STOI lies in [0, 1], all of it inside min_value=0"),
+    ("homogeneity.gain", "ser_db = { min_value = -1000 }", None),  # SER is unbounded below: can fail
+    ("homogeneity.gain", "ser_db = { max_value = 120 }", "SER lies in [-inf, 120]"),
+])
+def test_a_limit_that_cannot_fail_is_refused_naming_file_key_and_range(tmp_path, suite, entry, words):
+    from codec_conformance.catalogue import gated_names
+    p = write(tmp_path, f"[default.{suite}]\n{entry}\n")
+    if words is None:
+        ThresholdSet.load(p, gated_names())
+        return
+    with pytest.raises(ThresholdError) as e:
+        ThresholdSet.load(p, gated_names())
+    msg = str(e.value)
+    assert "\n" not in msg and str(p) in msg and f"default.{suite}." in msg and "can never fail" in msg, msg
+    assert words in msg, msg
+
+
+def test_a_delta_limit_judged_at_an_oracle_at_the_floor_cannot_fail():
+    """PESQ of 0 dB white noise (oracle 1.045) with the old default's -1.5: the bound -0.455 lies
+    below PESQ's lowest value, so the record is not a pass; a reachable bound is checked."""
+    from codec_conformance.catalogue import info
+    from codec_conformance.gate.thresholds import Threshold
+    pesq = info("pesq")
+    th = Threshold("max_delta", -1.5, "default.toml")
+    why = th.cannot_fail(pesq.bounds, True, oracle=1.045, label=pesq.label)
+    assert why and "1.045 -1.5 = -0.455" in why and "[1.04, 4.64]" in why
+    assert th.cannot_fail(pesq.bounds, True, oracle=4.64) is None
+    wer = Threshold("max_delta", 0.4, "x")
+    assert wer.cannot_fail(info("wer").bounds, False, oracle=0.9) is None  # WER has no ceiling
+
+
+def test_the_verdict_does_not_count_a_limit_that_could_not_fail():
+    from codec_conformance.results.records import verdict
+    rec = {"passed": True, "threshold": {"kind": "max_delta", "limit": -0.1}}
+    idle = {"passed": None, "threshold": {"kind": "max_delta", "limit": -1.5, "cannot_fail": "floor"}}
+    status, text = verdict({"run": {}, "records": [rec, idle, idle]})
+    assert status == "PASS" and "all 1 gated checks passed" in text and "2 limits could not fail" in text
+    status, text = verdict({"run": {}, "records": [idle]})
+    assert status == "FAIL" and "nothing was gated" in text

@@ -69,6 +69,30 @@ class Threshold:
             return self.limit <= value <= self.upper
         return value >= self.limit if self.kind == "min_value" else value <= self.limit
 
+    def cannot_fail(self, bounds: tuple[float, float], higher_is_better: bool, oracle: float | None = None,
+                    label: str = "the value") -> str | None:
+        """Why no value inside ``bounds`` (the quantity's declared range) can fail this limit, or
+        None when one can. A ``max_delta`` limit is judged at this ``oracle`` when given, else
+        for every oracle inside the range (delta = value - oracle spans +-(highest - lowest))."""
+        lo, hi = bounds
+        span = f"{label} lies in [{lo:g}, {hi:g}]"
+        if self.kind == "max_delta":
+            if oracle is None:
+                worst = lo - hi if higher_is_better else hi - lo
+                if (self.limit <= worst) if higher_is_better else (self.limit >= worst):
+                    return f"{span}, so codec - oracle is never {'below' if higher_is_better else 'above'} {worst:g}"
+                return None
+            bound = oracle + self.limit
+            if (bound <= lo) if higher_is_better else (bound >= hi):
+                return (f"the bound oracle {oracle:.4g} {self.limit:+.4g} = {bound:.4g} is "
+                        f"{'at or below its lowest' if higher_is_better else 'at or above its highest'} value: {span}")
+            return None
+        low, high = (self.limit, self.upper) if self.kind == "range" else \
+            (self.limit, math.inf) if self.kind == "min_value" else (-math.inf, self.limit)
+        if low <= lo and high >= hi:
+            return f"{span}, all of it inside {self.text()}"
+        return None
+
     def to_record(self) -> dict:
         out = {"kind": self.kind, "limit": self.limit, "source": self.source}
         if self.kind == "range":
@@ -181,6 +205,18 @@ class ThresholdSet:
                             self._err(key, f"limit must be a finite number, got {limit!r}")
                     if set(lim) == RANGE and lim["min_value"] > lim["max_value"]:
                         self._err(key, f"range is empty: min_value {lim['min_value']} > max_value {lim['max_value']}")
+                    self._check_reachable(key, met, lim)
+
+    def _check_reachable(self, key: str, metric: str, lim: dict) -> None:
+        """A limit no value of the metric can cross is a check that cannot fail: refused."""
+        from ..catalogue import info
+        q = info(metric)
+        if q is None:
+            return
+        th = as_threshold(lim, "")
+        why = th.cannot_fail(q.bounds, q.higher_is_better, label=q.label)
+        if why:
+            self._err(key, f"{th.text()} can never fail: {why}; give a limit inside that range or remove the key")
 
     # -- lookup ----------------------------------------------------------------------------
     def lookup(self, bitrate_kbps: float, suite: str, condition: str, metric: str) -> Threshold | None:
@@ -192,12 +228,16 @@ class ThresholdSet:
         for name, block in blocks:
             lim = block.get(suite, {}).get(condition, {}).get(metric)
             if lim:
-                where = f"{self.source} [{name}.{suite}.{condition}.{metric}]"
-                if set(lim) == RANGE:
-                    return Threshold("range", float(lim["min_value"]), where, float(lim["max_value"]))
-                (kind, limit), = lim.items()
-                return Threshold(kind, float(limit), where)
+                return as_threshold(lim, f"{self.source} [{name}.{suite}.{condition}.{metric}]")
         return None
+
+
+def as_threshold(lim: dict, where: str) -> Threshold:
+    """One entry of a thresholds file (``{ max_delta = -0.5 }`` or a range) as a Threshold."""
+    if set(lim) == RANGE:
+        return Threshold("range", float(lim["min_value"]), where, float(lim["max_value"]))
+    (kind, limit), = lim.items()
+    return Threshold(kind, float(limit), where)
 
 
 def file_stem(codec: str) -> str:

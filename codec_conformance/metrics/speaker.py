@@ -11,6 +11,7 @@ Scores are cosine similarities; EER is where false-accept and false-reject rates
 """
 from __future__ import annotations
 
+
 from pathlib import Path
 
 import numpy as np
@@ -125,7 +126,8 @@ def make_embedder(spec: str | None, device: str = "cpu") -> Embedder:
 
 class SpeakerEer(LazyModelMetric):
     info = MetricInfo("eer", "EER", "fraction", "lower", min_meaningful_difference=0.01, cost=1.0,
-                      stand_in=True, min_margin=0.1)  # stand-in unless --codec-speaker-model names ECAPA
+                      stand_in=True, min_margin=0.1, bounds=(0.0, 0.5),  # 0.5 = chance (a speaker-blind output)
+                      max_margin=0.15)  # stand-in unless --codec-speaker-model names ECAPA
 
     @classmethod
     def from_settings(cls, settings=None, device: str = "cpu"):

@@ -6,6 +6,8 @@ mu-law, hard clipper.
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +16,8 @@ from ..catalogue import MetricInfo
 
 SER_CAP_DB = 120.0
 # the linearity suites' measure (additivity: f(x+y) vs f(x)+f(y); homogeneity: f(a x) vs a f(x))
-SER_DB = MetricInfo("ser_db", "SER", "dB", "higher", min_meaningful_difference=0.5, min_margin=3.0)
+SER_DB = MetricInfo("ser_db", "SER", "dB", "higher", min_meaningful_difference=0.5, min_margin=3.0,
+                    bounds=(-math.inf, SER_CAP_DB), max_margin=6.0)
 
 
 def ser_db(target: np.ndarray, estimate: np.ndarray) -> float:
@@ -180,9 +183,11 @@ MID_BAND = (100.0, 2000.0)
 # roll-off is two-sided too: attenuation (positive) and a treble boost (negative) both colour the
 # sound. The mid-band ripple is max - min, never negative: lower is better.
 BAND_QUANTITIES = {q.name: q for q in (
-    MetricInfo("low_band_boost_db", "low-band boost (<100 Hz)", "dB", "two-sided", 0.5, min_margin=1.0),
-    MetricInfo("mid_band_ripple_db", "mid-band ripple (100 Hz-2 kHz)", "dB", "lower", 0.5, min_margin=2.0),
-    MetricInfo("high_band_rolloff_db", "high-band roll-off (2-8 kHz)", "dB", "two-sided", 0.5, min_margin=1.0))}
+    MetricInfo("low_band_boost_db", "low-band boost (<100 Hz)", "dB", "two-sided", 0.5, min_margin=1.0, max_margin=3.0),
+    MetricInfo("mid_band_ripple_db", "mid-band ripple (100 Hz-2 kHz)", "dB", "lower", 0.5, min_margin=2.0,
+               bounds=(0.0, math.inf), max_margin=3.0),
+    MetricInfo("high_band_rolloff_db", "high-band roll-off (2-8 kHz)", "dB", "two-sided", 0.5, min_margin=1.0,
+               max_margin=3.0))}
 BAND_DIRECTIONS = {k: q.direction for k, q in BAND_QUANTITIES.items()}
 
 
@@ -219,12 +224,16 @@ def crossing_hz(fr: FrequencyResponse, level_db: float, reference_db: float | No
 # What the token suite measures between two code arrays [n_q, frames] (a reference and a
 # perturbed input), per RVQ level, and each quantity's direction.
 TOKEN_QUANTITIES = {q.name: q for q in (
-    MetricInfo("unit_edit_rate", "unit edit rate", "fraction", "lower", 0.01),
-    MetricInfo("unit_edit_rate_level1", "unit edit rate, level 1", "fraction", "lower", 0.01),
-    MetricInfo("token_agreement", "token agreement", "fraction", "higher", 0.01),
-    MetricInfo("token_agreement_level1", "token agreement, level 1", "fraction", "higher", 0.01))}
+    MetricInfo("unit_edit_rate", "unit edit rate", "fraction", "lower", 0.01, bounds=(0.0, math.inf),
+               max_margin=0.1),  # edits / reference length: insertions can take it above 1
+    MetricInfo("unit_edit_rate_level1", "unit edit rate, level 1", "fraction", "lower", 0.01, bounds=(0.0, math.inf),
+               max_margin=0.1),
+    MetricInfo("token_agreement", "token agreement", "fraction", "higher", 0.01, bounds=(0.0, 1.0), max_margin=0.1),
+    MetricInfo("token_agreement_level1", "token agreement, level 1", "fraction", "higher", 0.01, bounds=(0.0, 1.0),
+               max_margin=0.1))}
 TOKEN_METRICS = {k: q.direction for k, q in TOKEN_QUANTITIES.items()}
-IDENTICAL_CODES = MetricInfo("identical_codes", "identical codes (encoding twice)", "fraction", "higher", 0.01)
+IDENTICAL_CODES = MetricInfo("identical_codes", "identical codes (encoding twice)", "fraction", "higher", 0.01,
+                             bounds=(0.0, 1.0))
 
 
 def level_edit_rates(ref: np.ndarray, test: np.ndarray) -> list[float]:

@@ -142,21 +142,30 @@ def verdict(doc: dict) -> tuple[str, str]:
         return "ERROR", "ERROR: codec could not be loaded — " + "; ".join(f"{k}: {v}" for k, v in loads.items())
     gated = [r for r in recs if r.get("passed") is not None]
     n_fail = sum(1 for r in gated if r["passed"] is False)
+    idle = cannot_fail_note(recs)
     errors = run.get("errors") or []
     problems = run.get("gate_errors") or []
     if n_fail or errors or problems:
         text = f"FAIL — {n_fail} of {len(gated)} gated checks failed, {len(errors)} test errors"
         if problems:
             text += "; " + "; ".join(problems)
-        return "FAIL", text
+        return "FAIL", text + idle
     if run.get("measure_only"):
         return "MEASURE ONLY", (f"MEASURE ONLY — {len(recs)} records measured, gating not requested "
                                 "(--codec-measure-only)" + (f"; {len(gated)} would have been gated" if gated else ""))
     if not gated:
         return "FAIL", (f"FAIL — nothing was gated: no threshold or baseline covers any of the {len(recs)} "
                         "records, so nothing was verified (give thresholds, or --codec-measure-only to measure "
-                        "without a verdict)")
-    return "PASS", f"PASS — all {len(gated)} gated checks passed"
+                        "without a verdict)" + idle)
+    return "PASS", f"PASS — all {len(gated)} gated checks passed" + idle
+
+
+def cannot_fail_note(recs: list[dict]) -> str:
+    """The verdict's note on records whose limit no value could cross at their oracle (not
+    counted as checks), or ''."""
+    n = sum(1 for r in recs if isinstance(r.get("threshold"), dict) and r["threshold"].get("cannot_fail"))
+    return (f"; {n} limit{'s' if n != 1 else ''} could not fail at {'their' if n != 1 else 'its'} oracle "
+            "(not counted)") if n else ""
 
 
 def _file_mode() -> int:
@@ -653,8 +662,9 @@ def _check_record(ck: _Checker, r, w: str) -> None:
         th = ck.obj(r["threshold"], f"{w}.threshold", keys=("kind", "limit"))
         ck.text(th["kind"], f"{w}.threshold.kind")
         ck.num(th["limit"], f"{w}.threshold.limit")
-        if "source" in th:
-            ck.text(th["source"], f"{w}.threshold.source", null=True)
+        for k in ("source", "cannot_fail"):
+            if k in th:
+                ck.text(th[k], f"{w}.threshold.{k}", null=True)
     ck.flag(r["passed"], f"{w}.passed", null=True)
     ck.num(r["n_items"], f"{w}.n_items", null=True, integer=True, minimum=0)
     # optional fields the report and the gates read
