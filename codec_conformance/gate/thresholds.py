@@ -87,8 +87,8 @@ class Threshold:
                 return (f"the bound oracle {oracle:.4g} {self.limit:+.4g} = {bound:.4g} is "
                         f"{'at or below its lowest' if higher_is_better else 'at or above its highest'} value: {span}")
             return None
-        low, high = (self.limit, self.upper) if self.kind == "range" else \
-            (self.limit, math.inf) if self.kind == "min_value" else (-math.inf, self.limit)
+        low = -math.inf if self.kind == "max_value" else self.limit
+        high = math.inf if self.kind == "min_value" else self.limit if self.upper is None else self.upper
         if low <= lo and high >= hi:
             return f"{span}, all of it inside {self.text()}"
         return None

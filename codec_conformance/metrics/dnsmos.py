@@ -13,7 +13,6 @@ on it. Tested to give speechmos' own numbers.
 """
 from __future__ import annotations
 
-
 import os
 
 import numpy as np

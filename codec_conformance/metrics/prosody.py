@@ -8,7 +8,6 @@ accuracy through funasr) runs when ``--codec-emotion-model DIR`` is given.
 """
 from __future__ import annotations
 
-
 import numpy as np
 
 from ..catalogue import MetricInfo

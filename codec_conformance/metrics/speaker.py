@@ -11,7 +11,6 @@ Scores are cosine similarities; EER is where false-accept and false-reject rates
 """
 from __future__ import annotations
 
-
 from pathlib import Path
 
 import numpy as np
