@@ -147,6 +147,16 @@ def _cmd_list_codecs(a) -> int:
     return 0
 
 
+def _cmd_calibrate(a) -> int:
+    """Thresholds files from repeated runs (seeds) of one profile: the shipped files' policy."""
+    from .gate.calibration import calibrate
+    from .results.records import load_results
+    docs = [load_results(p) for p in a.runs]
+    for path in calibrate(docs, Path(a.out), a.margin, name=a.name):
+        print(path)
+    return 0
+
+
 def _cmd_list_metrics(a) -> int:
     """Every registered metric as it declares itself (nothing is built: no model is loaded)."""
     from .catalogue import metrics
@@ -186,6 +196,15 @@ def main(argv=None) -> int:
     m.add_argument("inputs", nargs="+")
     m.add_argument("-o", "--output", required=True)
     m.set_defaults(fn=_cmd_merge)
+    k = sub.add_parser("calibrate", help="write thresholds files from runs of one codec under several seeds "
+                                         "(worst value across them + a capped margin; docs/thresholds.md)")
+    k.add_argument("runs", nargs="+", help="results.json files (or run folders), one per seed, one profile")
+    k.add_argument("-o", "--out", default="thresholds", help="folder of the written <codec>.toml (default thresholds/)")
+    k.add_argument("--margin", type=float, default=0.2,
+                   help="relative margin x |worst| (each metric's minimum and maximum margin apply; default 0.2)")
+    k.add_argument("--name", help="file name instead of the codec's (e.g. default: the limits of any codec "
+                                  "without its own file)")
+    k.set_defaults(fn=_cmd_calibrate)
     sub.add_parser("list-codecs", help="registered codecs and their operating points").set_defaults(fn=_cmd_list_codecs)
     sub.add_parser("list-metrics", help="registered metrics").set_defaults(fn=_cmd_list_metrics)
     a = p.parse_args(argv)

@@ -85,7 +85,7 @@ def _rec(br, suite, cond, metric, value, delta=None, hib=True):
             "value": value, "delta": delta, "higher_is_better": hib}
 
 
-def test_update_writes_margins_and_merges_with_the_looser_limit(tmp_path):
+def test_update_writes_margins_and_replaces_the_file(tmp_path):
     from types import SimpleNamespace
     from codec_conformance.gate.calibration import write_thresholds
 
@@ -100,20 +100,89 @@ def test_update_writes_margins_and_merges_with_the_looser_limit(tmp_path):
     assert t.lookup(64, "noise", "white", "pesq").limit == pytest.approx(-0.65)  # -0.5 - max(0.15, 0.1)
     assert t.lookup(64, "noise", "white", "wer").limit == pytest.approx(0.15)    # +0.1 minimum for WER
     assert t.lookup(64, "homogeneity", "gain", "ser_db").limit == pytest.approx(16.0)  # 20 - 0.2*20
-    # a harsher run at one bitrate: looser limits win, the tighter one and the other bitrate stay
-    standard = {"run": {"id": "run-standard", "profile": "standard", "seed": 0}, "records": [
-        _rec(64.0, "noise", {"kind": "white", "snr_db": -5.0}, "pesq", 1.5, -1.2),
-        _rec(64.0, "noise", {"kind": "white", "snr_db": -5.0}, "wer", 0.9, 0.4, hib=False),
+    # a second run replaces the file: nothing of the first is kept
+    other = {"run": {"id": "run-2", "profile": "smoke", "seed": 1}, "records": [
         _rec(64.0, "homogeneity", {"kind": "gain", "gain_db": 8.0}, "ser_db", 30.0)]}
-    write_thresholds(standard, SimpleNamespace(**{**vars(settings), "bitrate": "max"}))
+    write_thresholds(other, settings)
     t = ThresholdSet.load(path)
-    assert t.lookup(64, "noise", "white", "pesq").limit == pytest.approx(-1.44)  # looser: new
-    assert t.lookup(64, "noise", "white", "wer").limit == pytest.approx(0.5)     # looser: new
-    assert t.lookup(64, "homogeneity", "gain", "ser_db").limit == pytest.approx(16.0)  # looser: old
-    assert t.lookup(6, "noise", "white", "pesq").limit == pytest.approx(-1.2)    # kept
-    text = path.read_text()
-    assert "run-standard (profile standard)" in text and "merged with: measured: run run-smoke" in text
-    assert "--codec-bitrate=max --codec-profile=standard" in text  # the command of the run that wrote it
+    assert t.lookup(64, "homogeneity", "gain", "ser_db").limit == pytest.approx(24.0)
+    assert t.lookup(6, "noise", "white", "pesq") is None
+    assert "run-2" in path.read_text() and "run-smoke" not in path.read_text()
+
+
+def _runs(quality: float, seeds=(0, 1, 2)) -> list[dict]:
+    """Runs of a codec under several seeds; ``quality`` shifts every measurement (higher: better)."""
+    out = []
+    for s in seeds:
+        jitter = 0.01 * s
+        out.append({"run": {"id": f"q{quality}-s{s}", "profile": "smoke", "seed": s}, "records": [
+            _rec(64.0, "noise", {"kind": "white", "snr_db": 10.0}, "pesq", 2.5 + quality, -1.0 + quality - jitter),
+            _rec(64.0, "noise", {"kind": "white", "snr_db": 10.0}, "wer", 0.3, 0.2 - quality / 4 + jitter, hib=False),
+            _rec(64.0, "additivity", {"kind": "mixture", "mixture": "speech_speech"}, "ser_db",
+                 10.0 + 10 * quality - jitter),
+            _rec(64.0, "frequency_response", {"kind": "sweep", "level_dbfs": 0.0}, "mid_band_ripple_db",
+                 8.0 - 4 * quality + jitter, hib=False)]})
+        for r in out[-1]["records"]:
+            if r["metric"] == "pesq":
+                r["oracle"] = r["value"] - r["delta"]
+    return out
+
+
+def test_recalibrating_from_a_better_codecs_runs_makes_every_limit_tighter(tmp_path):
+    """The old policy merged a new run into the file keeping the looser limit, so limits could
+    only widen; limits now come from the runs given, and a better codec gets tighter ones."""
+    from codec_conformance.gate.calibration import calibrate
+    (worse,) = calibrate(_runs(0.0), tmp_path / "a", 0.2)
+    (better,) = calibrate(_runs(0.5), tmp_path / "b", 0.2)
+    a, b = ThresholdSet.load(worse), ThresholdSet.load(better)
+    keys = [("noise", "white", "pesq"), ("noise", "white", "wer"), ("additivity", "speech_speech", "ser_db"),
+            ("frequency_response", "sweep", "mid_band_ripple_db")]
+    tighter = {"pesq": lambda x, y: y > x, "wer": lambda x, y: y < x, "ser_db": lambda x, y: y > x,
+               "mid_band_ripple_db": lambda x, y: y < x}
+    for suite, cond, metric in keys:
+        old, new = a.lookup(64, suite, cond, metric), b.lookup(64, suite, cond, metric)
+        assert tighter[metric](old.limit, new.limit), (metric, old.limit, new.limit)
+    # the worst seed decides: seed 2's delta -1.02 -> -1.02 - max(0.15, 0.2 x 1.02)
+    assert a.lookup(64, "noise", "white", "pesq").limit == pytest.approx(-1.02 - 0.204)
+    text = worse.read_text()
+    assert "3 runs" in text and "seeds 0, 1, 2" in text and "q0.0-s2" in text
+
+
+def test_calibration_margin_is_capped_by_the_metrics_maximum():
+    from codec_conformance.gate.calibration import derive
+    r = _rec(64.0, "homogeneity", {"kind": "gain"}, "ser_db", 100.0)  # 0.2 x 100 = 20 dB > the 6 dB cap
+    assert derive([r], 0.2)[64.0]["homogeneity"]["gain"]["ser_db"] == ("min_value", pytest.approx(94.0))
+
+
+def test_calibration_leaves_out_a_limit_that_could_not_fail():
+    """PESQ of a codec at the floor (1.06 with an oracle of 1.08): delta -0.02 - 0.15 puts the
+    bound below 1.04, so no limit is written, and the header says why."""
+    from codec_conformance.gate.calibration import derive
+    r = _rec(64.0, "noise", {"kind": "white", "snr_db": 0.0}, "pesq", 1.06, -0.02)
+    r["oracle"] = 1.08
+    skipped: list = []
+    assert derive([r], 0.2, skipped) == {} and "1.08" in skipped[0] and "[1.04, 4.64]" in skipped[0]
+    r2 = dict(r, condition={"kind": "white", "snr_db": 20.0}, value=2.9, delta=-0.1, oracle=3.0)
+    table = derive([r, r2], 0.2)  # reachable at 20 dB: the key is written
+    assert table[64.0]["noise"]["white"]["pesq"] == ("max_delta", pytest.approx(-0.25))
+
+
+def test_calibrate_command_writes_a_file_from_several_seeds(tmp_path):
+    import json
+
+    from codec_conformance.cli import main
+    from codec_conformance.results.records import SCHEMA, make_record
+    paths = []
+    for seed, ser in ((0, 12.0), (1, 9.5)):
+        doc = {"schema": SCHEMA, "run": {"id": f"run-{seed}", "profile": "smoke", "seed": seed}, "codecs": [],
+               "curves": [], "records": [make_record(
+                   codec="toy", bitrate_kbps=8, suite="additivity", metric="ser_db", direction="higher",
+                   condition={"kind": "mixture", "mixture": "speech_speech"}, value=ser, test_id="t")]}
+        paths.append(tmp_path / f"r{seed}.json")
+        paths[-1].write_text(json.dumps(doc))
+    assert main(["calibrate", *map(str, paths), "-o", str(tmp_path / "th"), "--name", "default"]) == 0
+    t = ThresholdSet.load(tmp_path / "th" / "default.toml")
+    assert t.lookup(8, "additivity", "speech_speech", "ser_db").limit == pytest.approx(9.5 - 3.0)
 
 
 # ---------------------------------------------------------------- limits that cannot fail

@@ -1,20 +1,25 @@
-"""``--codec-update-thresholds``: write ``thresholds/<codec>.toml`` from a run's measurements
-with a stated margin (regeneration in the style of pytest-regressions). Noise records become
-``max_delta`` limits (the worst delta over SNRs of a condition kind, loosened by the margin),
-linearity SERs ``min_value`` limits, frequency-response summaries ``max_value`` limits.
+"""Limits from measurements: ``codec-conformance calibrate RUN.json ...`` (the policy for the
+shipped files: the same codec run under several seeds) and ``--codec-update-thresholds`` (this
+one run). Noise records become ``max_delta`` limits (on codec - oracle), linearity SERs and token
+measures ``min_value``/``max_value`` limits, two-sided frequency-response quantities ranges.
 
-An existing file is merged, not replaced: limits of other bitrates are kept, and where both
-have a limit the looser one wins, so a file calibrated on the smoke profile at every bitrate and
-then on the standard profile (harsher SNRs, more Hypothesis examples) holds for both."""
+The policy (docs/thresholds.md): a limit = the worst value measured across the runs (every seed,
+every SNR of a condition kind) plus a margin; the margin is the largest of the metric's
+``min_margin``, ``--codec-threshold-margin`` x |worst| and the widest 95 % half-width of the
+measurements, and at most the metric's ``max_margin``. A file is written whole from the runs
+given: nothing is merged with the limits it held before, so a better codec gets tighter limits.
+A limit that could not fail (its bound outside the metric's declared range at every record's
+oracle: the measurement sits at the metric's floor) is not written; the header names it."""
 from __future__ import annotations
 
+import math
 import shlex
 from pathlib import Path
 
 from ..catalogue import info
 from ..catalogue import suites as declared_suites
 from ..results.records import direction_of, now_iso
-from .thresholds import file_stem
+from .thresholds import Threshold, file_stem
 
 DEFAULT_MIN_MARGIN = 0.05
 
@@ -28,11 +33,14 @@ def min_margin(metric: str) -> float:
     return q.min_margin if q is not None else DEFAULT_MIN_MARGIN
 
 
-def derive(records: list[dict], margin: float) -> dict:
-    """{bitrate: {suite: {cond: {metric: (kind, limit)}}}} from records; a range's limit is
-    (lower, upper). Records of quantities that are never gated, and of metrics a suite does not
-    calibrate (``SuiteInfo.calibrated``), are skipped; the condition key is the suite's own."""
+def derive(records: list[dict], margin: float, skipped: list[str] | None = None) -> dict:
+    """{bitrate: {suite: {cond: {metric: (kind, limit)}}}} from records (of one run or several:
+    the worst of each key wins); a range's limit is (lower, upper). Records of quantities that
+    are never gated, and of metrics a suite does not calibrate (``SuiteInfo.calibrated``), are
+    skipped; the condition key is the suite's own. Keys whose limit could not fail at any of
+    their records are left out and, when ``skipped`` is a list, described there."""
     worst: dict = {}
+    recs_of: dict = {}
     known = declared_suites()
     for r in records:
         if r.get("value") is None or r.get("gated", True) is False or r["suite"] not in known:
@@ -48,7 +56,7 @@ def derive(records: list[dict], margin: float) -> dict:
         else:
             kind = {"two-sided": "range", "lower": "max_value", "higher": "min_value"}[direction]
             v = r["value"]
-        m = max(min_margin(r["metric"]), margin * abs(v), half_width(r, kind))
+        m = margin_for(r["metric"], max(margin * abs(v), half_width(r, kind)))
         if kind == "max_delta":
             limit = v - m if direction == "higher" else v + m
         elif kind == "range":
@@ -58,10 +66,37 @@ def derive(records: list[dict], margin: float) -> dict:
         key = (r["bitrate_kbps"], r["suite"], suite.key(r["condition"]), r["metric"])
         old = worst.get(key)
         worst[key] = (kind, limit if old is None else looser(kind, old[1], limit, direction == "higher"))
+        recs_of.setdefault(key, []).append(r)
     out: dict = {}
     for (br, suite, cond, metric), (kind, limit) in worst.items():
+        why = could_not_fail(kind, limit, metric, recs_of[(br, suite, cond, metric)])
+        if why:
+            if skipped is not None:
+                skipped.append(f"{br:g} kbps {suite}.{cond}.{metric}: {why}")
+            continue
         out.setdefault(br, {}).setdefault(suite, {}).setdefault(cond, {})[metric] = (kind, limit)
     return out
+
+
+def margin_for(metric: str, wanted: float) -> float:
+    """``wanted`` (a relative margin or a half-width), at least the metric's ``min_margin`` and
+    at most its ``max_margin``."""
+    q = info(metric)
+    return min(max(min_margin(metric), wanted), q.max_margin if q is not None else math.inf)
+
+
+def could_not_fail(kind: str, limit, metric: str, recs: list[dict]) -> str | None:
+    """Why the derived limit could not fail at any of the records it was derived from (None
+    when it can fail at one of them): the records' measurements sit at the metric's bound."""
+    q = info(metric)
+    if q is None:
+        return None
+    th = Threshold(kind, limit[0], "", limit[1]) if kind == "range" else Threshold(kind, limit, "")
+    if kind != "max_delta":
+        return th.cannot_fail(q.bounds, q.higher_is_better, label=q.label)
+    whys = [th.cannot_fail(q.bounds, q.higher_is_better, r.get("oracle"), q.label) for r in recs
+            if r.get("oracle") is not None]
+    return whys[0] if whys and all(whys) else None
 
 
 def half_width(r: dict, kind: str) -> float:
@@ -78,34 +113,6 @@ def looser(kind: str, a, b, higher_is_better: bool):
     if kind == "min_value" or (kind == "max_delta" and higher_is_better):
         return min(a, b)
     return max(a, b)
-
-
-def parse_limit(spec: dict) -> tuple:
-    """(kind, limit) of one entry of a thresholds file."""
-    if set(spec) == {"min_value", "max_value"}:
-        return "range", (float(spec["min_value"]), float(spec["max_value"]))
-    (kind, limit), = spec.items()
-    return kind, float(limit)
-
-
-def merge_existing(table: dict, old: dict, higher_is_better: dict) -> dict:
-    """``table`` (from :func:`derive`) merged with a parsed thresholds file: the looser limit
-    where both have one of the same kind, this run's where the kinds differ, every other limit of
-    either kept."""
-    out = {br: {su: {c: dict(m) for c, m in conds.items()} for su, conds in suites.items()}
-           for br, suites in table.items()}
-    for br_text, suites in (old.get("bitrate") or {}).items():
-        br = float(br_text)
-        for suite, conds in suites.items():
-            for cond, metrics in conds.items():
-                for metric, spec in metrics.items():
-                    kind, limit = parse_limit(spec)
-                    slot = out.setdefault(br, {}).setdefault(suite, {}).setdefault(cond, {})
-                    if metric in slot and slot[metric][0] == kind:
-                        slot[metric] = (kind, looser(kind, slot[metric][1], limit, higher_is_better.get(metric, True)))
-                    elif metric not in slot:
-                        slot[metric] = (kind, limit)
-    return out
 
 
 def _entry(kind: str, limit) -> str:
@@ -142,22 +149,30 @@ def command_line(argv: list[str]) -> list[str]:
     return out
 
 
-def render(codec: str, table: dict, run: dict, margin: float, merged_from: str | None, bitrate: str) -> str:
-    lines = [f"# Thresholds for {codec}, written by --codec-update-thresholds on {now_iso()}",
-             f"# from run {run.get('id')} (profile {run.get('profile')}, seed {run.get('seed')}) with margin "
-             f"{margin:g} x |measured| (noise: x |delta|), at least: "
-             + ", ".join(f"{k} {min_margin(k):g}" for k in sorted({m for br in table.values() for su in br.values()
-                                                                   for c in su.values() for m in c})) + ".",
-             "# Noise limits are on delta = codec - oracle, taken at the worst SNR of each condition kind;",
-             "# every margin is at least the half-width of the measurement's 95 % bootstrap interval.",
-             "# This run: pytest " + (shlex.join(command_line(run["argv"])) if run.get("argv") else
-                                      f"suites/ --codec={codec} --codec-bitrate={bitrate} --codec-profile="
-                                      f"{run.get('profile')} --codec-update-thresholds --codec-threshold-margin={margin:g}"),
-             *([f"# Merged with the limits already in this file (looser limit kept): {merged_from}",
-                "# To regenerate, delete this file and rerun each merged run's command in turn."]
-               if merged_from else []),
-             "", "[meta]", f'source = "measured: run {run.get("id")} (profile {run.get("profile")}), margin {margin:g}'
-             + (f"; merged with: {merged_from}" if merged_from else "") + '"', ""]
+def render(codec: str, table: dict, runs: list[dict], margin: float, skipped: list[str], bitrate: str) -> str:
+    """The thresholds file of ``codec`` derived from ``runs`` (their ``run`` blocks), with a
+    header that says what it was derived from and how."""
+    seeds = ", ".join(str(r.get("seed")) for r in runs)
+    profiles = sorted({str(r.get("profile")) for r in runs})
+    metrics = sorted({m for br in table.values() for su in br.values() for c in su.values() for m in c})
+    first = runs[0]
+    lines = [f"# Thresholds for {codec}, derived on {now_iso()} from {len(runs)} run{'s' if len(runs) > 1 else ''} "
+             f"(profile {', '.join(profiles)}; seed{'s' if len(runs) > 1 else ''} {seeds}):",
+             *(f"#   {r.get('id')}" for r in runs),
+             "# Policy (docs/thresholds.md): limit = the worst value across these runs (noise: the worst",
+             "# delta = codec - oracle over every SNR of a condition kind) plus a margin: the largest of the",
+             f"# metric's minimum, {margin:g} x |worst| and the widest 95 % half-width, capped at the metric's maximum:",
+             "#   " + "; ".join(f"{k} {min_margin(k):g}..{_cap(k)}" for k in metrics) + ".",
+             "# Written whole from these runs (no older limit kept): a better codec gets tighter limits.",
+             "# First run: pytest " + (shlex.join(command_line(first["argv"])) if first.get("argv") else
+                                       f"suites/ --codec={codec} --codec-bitrate={bitrate} --codec-profile="
+                                       f"{first.get('profile')} --codec-seed={first.get('seed')}"),
+             *(["# Not written: a limit that could not fail (the measurement sits at the metric's bound):"]
+               + [f"#   {w}" for w in skipped] if skipped else []),
+             "", "[meta]",
+             'source = "' + f"calibrated: {len(runs)} run(s), profile {', '.join(profiles)}, seeds {seeds}, "
+             f"margin {margin:g} (runs {', '.join(str(r.get('id')) for r in runs)})".replace('"', "'")
+             .replace("\\", "/") + '"', ""]
     for br in sorted(table):
         for suite in sorted(table[br]):
             for cond in sorted(table[br][suite]):
@@ -168,22 +183,37 @@ def render(codec: str, table: dict, run: dict, margin: float, merged_from: str |
     return "\n".join(lines)
 
 
-def write_thresholds(results: dict, settings) -> list[Path]:
+def _cap(metric: str) -> str:
+    q = info(metric)
+    return "no cap" if q is None or math.isinf(q.max_margin) else f"{q.max_margin:g}"
+
+
+def calibrate(docs: list[dict], out_dir: Path, margin: float, name: str | None = None,
+              bitrate: str = "all") -> list[Path]:
+    """Write ``out_dir/<codec>.toml`` for every codec of ``docs`` (results documents: one codec
+    run under several seeds), each derived from all of them; ``name`` writes the one codec's
+    limits under another file name (``default``: the limits any codec without a file gets)."""
+    from ..errors import ConformanceError
+    profiles = {str(d["run"].get("profile")) for d in docs}
+    if len(profiles) > 1:
+        raise ConformanceError(f"calibrate: the runs were made with different profiles ({', '.join(sorted(profiles))}); "
+                               "calibrate each profile's runs on their own")
+    codecs = sorted({r["codec"] for d in docs for r in d["records"]})
+    if name and len(codecs) != 1:
+        raise ConformanceError(f"calibrate --name {name}: the runs hold {len(codecs)} codecs ({', '.join(codecs)}); "
+                               "--name needs the runs of one codec")
+    out_dir.mkdir(parents=True, exist_ok=True)
     out = []
-    d = settings.path(settings.thresholds_dir)
-    d.mkdir(parents=True, exist_ok=True)
-    for codec in sorted({r["codec"] for r in results["records"]}):
-        recs = [r for r in results["records"] if r["codec"] == codec]
-        table = derive(recs, settings.threshold_margin)
-        p = d / f"{file_stem(codec)}.toml"  # the name the lookup tries first
-        merged_from = None
-        if p.is_file():
-            import tomllib
-            old = tomllib.loads(p.read_text())
-            table = merge_existing(table, old, {r["metric"]: direction_of(r) == "higher" for r in recs})
-            source = str((old.get("meta") or {}).get("source", p.name)).replace('"', "'")
-            merged_from = "; ".join(dict.fromkeys(source.split("; merged with: ")))  # keep the list flat
-        p.write_text(render(codec, table, results["run"], settings.threshold_margin, merged_from,
-                            bitrate=settings.bitrate))
+    for codec in codecs:
+        skipped: list[str] = []
+        table = derive([r for d in docs for r in d["records"] if r["codec"] == codec], margin, skipped)
+        p = out_dir / f"{file_stem(name or codec)}.toml"  # the name the lookup tries first
+        p.write_text(render(codec, table, [d["run"] for d in docs], margin, skipped, bitrate))
         out.append(p)
     return out
+
+
+def write_thresholds(results: dict, settings) -> list[Path]:
+    """``--codec-update-thresholds``: each codec's file from this run alone (replaced whole)."""
+    return calibrate([results], settings.path(settings.thresholds_dir), settings.threshold_margin,
+                     bitrate=settings.bitrate)
