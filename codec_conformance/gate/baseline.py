@@ -38,7 +38,6 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from ..errors import ConformanceError
 from ..results.records import describe_key, direction_of, is_number, record_key, worsening
@@ -65,7 +64,6 @@ def _number(v) -> float | None:
     return float(v) if is_number(v) else None
 
 
-@lru_cache(maxsize=None)
 def declared_difference(metric: str) -> float | None:
     """The declared minimal meaningful difference of ``metric`` in its unit (the catalogue's
     MetricInfo: registered metrics and suite quantities), or None when the catalogue does not
