@@ -175,3 +175,16 @@ def test_one_status_vocabulary():
     assert len(set(baseline.STATUSES)) == len(baseline.STATUSES) == 8
     for s in baseline.STATUSES:
         assert f"``{s}``" in baseline.__doc__
+
+
+def test_a_two_sided_quantity_with_intervals_keeps_the_conservative_interval_on_the_page(tmp_path):
+    """Two-sided quantities have no test (its direction is |value|): judged by their minimal
+    meaningful difference, the page shows the conservative interval from the two records' own."""
+    base = dict(band("high_band_rolloff_db", 2.0), value_ci95=[1.5, 2.5])
+    new = dict(band("high_band_rolloff_db", 2.3), value_ci95=[1.8, 2.8])
+    row = judge(base, new)
+    assert row["status"] == "negligible" and row["change_ci"] is None and "test" not in row
+    b, n = _files(tmp_path, [base], [new])
+    out = tmp_path / "cmp.html"
+    assert main(["compare", b, n, "--html", str(out)]) == 0
+    assert "+0.3 <span class='ci'>[-0.7, +1.3]</span></td>" in out.read_text()
