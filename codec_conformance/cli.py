@@ -40,26 +40,56 @@ def _num(v, spec: str) -> str:
     return "—".rjust(int(width)) if width else "—"
 
 
-STATUS_ORDER = {"REGRESSED": 0, "UNDEFINED": 0, "MISSING": 0, "improved": 1, "same": 2}
+def _status_order() -> dict:
+    from .gate.baseline import IMPROVED, MISSING, NEGLIGIBLE, NOT_SIGNIFICANT, REGRESSED, UNDEFINED
+    return {REGRESSED: 0, UNDEFINED: 0, MISSING: 0, IMPROVED: 1, NOT_SIGNIFICANT: 2, NEGLIGIBLE: 3}
 
 
 def ordered_rows(rows: list[dict]) -> list[dict]:
     """Regressions first (the largest change first), then improvements, then the rest."""
-    return sorted(rows, key=lambda r: (STATUS_ORDER.get(r["status"], 3),
+    order = _status_order()
+    return sorted(rows, key=lambda r: (order.get(r["status"], 4),
                                        -abs(r["change"]) if isinstance(r.get("change"), (int, float)) else 0.0))
+
+
+def _interval_text(r: dict) -> str:
+    """The change's interval with its confidence, or a dash where the quantity had no test."""
+    if r.get("change_ci") is None:
+        return "—"
+    lo, hi = r["change_ci"]
+    return f"[{lo:+.3g}, {hi:+.3g}] {100 * r['change_ci_confidence']:.3g} %"
+
+
+def _p_text(r: dict) -> str:
+    return "—" if r.get("p_value") is None else f"{r['p_value']:.2g} (α {r['alpha']:.2g})"
 
 
 def compare_table(rows: list[dict]) -> list[str]:
     """The compare rows as aligned text; every column as wide as its longest value (no cut names)."""
-    head = ("status", "codec", "kbps", "suite", "condition", "metric", "base", "new", "change")
+    head = ("status", "codec", "kbps", "suite", "condition", "metric", "base", "new", "change", "interval", "p",
+            "min diff")
     body = [(r["status"], str(r["codec"]), f"{r['bitrate_kbps']:g}", str(r["suite"]), _cond(r["condition"]),
-             str(r["metric"]), _num(r["base"], ".4g"), _num(r["new"], ".4g"), _num(r["change"], "+.3g"))
+             str(r["metric"]), _num(r["base"], ".4g"), _num(r["new"], ".4g"), _num(r["change"], "+.3g"),
+             _interval_text(r), _p_text(r), _num(r.get("min_meaningful_difference"), "g"))
             for r in rows]
     widths = [max(len(x) for x in col) for col in zip(head, *body)]
-    right = {2, 6, 7, 8}
+    right = {2, 6, 7, 8, 11}
     fmt = (lambda cells: "  ".join(c.rjust(w) if i in right else c.ljust(w)
                                    for i, (c, w) in enumerate(zip(cells, widths))).rstrip())
     return [fmt(head)] + [fmt(b) for b in body]
+
+
+RULE = ("regression: worse by at least min diff (the quantity's declared minimal meaningful difference) and, "
+        "where there is a test, significantly (one-sided p <= α = 0.05 / the records of its codec and bitrate); "
+        "not significant: the change's interval holds 0; negligible: smaller than min diff")
+
+
+def _declared(*docs: dict) -> dict:
+    """The results files' ``metrics`` blocks (the new file's declaration wins)."""
+    out: dict = {}
+    for d in docs:
+        out.update(d.get("metrics") or {})
+    return out
 
 
 def _cmd_compare(a) -> int:
@@ -67,8 +97,8 @@ def _cmd_compare(a) -> int:
     from .results.records import load_results
     base_doc, new_doc = load_results(a.base), load_results(a.new)
     try:
-        cmp = compare(base_doc["records"], new_doc["records"], a.tolerance,
-                      base_name=f"BASE ({a.base})", new_name=f"NEW ({a.new})")
+        cmp = compare(base_doc["records"], new_doc["records"], base_name=f"BASE ({a.base})",
+                      new_name=f"NEW ({a.new})", declared=_declared(base_doc, new_doc))
     except BaselineMismatch as exc:
         print(f"codec-conformance compare: {exc}", file=sys.stderr)
         return 2
@@ -82,11 +112,10 @@ def _cmd_compare(a) -> int:
             print(line)
     if a.html:
         from .results.compare_report import write_compare_html
-        out = write_compare_html(base_doc, new_doc, cmp, a.base, a.new, a.html, a.tolerance)
+        out = write_compare_html(base_doc, new_doc, cmp, a.base, a.new, a.html)
         print(f"comparison report: {out}")
     n_bad = len(cmp.regressions)
-    print(f"{len(rows)} comparable records, {n_bad} regressed beyond tolerance or undefined/missing "
-          f"({a.tolerance:g} x |base|, at least 0.01)")
+    print(f"{len(rows)} comparable records, {n_bad} regressed or undefined/missing ({RULE})")
     return 1 if n_bad else 0
 
 
@@ -183,11 +212,12 @@ def main(argv=None) -> int:
     r.add_argument("run_dir")
     r.add_argument("--recover", action="store_true", help="rebuild results.json from the journal first")
     r.set_defaults(fn=_cmd_report)
-    c = sub.add_parser("compare", help="per-metric deltas, regressions first; exit 1 on a regression beyond "
-                                       "tolerance, 2 when nothing matches")
+    compare_help = ("per-quantity changes, regressions first; exit 1 on a regression (worse by at least the "
+                    "quantity's minimal meaningful difference and, where there is a test, significantly), 2 when "
+                    "nothing matches")
+    c = sub.add_parser("compare", help=compare_help, description=compare_help[0].upper() + compare_help[1:] + ". " + RULE)
     c.add_argument("base", help="results.json (or run folder) of the baseline")
     c.add_argument("new", help="results.json (or run folder) of the new checkpoint")
-    c.add_argument("--tolerance", type=float, default=0.05, help="fraction of |base| (min 0.01 absolute)")
     c.add_argument("--json", action="store_true", help="rows as JSON")
     c.add_argument("--only-regressions", action="store_true", help="print only the regressed, undefined and missing rows")
     c.add_argument("--html", metavar="OUT.html", help="also write a checkpoint-vs-checkpoint HTML report")

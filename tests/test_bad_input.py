@@ -156,7 +156,7 @@ def test_option_values_are_typed_at_parse_time():
 
     for kw, says in [({"seed": "abc"}, "--codec-seed 'abc': expected an integer"),
                      ({"num_shards": "two"}, "--codec-num-shards 'two': expected an integer"),
-                     ({"baseline_tolerance": "5%"}, "--codec-baseline-tolerance '5%': expected a number"),
+                     ({"threshold_margin": "5%"}, "--codec-threshold-margin '5%': expected a number"),
                      ({"threshold_margin": "nan"}, "--codec-threshold-margin nan: expected a finite number >= 0"),
                      ({"device": "gpu"}, "--codec-device 'gpu': use auto, cpu, cuda or cuda:N")]:
         with pytest.raises(ConformanceError) as e:

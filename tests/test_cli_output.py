@@ -55,7 +55,7 @@ def test_compare_full_condition_names_and_regressions_first(tmp_path, capsys):
     assert main(["compare", b, n, "--only-regressions"]) == 1
     out = capsys.readouterr().out.splitlines()
     assert len([line for line in out if line.startswith("REGRESSED")]) == 1
-    assert not any(line.startswith(("same", "improved")) for line in out)
+    assert not any(line.startswith(("same", "improved", "not significant", "negligible")) for line in out)
 
 
 def test_compare_html(tmp_path, capsys):
@@ -68,11 +68,14 @@ def test_compare_html(tmp_path, capsys):
     assert main(["compare", b, n, "--html", str(out)]) == 1
     page = out.read_text()
     assert "1 of 2 comparable records regressed" in page
-    assert page.index("REGRESSED") < page.index(">same<")  # regressions first
-    assert "[-0.5, +1.5]" in page  # the change's interval from the two records' intervals (conservative)
-    # BASE and NEW with their own intervals, in the report's one form; the change's in its cell
+    assert page.index("REGRESSED") < page.index(">not significant<")  # regressions first
+    # BASE and NEW with their own intervals, in the report's one form; the change's in its cell: SER
+    # with intervals on both sides is tested (issue 24: every gated quantity by its declared minimal
+    # meaningful difference and its test), so the interval is the test's (unpaired, 1 - 2 alpha = 90 %),
+    # no longer the conservative [-0.5, +1.5] of a quantity judged by a relative tolerance
     assert "10 <span class='ci'>[9.5, 10.5]</span>" in page and "10.5 <span class='ci'>[10, 11]</span>" in page
-    assert "+0.5 <span class='ci'>[-0.5, +1.5]</span>" in page and "change 95 % CI" not in page
+    assert "+0.5 <span class='ci'>[-0.0934, +1.09]</span><br><span class='small'>90 % interval</span>" in page
+    assert "change 95 % CI" not in page and "|base|" not in page and "tolerance" not in page
     assert (out.parent / "checkpoint-figures" / "fig1-compare-linearity.svg").is_file()
 
 

@@ -138,7 +138,7 @@ def test_thresholds_gate_and_baseline(run, pytester):
     assert "REGRESSED" in r.stdout.str()
     rec = latest_results(pytester)["records"][0]
     assert rec["baseline"]["passed"] is False and rec["passed"] is False
-    assert rec["value"] > rec["baseline"]["value"] + rec["baseline"]["tolerance"]
+    assert rec["value"] > rec["baseline"]["value"] + rec["baseline"]["min_meaningful_difference"]
 
 
 def test_interrupted_run_keeps_finished_records_and_resume(run, pytester):

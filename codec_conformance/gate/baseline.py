@@ -1,29 +1,59 @@
 """Baseline comparison: the checkpoint gate of ``--codec-baseline`` and ``codec-conformance
 compare``. Records are matched by :func:`results.record_key`; each quantity is judged in its own
-direction (higher, lower, or two-sided around 0); quantities that are recorded but never gated
-(SI-SDR) are shown and never count as a regression. A value that is undefined (null, NaN,
-missing) on the new side where the base had a number is a regression.
+direction (higher, lower, or two-sided around 0) against ONE rule: its declared **minimal
+meaningful difference** (``MetricInfo.min_meaningful_difference`` in the catalogue, for the
+registered metrics and the suites' own quantities alike: SER, band levels, token measures) and,
+where the records carry per-item values or intervals, a statistical test (docs/statistics.md).
 
-A metric's change is judged by a statistical test (docs/statistics.md): paired over the items
-both runs share when both records carry per-item values, else from the two records' 95 %
-intervals; it is a regression when the worsening is significant at the family-wise level and at
-least the metric's minimal meaningful difference. The family is one checkpoint's verdict: every
-testable record of the baseline at the same codec and bitrate (a smoke noise suite: 36); each is
-tested at ``FAMILY_ALPHA / family size`` (Bonferroni), so the chance that an unchanged codec's
-verdict at one bitrate flips is at most FAMILY_ALPHA, however many records it has. Quantities
-without a test (linearity, frequency response, tokens) keep the relative tolerance rule."""
+A change is judged by the test when one is possible: paired over the items both runs share when
+both records carry per-item values, else from the two records' 95 % intervals. The family is one
+checkpoint's verdict: every testable record of the baseline at the same codec and bitrate (a
+smoke noise suite: 36); each is tested at ``FAMILY_ALPHA / family size`` (Bonferroni), so the
+chance that an unchanged codec's verdict at one bitrate flips is at most FAMILY_ALPHA, however
+many records it has. A quantity without a test (no per-item values, no intervals: one number per
+record, as the frequency response) is judged by its minimal meaningful difference alone.
+
+Statuses (one vocabulary, used by the plugin's records, ``compare``'s text, ``--json`` and its
+HTML page):
+
+- ``REGRESSED``: worse by at least the minimal meaningful difference, and — where there is a
+  test — significantly worse at the family-wise level (one-sided p of "no worsening" <= alpha).
+- ``improved``: the mirror image (better by at least the minimal meaningful difference, and
+  significantly better where there is a test).
+- ``not significant``: there is a test and the change is not significant at the family-wise
+  level in either direction, whatever its size; the row carries the change's interval
+  (``change_ci``: the two one-sided ``1 - alpha`` bounds, a ``1 - 2 alpha`` interval) and the
+  one-sided p-value of the observed direction (``p_value``, against ``alpha``).
+- ``negligible``: the change is smaller than the minimal meaningful difference (significant
+  or without a test).
+- ``UNDEFINED``: the new value is null/NaN where the base had a number (a regression).
+- ``MISSING``: the new run lacks a record the base had at a codec, bitrate and suite it covers
+  (a regression).
+- ``not gated``: a quantity that is recorded and never gated (SI-SDR): shown, never a regression.
+- ``no base value``: the base itself has no number: nothing to compare with.
+
+REGRESSED, UNDEFINED and MISSING fail the gate (:data:`BAD`); every other status passes.
+"""
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from ..errors import ConformanceError
 from ..results.records import describe_key, direction_of, is_number, record_key, worsening
 
-REGRESSED, UNDEFINED, MISSING = "REGRESSED", "UNDEFINED", "MISSING"
+REGRESSED = "REGRESSED"
+IMPROVED = "improved"
+NOT_SIGNIFICANT = "not significant"
+NEGLIGIBLE = "negligible"
+UNDEFINED = "UNDEFINED"
+MISSING = "MISSING"
+NOT_GATED = "not gated"
+NO_BASE = "no base value"
+STATUSES = (REGRESSED, UNDEFINED, MISSING, IMPROVED, NOT_SIGNIFICANT, NEGLIGIBLE, NOT_GATED, NO_BASE)
 BAD = (REGRESSED, UNDEFINED, MISSING)
 FAMILY_ALPHA = 0.05  # chance that one codec-bitrate verdict flips with nothing changed (Bonferroni)
+_EPS = 1e-9          # "at least the minimal difference" holds for 2.0 -> 2.5 (0.5 dB) despite rounding
 
 
 class BaselineMismatch(ConformanceError):
@@ -34,28 +64,30 @@ def _number(v) -> float | None:
     return float(v) if is_number(v) else None
 
 
-def tolerance_for(base_value: float, tolerance: float) -> float:
-    return max(0.01, tolerance * abs(base_value))
+def declared_difference(metric: str) -> float | None:
+    """The declared minimal meaningful difference of ``metric`` in its unit (the catalogue's
+    MetricInfo: registered metrics and suite quantities), or None when the catalogue does not
+    know the name."""
+    from ..catalogue import info
+    q = info(metric)
+    return None if q is None else float(q.min_meaningful_difference)
 
 
-@lru_cache(maxsize=None)
-def min_meaningful_difference(metric: str) -> float | None:
-    """The smallest change of ``metric`` that matters, in its unit: the metric class' attribute
-    ``min_meaningful_difference`` (declared beside the metric; docs/statistics.md), or None for
-    quantities that are not registered metrics (SER, band levels, token measures)."""
-    from ..registry import load_metric_class
-    try:
-        cls = load_metric_class(metric)
-    except Exception:  # noqa: BLE001  (not a registered metric)
-        return None
-    value = getattr(cls, "min_meaningful_difference", None)
-    return None if value is None else float(value)
+def min_meaningful_difference(metric: str, declared: dict | None = None) -> float:
+    """The smallest change of ``metric`` that matters, in its unit: the catalogue's declaration
+    (docs/statistics.md), else the one a results file's top-level ``metrics`` block carries
+    (``declared``: a metric of a plugin not installed here), else 0 (any change counts)."""
+    mmd = declared_difference(metric)
+    if mmd is None and declared:
+        got = (declared.get(metric) or {}).get("min_meaningful_difference")
+        mmd = float(got) if got is not None and is_number(got) else None
+    return 0.0 if mmd is None else mmd
 
 
 def testable(record: dict) -> bool:
-    """A gated record of a registered metric with per-item values or an interval: one the
-    statistical test can judge (one member of its codec-bitrate family)."""
-    return (record.get("gated", True) is not False and min_meaningful_difference(record["metric"]) is not None
+    """A gated record with per-item values or an interval: one the statistical test can judge
+    (one member of its codec-bitrate family)."""
+    return (record.get("gated", True) is not False
             and (bool(record.get("per_item")) or record.get("value_ci95") is not None))
 
 
@@ -66,8 +98,8 @@ def family_sizes(base_records: list[dict]) -> Counter:
 
 def statistical_test(base: dict, new: dict, direction: str, alpha: float) -> dict | None:
     """The paired test on the items both records share (their ``per_item`` arrays), else an
-    unpaired test from the two records' 95 % intervals, else None (then the tolerance rule);
-    bounds at the one-sided level ``1 - alpha``."""
+    unpaired test from the two records' 95 % intervals, else None (then the minimal meaningful
+    difference alone); bounds at the one-sided level ``1 - alpha``."""
     from ..data.audio import stable_seed
     from .statistics import paired_worsening, unpaired_worsening
     test = paired_worsening(base.get("per_item"), new.get("per_item"), direction,
@@ -78,48 +110,77 @@ def statistical_test(base: dict, new: dict, direction: str, alpha: float) -> dic
     return test
 
 
-def judge(base: dict, new: dict | None, tolerance: float, family_size: int = 1) -> dict:
-    """One row: base and new value, change, tolerance and status (same, improved, REGRESSED,
-    UNDEFINED, MISSING, not gated, no base value). ``family_size``: the testable records of the
-    baseline at this codec and bitrate (:func:`family_sizes`); each is tested at
-    ``FAMILY_ALPHA / family_size``."""
+def change_interval(test: dict, direction: str) -> list[float]:
+    """The test's bounds of the worsening (positive = worse) as an interval of the change
+    new - base (two-sided ``1 - 2 alpha``)."""
+    lo, hi = test["lower"], test["upper"]
+    return [-hi, -lo] if direction == "higher" else [lo, hi]
+
+
+def judge(base: dict, new: dict | None, family_size: int = 1, declared: dict | None = None) -> dict:
+    """One row: base and new value, change, the minimal meaningful difference, the test (change
+    interval, p-value) where there is one, and the status (module docstring). ``family_size``:
+    the testable records of the baseline at this codec and bitrate (:func:`family_sizes`); each
+    is tested at ``FAMILY_ALPHA / family_size``. ``declared``: a results file's ``metrics``
+    block, for quantities the catalogue here does not know."""
     ref = new if new is not None else base
     row = {"key": record_key(ref), "codec": ref["codec"], "bitrate_kbps": ref["bitrate_kbps"],
            "suite": ref["suite"], "condition": ref.get("condition") or {}, "metric": ref["metric"],
            "direction": direction_of(ref), "base": _number(base.get("value")),
-           "new": None if new is None else _number(new.get("value")), "change": None, "tolerance": None}
+           "new": None if new is None else _number(new.get("value")), "change": None,
+           "min_meaningful_difference": min_meaningful_difference(ref["metric"], declared),
+           "change_ci": None, "change_ci_confidence": None, "p_value": None, "alpha": None}
     gated = base.get("gated", True) is not False and (new is None or new.get("gated", True) is not False)
     if not gated:
-        row["status"] = "not gated"
+        row["status"] = NOT_GATED
     elif row["base"] is None:
-        row["status"] = "no base value"
+        row["status"] = NO_BASE
     elif new is None:
         row["status"] = MISSING
     elif row["new"] is None:
         row["status"] = UNDEFINED
     else:
         row["change"] = row["new"] - row["base"]
-        mmd = min_meaningful_difference(ref["metric"])
+        mmd = row["min_meaningful_difference"]
         alpha = FAMILY_ALPHA / max(1, family_size)
-        test = statistical_test(base, new, row["direction"], alpha) if mmd is not None else None
+        test = statistical_test(base, new, row["direction"], alpha)
         if test is not None:
             # a regression is significant at the family-wise level (one-sided p <= alpha) AND
-            # meaningful (the worsening >= the metric's minimal meaningful difference)
-            row["tolerance"] = mmd
+            # meaningful (the worsening >= the quantity's minimal meaningful difference)
+            worse = test["worsening"]
             row["test"] = {**test, "alpha": alpha, "family_size": max(1, family_size),
                            "min_meaningful_difference": mmd}
-            if test["p_worse"] <= alpha and test["worsening"] >= mmd:
-                row["status"] = REGRESSED
-            elif test["p_better"] <= alpha and -test["worsening"] >= mmd:
-                row["status"] = "improved"
+            row["change_ci"] = change_interval(test, row["direction"])
+            row["change_ci_confidence"] = 1 - 2 * alpha
+            row["p_value"] = test["p_worse"] if worse >= 0 else test["p_better"]
+            row["alpha"] = alpha
+            if test["p_worse"] <= alpha and worse > 0:
+                row["status"] = REGRESSED if worse >= mmd - _EPS else NEGLIGIBLE
+            elif test["p_better"] <= alpha and worse < 0:
+                row["status"] = IMPROVED if -worse >= mmd - _EPS else NEGLIGIBLE
             else:
-                row["status"] = "same"
-        else:  # no items or intervals to test with: the relative tolerance of --codec-baseline-tolerance
-            tol = tolerance_for(row["base"], tolerance)
+                row["status"] = NOT_SIGNIFICANT
+        else:  # one number per record, nothing to test with: the minimal meaningful difference alone
             worse = worsening(row["direction"], row["base"], row["new"])
-            row["tolerance"] = tol
-            row["status"] = REGRESSED if worse > tol else "improved" if worse < -tol else "same"
+            row["status"] = (REGRESSED if worse > 0 and worse >= mmd - _EPS
+                             else IMPROVED if worse < 0 and -worse >= mmd - _EPS else NEGLIGIBLE)
     return row
+
+
+def judged_text(row: dict) -> str:
+    """How a row was judged, in words (compare's text, the plugin's failure line): the change's
+    interval and p-value where there was a test, and the minimal meaningful difference."""
+    parts = []
+    if row.get("change_ci") is not None:
+        lo, hi = row["change_ci"]
+        parts.append(f"change {row['change']:+.3g} [{lo:+.3g}, {hi:+.3g}] "
+                     f"({100 * row['change_ci_confidence']:.3g} %), p={row['p_value']:.2g} "
+                     f"(alpha {row['alpha']:.2g})")
+    elif row.get("change") is not None:
+        parts.append(f"change {row['change']:+.3g}, no interval")
+    if row.get("min_meaningful_difference") is not None and row["status"] not in (NOT_GATED, NO_BASE):
+        parts.append(f"min. meaningful difference {row['min_meaningful_difference']:g}")
+    return "; ".join(parts)
 
 
 @dataclass
@@ -165,18 +226,19 @@ def check_covers_codecs(records: list[dict], codecs: list[str], path) -> None:
                                "codec id (the --codec value)")
 
 
-def compare(base_records: list[dict], new_records: list[dict], tolerance: float,
-            base_name: str = "the baseline", new_name: str = "this run") -> Comparison:
+def compare(base_records: list[dict], new_records: list[dict], base_name: str = "the baseline",
+            new_name: str = "this run", declared: dict | None = None) -> Comparison:
     """Every record of ``new`` with a counterpart in ``base``, plus base records that ``new``
     should have had (same codec, bitrate and suite) but lacks. Raises BaselineMismatch when the
-    two share no record at all."""
+    two share no record at all. ``declared``: the results files' ``metrics`` blocks (merged), for
+    quantities the catalogue here does not know."""
     base = {record_key(r): r for r in base_records}
     new = {record_key(r): r for r in new_records}
     common = [k for k in new if k in base]
     if not common:
         raise BaselineMismatch(mismatch_message(base_records, new_records, base_name, new_name))
     family = family_sizes(base_records)
-    out = Comparison([judge(base[k], new[k], tolerance, family[k[:2]]) for k in common])
+    out = Comparison([judge(base[k], new[k], family[k[:2]], declared) for k in common])
     covered = {k[:3] for k in new}
-    out.rows += [judge(base[k], None, tolerance) for k in base if k not in new and k[:3] in covered]
+    out.rows += [judge(base[k], None, declared=declared) for k in base if k not in new and k[:3] in covered]
     return out

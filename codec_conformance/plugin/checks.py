@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
-from ..gate.baseline import family_sizes, judge
+from ..gate.baseline import BAD, NO_BASE, NOT_GATED, family_sizes, judged_text, judge
 from .ids import hand_over, test_id
 from ..results.records import NON_FINITE_WHY, finite_json, make_record, record_key
 
@@ -61,11 +61,13 @@ def build_record(sess, request, *, codec: str, bitrate: float, suite: str, condi
         by_key, family = _baseline(str(s.path(s.baseline)))
         base = by_key.get(record_key(rec))
         if base is not None:
-            row = judge(base, rec, s.baseline_tolerance, family.get(record_key(rec)[:2], 1))
-            if row["status"] not in ("no base value", "not gated"):
-                ok = row["status"] in ("same", "improved")
-                rec["baseline"] = {"value": row["base"], "tolerance": row["tolerance"], "passed": ok,
-                                   "status": row["status"], "source": str(s.baseline)}
+            row = judge(base, rec, family.get(record_key(rec)[:2], 1))
+            if row["status"] not in (NO_BASE, NOT_GATED):
+                ok = row["status"] not in BAD
+                rec["baseline"] = {"value": row["base"], "min_meaningful_difference": row["min_meaningful_difference"],
+                                   "passed": ok, "status": row["status"], "source": str(s.baseline),
+                                   "judged": judged_text(row), "change_ci": row["change_ci"],
+                                   "change_ci_confidence": row["change_ci_confidence"], "p_value": row["p_value"]}
                 if row.get("test"):
                     rec["baseline"]["test"] = row["test"]
                 rec["passed"] = ok if rec["passed"] is None else (rec["passed"] and ok)
@@ -160,8 +162,8 @@ def describe(rec: dict) -> str:
         parts.append(f"limit {limit_text(th)} ({th['source']})")
     if rec.get("baseline"):
         b = rec["baseline"]
-        tol = "" if b.get("tolerance") is None else f" tol={b['tolerance']:.3g}"
-        parts.append(f"baseline={_fmt(b['value'])}{tol} {'ok' if b['passed'] else b.get('status', 'REGRESSED')}")
+        how = f" ({b['judged']})" if b.get("judged") else ""
+        parts.append(f"baseline={_fmt(b['value'])} {b.get('status') or ('ok' if b['passed'] else 'REGRESSED')}{how}")
     if rec.get("n_undefined"):
         parts.append(f"{rec['n_undefined']}/{rec['n_items']} items undefined")
     if rec.get("counterexample"):

@@ -96,8 +96,8 @@ OPTIONS = {
                        "override the files shipped in the package (reference codecs, default.toml)"),
     "report_dir": ("reports", "where reports/<run-id>/ is written"),
     "seed": (0, "seed of every random draw (noise, Hypothesis examples); recorded in the report", integer()),
-    "baseline": (None, "results.json of an earlier run: fail where a metric got worse by > tolerance"),
-    "baseline_tolerance": (0.05, "tolerance for --codec-baseline, as a fraction of the baseline's |value| (min 0.01 absolute)", non_negative),
+    "baseline": (None, "results.json of an earlier run: fail where a quantity got worse by at least its minimal "
+                 "meaningful difference (and, where there is a test, significantly)"),
     "measure_only": (False, "measure and report without a verdict: a run that gates nothing passes only with this"),
     "update_thresholds": (False, "write thresholds/<codec>.toml from this run's values with --codec-threshold-margin"),
     "threshold_margin": (0.2, "margin for --codec-update-thresholds, a fraction of the measured |delta| or |value| (with per-metric minimums)", non_negative),
@@ -174,7 +174,6 @@ class Settings:
     report_dir: str = "reports"
     seed: int = 0
     baseline: str | None = None
-    baseline_tolerance: float = 0.05
     measure_only: bool = False
     update_thresholds: bool = False
     threshold_margin: float = 0.2

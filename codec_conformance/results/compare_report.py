@@ -1,8 +1,9 @@
 """``codec-conformance compare BASE NEW --html OUT.html``: the checkpoint-vs-checkpoint page.
 
-Regressions first, every row with both values, the change and its interval (the rows' own
-``change_ci95`` when the comparison supplies one, else a conservative interval from the two
-records' ``value_ci95``), then the figures of both runs drawn on the same axes (BASE and NEW as
+Regressions first, every row with its status (gate/baseline.py's vocabulary: REGRESSED,
+improved, not significant, negligible, ...), both values, the change and its interval (the
+baseline test's own ``change_ci`` where there was a test, with its p-value; else a conservative
+interval from the two records' ``value_ci95``), the quantity's minimal meaningful difference, then the figures of both runs drawn on the same axes (BASE and NEW as
 separate series, so a shift is read directly). One self-contained file, as the run report.
 """
 from __future__ import annotations
@@ -23,9 +24,9 @@ def _ci(r, key):
 
 
 def change_interval(row: dict, base: dict | None, new: dict | None):
-    """(lo, hi) of new - base, or None. Conservative when computed here: the difference of the
-    two 95 % intervals' ends (wider than a paired interval)."""
-    own = _ci(row, "change_ci95")
+    """(lo, hi) of new - base, or None: the baseline test's interval where there was a test, else
+    (conservative) the difference of the two 95 % intervals' ends (wider than a paired interval)."""
+    own = _ci(row, "change_ci")
     if own:
         return own
     b, n = _ci(base, "value_ci95"), _ci(new, "value_ci95")
@@ -43,21 +44,21 @@ def _tagged(doc: dict, tag: str) -> dict:
     return d
 
 
-def render_compare(base_doc: dict, new_doc: dict, cmp, base_name: str, new_name: str, tolerance: float,
+def render_compare(base_doc: dict, new_doc: dict, cmp, base_name: str, new_name: str,
                    figures_dir: Path | None = None) -> str:
-    from ..cli import ordered_rows
+    from ..cli import RULE, ordered_rows
+    from ..gate.baseline import BAD, IMPROVED
     base_by = {record_key(r): r for r in base_doc["records"]}
     new_by = {record_key(r): r for r in new_doc["records"]}
     rows = ordered_rows(cmp.rows)
     n_bad = len(cmp.regressions)
     cls = "fail" if n_bad else "pass"
-    verdict = (f"{n_bad} of {len(rows)} comparable records regressed beyond tolerance or became undefined/missing"
+    verdict = (f"{n_bad} of {len(rows)} comparable records regressed or became undefined/missing"
                if n_bad else f"no regression in {len(rows)} comparable records")
     out = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>codec-conformance compare</title>",
            f"<style>{CSS}</style></head><body><h1>codec-conformance: checkpoint comparison</h1>",
            f"<div class='small'>BASE <code>{E(base_name)}</code> (run {E(base_doc['run'].get('id'))}) · NEW "
-           f"<code>{E(new_name)}</code> (run {E(new_doc['run'].get('id'))}) · tolerance {tolerance:g} × |base| "
-           "(at least 0.01)</div>", f"<div class='banner {cls}'>{E(verdict)}</div>"]
+           f"<code>{E(new_name)}</code> (run {E(new_doc['run'].get('id'))}) · {E(RULE)}</div>", f"<div class='banner {cls}'>{E(verdict)}</div>"]
     for tag, d in (("BASE", base_doc), ("NEW", new_doc)):
         for c in d.get("codecs") or []:
             if c.get("weights") == "random-init":
@@ -69,21 +70,29 @@ def render_compare(base_doc: dict, new_doc: dict, cmp, base_name: str, new_name:
         ref = new or base or {}
         unit = unit_of(ref)
         ci = change_interval(r, base, new)
-        bad = r["status"] in ("REGRESSED", "UNDEFINED", "MISSING")
+        bad = r["status"] in BAD
         ch = r.get("change")
+        p = "—" if r.get("p_value") is None else f"{r['p_value']:.2g} (α {r['alpha']:.2g})"
+        level = "" if r.get("change_ci_confidence") is None else \
+            f"<br><span class='small'>{100 * r['change_ci_confidence']:.3g} % interval</span>"
         body.append(
-            f"<tr><td class='{'bad' if bad else 'ok' if r['status'] == 'improved' else 'na'}'>{E(r['status'])}</td>"
+            f"<tr><td class='{'bad' if bad else 'ok' if r['status'] == IMPROVED else 'na'}'>{E(r['status'])}</td>"
             f"<td>{E(r['codec'])}</td><td class='num'>{_num(r['bitrate_kbps'])}</td><td>{E(r['suite'])}</td>"
             f"<td>{E(_cond(r['condition']))}</td><td>{E(label_of(r['metric']))}</td><td>{E(display(unit)[1])}</td>"
             f"{_td_num(r['base'], unit, ci=_ci(base, 'value_ci95'))}{_td_num(r['new'], unit, ci=_ci(new, 'value_ci95'))}"
-            f"{_td_num(ch, unit, sign=True, ci=ci)}"
-            f"<td class='num'>{_num(r.get('tolerance'), unit)}</td></tr>")
+            f"{_td_num(ch, unit, sign=True, ci=ci).removesuffix('</td>')}{level}</td>"
+            f"<td class='num'>{E(p)}</td><td class='num'>{_num(r.get('min_meaningful_difference'), unit)}</td></tr>")
     out.append(f"<h2>Records, regressions first ({len(rows)})</h2>"
-               "<p class='small'>change = NEW − BASE in the metric's unit; its interval is the comparison's own "
-               "when it gives one, else a conservative one from the two runs' 95 % intervals. "
+               "<p class='small'>change = NEW − BASE in the metric's unit; its interval is the baseline test's "
+               "(the two one-sided 1 − α bounds; paired over shared items, of codec − oracle where both runs "
+               "carry the oracle) where there was a test, else a conservative one from the two runs' 95 % "
+               "intervals; p: the test's one-sided p-value of the observed direction, against α = 0.05 / the "
+               "records of its codec and bitrate. Statuses: REGRESSED / improved — at least the minimal "
+               "meaningful difference (min. diff.) and, where there is a test, significant; not significant — "
+               "the interval holds 0; negligible — smaller than min. diff. "
                f"{CI_NOTE}</p>"
                + _table("compare", ["status", "codec", "kbps", "suite", "condition", "metric", "unit", "BASE", "NEW",
-                                    "change", "tolerance"], body))
+                                    "change", "p", "min. diff."], body))
     both = {"schema": base_doc.get("schema"), "run": dict(new_doc["run"]), "codecs": [],
             "records": _tagged(base_doc, "BASE")["records"] + _tagged(new_doc, "NEW")["records"],
             "curves": _tagged(base_doc, "BASE")["curves"] + _tagged(new_doc, "NEW")["curves"]}
@@ -96,9 +105,9 @@ def render_compare(base_doc: dict, new_doc: dict, cmp, base_name: str, new_name:
     return "\n".join(out)
 
 
-def write_compare_html(base_doc, new_doc, cmp, base_name, new_name, out_path, tolerance: float) -> Path:
+def write_compare_html(base_doc, new_doc, cmp, base_name, new_name, out_path) -> Path:
     p = Path(out_path)
-    html = render_compare(base_doc, new_doc, cmp, str(base_name), str(new_name), tolerance,
+    html = render_compare(base_doc, new_doc, cmp, str(base_name), str(new_name),
                           figures_dir=p.parent / f"{p.stem}-figures")
     atomic_write_text(p, html)
     return p

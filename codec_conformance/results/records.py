@@ -697,9 +697,13 @@ def _check_record(ck: _Checker, r, w: str) -> None:
                 if len(pi[k]) != len(ids):
                     ck.fail(f"{w}.per_item.{k}", f"an array of {len(ids)} entries (one per id)", pi[k])
     if r.get("baseline") is not None:
-        b = ck.obj(r["baseline"], f"{w}.baseline", keys=("value", "tolerance", "passed"))
+        b = ck.obj(r["baseline"], f"{w}.baseline", keys=("value", "passed"))
         ck.num(b["value"], f"{w}.baseline.value")
-        ck.num(b["tolerance"], f"{w}.baseline.tolerance", null=True)  # null: undefined on the new side
+        for k in ("min_meaningful_difference", "tolerance", "p_value"):  # tolerance: files before issue 24
+            if k in b:
+                ck.num(b[k], f"{w}.baseline.{k}", null=True)
+        if b.get("change_ci") is not None:
+            ck.numbers(b["change_ci"], f"{w}.baseline.change_ci")
         ck.flag(b["passed"], f"{w}.baseline.passed")
     if r.get("audio") is not None:
         for k, v in ck.obj(r["audio"], f"{w}.audio").items():

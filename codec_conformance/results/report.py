@@ -739,7 +739,9 @@ def _failing_table(doc: dict, bad: list[dict]) -> str:
                     if is_number(b.get("value")) and is_number(r.get("value")) else None
                 cells.append(f"<td>{_num(b.get('value'), unit)} → {_num(r.get('value'), unit)}"
                              f"{' (' + _num(reg, unit, sign=True) + ' worse)' if reg is not None else ''} "
-                             f"<b>{E(b.get('status', 'ok' if b.get('passed') else 'REGRESSED'))}</b></td>")
+                             f"<b>{E(b.get('status', 'ok' if b.get('passed') else 'REGRESSED'))}</b>"
+                             + (f"<br><span class='small'>{E(b['judged'])}</span>" if b.get("judged") else "")
+                             + "</td>")
             else:
                 cells.append("<td class='na'>no baseline</td>")
         if has_ce:
