@@ -135,7 +135,7 @@ class Profile:
 
 
 PROFILES = {
-    "smoke": Profile("smoke", 4, 4, (0.0, 10.0), (0.6,), 1, 6, 1.5, (0.0, -6.0, -20.0),
+    "smoke": Profile("smoke", 4, 4, (0.0, 10.0), (0.6,), 1, 16, 1.5, (0.0, -6.0, -20.0),
                      (-40.0, -20.0, -10.0, 0.0, 6.0, 12.0), emotion_items=8),
     "standard": Profile("standard", 6, 5, (-5.0, 0.0, 10.0, 20.0), (0.3, 0.8), 2, 20, 3.0,
                         (0.0, -6.0, -20.0), tuple(float(g) for g in range(-40, 13, 4)), emotion_items=16),

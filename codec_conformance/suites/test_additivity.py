@@ -13,7 +13,8 @@ from codec_conformance.catalogue import SuiteInfo
 from codec_conformance.probes.analysis import SER_DB, additivity
 from codec_conformance.plugin.checks import build_record, check, emit, limit
 from codec_conformance.results.records import condition_record
-from codec_conformance.plugin.properties import hypothesis_settings, normalise_peak, run_property
+from codec_conformance.plugin.properties import (Counterexample, counterexample, hypothesis_settings, normalise_peak,
+                                                 run_property)
 
 MIXTURES = ("speech_speech", "speech_noise")
 # thresholds key: the mixture (the default key function reads it from the record's condition)
@@ -57,13 +58,13 @@ def test_additivity(conformance, request, codec_point, additivity_kind):
         ex = {"x": items[i].id, "y": y_id, "rel_level_db": round(rel_level_db, 3),
               "offset_s": round(offset_s, 4), "ser_db": round(r.ser_db, 3), "mel_distance": round(r.mel_distance, 4)}
         examples.append(ex)
-        if th is not None:
-            assert th.check(r.ser_db, None, True), f"additivity SER {r.ser_db:.2f} dB < {th.limit:g} dB for {ex}"
+        if th is not None and not th.check(r.ser_db, None, True):
+            raise Counterexample(f"additivity SER {r.ser_db:.2f} dB < {th.limit:g} dB for {ex}", ex)
 
     err = run_property(sess, prop, sess.settings.seed) if items else None
     sers = [e["ser_db"] for e in examples]
     mels = [e["mel_distance"] for e in examples]
-    counter = examples[-1] if err is not None else None
+    counter = counterexample(err, examples)
     common = dict(codec=codec, bitrate=bitrate, suite="additivity", condition=cond,
                   n_items=len(examples), n_undefined=len(undefined),
                   undefined_reasons=dict(list(undefined.items())[:10]) or None)

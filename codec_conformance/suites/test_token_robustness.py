@@ -7,8 +7,8 @@ the unit edit rate (Levenshtein distance over frames / frames) and the frame-lev
 agreement (analysis.TOKEN_METRICS):
 
 - noise: clean speech vs the same speech under each noise condition of the noise suite;
-- gain: x vs a x, Hypothesis drawing the gain (-40..+12 dB) and the utterance, seeded like the
-  other suites; plus the agreement on the profile's gain grid (a curve);
+- gain: x vs a x, Hypothesis drawing the gain (-40..+12 dB, |gain| >= 1 dB; both ends tested
+  first in every profile, on up to 16 utterances) and the utterance, seeded like the other suites; plus the agreement on the profile's gain grid (a curve);
 - shift: x vs x delayed by 1 sample, hop/4 and hop/2 (frames compared index by index): what a
   sub-frame shift alone does to the tokens, on every utterance;
 - determinism: encoding the same input twice must give identical codes (a hard failure).
@@ -27,7 +27,8 @@ from codec_conformance.catalogue import SuiteInfo, condition_kinds
 from codec_conformance.probes.analysis import (IDENTICAL_CODES, TOKEN_METRICS, TOKEN_QUANTITIES, level_agreement,
                                                level_edit_rates, token_summary)
 from codec_conformance.plugin.checks import build_record, check, emit, limit
-from codec_conformance.plugin.properties import hypothesis_settings, normalise_peak, run_property
+from codec_conformance.plugin.properties import (Counterexample, counterexample, gains_db, hypothesis_settings,
+                                                 normalise_peak, run_property, with_gain_ends)
 from codec_conformance.results.records import condition_record
 
 PEAK_DBFS = -14.0
@@ -111,7 +112,8 @@ def test_token_gain(token_point):
     examples = []
 
     @hypothesis_settings(sess)
-    @given(i=st.integers(0, n - 1), gain_db=st.floats(-40.0, 12.0))
+    @given(i=st.integers(0, n - 1), gain_db=gains_db())
+    @with_gain_ends(n)
     def prop(i, gain_db):
         x = normalise_peak(corpus.items[i].audio, PEAK_DBFS)
         ref, test = p.codes(x), p.codes((x * 10 ** (gain_db / 20)).astype(np.float32))
@@ -119,9 +121,8 @@ def test_token_gain(token_point):
         ex = {"x": corpus.items[i].id, "gain_db": round(gain_db, 3), "unit_edit_rate": round(float(np.mean(edit)), 4),
               "token_agreement": round(float(np.mean(agree)), 4), "token_agreement_level1": round(agree[0], 4)}
         examples.append(ex)
-        if th is not None:
-            assert th.check(ex["unit_edit_rate"], None, False), \
-                f"unit edit rate {ex['unit_edit_rate']:.3f} beyond {th.text()} for {ex}"
+        if th is not None and not th.check(ex["unit_edit_rate"], None, False):
+            raise Counterexample(f"unit edit rate {ex['unit_edit_rate']:.3f} beyond {th.text()} for {ex}", ex)
 
     err = run_property(sess, prop, sess.settings.seed)
     grid = list(sess.profile.gain_grid_db)
@@ -134,7 +135,7 @@ def test_token_gain(token_point):
         s = token_summary(pairs)
         curve_mean.append(s["token_agreement"])
         curve_l1.append(s["token_agreement_level1"])
-    counter = examples[-1] if err is not None else None
+    counter = counterexample(err, examples)
     worst = {"unit_edit_rate": max(e["unit_edit_rate"] for e in examples),
              "token_agreement": min(e["token_agreement"] for e in examples),
              "token_agreement_level1": min(e["token_agreement_level1"] for e in examples)}
