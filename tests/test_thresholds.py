@@ -100,14 +100,17 @@ def test_update_writes_margins_and_replaces_the_file(tmp_path):
     assert t.lookup(64, "noise", "white", "pesq").limit == pytest.approx(-0.65)  # -0.5 - max(0.15, 0.1)
     assert t.lookup(64, "noise", "white", "wer").limit == pytest.approx(0.15)    # +0.1 minimum for WER
     assert t.lookup(64, "homogeneity", "gain", "ser_db").limit == pytest.approx(16.0)  # 20 - 0.2*20
-    # a second run replaces the file: nothing of the first is kept
+    # a second run at 64 kbps replaces that bitrate whole (nothing of the first run is kept there,
+    # even the looser limits); 6 kbps, which it did not measure, is kept as it was and named
     other = {"run": {"id": "run-2", "profile": "smoke", "seed": 1}, "records": [
         _rec(64.0, "homogeneity", {"kind": "gain", "gain_db": 8.0}, "ser_db", 30.0)]}
     write_thresholds(other, settings)
     t = ThresholdSet.load(path)
     assert t.lookup(64, "homogeneity", "gain", "ser_db").limit == pytest.approx(24.0)
-    assert t.lookup(6, "noise", "white", "pesq") is None
-    assert "run-2" in path.read_text() and "run-smoke" not in path.read_text()
+    assert t.lookup(64, "noise", "white", "pesq") is None
+    assert t.lookup(6, "noise", "white", "pesq").limit == pytest.approx(-1.2)
+    text = path.read_text()
+    assert "run-2" in text and "run-smoke" not in text and 'Kept as they were (not measured by these runs): bitrate."6"' in text
 
 
 def _runs(quality: float, seeds=(0, 1, 2)) -> list[dict]:
@@ -181,8 +184,9 @@ def test_calibrate_command_writes_a_file_from_several_seeds(tmp_path):
         paths.append(tmp_path / f"r{seed}.json")
         paths[-1].write_text(json.dumps(doc))
     assert main(["calibrate", *map(str, paths), "-o", str(tmp_path / "th"), "--name", "default"]) == 0
-    t = ThresholdSet.load(tmp_path / "th" / "default.toml")
-    assert t.lookup(8, "additivity", "speech_speech", "ser_db").limit == pytest.approx(9.5 - 3.0)
+    t = ThresholdSet.load(tmp_path / "th" / "default.toml")  # anchors' limits, for any bitrate
+    assert t.lookup(64, "additivity", "speech_speech", "ser_db").limit == pytest.approx(9.5 - 3.0)
+    assert "[default.additivity.speech_speech]" in (tmp_path / "th" / "default.toml").read_text()
 
 
 # ---------------------------------------------------------------- limits that cannot fail

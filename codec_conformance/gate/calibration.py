@@ -19,7 +19,7 @@ from pathlib import Path
 from ..catalogue import info
 from ..catalogue import suites as declared_suites
 from ..results.records import direction_of, now_iso
-from .thresholds import Threshold, file_stem
+from .thresholds import Threshold, as_threshold, file_stem
 
 DEFAULT_MIN_MARGIN = 0.05
 
@@ -72,7 +72,8 @@ def derive(records: list[dict], margin: float, skipped: list[str] | None = None)
         why = could_not_fail(kind, limit, metric, recs_of[(br, suite, cond, metric)])
         if why:
             if skipped is not None:
-                skipped.append(f"{br:g} kbps {suite}.{cond}.{metric}: {why}")
+                where = "any bitrate" if br is None else f"{br:g} kbps"
+                skipped.append(f"{where} {suite}.{cond}.{metric}: {why}")
             continue
         out.setdefault(br, {}).setdefault(suite, {}).setdefault(cond, {})[metric] = (kind, limit)
     return out
@@ -149,9 +150,12 @@ def command_line(argv: list[str]) -> list[str]:
     return out
 
 
-def render(codec: str, table: dict, runs: list[dict], margin: float, skipped: list[str], bitrate: str) -> str:
+def render(codec: str, table: dict, runs: list[dict], margin: float, skipped: list[str], bitrate: str,
+           kept: dict | None = None) -> str:
     """The thresholds file of ``codec`` derived from ``runs`` (their ``run`` blocks), with a
-    header that says what it was derived from and how."""
+    header that says what it was derived from and how. ``table``'s bitrate ``None`` is written as
+    ``[default...]`` (limits for any bitrate); ``kept`` holds tables of a previous file for the
+    bitrates these runs did not measure, copied as they were."""
     seeds = ", ".join(str(r.get("seed")) for r in runs)
     profiles = sorted({str(r.get("profile")) for r in runs})
     metrics = sorted({m for br in table.values() for su in br.values() for c in su.values() for m in c})
@@ -163,22 +167,33 @@ def render(codec: str, table: dict, runs: list[dict], margin: float, skipped: li
              "# delta = codec - oracle over every SNR of a condition kind) plus a margin: the largest of the",
              f"# metric's minimum, {margin:g} x |worst| and the widest 95 % half-width, capped at the metric's maximum:",
              "#   " + "; ".join(f"{k} {min_margin(k):g}..{_cap(k)}" for k in metrics) + ".",
-             "# Written whole from these runs (no older limit kept): a better codec gets tighter limits.",
+             "# Written from these runs alone (no older limit of a measured bitrate is kept): a better codec",
+             "# gets tighter limits.",
              "# First run: pytest " + (shlex.join(command_line(first["argv"])) if first.get("argv") else
                                        f"suites/ --codec={codec} --codec-bitrate={bitrate} --codec-profile="
                                        f"{first.get('profile')} --codec-seed={first.get('seed')}"),
              *(["# Not written: a limit that could not fail (the measurement sits at the metric's bound):"]
                + [f"#   {w}" for w in skipped] if skipped else []),
+             *([f"# Kept as they were (not measured by these runs): {', '.join(kept)}"] if kept else []),
              "", "[meta]",
              'source = "' + f"calibrated: {len(runs)} run(s), profile {', '.join(profiles)}, seeds {seeds}, "
              f"margin {margin:g} (runs {', '.join(str(r.get('id')) for r in runs)})".replace('"', "'")
              .replace("\\", "/") + '"', ""]
-    for br in sorted(table):
+    for br in sorted(table, key=lambda b: -1.0 if b is None else b):
+        head = "default" if br is None else f'bitrate."{br:g}"'
         for suite in sorted(table[br]):
             for cond in sorted(table[br][suite]):
-                lines.append(f'[bitrate."{br:g}".{suite}.{cond}]')
+                lines.append(f"[{head}.{suite}.{cond}]")
                 for metric, (kind, limit) in sorted(table[br][suite][cond].items()):
                     lines.append(f"{metric} = {_entry(kind, limit)}")
+                lines.append("")
+    for head, suites in (kept or {}).items():
+        for suite in sorted(suites):
+            for cond in sorted(suites[suite]):
+                lines.append(f"[{head}.{suite}.{cond}]")
+                for metric, spec in sorted(suites[suite][cond].items()):
+                    th = as_threshold(spec, "")
+                    lines.append(f"{metric} = {_entry(th.kind, (th.limit, th.upper) if th.kind == 'range' else th.limit)}")
                 lines.append("")
     return "\n".join(lines)
 
@@ -191,26 +206,46 @@ def _cap(metric: str) -> str:
 def calibrate(docs: list[dict], out_dir: Path, margin: float, name: str | None = None,
               bitrate: str = "all") -> list[Path]:
     """Write ``out_dir/<codec>.toml`` for every codec of ``docs`` (results documents: one codec
-    run under several seeds), each derived from all of them; ``name`` writes the one codec's
-    limits under another file name (``default``: the limits any codec without a file gets)."""
+    run under several seeds), each derived from all of them. A bitrate these runs measured is
+    written from them alone; the other bitrates of an existing file are kept as they were (and
+    named in the header). ``name`` writes ONE file of that name from every codec of ``docs``
+    (anchors: the worst of them on each key), as limits for any bitrate (``[default...]``):
+    ``--name default`` gives the limits of a codec without a file of its own."""
     from ..errors import ConformanceError
     profiles = {str(d["run"].get("profile")) for d in docs}
     if len(profiles) > 1:
         raise ConformanceError(f"calibrate: the runs were made with different profiles ({', '.join(sorted(profiles))}); "
                                "calibrate each profile's runs on their own")
-    codecs = sorted({r["codec"] for d in docs for r in d["records"]})
-    if name and len(codecs) != 1:
-        raise ConformanceError(f"calibrate --name {name}: the runs hold {len(codecs)} codecs ({', '.join(codecs)}); "
-                               "--name needs the runs of one codec")
     out_dir.mkdir(parents=True, exist_ok=True)
-    out = []
-    for codec in codecs:
+    records = [r for d in docs for r in d["records"]]
+    runs = [d["run"] for d in docs]
+    if name:
         skipped: list[str] = []
-        table = derive([r for d in docs for r in d["records"] if r["codec"] == codec], margin, skipped)
-        p = out_dir / f"{file_stem(name or codec)}.toml"  # the name the lookup tries first
-        p.write_text(render(codec, table, [d["run"] for d in docs], margin, skipped, bitrate))
+        table = derive([dict(r, bitrate_kbps=None) for r in records], margin, skipped)
+        p = out_dir / f"{file_stem(name)}.toml"
+        p.write_text(render(" + ".join(sorted({r["codec"] for r in records})) + f" (as {name})", table, runs, margin,
+                            skipped, bitrate))
+        return [p]
+    out = []
+    for codec in sorted({r["codec"] for r in records}):
+        skipped = []
+        table = derive([r for r in records if r["codec"] == codec], margin, skipped)
+        p = out_dir / f"{file_stem(codec)}.toml"  # the name the lookup tries first
+        kept = _unmeasured(p, set(table)) if p.is_file() else {}
+        p.write_text(render(codec, table, runs, margin, skipped, bitrate, kept))
         out.append(p)
     return out
+
+
+def _unmeasured(path: Path, measured: set) -> dict:
+    """The tables of an existing thresholds file at the bitrates not in ``measured``, by header."""
+    import tomllib
+    old = tomllib.loads(path.read_text())
+    kept = {f'bitrate."{br}"': block for br, block in (old.get("bitrate") or {}).items()
+            if not any(b is not None and abs(float(br) - b) < 1e-6 for b in measured)}
+    if old.get("default") and None not in measured:
+        kept["default"] = old["default"]
+    return kept
 
 
 def write_thresholds(results: dict, settings) -> list[Path]:
