@@ -235,3 +235,28 @@ def test_minus_20_db_fails_the_passband_gain_identity_passes(run_suites, pyteste
     assert r.ret == 1
     # the band shapes are blind to the gain: only the passband gain fails
     assert all(x["passed"] for x in res["records"] if x["metric"] != "passband_gain_db")
+
+
+def test_bench_table_counts_claims():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bench_ladder", ROOT / "benchmarks" / "bench_ladder.py")
+    b = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(b)
+    rec = lambda suite, cond, metric, passed: {"suite": suite, "condition": cond, "metric": metric,  # noqa: E731
+                                               "passed": passed, "gated": True}
+    seed0 = b.outcomes({"records": [
+        rec("frequency_response", {"kind": "sweep", "level_dbfs": 0.0}, "passband_gain_db", False),
+        rec("frequency_response", {"kind": "sweep", "level_dbfs": -20.0}, "passband_gain_db", True),
+        rec("homogeneity", {"kind": "gain", "level_dbfs": -14.0}, "ser_db", True),
+        rec("additivity", {"kind": "mixture", "mixture": "speech_noise"}, "ser_db", True)]})
+    seed1 = b.outcomes({"records": [
+        rec("frequency_response", {"kind": "sweep", "level_dbfs": 0.0}, "passband_gain_db", True),
+        rec("homogeneity", {"kind": "gain", "level_dbfs": -14.0}, "ser_db", False)]})
+    seeds = {"0": seed0, "1": seed1}
+    assert b.claim_result(L.PASSBAND, "must_fail", seeds) == (1, 2)       # one failing record catches it
+    assert b.claim_result(L.HOMOGENEITY, "must_pass", seeds) == (1, 2)
+    assert b.claim_result(("additivity", "*", "ser_db"), "must_pass", seeds) == (1, 1)
+    assert b.claim_result(L.PESQ, "must_fail", seeds) == (0, 0)           # not run
+    assert b.parse_seeds("0-2,5") == [0, 1, 2, 5]
+    text = b.table({"gain_m20db": seeds})
+    assert "| gain_m20db | degradation | must fail | frequency_response, sweep, passband_gain_db | failed on 1 of 2" in text
