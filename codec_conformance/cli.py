@@ -160,9 +160,13 @@ def weights_status(codec) -> str:
 
 
 def _cmd_list_codecs(a) -> int:
-    from .registry import codec_names, make_codec
+    from .registry import codec_names, family_variants, make_codec
     rows = []
-    for name in codec_names():
+    names = []
+    for name in codec_names():  # a codec family (ladder) lists its members: --codec=family:member
+        members = family_variants(name)
+        names += [f"{name}:{m}" for m in members] if members is not None else [name]
+    for name in names:
         try:
             c = make_codec(name)
             rows.append((name, f"{int(c.sample_rate)} Hz", ", ".join(rate_text(float(b)) for b in c.bitrates_kbps),

@@ -37,10 +37,54 @@ def _load_target(spec: str):
     return obj
 
 
-def load_codec_factory(name: str):
-    if ":" in name:
-        return _load_target(name)
+FAMILY_PARAMS = ("variant", "rung")  # the parameter of a family's factory that takes the member's name
+
+
+def family_param(factory) -> str | None:
+    """The parameter (``variant`` or ``rung``) through which ``factory`` builds one member of a
+    codec family, or None when it takes neither (a plain codec factory)."""
+    import inspect
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return None
+    return next((p for p in FAMILY_PARAMS if p in params
+                 and params[p].kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)),
+                None)
+
+
+def family_variants(name: str) -> list[str] | None:
+    """The members of registered codec family ``name`` (its factory's ``variants``), or None
+    when ``name`` is not a family (or does not load)."""
     eps = _eps(CODEC_GROUP)
+    if name not in eps:
+        return None
+    try:
+        factory = eps[name].load()
+    except ImportError:
+        return None
+    variants = getattr(factory, "variants", None)
+    return list(variants) if family_param(factory) and variants is not None else None
+
+
+def load_codec_factory(name: str):
+    """The factory of codec ``name``: a registered entry point; ``family:member`` where
+    ``family`` is a registered entry point whose factory takes ``variant`` (or ``rung``), e.g.
+    ``ladder:lowpass4k`` (the factory bound to that member); otherwise ``package.module:factory``."""
+    eps = _eps(CODEC_GROUP)
+    if ":" in name:
+        head, _, member = name.partition(":")
+        if head in eps:
+            try:
+                factory = eps[head].load()
+            except ImportError as exc:
+                raise CodecError(f"codec {head!r} needs a package that is not installed: {exc}") from None
+            param = family_param(factory)
+            if param is not None:
+                if not member:
+                    raise CodecError(f"codec {name!r}: name a member of family {head!r} after the ':'")
+                return _bind_member(factory, param, member)
+        return _load_target(name)
     if name not in eps:
         raise CodecError(f"unknown codec {name!r}; registered: {', '.join(sorted(eps))}; "
                          "or pass --codec=package.module:factory")
@@ -70,6 +114,15 @@ def make_codec(name: str, given: tuple | list | set = (), **options):
     if not list(codec.bitrates_kbps):
         raise CodecError(f"codec {name!r} declares no bitrates_kbps")
     return codec
+
+
+def _bind_member(factory, param: str, member: str):
+    import functools
+    bound = functools.partial(factory, **{param: member})
+    for attr in ("__module__", "__qualname__", "__name__"):  # its name in messages (no __wrapped__: the
+        if hasattr(factory, attr):                            # signature is the partial's)
+            setattr(bound, attr, getattr(factory, attr))
+    return bound
 
 
 def accepted_options(factory, options: dict) -> tuple[dict, list[str]]:

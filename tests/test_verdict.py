@@ -188,7 +188,7 @@ def test_threshold_lookup_and_update_use_the_records_own_key():
 def test_band_quantities_declare_their_direction():
     from codec_conformance.probes.analysis import BAND_DIRECTIONS
     assert BAND_DIRECTIONS == {"low_band_boost_db": "two-sided", "mid_band_ripple_db": "lower",
-                               "high_band_rolloff_db": "two-sided"}
+                               "high_band_rolloff_db": "two-sided", "passband_gain_db": "two-sided"}
 
 
 @pytest.mark.parametrize("metric,base,new", [
@@ -197,6 +197,8 @@ def test_band_quantities_declare_their_direction():
     ("low_band_boost_db", 0.5, 3.0),           # a bass boost
     ("high_band_rolloff_db", 2.0, 6.0),        # more treble attenuation
     ("high_band_rolloff_db", 0.5, -5.0),       # a treble boost
+    ("passband_gain_db", 0.0, -6.0),           # quieter
+    ("passband_gain_db", 0.0, 6.0),            # louder
 ])
 def test_two_sided_quantities_regress_both_ways(metric, base, new):
     mk = lambda v: make_record(codec="c", bitrate_kbps=6, suite="frequency_response",  # noqa: E731
@@ -234,7 +236,7 @@ def test_shipped_frequency_limits_are_two_sided():
         blocks = [t.get("default", {})] + list(t.get("bitrate", {}).values())
         for b in blocks:
             for metric, lim in b.get("frequency_response", {}).get("sweep", {}).items():
-                if metric in ("low_band_boost_db", "high_band_rolloff_db"):
+                if metric in ("low_band_boost_db", "high_band_rolloff_db", "passband_gain_db"):
                     assert set(lim) == {"min_value", "max_value"}, (f.name, metric, lim)
 
 

@@ -181,12 +181,17 @@ MID_BAND = (100.0, 2000.0)
 # compare). A flat response has all three at 0 dB. The low-band figure is two-sided: a boost (the
 # paper's finding for neural codecs) and a deeper cut are both departures from flat. The high-band
 # roll-off is two-sided too: attenuation (positive) and a treble boost (negative) both colour the
-# sound. The mid-band ripple is max - min, never negative: lower is better.
+# sound. The mid-band ripple is max - min, never negative: lower is better. These three are relative
+# to the mid band, so blind to the overall gain; the passband gain is the mid band's own level
+# relative to the input (0 dB for a unity-gain codec): a level bug (a codec that outputs 20 dB
+# quieter) fails it, in either direction.
 BAND_QUANTITIES = {q.name: q for q in (
     MetricInfo("low_band_boost_db", "low-band boost (<100 Hz)", "dB", "two-sided", 0.5, min_margin=1.0, max_margin=3.0),
     MetricInfo("mid_band_ripple_db", "mid-band ripple (100 Hz-2 kHz)", "dB", "lower", 0.5, min_margin=2.0,
                bounds=(0.0, math.inf), max_margin=3.0),
     MetricInfo("high_band_rolloff_db", "high-band roll-off (2-8 kHz)", "dB", "two-sided", 0.5, min_margin=1.0,
+               max_margin=3.0),
+    MetricInfo("passband_gain_db", "passband gain (100 Hz-2 kHz)", "dB", "two-sided", 0.5, min_margin=1.0,
                max_margin=3.0))}
 BAND_DIRECTIONS = {k: q.direction for k, q in BAND_QUANTITIES.items()}
 
@@ -195,7 +200,9 @@ def band_summary(fr: FrequencyResponse, sr: int) -> dict[str, float]:
     """low_band_boost_db: mean level below 100 Hz minus the mid-band mean (positive = boost);
     mid_band_ripple_db: max - min of the smoothed response in 100 Hz-2 kHz;
     high_band_rolloff_db: mid-band mean minus the mean from 2 kHz to min(8 kHz, 0.45 sr)
-    (positive = attenuation)."""
+    (positive = attenuation);
+    passband_gain_db: the mid-band mean itself, the output's level relative to the input over
+    100 Hz-2 kHz (0 dB for identity; -inf for a silent output, reported as non-finite)."""
     mid = fr.band_mean(*MID_BAND)
     m = (fr.freqs_hz >= MID_BAND[0]) & (fr.freqs_hz < MID_BAND[1])
     hi_top = min(8000.0, 0.45 * sr)
@@ -204,6 +211,7 @@ def band_summary(fr: FrequencyResponse, sr: int) -> dict[str, float]:
             "low_band_boost_db": fr.band_mean(*LOW_BAND) - mid,
             "mid_band_ripple_db": float(np.max(fr.mag_db[m]) - np.min(fr.mag_db[m])),
             "high_band_rolloff_db": mid - fr.band_mean(2000.0, hi_top),
+            "passband_gain_db": mid,
         }
 
 

@@ -36,7 +36,7 @@ NAMES = {"mel_distance": "Mel distance", "pesq": "PESQ", "pesq_nb": "PESQ-NB", "
          "estoi": "ESTOI", "si_sdr": "SI-SDR", "dnsmos": "DNSMOS", "ser_db": "SER",
          "token_agreement": "token agreement", "unit_edit_rate": "unit edit rate",
          "low_band_boost_db": "low-band boost", "mid_band_ripple_db": "mid-band ripple",
-         "high_band_rolloff_db": "high-band roll-off"}
+         "high_band_rolloff_db": "high-band roll-off", "passband_gain_db": "passband gain"}
 # the unit a metric is reported in when its record does not say (older files)
 DEFAULT_UNITS = {"mel_distance": "log10-mel L1", "pesq": "MOS-LQO", "pesq_nb": "MOS-LQO", "stoi": "0-1",
                  "estoi": "0-1", "si_sdr": "dB", "wer": "fraction", "eer": "fraction", "prosody_corr": "correlation",
