@@ -100,17 +100,17 @@ def test_update_writes_margins_and_replaces_the_file(tmp_path):
     assert t.lookup(64, "noise", "white", "pesq").limit == pytest.approx(-0.65)  # -0.5 - max(0.15, 0.1)
     assert t.lookup(64, "noise", "white", "wer").limit == pytest.approx(0.15)    # +0.1 minimum for WER
     assert t.lookup(64, "homogeneity", "gain", "ser_db").limit == pytest.approx(16.0)  # 20 - 0.2*20
-    # a second run at 64 kbps replaces that bitrate whole (nothing of the first run is kept there,
-    # even the looser limits); 6 kbps, which it did not measure, is kept as it was and named
+    # a second run of the homogeneity suite at 64 kbps replaces that table whole (nothing of the
+    # first run is kept there, even the looser limit); what it did not measure is kept and named
     other = {"run": {"id": "run-2", "profile": "smoke", "seed": 1}, "records": [
         _rec(64.0, "homogeneity", {"kind": "gain", "gain_db": 8.0}, "ser_db", 30.0)]}
     write_thresholds(other, settings)
     t = ThresholdSet.load(path)
     assert t.lookup(64, "homogeneity", "gain", "ser_db").limit == pytest.approx(24.0)
-    assert t.lookup(64, "noise", "white", "pesq") is None
+    assert t.lookup(64, "noise", "white", "pesq").limit == pytest.approx(-0.65)  # a suite it did not run: kept
     assert t.lookup(6, "noise", "white", "pesq").limit == pytest.approx(-1.2)
     text = path.read_text()
-    assert "run-2" in text and "run-smoke" not in text and 'Kept as they were (not measured by these runs): bitrate."6"' in text
+    assert "run-2" in text and "run-smoke" not in text and 'Kept as they were (not measured by these runs): bitrate."6" noise' in text
 
 
 def _runs(quality: float, seeds=(0, 1, 2)) -> list[dict]:

@@ -174,7 +174,8 @@ def render(codec: str, table: dict, runs: list[dict], margin: float, skipped: li
                                        f"{first.get('profile')} --codec-seed={first.get('seed')}"),
              *(["# Not written: a limit that could not fail (the measurement sits at the metric's bound):"]
                + [f"#   {w}" for w in skipped] if skipped else []),
-             *([f"# Kept as they were (not measured by these runs): {', '.join(kept)}"] if kept else []),
+             *([f"# Kept as they were (not measured by these runs): "
+                f"{', '.join(f'{h} {s}' for h, suites in kept.items() for s in sorted(suites))}"] if kept else []),
              "", "[meta]",
              'source = "' + f"calibrated: {len(runs)} run(s), profile {', '.join(profiles)}, seeds {seeds}, "
              f"margin {margin:g} (runs {', '.join(str(r.get('id')) for r in runs)})".replace('"', "'")
@@ -206,9 +207,9 @@ def _cap(metric: str) -> str:
 def calibrate(docs: list[dict], out_dir: Path, margin: float, name: str | None = None,
               bitrate: str = "all") -> list[Path]:
     """Write ``out_dir/<codec>.toml`` for every codec of ``docs`` (results documents: one codec
-    run under several seeds), each derived from all of them. A bitrate these runs measured is
-    written from them alone; the other bitrates of an existing file are kept as they were (and
-    named in the header). ``name`` writes ONE file of that name from every codec of ``docs``
+    run under several seeds), each derived from all of them. A suite at a bitrate these runs
+    measured is written from them alone; the other tables of an existing file are kept as they
+    were (and named in the header). ``name`` writes ONE file of that name from every codec of ``docs``
     (anchors: the worst of them on each key), as limits for any bitrate (``[default...]``):
     ``--name default`` gives the limits of a codec without a file of its own."""
     from ..errors import ConformanceError
@@ -231,19 +232,24 @@ def calibrate(docs: list[dict], out_dir: Path, margin: float, name: str | None =
         skipped = []
         table = derive([r for r in records if r["codec"] == codec], margin, skipped)
         p = out_dir / f"{file_stem(codec)}.toml"  # the name the lookup tries first
-        kept = _unmeasured(p, set(table)) if p.is_file() else {}
+        kept = _unmeasured(p, table) if p.is_file() else {}
         p.write_text(render(codec, table, runs, margin, skipped, bitrate, kept))
         out.append(p)
     return out
 
 
-def _unmeasured(path: Path, measured: set) -> dict:
-    """The tables of an existing thresholds file at the bitrates not in ``measured``, by header."""
+def _unmeasured(path: Path, table: dict) -> dict:
+    """The tables of an existing thresholds file that ``table`` (the runs' limits) does not
+    measure: a bitrate's suite the runs did not run, by table header (``bitrate."6"``)."""
     import tomllib
     old = tomllib.loads(path.read_text())
-    kept = {f'bitrate."{br}"': block for br, block in (old.get("bitrate") or {}).items()
-            if not any(b is not None and abs(float(br) - b) < 1e-6 for b in measured)}
-    if old.get("default") and None not in measured:
+    kept: dict = {}
+    for br, block in (old.get("bitrate") or {}).items():
+        ran = next((table[b] for b in table if b is not None and abs(float(br) - b) < 1e-6), {})
+        rest = {suite: conds for suite, conds in block.items() if suite not in ran}
+        if rest:
+            kept[f'bitrate."{br}"'] = rest
+    if old.get("default") and None not in table:
         kept["default"] = old["default"]
     return kept
 
