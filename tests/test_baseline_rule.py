@@ -188,3 +188,23 @@ def test_a_two_sided_quantity_with_intervals_keeps_the_conservative_interval_on_
     out = tmp_path / "cmp.html"
     assert main(["compare", b, n, "--html", str(out)]) == 0
     assert "+0.3 <span class='ci'>[-0.7, +1.3]</span></td>" in out.read_text()
+
+
+def test_a_worst_case_over_random_draws_regresses_only_when_its_median_does_too():
+    """Opus 64 kbps additivity speech+speech, seed 0 vs seed 3 of the same codec: the worst of 16
+    draws moves from 7.97 to 4.39 dB (other examples drawn), the draws' median does not: the old
+    rule flagged it REGRESSED. A codec that got less additive moves both."""
+    from codec_conformance.gate.baseline import NOT_SIGNIFICANT, REGRESSED, judge, judged_text
+    from codec_conformance.results.records import make_record
+
+    def rec(worst, median):
+        return make_record(codec="opus", bitrate_kbps=64, suite="additivity", metric="ser_db", direction="higher",
+                           condition={"kind": "mixture", "mixture": "speech_speech"}, value=worst, median=median,
+                           test_id="t")
+    row = judge(rec(7.97, 16.0), rec(4.39, 15.8))
+    assert row["status"] == NOT_SIGNIFICANT and "their median changed -0.2" in judged_text(row)
+    assert judge(rec(7.97, 16.0), rec(4.39, 11.0))["status"] == REGRESSED
+    # a frequency-response quantity (one deterministic number, no median) keeps the plain rule
+    fr = make_record(codec="opus", bitrate_kbps=64, suite="frequency_response", metric="mid_band_ripple_db",
+                     direction="lower", condition={"kind": "sweep", "level_dbfs": 0.0}, value=7.97, test_id="t")
+    assert judge(fr, dict(fr, value=9.0))["status"] == REGRESSED

@@ -11,7 +11,10 @@ checkpoint's verdict: every testable record of the baseline at the same codec an
 smoke noise suite: 36); each is tested at ``FAMILY_ALPHA / family size`` (Bonferroni), so the
 chance that an unchanged codec's verdict at one bitrate flips is at most FAMILY_ALPHA, however
 many records it has. A quantity without a test (no per-item values, no intervals: one number per
-record, as the frequency response) is judged by its minimal meaningful difference alone.
+record, as the frequency response) is judged by its minimal meaningful difference alone. A worst
+case over random draws (linearity, token gain: the record carries the draws' ``median``) moves
+with the seed (another seed draws other examples), so it regresses only when the median of its
+draws got worse by the minimal meaningful difference too; otherwise it is ``not significant``.
 
 Statuses (one vocabulary, used by the plugin's records, ``compare``'s text, ``--json`` and its
 HTML page):
@@ -164,6 +167,12 @@ def judge(base: dict, new: dict | None, family_size: int = 1, declared: dict | N
             worse = worsening(row["direction"], row["base"], row["new"])
             row["status"] = (REGRESSED if worse > 0 and worse >= mmd - _EPS
                              else IMPROVED if worse < 0 and -worse >= mmd - _EPS else NEGLIGIBLE)
+            if is_number(base.get("median")) and is_number(new.get("median")) and row["status"] != NEGLIGIBLE:
+                # a worst case over random draws: the median of the draws must move the same way
+                moved = worsening(row["direction"], float(base["median"]), float(new["median"]))
+                row["median_change"] = float(new["median"]) - float(base["median"])
+                if (moved < mmd - _EPS) if worse > 0 else (-moved < mmd - _EPS):
+                    row["status"] = NOT_SIGNIFICANT
     return row
 
 
@@ -178,6 +187,8 @@ def judged_text(row: dict) -> str:
                      f"(alpha {row['alpha']:.2g})")
     elif row.get("change") is not None:
         parts.append(f"change {row['change']:+.3g}, no interval")
+    if row.get("median_change") is not None:
+        parts.append(f"a worst case over random draws: their median changed {row['median_change']:+.3g}")
     if row.get("min_meaningful_difference") is not None and row["status"] not in (NOT_GATED, NO_BASE):
         parts.append(f"min. meaningful difference {row['min_meaningful_difference']:g}")
     return "; ".join(parts)
