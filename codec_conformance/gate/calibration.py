@@ -245,7 +245,7 @@ def _unmeasured(path: Path, table: dict) -> dict:
     old = tomllib.loads(path.read_text())
     kept: dict = {}
     for br, block in (old.get("bitrate") or {}).items():
-        ran = next((table[b] for b in table if b is not None and abs(float(br) - b) < 1e-6), {})
+        ran: dict = next((table[b] for b in table if b is not None and abs(float(br) - b) < 1e-6), {})
         rest = {suite: conds for suite, conds in block.items() if suite not in ran}
         if rest:
             kept[f'bitrate."{br}"'] = rest
