@@ -45,8 +45,10 @@ def test_outside_the_repository_the_packaged_thresholds_gate(outside, pytester):
     r.assert_outcomes(passed=3)
     doc = latest_results(pytester)
     gated = [x for x in doc["records"] if x["threshold"]]
-    assert len(gated) == 9 and all("builtin_thresholds/default.toml" in x["threshold"]["source"] for x in gated)
-    assert "PASS — all 9 gated checks passed" in r.stdout.str()
+    from codec_conformance.probes.analysis import BAND_QUANTITIES
+    n = 3 * len(BAND_QUANTITIES)  # 3 sweep levels
+    assert len(gated) == n and all("builtin_thresholds/default.toml" in x["threshold"]["source"] for x in gated)
+    assert f"PASS — all {n} gated checks passed" in r.stdout.str()
 
 
 def test_a_run_that_gates_nothing_fails_unless_measure_only(outside, pytester):

@@ -156,7 +156,7 @@ def render(codec: str, table: dict, runs: list[dict], margin: float, skipped: li
     header that says what it was derived from and how. ``table``'s bitrate ``None`` is written as
     ``[default...]`` (limits for any bitrate); ``kept`` holds tables of a previous file for the
     bitrates these runs did not measure, copied as they were."""
-    seeds = ", ".join(str(r.get("seed")) for r in runs)
+    seeds = ", ".join(map(str, sorted({r.get("seed") for r in runs}, key=str)))
     profiles = sorted({str(r.get("profile")) for r in runs})
     metrics = sorted({m for br in table.values() for su in br.values() for c in su.values() for m in c})
     first = runs[0]
@@ -178,8 +178,7 @@ def render(codec: str, table: dict, runs: list[dict], margin: float, skipped: li
                 f"{', '.join(f'{h} {s}' for h, suites in kept.items() for s in sorted(suites))}"] if kept else []),
              "", "[meta]",
              'source = "' + f"calibrated: {len(runs)} run(s), profile {', '.join(profiles)}, seeds {seeds}, "
-             f"margin {margin:g} (runs {', '.join(str(r.get('id')) for r in runs)})".replace('"', "'")
-             .replace("\\", "/") + '"', ""]
+             f"margin {margin:g}; first run {first.get('id')}".replace('"', "'").replace("\\", "/") + '"', ""]
     for br in sorted(table, key=lambda b: -1.0 if b is None else b):
         head = "default" if br is None else f'bitrate."{br:g}"'
         for suite in sorted(table[br]):
@@ -233,7 +232,8 @@ def calibrate(docs: list[dict], out_dir: Path, margin: float, name: str | None =
         table = derive([r for r in records if r["codec"] == codec], margin, skipped)
         p = out_dir / f"{file_stem(codec)}.toml"  # the name the lookup tries first
         kept = _unmeasured(p, table) if p.is_file() else {}
-        p.write_text(render(codec, table, runs, margin, skipped, bitrate, kept))
+        own = [d["run"] for d in docs if any(r["codec"] == codec for r in d["records"])]
+        p.write_text(render(codec, table, own, margin, skipped, bitrate, kept))
         out.append(p)
     return out
 

@@ -160,10 +160,17 @@ def verdict(doc: dict) -> tuple[str, str]:
     return "PASS", f"PASS — all {len(gated)} gated checks passed" + idle
 
 
+def could_not_fail(r: dict) -> str | None:
+    """Why the record's limit could not fail at its oracle (gate/thresholds.py), or None."""
+    th = r.get("threshold")
+    why = th.get("cannot_fail") if isinstance(th, dict) else None
+    return str(why) if why else None
+
+
 def cannot_fail_note(recs: list[dict]) -> str:
     """The verdict's note on records whose limit no value could cross at their oracle (not
     counted as checks), or ''."""
-    n = sum(1 for r in recs if isinstance(r.get("threshold"), dict) and r["threshold"].get("cannot_fail"))
+    n = sum(1 for r in recs if could_not_fail(r))
     return (f"; {n} limit{'s' if n != 1 else ''} could not fail at {'their' if n != 1 else 'its'} oracle "
             "(not counted)") if n else ""
 

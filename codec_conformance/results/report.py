@@ -19,7 +19,7 @@ import textwrap
 from collections import defaultdict
 from pathlib import Path
 
-from .records import atomic_write_text, direction_of, is_number, load_results, worsening
+from .records import atomic_write_text, could_not_fail, direction_of, is_number, load_results, worsening
 from .records import verdict as run_verdict
 from ..gate.thresholds import limit_text
 
@@ -945,11 +945,11 @@ def render(doc: dict, run_dir: Path, figures_dir: Path | None = None) -> str:
     good = [r for r in recs if r.get("passed") is True]
     if good:
         out.append(_headroom_table(doc, good))
-    idle = [r for r in recs if isinstance(r.get("threshold"), dict) and r["threshold"].get("cannot_fail")]
+    idle = [r for r in recs if could_not_fail(r)]
     if idle:
         rows = [f"<tr><td>{E(r['codec'])}</td><td class='num'>{_g(r['bitrate_kbps'])}</td><td>{E(r['suite'])}</td>"
                 f"<td>{E(_cond(r['condition']))}</td><td>{E(r['metric'])}</td><td>{E(limit_text(r['threshold']))}</td>"
-                f"<td>{E(r['threshold']['cannot_fail'])}</td></tr>" for r in idle]
+                f"<td>{E(could_not_fail(r))}</td></tr>" for r in idle]
         out.append(f"<h2>Limits that could not fail ({len(idle)}), not counted</h2><p class='small'>At these records' "
                    "oracle no value of the metric can cross the limit (the degraded input already scores at the "
                    "metric's bound), so they are neither passes nor failures.</p>"
@@ -961,7 +961,7 @@ def render(doc: dict, run_dir: Path, figures_dir: Path | None = None) -> str:
             unit = unit_of(r, doc)
             p = r.get("passed")
             cl, txt = ("ok", "pass") if p is True else ("bad", "FAIL") if p is False else \
-                ("na", "could not fail") if (r.get("threshold") or {}).get("cannot_fail") else ("na", "not gated")
+                ("na", "could not fail") if could_not_fail(r) else ("na", "not gated")
             und = r.get("n_undefined") or 0
             why = r.get("undefined_reasons") or {}
             rows.append(f"<tr><td>{E(r['codec'])}</td><td class='num'>{_g(r['bitrate_kbps'])}</td><td>{E(r['suite'])}</td>"
