@@ -167,7 +167,7 @@ def render(codec: str, table: dict, runs: list[dict], margin: float, skipped: li
              "# delta = codec - oracle over every SNR of a condition kind) plus a margin: the largest of the",
              f"# metric's minimum, {margin:g} x |worst| and the widest 95 % half-width, capped at the metric's maximum:",
              "#   " + "; ".join(f"{k} {min_margin(k):g}..{_cap(k)}" for k in metrics) + ".",
-             "# Written from these runs alone (no older limit of a measured bitrate is kept): a better codec",
+             "# Written from these runs alone (no older limit of a suite they measured is kept): a better codec",
              "# gets tighter limits.",
              "# First run: pytest " + (shlex.join(command_line(first["argv"])) if first.get("argv") else
                                        f"suites/ --codec={codec} --codec-bitrate={bitrate} --codec-profile="
