@@ -113,9 +113,11 @@ def _cmd_compare(a) -> int:
     if a.html:
         from .results.compare_report import write_compare_html
         out = write_compare_html(base_doc, new_doc, cmp, a.base, a.new, a.html)
-        print(f"comparison report: {out}")
+        print(f"comparison report: {out}", file=sys.stderr if a.json else sys.stdout)
     n_bad = len(cmp.regressions)
-    print(f"{len(rows)} comparable records, {n_bad} regressed or undefined/missing ({RULE})")
+    # with --json, stdout is the JSON document alone: the summary goes to stderr
+    print(f"{len(rows)} comparable records, {n_bad} regressed or undefined/missing ({RULE})",
+          file=sys.stderr if a.json else sys.stdout)
     return 1 if n_bad else 0
 
 

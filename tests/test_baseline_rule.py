@@ -190,7 +190,7 @@ def test_a_two_sided_quantity_with_intervals_keeps_the_conservative_interval_on_
     assert "+0.3 <span class='ci'>[-0.7, +1.3]</span></td>" in out.read_text()
 
 
-def test_a_worst_case_over_random_draws_regresses_only_when_its_median_does_too():
+def test_a_worst_case_over_random_draws_without_an_interval_regresses_only_when_its_median_does_too():
     """Opus 64 kbps additivity speech+speech, seed 0 vs seed 3 of the same codec: the worst of 16
     draws moves from 7.97 to 4.39 dB (other examples drawn), the draws' median does not: the old
     rule flagged it REGRESSED. A codec that got less additive moves both."""
@@ -208,3 +208,21 @@ def test_a_worst_case_over_random_draws_regresses_only_when_its_median_does_too(
     fr = make_record(codec="opus", bitrate_kbps=64, suite="frequency_response", metric="mid_band_ripple_db",
                      direction="lower", condition={"kind": "sweep", "level_dbfs": 0.0}, value=7.97, test_id="t")
     assert judge(fr, dict(fr, value=9.0))["status"] == REGRESSED
+
+
+def test_a_worst_case_over_random_draws_is_judged_by_the_median_of_its_draws():
+    """With the median's 95 % interval on both sides (what the suites write now), the median is
+    tested: another seed's draws (median inside the spread) is not a regression, a median that
+    dropped far beyond both intervals is."""
+    from codec_conformance.gate.baseline import NOT_SIGNIFICANT, REGRESSED, judge, testable
+    from codec_conformance.results.records import make_record
+
+    def rec(worst, median, ci):
+        return make_record(codec="opus", bitrate_kbps=64, suite="additivity", metric="ser_db", direction="higher",
+                           condition={"kind": "mixture", "mixture": "speech_speech"}, value=worst, median=median,
+                           median_ci95=ci, test_id="t")
+    base = rec(7.97, 16.0, [14.5, 17.5])
+    assert testable(base)
+    row = judge(base, rec(4.39, 15.0, [13.4, 16.6]))
+    assert row["status"] == NOT_SIGNIFICANT and row["p_value"] > row["alpha"] and "median" in row["test"]["method"]
+    assert judge(base, rec(1.0, 9.0, [8.0, 10.0]))["status"] == REGRESSED

@@ -250,3 +250,12 @@ def test_readme_example_codec_runs(pytester, tmp_path):
     res = json.loads((pytester.path / "reports" / "latest" / "results.json").read_text())
     assert {r["bitrate_kbps"] for r in res["records"]} == {96.0, 128.0}
     assert all(r["passed"] is True for r in res["records"] if r["metric"] != "si_sdr")
+
+
+def test_compare_json_output_is_one_json_document(tmp_path, capsys):
+    """`compare --json` printed its summary line after the JSON, so `json.load` of stdout failed."""
+    b, n = files(tmp_path, [rec("pesq", 3.0)], [rec("pesq", 2.0)])
+    assert main(["compare", b, n, "--json"]) == 1
+    out = capsys.readouterr()
+    rows = json.loads(out.out)
+    assert rows[0]["status"] == "REGRESSED" and "comparable records" in out.err

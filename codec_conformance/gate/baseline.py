@@ -12,9 +12,12 @@ smoke noise suite: 36); each is tested at ``FAMILY_ALPHA / family size`` (Bonfer
 chance that an unchanged codec's verdict at one bitrate flips is at most FAMILY_ALPHA, however
 many records it has. A quantity without a test (no per-item values, no intervals: one number per
 record, as the frequency response) is judged by its minimal meaningful difference alone. A worst
-case over random draws (linearity, token gain: the record carries the draws' ``median``) moves
-with the seed (another seed draws other examples), so it regresses only when the median of its
-draws got worse by the minimal meaningful difference too; otherwise it is ``not significant``.
+case over random draws (linearity, token gain: the record carries the draws' ``median`` and its
+95 % interval ``median_ci95``) moves with the seed (another seed draws other examples), so it is
+judged by the median of its draws: a significant worsening of the median (the unpaired test from
+the two intervals) by at least the minimal meaningful difference. (A file whose records carry the
+median without its interval: it regresses only when the median worsened by the minimal meaningful
+difference too, else ``not significant``.)
 
 Statuses (one vocabulary, used by the plugin's records, ``compare``'s text, ``--json`` and its
 HTML page):
@@ -91,7 +94,7 @@ def testable(record: dict) -> bool:
     """A gated record with per-item values or an interval: one the statistical test can judge
     (one member of its codec-bitrate family)."""
     return (record.get("gated", True) is not False
-            and (bool(record.get("per_item")) or record.get("value_ci95") is not None))
+            and (bool(record.get("per_item")) or record.get("value_ci95") is not None or over_draws(record)))
 
 
 def family_sizes(base_records: list[dict]) -> Counter:
@@ -110,7 +113,20 @@ def statistical_test(base: dict, new: dict, direction: str, alpha: float) -> dic
     if test is None and is_number(base.get("value")) and is_number(new.get("value")):
         test = unpaired_worsening(float(base["value"]), base.get("value_ci95"), float(new["value"]),
                                   new.get("value_ci95"), direction, alpha=alpha)
+    if test is None and over_draws(base) and over_draws(new):
+        # a worst case over random draws: judged by the draws' median and its interval
+        test = unpaired_worsening(float(base["median"]), base["median_ci95"], float(new["median"]),
+                                  new["median_ci95"], direction, alpha=alpha)
+        if test is not None:
+            test = {**test, "method": "the median of the property's draws, from the two runs' intervals of it "
+                                      "(the worst case moves with the seed's draws)"}
     return test
+
+
+def over_draws(record: dict) -> bool:
+    """A worst case over a property's random draws: the record carries the draws' median and its
+    95 % interval (additivity, homogeneity, token gain)."""
+    return is_number(record.get("median")) and record.get("median_ci95") is not None
 
 
 def change_interval(test: dict, direction: str) -> list[float]:
@@ -168,6 +184,7 @@ def judge(base: dict, new: dict | None, family_size: int = 1, declared: dict | N
             row["status"] = (REGRESSED if worse > 0 and worse >= mmd - _EPS
                              else IMPROVED if worse < 0 and -worse >= mmd - _EPS else NEGLIGIBLE)
             if is_number(base.get("median")) and is_number(new.get("median")) and row["status"] != NEGLIGIBLE:
+                # (files without the median's interval)
                 # a worst case over random draws: the median of the draws must move the same way
                 moved = worsening(row["direction"], float(base["median"]), float(new["median"]))
                 row["median_change"] = float(new["median"]) - float(base["median"])

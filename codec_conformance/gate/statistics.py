@@ -77,6 +77,16 @@ def interval(values) -> list[float] | None:
     return [float(lo), float(hi)]
 
 
+def median_interval(values: list[float], seed: int) -> list[float] | None:
+    """95 % percentile bootstrap interval of the median of ``values`` (the drawn examples of a
+    property: its spread from one set of draws to another, i.e. from one seed to another)."""
+    a = np.array([v for v in values if v is not None and np.isfinite(v)], dtype=np.float64)
+    if len(a) < 4:
+        return None
+    idx = np.random.default_rng(seed).integers(0, len(a), (N_BOOT, len(a)))
+    return interval(list(np.median(a[idx], axis=1)))
+
+
 def record_statistics(value, oracle, items, seed, *key) -> dict:
     """``value_ci95``, ``oracle_ci95``, ``delta_ci95`` ([lo, hi] or None) and ``per_item`` (the
     per-item arrays for the paired baseline test, or None) of one record whose codec and oracle

@@ -130,3 +130,13 @@ def _seed_only_generation():
 
 def normalise_peak(x: np.ndarray, peak_dbfs: float) -> np.ndarray:
     return (x / max(float(np.max(np.abs(x))), 1e-9) * 10 ** (peak_dbfs / 20)).astype(np.float32)
+
+
+def median_of_draws(values: list[float], seed: int) -> dict:
+    """The record fields of a property's examples besides its worst case: their median and the
+    median's 95 % bootstrap interval (how far another seed's draws may move it; the baseline
+    gate judges a worst case over draws by this median, gate/baseline.py)."""
+    from ..gate.statistics import median_interval
+    if not values:
+        return {"median": None}
+    return {"median": float(np.median(values)), "median_ci95": median_interval(values, seed)}

@@ -27,7 +27,7 @@ CONDITION_FIELDS = ("kind", "snr_db", "gain_db", "rt60_s", "level_dbfs", "source
 RECORD_KEYS = ("codec", "bitrate_kbps", "suite", "condition", "metric", "higher_is_better", "value",
                "oracle", "delta", "threshold", "passed", "n_items", "test_id")
 # 95 % bootstrap intervals [lo, hi] of value, oracle and delta (null where none; gate/statistics.py)
-CI_FIELDS = ("value_ci95", "oracle_ci95", "delta_ci95")
+CI_FIELDS = ("value_ci95", "oracle_ci95", "delta_ci95", "median_ci95")
 
 
 def now_iso() -> str:

@@ -15,7 +15,7 @@ from codec_conformance.probes.analysis import SER_DB, homogeneity
 from codec_conformance.plugin.checks import build_record, check, emit, limit
 from codec_conformance.results.records import condition_record
 from codec_conformance.plugin.properties import (Counterexample, counterexample, gains_db, hypothesis_settings,
-                                                 normalise_peak, run_property, with_gain_ends)
+                                                 median_of_draws, normalise_peak, run_property, with_gain_ends)
 
 PEAK_DBFS = -14.0
 SUITE = SuiteInfo(name="homogeneity", label="homogeneity", conditions=lambda: [condition_record("gain")],
@@ -60,7 +60,7 @@ def test_homogeneity(conformance, request, codec_point):
     rec = build_record(sess, request, codec=codec, bitrate=bitrate, suite="homogeneity",
                        condition=cond, metric="ser_db", direction="higher",
                        value=min(all_sers) if all_sers else None,
-                       median=float(np.median(all_sers)) if all_sers else None, n_items=len(examples),
+                       **median_of_draws(all_sers, sess.settings.seed), n_items=len(examples),
                        n_undefined=len(undefined), undefined_reasons=dict(list(undefined.items())[:10]) or None,
                        counterexample=counter, unit="dB", examples=examples[:50])
     curves = [] if not items else [

@@ -28,7 +28,7 @@ from codec_conformance.probes.analysis import (IDENTICAL_CODES, TOKEN_METRICS, T
                                                level_edit_rates, token_summary)
 from codec_conformance.plugin.checks import build_record, check, emit, limit
 from codec_conformance.plugin.properties import (Counterexample, counterexample, gains_db, hypothesis_settings,
-                                                 normalise_peak, run_property, with_gain_ends)
+                                                 median_of_draws, normalise_peak, run_property, with_gain_ends)
 from codec_conformance.results.records import condition_record
 
 PEAK_DBFS = -14.0
@@ -72,9 +72,14 @@ class TokenPoint:
                             **extra)
 
     def summary_records(self, cond: dict, pairs, **extra) -> list[dict]:
-        """One record per token metric over the (reference codes, perturbed codes) ``pairs``."""
+        """One record per token metric over the (reference codes, perturbed codes) ``pairs`` (one
+        per corpus item), with its per-item values (the value is their mean): the baseline gate's
+        paired test then judges a change item by item, as in the noise suite."""
         summary = token_summary(pairs)
+        per = [token_summary([pair]) for pair in pairs]
+        ids = [u.id for u in self.corpus.items][:len(pairs)]
         return [self.record(cond, m, d, summary[m], n_items=len(pairs),
+                            per_item={"ids": ids, "value": [round(x[m], 6) for x in per]},
                             edit_rate_per_level=summary["edit_rate_per_level"],
                             agreement_per_level=summary["agreement_per_level"], **extra)
                 for m, d in TOKEN_METRICS.items()]
@@ -139,7 +144,7 @@ def test_token_gain(token_point):
     worst = {"unit_edit_rate": max(e["unit_edit_rate"] for e in examples),
              "token_agreement": min(e["token_agreement"] for e in examples),
              "token_agreement_level1": min(e["token_agreement_level1"] for e in examples)}
-    recs = [p.record(cond, m, TOKEN_METRICS[m], v, median=float(np.median([e[m] for e in examples])),
+    recs = [p.record(cond, m, TOKEN_METRICS[m], v, **median_of_draws([e[m] for e in examples], p.sess.settings.seed),
                      n_items=len(examples), counterexample=counter if m == "unit_edit_rate" else None,
                      examples=examples[:50] if m == "unit_edit_rate" else None)
             for m, v in worst.items()]
