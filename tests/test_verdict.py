@@ -27,6 +27,7 @@ TOYS = textwrap.dedent('''
             return (np.round(np.clip(x, -1, 1) * q) / q).astype(np.float32)
 
     def quant4(**kw): return Quant(4)
+    def quant8(**kw): return Quant(8)
     def renamed(**kw): return Quant(8, name="hidden-name")
 ''')
 
@@ -41,7 +42,7 @@ def outside(pytester, run_suites):
 # --------------------------------------------------------------- 1. nothing gated is not a pass
 def test_outside_the_repository_the_packaged_thresholds_gate(outside, pytester):
     assert not (pytester.path / "thresholds").exists()
-    r = outside("--codec=toys:quant4", "-k", "frequency", "-q")
+    r = outside("--codec=toys:quant8", "-k", "frequency", "-q")  # (4 bits: +2 dB passband at -20 dBFS, fails)
     r.assert_outcomes(passed=3)
     doc = latest_results(pytester)
     gated = [x for x in doc["records"] if x["threshold"]]
@@ -144,10 +145,10 @@ def test_marker_selection_sees_the_suites(outside):
 
 def test_loadgroup_keeps_one_codecs_tests_together(outside):
     pytest.importorskip("xdist")
-    r = outside("--codec=toys:quant4", "-k", "frequency", "-n", "2", "-p", "xdist", "--dist", "loadgroup", "-v")
+    r = outside("--codec=toys:quant8", "-k", "frequency", "-n", "2", "-p", "xdist", "--dist", "loadgroup", "-v")
     r.assert_outcomes(passed=3)
     lines = [line for line in r.stdout.lines if "PASSED" in line and "test_frequency_response" in line]
-    assert len(lines) == 3 and all("@toys:quant4" in line for line in lines)
+    assert len(lines) == 3 and all("@toys:quant8" in line for line in lines)
     assert len({line.split("]", 1)[0] for line in lines}) == 1  # one worker ran them all
 
 
