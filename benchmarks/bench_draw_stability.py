@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's package, whatever the venv points at
@@ -52,6 +51,7 @@ def worst_additivity(sess, f, kind: str, n: int, seed: int) -> float:
 
     from codec_conformance.plugin.properties import hypothesis_settings, normalise_peak, run_property
     from codec_conformance.probes.analysis import additivity
+    from codec_conformance.suites.test_additivity import second_signal
     items, sr = sess.corpus.speech_items, sess.corpus.sample_rate
     others = [sess.noise_bank.signals[k] for k in sess.noise_bank.names()] if kind == "speech_noise" else None
     sers: list[float] = []
@@ -62,12 +62,7 @@ def worst_additivity(sess, f, kind: str, n: int, seed: int) -> float:
            offset_s=st.floats(0.0, 0.5))
     def prop(i, j, rel_level_db, offset_s):
         x = normalise_peak(items[i].audio, -6.0)
-        if others is None:
-            cands = [u for u in items if u.speaker != items[i].speaker] or items
-            y = cands[j % len(cands)].audio
-        else:
-            src = others[j % len(others)]
-            y = np.tile(src, int(np.ceil(len(x) / len(src))))[: len(x)]
+        y, _ = second_signal(items, i, j, others, sess.noise_bank.names() if others else [], len(x))
         sers.append(additivity(f, x, y, rel_level_db, int(offset_s * sr), sr).ser_db)
 
     assert run_property(cfg, prop, seed) is None

@@ -24,6 +24,16 @@ SUITE = SuiteInfo(name="additivity", label="additivity",
                   quantities=(SER_DB,), calibrated=frozenset({"ser_db"}), cost={"test_additivity": 6.0})
 
 
+def second_signal(items, i: int, j: int, others, other_names, n: int) -> tuple[np.ndarray, str]:
+    """y of the pair drawn as (i, j): an utterance of another speaker than item i's, or (with
+    ``others``, the noise bank's signals) a noise clip tiled to ``n`` samples; and its id."""
+    if others is None:
+        cands = [u for u in items if u.speaker != items[i].speaker] or items
+        return cands[j % len(cands)].audio, cands[j % len(cands)].id
+    src = others[j % len(others)]
+    return np.tile(src, int(np.ceil(n / len(src))))[:n], f"noise:{other_names[j % len(others)]}"
+
+
 def test_additivity(conformance, request, codec_point, additivity_kind):
     codec, bitrate = codec_point
     sess = conformance
@@ -46,14 +56,7 @@ def test_additivity(conformance, request, codec_point, additivity_kind):
            offset_s=st.floats(0.0, 0.5))
     def prop(i, j, rel_level_db, offset_s):
         x = normalise_peak(items[i].audio, -6.0)
-        if others is None:
-            cands = [u for u in items if u.speaker != items[i].speaker] or items
-            y = cands[j % len(cands)].audio
-            y_id = cands[j % len(cands)].id
-        else:
-            src = others[j % len(others)]
-            y = np.tile(src, int(np.ceil(len(x) / len(src))))[: len(x)]
-            y_id = f"noise:{sess.noise_bank.names()[j % len(others)]}"
+        y, y_id = second_signal(items, i, j, others, sess.noise_bank.names() if others else [], len(x))
         r = additivity(f, x, y, rel_level_db, int(offset_s * sr), sr)
         ex = {"x": items[i].id, "y": y_id, "rel_level_db": round(rel_level_db, 3),
               "offset_s": round(offset_s, 4), "ser_db": round(r.ser_db, 3), "mel_distance": round(r.mel_distance, 4)}
