@@ -234,15 +234,18 @@ RUNGS: dict[str, Rung] = {r.name: r for r in (
                 "homogeneity: no claim; SER is exactly 0 dB where f(a x) is silent and near 0 dB elsewhere, above "
                 "the default's -3.9 dB")),
     Rung("quant6bit", "6-bit uniform quantiser (step 1/32)", "degradation", quantise(6),
-         blind=(HOMOGENEITY, PESQ),
-         notes=("BLIND SPOT: SER >= 0 dB and PESQ drop 2.9 measured, inside the default's -3.9 dB and 3.08",)),
+         blind=(HOMOGENEITY,),
+         notes=("BLIND SPOT: homogeneity SER >= 0 dB, inside the default's -3.9 dB",
+                "PESQ drop ~ 2.9-3.1 measured, at the default's 3.08: caught on the smoke corpus, too close to "
+                "claim")),
     Rung("mnru10", "ITU-T P.810 MNRU, Q = 10 dB", "degradation", mnru(10.0),
-         must_fail=(PESQ, MEL), must_pass=LINEARITY, blind=(STOI,),
+         must_fail=(PESQ, MEL), must_pass=LINEARITY,
          notes=("10 dB more modulated noise than the default's anchor (MNRU Q = 20 dB): PESQ drop 3.5 measured "
                 "(default 3.08), Mel distance 0.7 (default 0.55) (default)",
                 "the noise is a fixed function of the length, so y = x (1 + c N) is linear (time-varying): "
                 "homogeneity and additivity are exact (physics)",
-                "STOI drop 0.08 measured, at the default's 0.079: too close to claim")),
+                "STOI drop ~ 0.08 measured, at the default's 0.079: caught on the smoke corpus, too close to "
+                "claim")),
     Rung("mnru20", "ITU-T P.810 MNRU, Q = 20 dB", "degradation", mnru(20.0), must_pass=(*LINEARITY, *NOISE_CLEAN),
          notes=("the default's noise anchor: its noise limits are MNRU Q = 20 dB's worst delta over seeds 0-4 "
                 "plus the margin, so it passes them (default); linear time-varying: exact linearity",)),
