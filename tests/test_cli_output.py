@@ -248,7 +248,7 @@ def test_readme_example_codec_runs(pytester, tmp_path):
                                       "-p", "no:randomly", "--codec-cache-dir", str(tmp_path / "cache"))
     assert r.ret == 0, r.stdout.str()[-3000:]
     res = json.loads((pytester.path / "reports" / "latest" / "results.json").read_text())
-    assert {r["bitrate_kbps"] for r in res["records"]} == {96.0, 128.0}
+    assert {r["bitrate_kbps"] for r in res["records"]} == {192.0, 256.0}
     assert all(r["passed"] is True for r in res["records"] if r["metric"] != "si_sdr")
 
 

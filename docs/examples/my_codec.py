@@ -13,7 +13,7 @@ from codec_conformance.codecs.base import BaseCodec
 class MyCodec(BaseCodec):
     name = "my_codec"
     sample_rate = 16000                 # Hz; the framework resamples to and from it
-    bitrates_kbps = (96.0, 128.0)       # 6 and 8 bits per sample at 16 kHz, ascending
+    bitrates_kbps = (192.0, 256.0)      # 12 and 16 bits per sample at 16 kHz, ascending
     description = "uniform PCM quantiser (example adapter)"
 
     def cache_identity(self):
