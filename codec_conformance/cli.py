@@ -162,19 +162,28 @@ def weights_status(codec) -> str:
 
 
 def _cmd_list_codecs(a) -> int:
+    """Every registered codec as it is here. It only looks: nothing is downloaded (a codec whose
+    published weights are not in the cache says so, naming the file it would fetch)."""
+    from . import fetch
     from .registry import codec_names, family_variants, make_codec
     rows = []
     names = []
     for name in codec_names():  # a codec family (ladder) lists its members: --codec=family:member
         members = family_variants(name)
         names += [f"{name}:{m}" for m in members] if members is not None else [name]
-    for name in names:
-        try:
-            c = make_codec(name)
-            rows.append((name, f"{int(c.sample_rate)} Hz", ", ".join(rate_text(float(b)) for b in c.bitrates_kbps),
-                         weights_status(c)))
-        except Exception as exc:
-            rows.append((name, "—", "—", f"unavailable: {' '.join(str(exc).split())}"))
+    saved = dict(fetch._config)
+    fetch.configure(offline=True, mirror=saved.get("mirror"), reason="list-codecs only looks, it downloads nothing")
+    try:
+        for name in names:
+            try:
+                c = make_codec(name)
+                rows.append((name, f"{int(c.sample_rate)} Hz", ", ".join(rate_text(float(b)) for b in c.bitrates_kbps),
+                             weights_status(c)))
+            except Exception as exc:
+                rows.append((name, "—", "—", f"unavailable: {' '.join(str(exc).split())}"))
+    finally:
+        fetch._config.clear()
+        fetch._config.update(saved)
     head = ("codec", "rate", "bitrates (kbps)", "weights here")
     w = [max(len(r[i]) for r in rows + [head]) for i in range(3)]
     for r in [head] + rows:

@@ -50,10 +50,10 @@ class FetchError(ConformanceError):
     """A file that is not in the cache and cannot be downloaded (offline, network, checksum)."""
 
 
-def configure(offline: bool = False, mirror: str | None = None) -> None:
+def configure(offline: bool = False, mirror: str | None = None, reason: str = "--codec-offline") -> None:
     """Set the run's policy (from --codec-offline / --codec-model-mirror); the environment
-    variables apply in any case."""
-    _config["offline"], _config["mirror"] = bool(offline), (mirror or None)
+    variables apply in any case. ``reason``: what turned downloads off, for the messages."""
+    _config["offline"], _config["mirror"], _config["reason"] = bool(offline), (mirror or None), reason
 
 
 def configure_from(settings) -> None:
@@ -67,7 +67,7 @@ def is_offline() -> bool:
 
 def offline_reason() -> str:
     if _config["offline"]:
-        return "--codec-offline"
+        return str(_config.get("reason") or "--codec-offline")
     return next(f"{k}=1" for k in ("HF_HUB_OFFLINE", "CODEC_CONFORMANCE_OFFLINE")
                 if os.environ.get(k, "").strip().lower() in _TRUE)
 

@@ -570,3 +570,16 @@ def test_paper_mode_preflight_lists_every_paper_evaluator_file():
     assert sorted(got, key=str) == sorted([paper.WHISPER_LARGE_V3, *paper.ECAPA], key=str)
     s = Settings(codecs=["opus"], evaluators="paper", metrics="wer,pesq")
     assert [src for _, src in needed_files(s)] == [paper.WHISPER_LARGE_V3]
+
+
+def test_list_codecs_only_looks_it_downloads_nothing(caches, server, monkeypatch, capsys):
+    """`codec-conformance list-codecs` tried to download every pretrained codec's weights; with an
+    empty cache it now requests nothing and says the weights are not here, naming the file."""
+    import codec_conformance.registry as reg
+    from codec_conformance.cli import main
+    monkeypatch.setattr(reg, "codec_names", lambda: ["speechtokenizer", "mulaw"])
+    assert main(["list-codecs"]) == 0
+    out = capsys.readouterr().out
+    assert server.requests == []
+    assert "list-codecs only looks" in out and "SpeechTokenizer" in out and "no weights needed" in out
+    assert not fetch.is_offline()  # the run's policy is as it was
