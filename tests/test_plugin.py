@@ -241,3 +241,16 @@ def test_metric_destroyed_by_codec_fails_and_is_counted(run, pytester):
     assert rec["value"] is None and rec["passed"] is False and "undefined for every codec output" in rec["failure"]
     assert rec["n_undefined"] == rec["n_items"] >= 16 and "no utterance" in str(rec["undefined_reasons"])
     assert "1 of 1 gated checks failed" in (pytester.path / "reports" / "latest" / "index.html").read_text()
+
+
+def test_a_plugin_codec_given_a_checkpoint_records_its_path_and_sha256(run, pytester):
+    """results.json had checkpoint: null, checkpoint_sha256: null for a module:factory codec run
+    with --codec-checkpoint (issue 26, item 3)."""
+    import hashlib
+    ckpt = pytester.path / "step_1000.pt"
+    ckpt.write_bytes(b"weights of step 1000")
+    run("--codec=mycodecs:gain", "--codec-checkpoint", str(ckpt), "-k", "frequency and not 6dBFS",
+        "-q").assert_outcomes(passed=2)  # 0 and -20 dBFS
+    (info,) = latest_results(pytester)["codecs"]
+    assert info["checkpoint"] == str(ckpt)
+    assert info["checkpoint_sha256"] == hashlib.sha256(b"weights of step 1000").hexdigest()

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from pathlib import Path
 
 from ..errors import CheckpointError
@@ -21,6 +22,20 @@ def sha256_file(path: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def provenance(path: Path) -> dict:
+    """``checkpoint`` and ``checkpoint_sha256`` of a codec given ``--codec-checkpoint PATH`` whose
+    adapter does not report them itself (a ``module:factory`` codec): the path, and the SHA-256
+    of a file (hashed once per file version; a folder has none)."""
+    st = path.stat() if path.exists() else None
+    sha = _sha256_once(str(path), st.st_size, st.st_mtime_ns) if st is not None and path.is_file() else None
+    return {"checkpoint": str(path), "checkpoint_sha256": sha}
+
+
+@lru_cache(maxsize=8)
+def _sha256_once(path: str, size: int, mtime_ns: int) -> str:
+    return sha256_file(path)
 
 
 def load_state_dict(path: str | Path, trust: bool = False, key: str | None = None) -> dict:

@@ -143,6 +143,10 @@ def sess_codec_info(sess, codec: str) -> dict:
     records and curves), ``reported_name`` the name the codec gives itself when that differs."""
     from ..codecs.base import codec_info
     info = codec_info(sess.codec(codec))
+    s = sess.settings
+    if s.checkpoint and not info.get("checkpoint"):  # a plugin codec: the run knows what it was given
+        from ..codecs.checkpoint import provenance
+        info.update(provenance(s.path(s.checkpoint)))
     if info["name"] != codec:
         info["reported_name"] = info["name"]
         info["name"] = codec
