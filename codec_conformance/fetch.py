@@ -255,9 +255,12 @@ def _download(src: Source, path: Path, what: str) -> None:
             time.sleep(0.2)
     if last is not None:
         via = f" (from {url})" if url != src.url else ""
+        if part.is_file() and part.stat().st_size == 0:
+            part.unlink()  # nothing arrived: nothing to continue
+        kept = (f"; partial data ({part.stat().st_size} bytes) is kept in {part} and continued next time"
+                if part.is_file() else "")
         raise FetchError(f"{what}cannot download {src.url}{via}: {getattr(last, 'reason', last)}. Fetch it by "
-                         f"hand and put it at {path} ({src.pin_text()}); partial data is kept in {part} and "
-                         "continued next time") from None
+                         f"hand and put it at {path} ({src.pin_text()}){kept}") from None
     sha, md5 = _digests(part)
     why = _compare(sha, md5, src, _read_record(path) if not (src.sha256 or src.md5) else None)
     if why is not None:

@@ -583,3 +583,14 @@ def test_list_codecs_only_looks_it_downloads_nothing(caches, server, monkeypatch
     assert server.requests == []
     assert "list-codecs only looks" in out and "SpeechTokenizer" in out and "no weights needed" in out
     assert not fetch.is_offline()  # the run's policy is as it was
+
+
+def test_a_failed_download_names_a_part_file_only_when_one_was_kept(caches, server):
+    """A download that got no byte (the server unreachable) said "partial data is kept in X.part"
+    of a file that did not exist (issue 26, item 8)."""
+    src = Source("https://files.example/pkg/gone.bin", "cc:models/gone.bin", sha(b"x"))
+    server.close()
+    with pytest.raises(fetch.FetchError) as e:
+        fetch.ensure(src, "test weights")
+    part = src.path.with_name("gone.bin.part")
+    assert "cannot download" in str(e.value) and ".part" not in str(e.value) and not part.exists()
