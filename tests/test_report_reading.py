@@ -81,6 +81,9 @@ def test_figures_are_vector_files_sized_for_a_paper(tmp_path):
         assert f"figures/{stem}.pdf" in page  # the HTML links the files
     assert "data:image/svg+xml;base64," in page and "data:image/png" not in page
     pdf = (figs / "fig1-noise.pdf").read_bytes()
+    # fonts embedded as TrueType (Type 42): submission checkers reject Type 3 (issue 26, item 8)
+    for stem in ("fig1-noise", "fig2-frequency-response"):
+        assert b"/Type3" not in (figs / f"{stem}.pdf").read_bytes(), stem
     box = [float(v) for v in re.search(rb"/MediaBox \[ *([\d. ]+)\]", pdf).group(1).split()]
     assert box[2] / 72 <= 7.1 + 1e-6  # a page-wide figure at most: 7.1 in
     from matplotlib.text import Text

@@ -246,7 +246,8 @@ class Figures:
         stem = f"fig{self.n}-{name}"
         import io
         buf = io.StringIO()
-        fig.savefig(buf, format="svg")
+        with plt.rc_context(RC):  # the save reads the rc too: PDF fonts as TrueType (Type 42), not Type 3
+            fig.savefig(buf, format="svg")
         svg = _class_ci(buf.getvalue())
         links = ""
         if self.out_dir is not None:
@@ -257,7 +258,8 @@ class Figures:
                     if ext == "svg":
                         atomic_write_text(p, svg)
                     else:
-                        fig.savefig(p, format="pdf")
+                        with plt.rc_context(RC):
+                            fig.savefig(p, format="pdf")
                     self.written.append(p)
                 rel = E(self.out_dir.name)
                 links = (f" <span class='small'>Files: <a href='{rel}/{stem}.svg'>{stem}.svg</a> · "
