@@ -60,7 +60,8 @@ def _interval_text(r: dict) -> str:
     return f"[{lo:+.3g}, {hi:+.3g}] {100 * r['change_ci_confidence']:.3g} %"
 
 
-def _p_text(r: dict) -> str:
+def p_text(r: dict) -> str:
+    """The row's one-sided p-value against its alpha, or a dash where the quantity had no test."""
     return "—" if r.get("p_value") is None else f"{r['p_value']:.2g} (α {r['alpha']:.2g})"
 
 
@@ -70,7 +71,7 @@ def compare_table(rows: list[dict]) -> list[str]:
             "min diff")
     body = [(r["status"], str(r["codec"]), f"{r['bitrate_kbps']:g}", str(r["suite"]), _cond(r["condition"]),
              str(r["metric"]), _num(r["base"], ".4g"), _num(r["new"], ".4g"), _num(r["change"], "+.3g"),
-             _interval_text(r), _p_text(r), _num(r.get("min_meaningful_difference"), "g"))
+             _interval_text(r), p_text(r), _num(r.get("min_meaningful_difference"), "g"))
             for r in rows]
     widths = [max(len(x) for x in col) for col in zip(head, *body)]
     right = {2, 6, 7, 8, 11}
@@ -171,9 +172,7 @@ def _cmd_list_codecs(a) -> int:
     for name in codec_names():  # a codec family (ladder) lists its members: --codec=family:member
         members = family_variants(name)
         names += [f"{name}:{m}" for m in members] if members is not None else [name]
-    saved = dict(fetch._config)
-    fetch.configure(offline=True, mirror=saved.get("mirror"), reason="list-codecs only looks, it downloads nothing")
-    try:
+    with fetch.downloads_off("list-codecs only looks, it downloads nothing"):
         for name in names:
             try:
                 c = make_codec(name)
@@ -181,9 +180,6 @@ def _cmd_list_codecs(a) -> int:
                              weights_status(c)))
             except Exception as exc:
                 rows.append((name, "—", "—", f"unavailable: {' '.join(str(exc).split())}"))
-    finally:
-        fetch._config.clear()
-        fetch._config.update(saved)
     head = ("codec", "rate", "bitrates (kbps)", "weights here")
     w = [max(len(r[i]) for r in rows + [head]) for i in range(3)]
     for r in [head] + rows:

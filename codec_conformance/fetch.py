@@ -25,6 +25,8 @@ code that reads them (``codecs/<name>.py``: ``PRETRAINED``, ``metrics/paper.py``
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import hashlib
 import http.client
 import json
@@ -54,6 +56,19 @@ def configure(offline: bool = False, mirror: str | None = None, reason: str = "-
     """Set the run's policy (from --codec-offline / --codec-model-mirror); the environment
     variables apply in any case. ``reason``: what turned downloads off, for the messages."""
     _config["offline"], _config["mirror"], _config["reason"] = bool(offline), (mirror or None), reason
+
+
+@contextmanager
+def downloads_off(reason: str):
+    """Within the block every missing file is a FetchError naming it (``reason`` says why), as
+    with --codec-offline; the run's policy is restored after."""
+    saved = dict(_config)
+    configure(offline=True, mirror=saved.get("mirror"), reason=reason)
+    try:
+        yield
+    finally:
+        _config.clear()
+        _config.update(saved)
 
 
 def configure_from(settings) -> None:

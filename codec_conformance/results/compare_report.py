@@ -46,7 +46,7 @@ def _tagged(doc: dict, tag: str) -> dict:
 
 def render_compare(base_doc: dict, new_doc: dict, cmp, base_name: str, new_name: str,
                    figures_dir: Path | None = None) -> str:
-    from ..cli import RULE, ordered_rows
+    from ..cli import RULE, ordered_rows, p_text
     from ..gate.baseline import BAD, IMPROVED
     base_by = {record_key(r): r for r in base_doc["records"]}
     new_by = {record_key(r): r for r in new_doc["records"]}
@@ -72,7 +72,6 @@ def render_compare(base_doc: dict, new_doc: dict, cmp, base_name: str, new_name:
         ci = change_interval(r, base, new)
         bad = r["status"] in BAD
         ch = r.get("change")
-        p = "—" if r.get("p_value") is None else f"{r['p_value']:.2g} (α {r['alpha']:.2g})"
         level = "" if r.get("change_ci_confidence") is None else \
             f"<br><span class='small'>{100 * r['change_ci_confidence']:.3g} % interval</span>"
         body.append(
@@ -81,7 +80,7 @@ def render_compare(base_doc: dict, new_doc: dict, cmp, base_name: str, new_name:
             f"<td>{E(_cond(r['condition']))}</td><td>{E(label_of(r['metric']))}</td><td>{E(display(unit)[1])}</td>"
             f"{_td_num(r['base'], unit, ci=_ci(base, 'value_ci95'))}{_td_num(r['new'], unit, ci=_ci(new, 'value_ci95'))}"
             f"{_td_num(ch, unit, sign=True, ci=ci).removesuffix('</td>')}{level}</td>"
-            f"<td class='num'>{E(p)}</td><td class='num'>{_num(r.get('min_meaningful_difference'), unit)}</td></tr>")
+            f"<td class='num'>{E(p_text(r))}</td><td class='num'>{_num(r.get('min_meaningful_difference'), unit)}</td></tr>")
     out.append(f"<h2>Records, regressions first ({len(rows)})</h2>"
                "<p class='small'>change = NEW − BASE in the metric's unit; its interval is the baseline test's "
                "(the two one-sided 1 − α bounds; paired over shared items, of codec − oracle where both runs "
