@@ -21,7 +21,7 @@ from pathlib import Path
 from codec_conformance.gate.baseline import compare
 from codec_conformance.gate.thresholds import ThresholdSet
 from codec_conformance.catalogue import suite as suite_info
-from codec_conformance.results.records import load_results
+from codec_conformance.results.contract import load_results
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 def _cmd_report(a) -> int:
     from .results.report import write_html
-    from .results.records import atomic_write_json, lock_run_dir, recover_from_journal, validate_results
+    from .results.contract import validate_results
+    from .results.run_folder import atomic_write_json, lock_run_dir, recover_from_journal
     run_dir = Path(a.run_dir)
     if a.recover:
         if not run_dir.is_dir():
@@ -95,7 +96,7 @@ def _declared(*docs: dict) -> dict:
 
 def _cmd_compare(a) -> int:
     from .gate.baseline import BaselineMismatch, compare
-    from .results.records import load_results
+    from .results.contract import load_results
     base_doc, new_doc = load_results(a.base), load_results(a.new)
     try:
         cmp = compare(base_doc["records"], new_doc["records"], base_name=f"BASE ({a.base})",
@@ -123,7 +124,9 @@ def _cmd_compare(a) -> int:
 
 
 def _cmd_merge(a) -> int:
-    from .results.records import atomic_write_json, load_results, merge_results
+    from .results.contract import load_results
+    from .results.run_folder import atomic_write_json
+    from .results.merge import merge_results
     doc = merge_results([load_results(p) for p in a.inputs])
     _write(atomic_write_json, Path(a.output), doc)
     print(f"merged {len(a.inputs)} files, {len(doc['records'])} records -> {a.output}")
@@ -190,7 +193,7 @@ def _cmd_list_codecs(a) -> int:
 def _cmd_calibrate(a) -> int:
     """Thresholds files from repeated runs (seeds) of one profile: the shipped files' policy."""
     from .gate.calibration import calibrate
-    from .results.records import load_results
+    from .results.contract import load_results
     docs = [load_results(p) for p in a.runs]
     for path in calibrate(docs, Path(a.out), a.margin, name=a.name):
         print(path)

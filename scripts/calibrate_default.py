@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from codec_conformance.gate.calibration import calibrate  # noqa: E402
 from codec_conformance.gate.thresholds import BUILTIN_DIR  # noqa: E402
-from codec_conformance.results.records import load_results  # noqa: E402
+from codec_conformance.results.contract import load_results  # noqa: E402
 
 ANCHORS = (  # (run folder prefix, codec, bitrate in kbps, the suites whose records it contributes)
     ("mnru20", "ladder:mnru20", 256.0, ("noise", "frequency_response")),

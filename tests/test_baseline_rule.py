@@ -9,7 +9,7 @@ import pytest
 from codec_conformance.cli import main
 from codec_conformance.gate import baseline
 from codec_conformance.gate.baseline import compare, judge
-from codec_conformance.results.records import make_record
+from codec_conformance.results.contract import make_record
 
 
 def _doc(records):
@@ -195,7 +195,7 @@ def test_a_worst_case_over_random_draws_without_an_interval_regresses_only_when_
     draws moves from 7.97 to 4.39 dB (other examples drawn), the draws' median does not: the old
     rule flagged it REGRESSED. A codec that got less additive moves both."""
     from codec_conformance.gate.baseline import NOT_SIGNIFICANT, REGRESSED, judge, judged_text
-    from codec_conformance.results.records import make_record
+    from codec_conformance.results.contract import make_record
 
     def rec(worst, median):
         return make_record(codec="opus", bitrate_kbps=64, suite="additivity", metric="ser_db", direction="higher",
@@ -215,7 +215,7 @@ def test_a_worst_case_over_random_draws_is_judged_by_the_median_of_its_draws():
     tested: another seed's draws (median inside the spread) is not a regression, a median that
     dropped far beyond both intervals is."""
     from codec_conformance.gate.baseline import NOT_SIGNIFICANT, REGRESSED, judge, testable
-    from codec_conformance.results.records import make_record
+    from codec_conformance.results.contract import make_record
 
     def rec(worst, median, ci):
         return make_record(codec="opus", bitrate_kbps=64, suite="additivity", metric="ser_db", direction="higher",

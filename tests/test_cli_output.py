@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from codec_conformance.cli import main
-from codec_conformance.results.records import make_record
+from codec_conformance.results.contract import make_record
 
 ROOT = Path(__file__).resolve().parent.parent
 

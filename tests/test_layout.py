@@ -49,7 +49,7 @@ def _below_the_plugin() -> list[Path]:
 
 def test_the_walk_sees_the_layers():
     names = {str(p.relative_to(PKG)) for p in _below_the_plugin()}
-    assert {"metrics/asr.py", "results/records.py", "gate/thresholds.py", "catalogue.py"} <= names
+    assert {"metrics/asr.py", "results/contract.py", "gate/thresholds.py", "catalogue.py"} <= names
     assert not any(n.startswith(("plugin/", "suites/")) for n in names)
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from codec_conformance.cli import main
-from codec_conformance.results.records import RunRecorder, load_results, make_record, recover_from_journal
+from codec_conformance.results.contract import load_results, make_record
+from codec_conformance.results.run_folder import RunRecorder, recover_from_journal
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = "codec-conformance/results/1"
@@ -90,7 +91,7 @@ def test_entry_point_prints_no_traceback(tmp_path):
 # ---------------------------------------------------------------- 5. two processes, one run folder
 HOLDER = textwrap.dedent('''
     import sys, time
-    from codec_conformance.results.records import RunRecorder
+    from codec_conformance.results.run_folder import RunRecorder
     r = RunRecorder(sys.argv[1], {"id": "run"})
     print("locked", flush=True)
     time.sleep(60)
@@ -196,7 +197,7 @@ def test_failed_write_keeps_last_good_file_and_leaves_no_temporary(tmp_path):
     target = tmp_path / "results.json"
     p = _limited(f'''
         from pathlib import Path
-        from codec_conformance.results.records import atomic_write_json
+        from codec_conformance.results.run_folder import atomic_write_json
         atomic_write_json(Path({str(target)!r}), {{"small": 1}})
         try:
             atomic_write_json(Path({str(target)!r}), {{"big": "x" * 100000}})

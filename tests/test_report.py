@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from codec_conformance.results.report import write_html
-from codec_conformance.results.records import make_record
+from codec_conformance.results.contract import make_record
 
 EVIL = "<script>alert(1)</script>"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from codec_conformance.results.records import make_record, verdict
+from codec_conformance.results.contract import make_record, verdict
 from codec_conformance.results import report as R
 
 pytestmark = pytest.mark.filterwarnings("ignore")

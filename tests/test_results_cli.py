@@ -3,8 +3,9 @@ import json
 import pytest
 
 from codec_conformance.cli import main
-from codec_conformance.results.records import (RunRecorder, load_results, make_record, merge_results,
-                                       recover_from_journal)
+from codec_conformance.results.contract import load_results, make_record
+from codec_conformance.results.run_folder import RunRecorder, recover_from_journal
+from codec_conformance.results.merge import merge_results
 
 
 def rec(metric="pesq", value=3.0, oracle=3.5, hib=True, br=6.0, codec="c"):

@@ -9,7 +9,7 @@ import pytest
 
 from codec_conformance.gate.baseline import judge
 from codec_conformance.metrics.base import MetricResult
-from codec_conformance.results.records import make_record, validate_results, SCHEMA
+from codec_conformance.results.contract import make_record, validate_results, SCHEMA
 from codec_conformance.errors import ResultsFormatError
 
 

@@ -174,7 +174,7 @@ def test_calibrate_command_writes_a_file_from_several_seeds(tmp_path):
     import json
 
     from codec_conformance.cli import main
-    from codec_conformance.results.records import SCHEMA, make_record
+    from codec_conformance.results.contract import SCHEMA, make_record
     paths = []
     for seed, ser in ((0, 12.0), (1, 9.5)):
         doc = {"schema": SCHEMA, "run": {"id": f"run-{seed}", "profile": "smoke", "seed": seed}, "codecs": [],
@@ -237,7 +237,7 @@ def test_a_delta_limit_judged_at_an_oracle_at_the_floor_cannot_fail():
 
 
 def test_the_verdict_does_not_count_a_limit_that_could_not_fail():
-    from codec_conformance.results.records import verdict
+    from codec_conformance.results.contract import verdict
     rec = {"passed": True, "threshold": {"kind": "max_delta", "limit": -0.1}}
     idle = {"passed": None, "threshold": {"kind": "max_delta", "limit": -1.5, "cannot_fail": "floor"}}
     status, text = verdict({"run": {}, "records": [rec, idle, idle]})

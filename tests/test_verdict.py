@@ -11,7 +11,7 @@ from conftest import latest_results
 
 from codec_conformance.gate.baseline import BaselineMismatch, compare, judge
 from codec_conformance.cli import main
-from codec_conformance.results.records import SCHEMA, make_record, record_key, verdict
+from codec_conformance.results.contract import SCHEMA, make_record, record_key, verdict
 
 TOYS = textwrap.dedent('''
     import numpy as np

@@ -347,7 +347,7 @@ class _no_warning:
 
 # ------------------------------------------------------------------ 9: non-finite numbers
 def test_make_record_writes_non_finite_numbers_as_null_with_a_reason():
-    from codec_conformance.results.records import finite_json, make_record
+    from codec_conformance.results.contract import finite_json, make_record
     rec = make_record(codec="c", bitrate_kbps=8, suite="homogeneity", condition={}, metric="ser_db",
                       higher_is_better=True, value=float("nan"), oracle=1.0, median=np.float32("inf"),
                       examples=[{"ser_db": float("nan")}, {"ser_db": 3.0}], threshold={"limit": float("nan")})
@@ -362,7 +362,7 @@ def test_make_record_writes_non_finite_numbers_as_null_with_a_reason():
 
 
 def test_results_recorder_never_raises_on_non_finite_payload(tmp_path):
-    from codec_conformance.results.records import RunRecorder
+    from codec_conformance.results.run_folder import RunRecorder
     rec = RunRecorder(tmp_path / "run", {"id": "run", "errors": []})
     rec.add({"records": [], "curves": [{"kind": "k", "x": [1.0], "y": [float("nan")]}]})
     doc = json.loads((tmp_path / "run" / "results.json").read_text())

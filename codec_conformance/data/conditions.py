@@ -39,7 +39,7 @@ class Condition:
     def to_record(self) -> dict:
         """The record's condition: every field, the noise file / RIR source included (two measured
         RIRs are two records)."""
-        from ..results.records import condition_record
+        from ..results.contract import condition_record
         d = asdict(self)
         return condition_record(**d)
 

@@ -46,7 +46,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from ..errors import ConformanceError
-from ..results.records import describe_key, direction_of, is_number, record_key, worsening
+from ..results.contract import describe_key, direction_of, is_number, record_key, worsening
 
 REGRESSED = "REGRESSED"
 IMPROVED = "improved"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..catalogue import info
 from ..catalogue import suites as declared_suites
-from ..results.records import direction_of, now_iso
+from ..results.contract import direction_of, now_iso
 from .thresholds import Threshold, as_threshold, file_stem
 
 DEFAULT_MIN_MARGIN = 0.05

@@ -7,13 +7,13 @@ from functools import lru_cache
 
 from ..gate.baseline import BAD, NO_BASE, NOT_GATED, family_sizes, judged_text, judge
 from .ids import hand_over, test_id
-from ..results.records import NON_FINITE_WHY, finite_json, make_record, record_key
+from ..results.contract import NON_FINITE_WHY, finite_json, make_record, record_key
 
 
 @lru_cache(maxsize=4)
 def _baseline(path: str) -> tuple[dict, dict]:
     """The baseline's records by key, and its family sizes per (codec, bitrate)."""
-    from ..results.records import load_results
+    from ..results.contract import load_results
     records = load_results(path)["records"]
     return {record_key(r): r for r in records}, dict(family_sizes(records))
 

@@ -104,7 +104,7 @@ def check_thresholds(s) -> None:
 
 
 def _results_doc(path: Path, opt: str) -> dict:
-    from ..results.records import load_results
+    from ..results.contract import load_results
 
     try:  # load_results checks the whole file against the results contract
         return load_results(path)

@@ -121,7 +121,8 @@ class Worker(Role):
         s = self.settings
         if not (s.resume and conf_items):
             return set()
-        from ..results.records import load_results, recover_from_journal
+        from ..results.contract import load_results
+        from ..results.run_folder import recover_from_journal
         root = s.path(s.report_dir)
         if root is None:
             return set()
@@ -150,7 +151,7 @@ class Controller(Role):
 
     def __init__(self, config) -> None:
         super().__init__(config)
-        from ..results.records import now_iso
+        from ..results.contract import now_iso
         self.started = now_iso()  # the session's start (the recorder is made at the first result)
         if not getattr(config.option, "help", False):  # checked once, here, for the workers too
             from .preflight import check_inputs
@@ -173,7 +174,8 @@ class Controller(Role):
     def ensure_recorder(self):
         if self.recorder is None:
             from .. import __version__
-            from ..results.records import RunRecorder, load_results, lock_run_dir, new_run_dir
+            from ..results.contract import load_results
+            from ..results.run_folder import RunRecorder, lock_run_dir, new_run_dir
             s = self.settings
             report_root = s.path(s.report_dir)
             old = lock = None
@@ -290,7 +292,7 @@ class Controller(Role):
         gate_errors = self.gate_problems()
         if gate_errors:
             rec.run["gate_errors"] = gate_errors
-        from ..results.records import verdict
+        from ..results.contract import verdict
         status, _ = verdict(rec.to_json())
         if status in ("FAIL", "ERROR") and int(exitstatus) == int(pytest.ExitCode.OK):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # nothing gated, or a baseline that matched nothing
@@ -329,7 +331,7 @@ class Controller(Role):
         if any(r.get("baseline") for r in rec.records):
             return []
         from ..gate.baseline import mismatch_message
-        from ..results.records import load_results
+        from ..results.contract import load_results
         base = load_results(where)["records"]
         return [mismatch_message(base, rec.records, f"baseline {s.baseline}", "this run")]
 
@@ -345,7 +347,7 @@ class Controller(Role):
         where = self.report_path or self.recorder.results_path
         line = (f"codec-conformance: {n_pass} checks passed, {n_fail} failed, {n_meas} measured (not gated), "
                 f"{n_undef} undefined; {len(self.recorder.run.get('errors', []))} test errors; report: {where}")
-        from ..results.records import verdict
+        from ..results.contract import verdict
         from ..results.report import load_errors
         doc = self.recorder.to_json()
         _, text = verdict(doc)

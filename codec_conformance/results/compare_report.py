@@ -11,7 +11,8 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from .records import atomic_write_text, is_number, record_key
+from .contract import is_number, record_key
+from .run_folder import atomic_write_text
 from .report import (CI_NOTE, CSS, JS, NO_CI, E, Figures, _cond, _num, _table, _td_num, display, fig1, fig2, fig3,
                      label_of, unit_of)
 

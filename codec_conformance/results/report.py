@@ -19,8 +19,9 @@ import textwrap
 from collections import defaultdict
 from pathlib import Path
 
-from .records import atomic_write_text, could_not_fail, direction_of, is_number, load_results, worsening
-from .records import verdict as run_verdict
+from .contract import could_not_fail, direction_of, is_number, load_results, worsening
+from .run_folder import atomic_write_text
+from .contract import verdict as run_verdict
 from ..gate.thresholds import limit_text
 
 

@@ -12,7 +12,7 @@ from hypothesis import given, strategies as st
 from codec_conformance.catalogue import SuiteInfo
 from codec_conformance.probes.analysis import SER_DB, additivity
 from codec_conformance.plugin.checks import build_record, check, emit, limit
-from codec_conformance.results.records import condition_record
+from codec_conformance.results.contract import condition_record
 from codec_conformance.plugin.properties import (Counterexample, counterexample, hypothesis_settings, median_of_draws,
                                                  normalise_peak, run_property)
 

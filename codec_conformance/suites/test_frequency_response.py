@@ -5,7 +5,7 @@ high-band (>2 kHz) roll-off."""
 from codec_conformance.catalogue import SuiteInfo
 from codec_conformance.probes.analysis import BAND_DIRECTIONS, BAND_QUANTITIES, band_summary, frequency_response
 from codec_conformance.plugin.checks import build_record, check, emit
-from codec_conformance.results.records import condition_record
+from codec_conformance.results.contract import condition_record
 
 SUITE = SuiteInfo(name="frequency_response", label="frequency response",
                   conditions=lambda: [condition_record("sweep")],

@@ -29,7 +29,7 @@ from codec_conformance.probes.analysis import (IDENTICAL_CODES, TOKEN_METRICS, T
 from codec_conformance.plugin.checks import build_record, check, emit, limit
 from codec_conformance.plugin.properties import (Counterexample, counterexample, gains_db, hypothesis_settings,
                                                  median_of_draws, normalise_peak, run_property, with_gain_ends)
-from codec_conformance.results.records import condition_record
+from codec_conformance.results.contract import condition_record
 
 PEAK_DBFS = -14.0
 SHIFTS = ("1-sample", "hop/4", "hop/2")
