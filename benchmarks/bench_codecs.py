@@ -40,7 +40,7 @@ def rtf(codec, br, batch: int, seconds: float, repeats: int = 2) -> float:
 
 def main():
     from codec_conformance.registry import codec_names, make_codec
-    from codec_conformance.plugin.settings import select_bitrates
+    from codec_conformance.settings import select_bitrates
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--codec", action="append")

@@ -70,8 +70,8 @@ def worst_additivity(sess, f, kind: str, n: int, seed: int) -> float:
 
 
 def main():
-    from codec_conformance.plugin.session import ConformanceSession
-    from codec_conformance.plugin.settings import Settings
+    from codec_conformance.engine.session import ConformanceSession
+    from codec_conformance.settings import Settings
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--codec", action="append", help="NAME:KBPS (default opus:64, mulaw:64)")
@@ -90,7 +90,7 @@ def main():
     print(f"{'codec':<9} {'property':<25} {'n':>3}  " + " ".join(f"{'seed ' + str(s):>7}" for s in seeds)
           + f"  {'spread':>6}  {'s':>5}")
     for codec, br in points:
-        f = sess.roundtrip_fn(codec, br, sess.corpus.sample_rate)
+        f = sess.runner.roundtrip_fn(codec, br, sess.corpus.sample_rate)
         props = [("homogeneity", lambda n, s, f=f: worst_homogeneity(sess, f, n, s, a.old))]
         if not a.old:
             props += [(f"additivity {k}", lambda n, s, k=k, f=f: worst_additivity(sess, f, k, n, s))

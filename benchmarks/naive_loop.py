@@ -26,8 +26,8 @@ def main(argv=None) -> dict:
     from codec_conformance.data.audio import fit_length, resample
     from codec_conformance.metrics import build_metric
     from codec_conformance.registry import make_codec
-    from codec_conformance.plugin.session import ConformanceSession
-    from codec_conformance.plugin.settings import Settings, select_bitrates
+    from codec_conformance.engine.session import ConformanceSession
+    from codec_conformance.settings import Settings, select_bitrates
 
     s = Settings(codecs=[a.codec], rootdir=".", profile=a.profile, weights=a.weights, no_cache=True, bitrate=a.bitrate)
     sess = ConformanceSession(s)  # corpus, noise bank and the condition grid only

@@ -5,8 +5,9 @@ through ``results.json``, the report).
 - A metric class carries ``info = MetricInfo(...)`` (label, unit, direction, minimal meaningful
   difference, gated, relative cost, corpus, stand-in, ...); a variant of a metric (``pesq_nb``,
   ``estoi``) is a line of its class's ``VARIANTS`` table, not a branch.
-- A condition kind is a :class:`codec_conformance.data.conditions.ConditionKind` (its grid per
-  profile, how it is applied, its record field and figure axis).
+- A condition is a kind and its parameters (:class:`Condition`); a condition kind is a
+  :class:`ConditionKind` (its grid per profile, how it is applied, the parameter its figures
+  plot, what it needs from the run: the noise bank, the RIRs).
 - A suite module carries ``SUITE = SuiteInfo(...)`` (its parameters, what it measures besides
   the registered metrics, the one function from a record's condition to its thresholds key).
 
@@ -22,11 +23,14 @@ import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.metadata import entry_points
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
 
 from .errors import ConformanceError
-
-DIRECTIONS = ("higher", "lower", "two-sided")  # two-sided: the ideal is 0, |value| lower is better
+from .registry import load_metric_class, metric_names
+from .results.contract import DIRECTIONS, condition_record
+from .settings import Profile, Settings
 CONDITION_GROUP = "codec_conformance.conditions"
 SUITE_GROUP = "codec_conformance.suites"
 
@@ -100,9 +104,111 @@ class SuiteInfo:
         return {self.key(c) for c in self.conditions()}
 
 
+# ----------------------------------------------------------------------------- conditions
+# how a parameter reads in a condition's id (a test id: ``ambient-10dB``); another parameter
+# reads ``<name>-<value>`` (``lowpass-cutoff_hz-4000``)
+PARAM_TEXT: dict[str, Callable[[Any], str]] = {
+    "snr_db": lambda v: f"{v:g}dB",
+    "rt60_s": lambda v: f"rt60-{v:g}s",
+    "gain_db": lambda v: f"gain{v:+g}dB",
+    "level_dbfs": lambda v: f"{v:g}dBFS",
+    "source": lambda v: str(v).replace("/", "_").rsplit(".", 1)[0],
+}
+ParamValue = float | str
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A condition: its kind and its parameters (``ambient`` at ``snr_db=10``); immutable and
+    hashable. Its id (the test id's part) and its record are built from these alone."""
+
+    kind: str
+    params: tuple[tuple[str, ParamValue], ...] = ()   # (name, value), sorted by name
+
+    @classmethod
+    def of(cls, kind: str, **params: ParamValue | None) -> "Condition":
+        """``Condition.of("ambient", snr_db=10)``; a parameter given as None is left out."""
+        return cls(kind, tuple(sorted((k, float(v) if isinstance(v, (int, float)) else v)
+                                      for k, v in params.items() if v is not None)))
+
+    def get(self, name: str) -> ParamValue | None:
+        return dict(self.params).get(name)
+
+    def __getitem__(self, name: str) -> ParamValue:
+        got = self.get(name)
+        if got is None:
+            raise KeyError(f"condition {self.id} has no parameter {name!r}; it has {[k for k, _ in self.params]}")
+        return got
+
+    @property
+    def id(self) -> str:
+        values = dict(self.params)
+        known = [PARAM_TEXT[k](values[k]) for k in PARAM_TEXT if k in values]
+        other = [f"{k}-{v:g}" if isinstance(v, float) else f"{k}-{v}" for k, v in self.params if k not in PARAM_TEXT]
+        return "-".join([self.kind, *known, *other])
+
+    def to_record(self) -> dict:
+        """The record's condition: every parameter (the noise file or RIR included: two measured
+        RIRs are two records)."""
+        return condition_record(self.kind, **dict(self.params))
+
+
+@dataclass(frozen=True)
+class ConditionContext:
+    """What applying a condition to one item may use: the run's seed, the item, and what its kind
+    declares it needs (``needs``) of the run: the noise bank, the RIR bank."""
+
+    seed: int
+    item_id: str
+    noise_bank: Any = None
+    rir_bank: Any = None
+
+
+NEEDS = ("noise_bank", "rir_bank")  # what a condition kind may need of the run
+
+
+@dataclass(frozen=True)
+class ConditionKind:
+    """A kind of degradation, declared once: how it is applied, its grid per profile, the
+    parameter that varies across the grid (the x axis of its figure), what it needs of the run,
+    which suites use it. New kinds come from the entry-point group ``codec_conformance.conditions``.
+
+    ``apply(cond, speech, sr, rng, ctx)`` returns the degraded float32 signal; ``rng`` is seeded
+    by (run seed, condition id, item id) and ``ctx`` is a :class:`ConditionContext`. ``grid`` is
+    either {profile name: axis values} or ``f(profile, settings) -> [Condition]``."""
+
+    name: str
+    label: str
+    apply: Callable[..., np.ndarray]
+    grid: Mapping[str, Sequence[float]] | Callable[..., list] = field(default_factory=dict)
+    axis: str | None = None          # the parameter a grid varies (snr_db, cutoff_hz, ...) or None
+    axis_label: str = ""
+    suites: tuple[str, ...] = ("noise", "tokens")
+    reference: bool = False          # the undegraded reference (clean): no token comparison against itself
+    needs: tuple[str, ...] = ()      # of NEEDS: what apply reads from its ConditionContext
+
+    def __post_init__(self) -> None:
+        unknown = set(self.needs) - set(NEEDS)
+        if unknown:
+            raise ValueError(f"condition kind {self.name!r}: needs {sorted(unknown)}; it may need {NEEDS}")
+
+    def conditions(self, profile: Profile, settings: Settings | None = None) -> list[Condition]:
+        if callable(self.grid):
+            return list(self.grid(profile, settings))
+        values = self.grid.get(profile.name, ())
+        if self.axis is None:
+            return [Condition(self.name)] if values or not self.grid else []
+        return [Condition.of(self.name, **{self.axis: float(v)}) for v in values]
+
+    def to_json(self) -> dict:
+        """The entry of results.json's top-level ``conditions`` block."""
+        return {"label": self.label, "axis": self.axis, "axis_label": self.axis_label}
+
+
 # ----------------------------------------------------------------------------- built-ins
-BUILTIN_CONDITIONS = tuple(f"codec_conformance.data.conditions:{k}" for k in ("CLEAN", "AMBIENT", "WHITE", "REVERB",
-                                                                                "GAIN"))
+BUILTIN_CONDITIONS = ("codec_conformance.data.conditions:CLEAN", "codec_conformance.data.conditions:AMBIENT",
+                      "codec_conformance.data.conditions:WHITE", "codec_conformance.data.conditions:REVERB",
+                      "codec_conformance.data.conditions:GAIN")
 BUILTIN_SUITES = tuple(f"codec_conformance.suites.{m}" for m in (
     "test_noise_robustness", "test_additivity", "test_homogeneity", "test_frequency_response",
     "test_token_robustness"))
@@ -128,7 +234,6 @@ def _plugins(group: str) -> list:
 @lru_cache(maxsize=1)
 def condition_kinds() -> dict:
     """name -> ConditionKind, built-ins first (clean, ambient, white, reverb), then plugins."""
-    from .data.conditions import ConditionKind
     out: dict = {}
     for obj in [_load(s) for s in BUILTIN_CONDITIONS] + _plugins(CONDITION_GROUP):
         if not isinstance(obj, ConditionKind):
@@ -159,7 +264,6 @@ def suite(name: str) -> SuiteInfo:
 @lru_cache(maxsize=1)
 def metrics() -> dict:
     """name -> MetricInfo of every registered metric (entry points ``codec_conformance.metrics``)."""
-    from .registry import load_metric_class, metric_names
     return {n: metric_info(load_metric_class(n)) for n in metric_names()}
 
 
@@ -209,5 +313,5 @@ def clear() -> None:
         f.cache_clear()
 
 
-__all__ = ["MetricInfo", "SuiteInfo", "threshold_key", "condition_kinds", "suites", "suite", "metrics",
+__all__ = ["MetricInfo", "SuiteInfo", "Condition", "ConditionContext", "ConditionKind", "threshold_key", "condition_kinds", "suites", "suite", "metrics",
            "quantities", "info", "metric_info", "gated_names", "catalogue_json"]

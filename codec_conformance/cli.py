@@ -203,7 +203,7 @@ def _cmd_calibrate(a) -> int:
 def _cmd_list_metrics(a) -> int:
     """Every registered metric as it declares itself (nothing is built: no model is loaded)."""
     from .catalogue import metrics
-    from .plugin.settings import flag
+    from .settings import flag
     for name, m in metrics().items():
         extra = [] if m.default else ["only with --codec-metrics"]
         if m.requires:

@@ -148,7 +148,7 @@ def test_several_bad_inputs_are_reported_together(run, pytester):
 
 
 def test_option_values_are_typed_at_parse_time():
-    from codec_conformance.plugin.settings import OPTIONS, build_settings
+    from codec_conformance.settings import OPTIONS, build_settings
 
     def opts(**kw):
         o = {f"codec_{k}": None for k in OPTIONS} | {"codec": ["opus"]} | {f"codec_{k}": v for k, v in kw.items()}
@@ -166,7 +166,7 @@ def test_option_values_are_typed_at_parse_time():
 
 def test_cuda_index_without_cuda_is_an_error(monkeypatch):
     torch = pytest.importorskip("torch")
-    from codec_conformance.plugin.session import resolve_device
+    from codec_conformance.engine.session import resolve_device
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ConformanceError, match="--codec-device cuda:0: no CUDA device"):
         resolve_device("cuda:0")
@@ -182,8 +182,8 @@ def test_cuda_index_without_cuda_is_an_error(monkeypatch):
 
 def test_report_dir_without_write_permission(tmp_path, monkeypatch):
     """Permissions cannot be taken from root: os.access is made to say no instead."""
-    from codec_conformance.plugin.preflight import check_report_dir
-    from codec_conformance.plugin.settings import Settings
+    from codec_conformance.engine.preflight import check_report_dir
+    from codec_conformance.settings import Settings
     s = Settings(rootdir=str(tmp_path), report_dir="ro/reports")
     (tmp_path / "ro").mkdir()
     check_report_dir(s)  # writable: fine, and nothing created
@@ -318,7 +318,7 @@ def test_near_silent_item_is_undefined_not_a_skewed_curve_or_errors(run, pyteste
 def test_silent_items_keep_their_place_in_per_item_values():
     from codec_conformance.data.corpus import Corpus, Utterance
     from codec_conformance.metrics.signal import MelDistance
-    from codec_conformance.plugin.scorer import score_speech_items
+    from codec_conformance.engine.scorer import score_speech_items
     items = [Utterance("s0", "a", speechlike(120.0)), Utterance("z", "a", np.zeros(SR, np.float32)),
              Utterance("s1", "b", speechlike(200.0))]
     c = Corpus("t", items)

@@ -159,7 +159,7 @@ def test_a_quantity_the_catalogue_does_not_know_takes_the_results_files_declarat
 
 # ----------------------------------------------------------------- no relative tolerance left
 def test_no_relative_tolerance_option_is_left(capsys):
-    from codec_conformance.plugin.settings import OPTIONS, Settings
+    from codec_conformance.settings import OPTIONS, Settings
     assert "baseline_tolerance" not in OPTIONS and not hasattr(Settings, "baseline_tolerance")
     assert not hasattr(baseline, "tolerance_for")
     with pytest.raises(SystemExit):

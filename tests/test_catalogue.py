@@ -64,7 +64,7 @@ PLUGIN = '''
 import numpy as np
 
 from codec_conformance.catalogue import MetricInfo
-from codec_conformance.data.conditions import ConditionKind
+from codec_conformance.catalogue import ConditionKind
 from codec_conformance.metrics.base import Metric, Undefined
 
 
@@ -81,7 +81,7 @@ class LoudnessChange(Metric):
 
 
 def _clip(cond, speech, sr, rng, ctx):
-    a = float(np.max(np.abs(speech))) * 10 ** (cond.level_dbfs / 20)
+    a = float(np.max(np.abs(speech))) * 10 ** (cond["level_dbfs"] / 20)
     return np.clip(speech, -a, a).astype(np.float32)
 
 

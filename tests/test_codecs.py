@@ -113,12 +113,12 @@ def test_codec_wrong_length_or_nan_is_refused(rng):
 
 def test_precision_option_is_validated_and_refused_for_codecs_without_it():
     from codec_conformance.errors import ConformanceError
-    from codec_conformance.plugin.session import ConformanceSession
-    from codec_conformance.plugin.settings import OPTIONS, Settings, build_settings
+    from codec_conformance.engine.session import ConformanceSession
+    from codec_conformance.settings import OPTIONS, Settings, build_settings
 
     sess = ConformanceSession(Settings(codecs=["opus"], rootdir=".", precision="bf16", device="cpu", no_cache=True))
     with pytest.raises(ConformanceError, match="codec 'opus' runs in its own precision only"):
-        sess.codec("opus")
+        sess.runner.codec("opus")
     opts = {f"codec_{k}": None for k in OPTIONS} | {"codec_precision": "fp8", "codec": ["opus"]}
     with pytest.raises(ConformanceError, match="--codec-precision 'fp8'"):
         build_settings(lambda k: opts.get(k), ".")

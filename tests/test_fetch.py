@@ -464,8 +464,8 @@ def test_preflight_downloads_through_the_mirror_before_any_test(caches, server, 
     from dac.model.dac import DAC
 
     from codec_conformance.codecs import dac
-    from codec_conformance.plugin.preflight import check_models
-    from codec_conformance.plugin.settings import build_settings
+    from codec_conformance.engine.preflight import check_models
+    from codec_conformance.settings import build_settings
     kw = dict(encoder_dim=4, encoder_rates=[2, 4], latent_dim=8, decoder_dim=8, decoder_rates=[4, 2],
               n_codebooks=2, codebook_size=16, codebook_dim=4, sample_rate=24000)
     buf = io.BytesIO()
@@ -480,8 +480,8 @@ def test_preflight_downloads_through_the_mirror_before_any_test(caches, server, 
 def test_corpus_names_stay_names_and_are_checked_at_session_start(caches):
     from codec_conformance.data import sources
     from codec_conformance.errors import ConformanceError
-    from codec_conformance.plugin.preflight import check_inputs
-    from codec_conformance.plugin.settings import build_settings
+    from codec_conformance.engine.preflight import check_inputs
+    from codec_conformance.settings import build_settings
     opts = {"codec": ["opus"], "codec_corpus": "librispeech:test-clean", "codec_noise_dir": "ravdess",
             "codec_offline": True, "codec_report_dir": str(caches / "r")}
     s = build_settings(lambda k: opts.get(k), ROOT)
@@ -563,8 +563,8 @@ def test_paper_mode_preflight_lists_every_paper_evaluator_file():
     no longer exists (AttributeError). It lists Whisper large-v3 and the ECAPA files (emotion2vec
     only with an emotion corpus), and honours --codec-metrics."""
     from codec_conformance.metrics import paper
-    from codec_conformance.plugin.preflight import needed_files
-    from codec_conformance.plugin.settings import Settings
+    from codec_conformance.engine.preflight import needed_files
+    from codec_conformance.settings import Settings
     s = Settings(codecs=["opus"], evaluators="paper")
     got = [src for _, src in needed_files(s)]
     assert sorted(got, key=str) == sorted([paper.WHISPER_LARGE_V3, *paper.ECAPA], key=str)

@@ -3,7 +3,7 @@ also an ini key (pytest.ini, tox.ini, setup.cfg, [tool.pytest.ini_options], -o),
 [tool.codec_conformance] kept as an alias; defaults printed once in --help."""
 import pytest
 
-from codec_conformance.plugin.settings import OPTIONS
+from codec_conformance.settings import OPTIONS
 
 
 @pytest.fixture
@@ -12,8 +12,8 @@ def collect(pytester):
     pytester.makepyfile(conftest='''
 import json, os
 def pytest_collection_finish(session):
-    from codec_conformance.plugin.hooks import state
-    s = state(session.config).settings
+    from codec_conformance.plugin.roles import ROLE
+    s = session.config.stash[ROLE].settings
     open(os.path.join(str(session.config.rootpath), "settings.json"), "w").write(
         json.dumps({"codecs": s.codecs, **{k: getattr(s, k) for k in ("profile", "seed", "threshold_margin", "no_cache")}}))
 ''')
@@ -89,11 +89,11 @@ def test_settings_has_one_typed_attribute_per_option_with_its_default():
     dict): the two cannot drift apart, and a name that is not an option is an AttributeError."""
     import dataclasses
 
-    from codec_conformance.plugin.settings import Settings
+    from codec_conformance.settings import Settings
     fields = {f.name: f for f in dataclasses.fields(Settings)}
     assert set(fields) - {"codecs", "rootdir"} == set(OPTIONS)
     s = Settings()
-    assert {name: getattr(s, name) for name in OPTIONS} == {name: entry[0] for name, entry in OPTIONS.items()}
+    assert {name: getattr(s, name) for name in OPTIONS} == {name: opt.default for name, opt in OPTIONS.items()}
     assert all(fields[name].type != "Any" for name in OPTIONS)  # typed, each
     assert "__getattr__" not in vars(Settings)
     with pytest.raises(AttributeError):

@@ -10,7 +10,7 @@ from conftest import latest_results
 from codec_conformance.plugin.properties import (GAIN_ENDS_DB, Counterexample, counterexample, gain_end_items,
                                                  gain_ends, gains_db, hypothesis_settings, run_property,
                                                  with_gain_ends)
-from codec_conformance.plugin.settings import PROFILES
+from codec_conformance.settings import PROFILES
 
 
 def _draw(n: int, seed: int, fails=lambda i, g: False):

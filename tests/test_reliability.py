@@ -119,7 +119,7 @@ def test_second_process_on_a_run_folder_is_refused(tmp_path):
 
 def test_runs_created_in_the_same_second_get_their_own_folders(tmp_path, monkeypatch):
     from codec_conformance.plugin import roles
-    from codec_conformance.plugin.settings import build_settings
+    from codec_conformance.settings import build_settings
     monkeypatch.setattr(roles.time, "strftime", lambda fmt: "20260101-000000")
     opts = {"codec": ["gain"], "codec_report_dir": str(tmp_path / "reports")}
     n = 6

@@ -132,12 +132,12 @@ def test_decoding_settings_are_in_the_transcript_cache_key_and_in_provenance(mon
 
 def test_evaluator_settings_reach_run_provenance():
     from codec_conformance.metrics.dnsmos import Dnsmos
-    from codec_conformance.plugin.session import ConformanceSession
-    from codec_conformance.plugin.settings import Settings
+    from codec_conformance.engine.session import ConformanceSession
+    from codec_conformance.settings import Settings
 
     sess = ConformanceSession(Settings(codecs=["opus"], rootdir=ROOT, no_cache=True, device="cpu"))
     sess.scorer._metrics = {"wer": WordErrorRate(backend=_StubWhisper([])), "dnsmos": Dnsmos()}
-    infos = sess.evaluator_infos()
+    infos = sess.scorer.evaluator_infos()
     assert infos["wer"]["settings"]["beam_size"] == 1
     assert "fresh decoder" in infos["wer"]["settings"]["fallback"]
     assert infos["dnsmos"]["settings"]["onnxruntime_intra_op_threads"] == 1

@@ -28,8 +28,8 @@ SHIPPED = Path(__file__).resolve().parents[1] / "codec_conformance" / "data" / "
 
 def test_default_corpus_is_real_shipped_librispeech_with_transcripts():
     """Bug: the embedded default was six eSpeak sentences (synthetic voices, synthetic babble)."""
-    from codec_conformance.plugin.session import ConformanceSession
-    from codec_conformance.plugin.settings import Settings
+    from codec_conformance.engine.session import ConformanceSession
+    from codec_conformance.settings import Settings
     s = Settings()
     sess = ConformanceSession(s)
     c = sess.corpus
@@ -40,17 +40,17 @@ def test_default_corpus_is_real_shipped_librispeech_with_transcripts():
 
 
 def test_synthetic_corpus_stays_available_and_labelled():
-    from codec_conformance.plugin.session import ConformanceSession
-    from codec_conformance.plugin.settings import Settings
+    from codec_conformance.engine.session import ConformanceSession
+    from codec_conformance.settings import Settings
     s = Settings(corpus="synthetic")
     sess = ConformanceSession(s)
     assert sess.synthetic_corpus and sess.rir_bank is None
-    assert sess.noise_conditions()[-1].rt60_s == 0.6  # simulated reverb, as before
+    assert sess.noise_conditions()[-1].get("rt60_s") == 0.6  # simulated reverb, as before
 
 
 def test_smoke_profile_has_enough_items_and_speaker_trials_for_eer():
     """Bug: smoke had 3 speakers x 2 utterances: one item flipped EER by 0.17."""
-    from codec_conformance.plugin.settings import PROFILES
+    from codec_conformance.settings import PROFILES
     p = PROFILES["smoke"]
     n = p.n_speakers * p.n_per_speaker
     assert p.n_speakers >= 4 and p.n_per_speaker >= 4

@@ -119,8 +119,8 @@ def usercodecs(tmp_path, monkeypatch):
 
 
 def make_session(tmp_path, codec, **values):
-    from codec_conformance.plugin.session import ConformanceSession
-    from codec_conformance.plugin.settings import Settings
+    from codec_conformance.engine.session import ConformanceSession
+    from codec_conformance.settings import Settings
     v = {"cache_dir": str(tmp_path / "cache"), **values}  # device: auto (not an option the user set)
     return ConformanceSession(Settings(codecs=[codec], rootdir=str(tmp_path), **v))
 
@@ -137,16 +137,16 @@ def test_disk_cache_key_carries_the_checkpoint_sha256(tmp_path, usercodecs):
     a.write_text("0.5")
     b.write_text("0.25")
     x = tone()
-    y8 = make_session(tmp_path, "usercodecs:ckgain", checkpoint=str(a)).roundtrip_one("usercodecs:ckgain", 8.0, x, 16000)
+    y8 = make_session(tmp_path, "usercodecs:ckgain", checkpoint=str(a)).runner.roundtrip_one("usercodecs:ckgain", 8.0, x, 16000)
     assert np.allclose(y8, 0.5 * x)
     s4 = make_session(tmp_path, "usercodecs:ckgain", checkpoint=str(b))  # same cache directory
-    y4 = s4.roundtrip_one("usercodecs:ckgain", 8.0, x, 16000)
+    y4 = s4.runner.roundtrip_one("usercodecs:ckgain", 8.0, x, 16000)
     assert np.allclose(y4, 0.25 * x), "the 4-bit run was served the 8-bit run's cached output"
-    assert s4.codec("usercodecs:ckgain").calls == 1
+    assert s4.runner.codec("usercodecs:ckgain").calls == 1
     # the same checkpoint again is a cache hit (the key is stable across runs)
     s8 = make_session(tmp_path, "usercodecs:ckgain", checkpoint=str(a))
-    assert np.allclose(s8.roundtrip_one("usercodecs:ckgain", 8.0, x, 16000), 0.5 * x)
-    assert s8.codec("usercodecs:ckgain").calls == 0
+    assert np.allclose(s8.runner.roundtrip_one("usercodecs:ckgain", 8.0, x, 16000), 0.5 * x)
+    assert s8.runner.codec("usercodecs:ckgain").calls == 0
 
 
 def test_codec_cache_identity_covers_framework_known_settings(tmp_path, usercodecs):
@@ -159,7 +159,7 @@ def test_codec_cache_identity_covers_framework_known_settings(tmp_path, usercode
 
     def ident(**kw):
         kw.setdefault("checkpoint", str(ck))
-        return make_session(tmp_path, spec, **kw).codec_identity(spec)
+        return make_session(tmp_path, spec, **kw).runner.codec_identity(spec)
 
     base = ident(config=str(cfg))
     assert base == ident(config=str(cfg))                      # stable
@@ -173,7 +173,7 @@ def test_codec_cache_identity_covers_framework_known_settings(tmp_path, usercode
     assert base == ident(config=str(cfg))
     assert base != ident(config=str(cfg), weights="random-init")
     other = make_session(tmp_path, "usercodecs:ckgain_alias", checkpoint=str(ck), config=str(cfg))
-    assert other.codec_identity("usercodecs:ckgain_alias") != base  # another factory (spec)
+    assert other.runner.codec_identity("usercodecs:ckgain_alias") != base  # another factory (spec)
     fw = make_session(tmp_path, spec, checkpoint=str(ck)).runner.framework_identity(spec)
     assert fw["device"] == "cpu" and fw["precision"] == "fp32" and fw["spec"] == spec
 
@@ -184,9 +184,9 @@ def test_codec_without_cache_identity_is_not_cached_across_runs(tmp_path, userco
     x = tone()
     for _ in range(2):
         s = make_session(tmp_path, "usercodecs:plain")
-        assert s.codec_identity("usercodecs:plain") is None
-        s.roundtrip_one("usercodecs:plain", 8.0, x, 16000)
-        assert s.codec("usercodecs:plain").calls == 1
+        assert s.runner.codec_identity("usercodecs:plain") is None
+        s.runner.roundtrip_one("usercodecs:plain", 8.0, x, 16000)
+        assert s.runner.codec("usercodecs:plain").calls == 1
     assert not list((tmp_path / "cache").rglob("*.npy"))
 
 
@@ -265,23 +265,23 @@ def test_option_the_factory_cannot_take_is_a_usage_error(tmp_path, usercodecs):
     s = make_session(tmp_path, "usercodecs:only_checkpoint_param", checkpoint=str(ck))
     with pytest.raises(CodecError, match=r"usercodecs:only_checkpoint_param.*takes no parameter 'checkpoint'.*"
                                          r"--codec-checkpoint"):
-        s.codec("usercodecs:only_checkpoint_param")
+        s.runner.codec("usercodecs:only_checkpoint_param")
     # the factory of the issue, def make_codec(checkpoint=None): gets its checkpoint
     s = make_session(tmp_path, "usercodecs:make_codec", checkpoint=str(ck))
-    assert s.codec("usercodecs:make_codec").g == 0.5
+    assert s.runner.codec("usercodecs:make_codec").g == 0.5
     # options the user did not set are simply not passed to a factory without them
     s = make_session(tmp_path, "usercodecs:only_checkpoint_param")
-    assert s.codec("usercodecs:only_checkpoint_param").g == 1.0
+    assert s.runner.codec("usercodecs:only_checkpoint_param").g == 1.0
     with pytest.raises(CodecError, match="'device'.*--codec-device"):
-        make_session(tmp_path, "usercodecs:make_codec", checkpoint=str(ck), device="cpu").codec("usercodecs:make_codec")
+        make_session(tmp_path, "usercodecs:make_codec", checkpoint=str(ck), device="cpu").runner.codec("usercodecs:make_codec")
 
 
 def test_reference_codec_refuses_a_checkpoint(tmp_path):
     ck = tmp_path / "w.pt"
     ck.write_bytes(b"x")
     with pytest.raises(CodecError, match="codec 'opus'.*OpusCodec takes no parameter 'checkpoint'"):
-        make_session(tmp_path, "opus", checkpoint=str(ck)).codec("opus")
-    assert make_session(tmp_path, "opus", device="cpu").codec("opus").name == "opus"
+        make_session(tmp_path, "opus", checkpoint=str(ck)).runner.codec("opus")
+    assert make_session(tmp_path, "opus", device="cpu").runner.codec("opus").name == "opus"
 
 
 def test_type_error_inside_an_adapter_is_not_retried_away(usercodecs):
@@ -313,12 +313,12 @@ def test_non_float_output_is_refused_naming_what_it_got(tmp_path, usercodecs, sp
     s = make_session(tmp_path, spec, no_cache=True)
     with _no_warning():
         with pytest.raises(CodecError, match=rf"returned {what} samples.*real floating-point"):
-            s.roundtrip_one(spec, 8.0, tone(), 16000)
+            s.runner.roundtrip_one(spec, 8.0, tone(), 16000)
 
 
 def test_real_float_output_of_any_precision_is_accepted(tmp_path, usercodecs):
     s = make_session(tmp_path, "usercodecs:raw_float64", no_cache=True)
-    y = s.roundtrip_one("usercodecs:raw_float64", 8.0, tone(), 16000)
+    y = s.runner.roundtrip_one("usercodecs:raw_float64", 8.0, tone(), 16000)
     assert y.dtype == np.float32 and np.allclose(y, tone())
 
 

@@ -12,8 +12,10 @@ SHA-256 is recorded on first download and checked on every later use.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..fetch import Source, ensure_extracted, extracted_dir
+from ..settings import CORPUS_NAMES, Settings
 
 _OPENSLR = "https://www.openslr.org/resources/12/"
 
@@ -48,18 +50,31 @@ OPTION_NAMES = {"corpus": ("librispeech:test-clean", "librispeech:dev-clean"),
                 "emotion_corpus": ("ravdess",), "noise_dir": ("wham",)}
 
 
-def is_named(value) -> bool:
+# settings.py keeps these names as given (not made paths); preflight says which option takes which
+assert set(NAMED) == set(CORPUS_NAMES), "settings.CORPUS_NAMES must list the named corpora"
+
+
+def is_named(value: object) -> bool:
     return isinstance(value, str) and value in NAMED
 
 
-def folder(name: str):
+def folder(name: str) -> Path:
     """Where the named corpus is (or will be) extracted; nothing is downloaded."""
     d = NAMED[name]
     dest = extracted_dir(d.source)
     return dest / d.subdir if d.subdir else dest
 
 
-def obtain(name: str):
+def obtain(name: str) -> Path:
     """The extracted folder of a named corpus, downloaded and extracted first when needed."""
     d = NAMED[name]
     return ensure_extracted(d.source, f"{name} ({d.what})", d.subdir)
+
+
+def folder_of(settings: Settings, option: str) -> Path | None:
+    """The folder an audio-folder option means: a named corpus's extracted folder (see NAMED), or
+    the path given (relative to the project)."""
+    value = getattr(settings, option)
+    if is_named(value) and value in OPTION_NAMES.get(option, ()):
+        return folder(value)
+    return settings.path(value)

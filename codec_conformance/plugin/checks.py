@@ -105,7 +105,7 @@ def emit(sess, request, codec: str, records: list[dict], curves: list[dict] = ()
     from ..catalogue import catalogue_json
     payload = {"records": records, "curves": curves, "codecs": [sess_codec_info(sess, codec)],
                **catalogue_json([r["metric"] for r in records], [r["condition"]["kind"] for r in records]),
-               "evaluators": sess.evaluator_infos(), "corpora": sess.corpus_infos(), "device": sess.device,
+               "evaluators": sess.scorer.evaluator_infos(), "corpora": sess.corpus_infos(), "device": sess.device,
                "telemetry": sess.telemetry()}
     cache_warnings = sess.cache.new_problems()
     if cache_warnings:
@@ -142,7 +142,7 @@ def sess_codec_info(sess, codec: str) -> dict:
     """The results-file entry of a codec; ``name`` is its id (the ``--codec`` value, as in its
     records and curves), ``reported_name`` the name the codec gives itself when that differs."""
     from ..codecs.base import codec_info
-    info = codec_info(sess.codec(codec))
+    info = codec_info(sess.runner.codec(codec))
     s = sess.settings
     if s.checkpoint and not info.get("checkpoint"):  # a plugin codec: the run knows what it was given
         from ..codecs.checkpoint import provenance

@@ -18,15 +18,34 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import re
+import shlex
 import time
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any, Generator
 
 import pytest
 
-from ..errors import ConformanceError
-from .ids import test_id
-from .settings import Settings, build_settings
+from .. import __version__
+from ..catalogue import suites
+from ..engine.preflight import check_inputs
+from ..engine.session import ConformanceSession
+from ..errors import CheckpointError, ConformanceError
+from ..fetch import configure_from
+from ..gate.baseline import mismatch_message
+from ..gate.calibration import write_thresholds
+from ..gate.thresholds import limit_text
+from ..progress import Progress, Stages
+from ..registry import codec_names
+from ..results.report import load_errors, write_html
+from ..results.contract import load_results, now_iso, verdict
+from ..results.run_folder import RunRecorder, lock_run_dir, new_run_dir, recover_from_journal
+from ..settings import Settings, build_settings
+from .ids import PAYLOADS_ATTR, test_id
+
+ROLE = pytest.StashKey["Role"]()  # config.stash[ROLE]: this process's role
 
 # keys of a report's user_properties: a test's payload (records, curves), a codec load error
 PAYLOAD_KEY = "codec_conformance"
@@ -34,20 +53,18 @@ LOAD_ERROR_KEY = "codec_conformance_load_error"
 
 
 class Role:
-    """What every process of a run does."""
+    """What every process of a run does: the hooks of collection and of running a test."""
 
     is_worker = False
 
-    def __init__(self, config) -> None:
+    def __init__(self, config: pytest.Config) -> None:
         self.config = config
         try:
             self.settings: Settings = build_settings(config.getoption, config.invocation_params.dir,
                                                      getini=config.getini)
         except Exception as exc:  # ConformanceError: a usage problem, say it plainly
             raise pytest.UsageError(str(exc)) from None
-        from ..fetch import configure_from
         configure_from(self.settings)  # --codec-offline / --codec-model-mirror, in every process
-        from ..registry import codec_names
         known = codec_names()
         for name in self.settings.codecs:
             if ":" not in name and name not in known:  # entry points only: imports nothing
@@ -55,18 +72,51 @@ class Role:
                                         "or pass --codec=package.module:factory")
         self.load_failed: dict[str, str] = {}  # codec -> why it could not be loaded (this process)
         self.collect_error: str | None = None  # a parametrisation that failed: the run stops after collection
-        self._session = None
+        self.progress: Stages = Stages()               # times the stages of long work (the controller also shows them)
+        self._session: ConformanceSession | None = None
 
-    def session(self):
+    def session(self) -> ConformanceSession:
         if self._session is None:
-            from .session import ConformanceSession
-            self._session = ConformanceSession(self.settings)
+            self._session = ConformanceSession(self.settings, self.progress)
         return self._session
 
     # ------------------------------------------------------------ collection
-    def collection_modifyitems(self, items, conf_items) -> None:
-        """Keep this shard's suite tests that the run does not have yet (``conf_items``: the suite
-        tests among ``items``), then order them for this process."""
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        names = metafunc.fixturenames
+        if not any(n in names for n in conf_fixtures()):
+            return
+        sess = self.session()
+        try:
+            if "codec_point" in names:
+                # marks at parametrization, so that -m and xdist's --dist loadgroup (which reads
+                # xdist_group during collection) see them: one codec's tests share a worker
+                points = [pytest.param((c, b), id=f"{c}-{b:g}kbps",
+                                       marks=[pytest.mark.conformance, pytest.mark.xdist_group(c)])
+                          for c in self.settings.codecs for b in sess.runner.bitrates(c)]
+                metafunc.parametrize("codec_point", points)
+            for suite in suites().values():  # each suite's parameters, as its SUITE declares them
+                for fixture, values in suite.params.items():
+                    if fixture in names:
+                        pairs = values(sess)
+                        metafunc.parametrize(fixture, [v for _, v in pairs], ids=[str(i) for i, _ in pairs])
+        except Exception as exc:  # a codec that cannot be built, a bad --codec-bitrate or metric
+            msg = str(exc)
+            self.collect_error = msg if msg.startswith("codec-conformance") else f"codec-conformance: {msg}"
+            for n in conf_fixtures():  # no tests from this module; the run stops after collection
+                if n in names and n not in getattr(metafunc, "_calls_params", ()):
+                    try:
+                        metafunc.parametrize(n, [])
+                    except ValueError:
+                        pass
+
+    @pytest.hookimpl(trylast=True)  # after -k/-m deselection: plan only what will run
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """Keep this shard's suite tests that the run does not have yet, then order them for this
+        process."""
+        if self.collect_error:
+            pytest.exit(self.collect_error, returncode=pytest.ExitCode.USAGE_ERROR)
+        fixtures = conf_fixtures()
+        conf_items = [it for it in items if any(n in getattr(it, "fixturenames", ()) for n in fixtures)]
         s = self.settings
         have = self.done_ids(conf_items)
         keep, drop = [], []
@@ -86,25 +136,51 @@ class Role:
             items[:] = keep
         self.order(items)
 
-    def done_ids(self, conf_items) -> set[str]:
+    def done_ids(self, conf_items: list[pytest.Item]) -> set[str]:
         """Test ids whose records the run already has (a resume)."""
         return set()
 
-    def order(self, items) -> None:
+    def order(self, items: list[pytest.Item]) -> None:
         """Order this process's tests in place."""
 
-    # ------------------------------------------------------------ reporting
-    def logreport(self, report) -> None:
-        """A test's report (the controller sees every process's)."""
+    # ------------------------------------------------------------ running a test
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """A codec that could not be loaded in this process is reported once: its later tests skip."""
+        codec = codec_of(item)
+        if codec is not None and codec in self.load_failed:
+            pytest.skip(f"codec {codec!r} could not be loaded (reported once, above): {self.load_failed[codec]}")
 
-    def sessionstart(self, session) -> None:
-        pass
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item,
+                                  call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        """Move what the test handed over (ids.hand_over: records, curves) onto its call report,
+        which xdist sends to the controller: records travel per test, so they survive a killed
+        worker. A codec that could not be loaded (CheckpointError) is said once, without a traceback."""
+        report = yield
+        if call.when == "call":
+            for payload in item.__dict__.pop(PAYLOADS_ATTR, ()):
+                report.user_properties.append((PAYLOAD_KEY, payload))
+        if call.excinfo is None or call.when not in ("setup", "call"):
+            return report
+        codec = codec_of(item)
+        if codec is None or not call.excinfo.errisinstance(CheckpointError):
+            return report
+        msg = " ".join(str(call.excinfo.value).split())
+        self.load_failed[codec] = msg
+        report.longrepr = f"codec-conformance: codec {codec!r} could not be loaded: {msg}"  # no traceback
+        report.user_properties.append((LOAD_ERROR_KEY, {"codec": codec, "message": msg}))
+        return report
 
-    def sessionfinish(self, session, exitstatus) -> None:
-        pass
 
-    def terminal_summary(self, terminalreporter) -> None:
-        pass
+def conf_fixtures() -> tuple[str, ...]:
+    """The parameters the plugin provides: the codec point, and each suite's declared ones."""
+    return ("codec_point", *(p for s in suites().values() for p in s.params))
+
+
+def codec_of(item: pytest.Item) -> str | None:
+    cs = getattr(item, "callspec", None)
+    point = cs.params.get("codec_point") if cs is not None else None
+    return str(point[0]) if isinstance(point, tuple) and point else None
 
 
 class Worker(Role):
@@ -121,8 +197,6 @@ class Worker(Role):
         s = self.settings
         if not (s.resume and conf_items):
             return set()
-        from ..results.contract import load_results
-        from ..results.run_folder import recover_from_journal
         root = s.path(s.report_dir)
         if root is None:
             return set()
@@ -151,10 +225,8 @@ class Controller(Role):
 
     def __init__(self, config) -> None:
         super().__init__(config)
-        from ..results.contract import now_iso
         self.started = now_iso()  # the session's start (the recorder is made at the first result)
         if not getattr(config.option, "help", False):  # checked once, here, for the workers too
-            from .preflight import check_inputs
             try:
                 check_inputs(self.settings)  # the baseline's codecs included
             except ConformanceError as exc:
@@ -173,9 +245,6 @@ class Controller(Role):
 
     def ensure_recorder(self):
         if self.recorder is None:
-            from .. import __version__
-            from ..results.contract import load_results
-            from ..results.run_folder import RunRecorder, lock_run_dir, new_run_dir
             s = self.settings
             report_root = s.path(s.report_dir)
             old = lock = None
@@ -197,7 +266,6 @@ class Controller(Role):
                 stamp = time.strftime("%Y%m%d-%H%M%S")
                 codecs = re.sub(r"[^A-Za-z0-9_.+-]", "_", "+".join(s.codecs))[:60]
                 self.run_dir = new_run_dir(report_root, f"{stamp}-{codecs}-{s.profile}")  # created atomically
-            import shlex
             args = [str(a) for a in self.config.invocation_params.args]
             info = {"id": self.run_dir.name, "argv": args, "started": self.started,
                     "command": shlex.join(["pytest", *args]),
@@ -219,15 +287,18 @@ class Controller(Role):
         return {test_id(r["test_id"]) for r in self.ensure_recorder().records}
 
     # ------------------------------------------------------------ reporting
-    def sessionstart(self, session) -> None:
-        from .. import progress
-        progress.install(session.config)
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        shown = Progress.install(session.config)
+        if shown is not None:
+            self.progress = shown
+            if self._session is not None:
+                self._session.use_stages(shown)
 
-    def logreport(self, report) -> None:
-        from .. import progress
-        prog = progress.current()
-        if prog is not None:
-            prog.clear()  # the live status goes before pytest writes the outcome
+    @pytest.hookimpl(tryfirst=True)  # before junitxml reads user_properties
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Every process's test reports (xdist forwards the workers')."""
+        self.progress.clear()  # the live status goes before pytest writes the outcome
         if "conformance" in report.keywords:
             self.durations[report.nodeid] = self.durations.get(report.nodeid, 0.0) + float(report.duration or 0.0)
         props = list(report.user_properties)
@@ -276,7 +347,7 @@ class Controller(Role):
                 f"{exc.filename or where}); the run stops here. {where} keeps its last good state; "
                 "free space (or fix the folder) and continue with --codec-resume")
 
-    def sessionfinish(self, session, exitstatus) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int | pytest.ExitCode) -> None:
         rec = self.recorder
         if rec is None:
             return
@@ -285,14 +356,11 @@ class Controller(Role):
             return  # nothing more is written after a write error (the last good results.json stays)
         interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED)
         rec.run["durations"] = {k: round(v, 3) for k, v in self.durations.items()}
-        from .. import progress
-        prog = progress.current()
-        if prog is not None and prog.totals:
-            rec.run.setdefault("timing", {})["stages"] = {k: round(v, 2) for k, v in prog.totals.items()}
+        if self.progress.totals:
+            rec.run.setdefault("timing", {})["stages"] = {k: round(v, 2) for k, v in self.progress.totals.items()}
         gate_errors = self.gate_problems()
         if gate_errors:
             rec.run["gate_errors"] = gate_errors
-        from ..results.contract import verdict
         status, _ = verdict(rec.to_json())
         if status in ("FAIL", "ERROR") and int(exitstatus) == int(pytest.ExitCode.OK):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # nothing gated, or a baseline that matched nothing
@@ -309,14 +377,12 @@ class Controller(Role):
             rec.close()
             return
         try:
-            from ..results.report import write_html
             self.report_path = write_html(rec.run_dir)
         except Exception as exc:  # the results file is already safe; say what went wrong
             self.report_error = f"{type(exc).__name__}: {exc}"
         finally:
             rec.close()
         if self.settings.update_thresholds:
-            from ..gate.calibration import write_thresholds
             self.updated = write_thresholds(rec.to_json(), self.settings)
         session.config.hook.pytest_codec_conformance_finished(results=rec.to_json(), run_dir=rec.run_dir,
                                                               config=session.config)
@@ -330,12 +396,10 @@ class Controller(Role):
             return []
         if any(r.get("baseline") for r in rec.records):
             return []
-        from ..gate.baseline import mismatch_message
-        from ..results.contract import load_results
         base = load_results(where)["records"]
         return [mismatch_message(base, rec.records, f"baseline {s.baseline}", "this run")]
 
-    def terminal_summary(self, terminalreporter) -> None:
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.recorder is None:
             return
         recs = self.recorder.records
@@ -347,8 +411,6 @@ class Controller(Role):
         where = self.report_path or self.recorder.results_path
         line = (f"codec-conformance: {n_pass} checks passed, {n_fail} failed, {n_meas} measured (not gated), "
                 f"{n_undef} undefined; {len(self.recorder.run.get('errors', []))} test errors; report: {where}")
-        from ..results.contract import verdict
-        from ..results.report import load_errors
         doc = self.recorder.to_json()
         _, text = verdict(doc)
         terminalreporter.write_sep("-", "codec-conformance")
@@ -370,9 +432,7 @@ class Controller(Role):
                                         "results.json is complete")
         for p in self.updated or []:
             terminalreporter.write_line(f"codec-conformance: wrote thresholds {p}")
-        from .. import progress
-        prog = progress.current()
-        for line in prog.summary_lines() if prog is not None else []:
+        for line in self.progress.summary_lines():
             terminalreporter.write_line(line)
 
 
@@ -389,8 +449,6 @@ def config_hash(s) -> str:
 
 
 def versions() -> dict:
-    import platform
-    from importlib.metadata import PackageNotFoundError, version
     out = {"python": platform.python_version()}
     for pkg in ("torch", "numpy", "av", "pesq", "pystoi", "faster-whisper", "resemblyzer", "encodec",
                 "descript-audio-codec", "hypothesis", "pytest", "openai-whisper", "speechbrain", "funasr"):
@@ -404,7 +462,6 @@ def versions() -> dict:
 def junit_properties(payloads) -> list[tuple[str, str]]:
     """A few readable JUnit properties per test (value, limit, delta, passed per record) in place of
     the records themselves (which are kept in results.json)."""
-    from ..gate.thresholds import limit_text
     recs = [r for p in payloads for r in p.get("records", []) if isinstance(r, dict)]
     out = []
     for r in recs:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..catalogue import DIRECTIONS  # higher | lower | two-sided (the ideal is 0)
 from ..errors import ResultsFormatError
 
 SCHEMA = "codec-conformance/results/1"
+# a quantity's direction: which way is better (two-sided: the ideal is 0, |value| lower is better)
+DIRECTIONS = ("higher", "lower", "two-sided")
 # Every record's condition carries all of these (null where they do not apply); together with
 # codec, bitrate, suite and metric they identify a record (record_key).
 CONDITION_FIELDS = ("kind", "snr_db", "gain_db", "rt60_s", "level_dbfs", "source", "mixture", "shift_samples")
@@ -53,12 +55,19 @@ NON_FINITE_WHY = ("the measurement is undefined for this output (e.g. a silent c
                   "a ratio or a log of zero energy)")
 
 
-def condition_record(kind: str, **fields) -> dict:
-    """A record's condition: every field of CONDITION_FIELDS, null where it does not apply."""
-    unknown = set(fields) - set(CONDITION_FIELDS)
-    if unknown:
-        raise ValueError(f"unknown condition fields {sorted(unknown)}; known: {CONDITION_FIELDS}")
-    return {"kind": kind, **{k: fields.get(k) for k in CONDITION_FIELDS[1:]}}
+def condition_record(kind: str | None, **fields: float | str | None) -> dict:
+    """A record's condition: every field of CONDITION_FIELDS (null where it does not apply), then
+    the parameters of a condition kind that has others (``cutoff_hz``: a name in lower case with
+    its unit, as the built-in fields are)."""
+    bad = [k for k in fields if k not in CONDITION_FIELDS and not _PARAM_NAME.fullmatch(k)]
+    if bad:
+        raise ValueError(f"condition fields {sorted(bad)}: use lower-case names with their unit (cutoff_hz); "
+                         f"the built-in fields are {CONDITION_FIELDS}")
+    extra = {k: v for k, v in fields.items() if k not in CONDITION_FIELDS}
+    return {"kind": kind, **{k: fields.get(k) for k in CONDITION_FIELDS[1:]}, **extra}
+
+
+_PARAM_NAME = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)+")
 
 
 def make_record(*, codec: str, bitrate_kbps: float, suite: str, condition: dict, metric: str,
@@ -111,8 +120,9 @@ def record_key(r: dict) -> tuple:
     """The identity of a record: codec id, bitrate, suite, every condition field, metric. The one
     key used by merge, the baseline gate and compare (a field absent from an older file is null)."""
     c = r.get("condition") or {}
+    extra = tuple(sorted((k, v) for k, v in c.items() if k not in CONDITION_FIELDS and v is not None))
     return (str(r["codec"]), round(float(r["bitrate_kbps"]), 6), r["suite"],
-            tuple((k, c.get(k)) for k in CONDITION_FIELDS), r["metric"])
+            tuple((k, c.get(k)) for k in CONDITION_FIELDS) + extra, r["metric"])
 
 
 def describe_key(key: tuple) -> str:

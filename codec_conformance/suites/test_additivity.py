@@ -39,7 +39,7 @@ def test_additivity(conformance, request, codec_point, additivity_kind):
     sess = conformance
     corpus = sess.corpus
     sr = corpus.sample_rate
-    f = sess.roundtrip_fn(codec, bitrate, sr)
+    f = sess.runner.roundtrip_fn(codec, bitrate, sr)
     cond = condition_record("mixture", mixture=additivity_kind)
     th = limit(sess, codec, bitrate, SUITE.name, cond, "ser_db")
     items = corpus.speech_items  # near-silent items are counted undefined, never drawn

@@ -16,9 +16,9 @@ SUITE = SuiteInfo(name="frequency_response", label="frequency response",
 def test_frequency_response(conformance, request, codec_point, sweep_level_dbfs):
     codec, bitrate = codec_point
     sess = conformance
-    c = sess.codec(codec)
+    c = sess.runner.codec(codec)
     sr = int(c.sample_rate)
-    f = sess.roundtrip_fn(codec, bitrate, sr)  # at the codec's own rate: the sweep covers its whole band
+    f = sess.runner.roundtrip_fn(codec, bitrate, sr)  # at the codec's own rate: the sweep covers its whole band
     fr = frequency_response(f, sr, level_dbfs=sweep_level_dbfs, seconds=sess.profile.sweep_seconds)
     summary = band_summary(fr, sr)
     cond = condition_record("sweep", level_dbfs=sweep_level_dbfs)

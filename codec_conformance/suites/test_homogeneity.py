@@ -26,7 +26,7 @@ def test_homogeneity(conformance, request, codec_point):
     codec, bitrate = codec_point
     sess = conformance
     corpus = sess.corpus
-    f = sess.roundtrip_fn(codec, bitrate, corpus.sample_rate)
+    f = sess.runner.roundtrip_fn(codec, bitrate, corpus.sample_rate)
     cond = condition_record("gain", level_dbfs=PEAK_DBFS)
     th = limit(sess, codec, bitrate, SUITE.name, cond, "ser_db")
     # near-silent items have no gain to measure (their output gain is the codec's noise floor):

@@ -30,7 +30,7 @@ SUITE = SuiteInfo(
 def test_noise_robustness(conformance, request, codec_point, noise_condition, noise_metric):
     codec, bitrate = codec_point
     value, oracle = conformance.noise_scores(codec, bitrate, noise_condition, noise_metric)
-    m = conformance.metric(noise_metric)
+    m = conformance.scorer.metric(noise_metric)
     undefined = {**{f"codec:{k}": v for k, v in value.undefined.items()},
                  **{f"oracle:{k}": v for k, v in oracle.undefined.items()}}
     clips, files = None, None
@@ -40,7 +40,7 @@ def test_noise_robustness(conformance, request, codec_point, noise_condition, no
                   for v, o in zip(value.per_item, oracle.per_item)]
         k = max(range(len(deltas)), key=deltas.__getitem__)
         noisy = conformance.degraded(noise_condition, corpus)
-        out = conformance.roundtrip(codec, bitrate, noisy, corpus.sample_rate, tag=(noise_condition, corpus.name))
+        out = conformance.runner.roundtrip(codec, bitrate, noisy, corpus.sample_rate, tag=(noise_condition, corpus.name))
         clips, files = worst_case_clips(f"{codec}-{bitrate:g}-{noise_condition.id}", corpus.items[k].id,
                                         corpus.sample_rate, corpus.items[k].audio, noisy[k], out[k])
     corpus = conformance.corpus_for(noise_metric)

@@ -64,7 +64,7 @@ class TokenPoint:
 
     def codes(self, x: np.ndarray, sr: int | None = None, memo: bool = True) -> np.ndarray:
         """The codes of ``x`` (at the corpus rate unless ``sr`` says otherwise)."""
-        return self.sess.codes(self.codec, self.bitrate, x, self.sr if sr is None else sr, memo=memo)
+        return self.sess.runner.codes(self.codec, self.bitrate, x, self.sr if sr is None else sr, memo=memo)
 
     def record(self, cond: dict, metric: str, direction: str, value, **extra) -> dict:
         return build_record(self.sess, self.request, codec=self.codec, bitrate=self.bitrate, suite=SUITE.name,
@@ -93,7 +93,7 @@ def token_point(conformance, request, codec_point) -> TokenPoint:
     """The codec point under test; a codec that exposes no codes (no encode/decode) is skipped as
     not applicable."""
     codec, bitrate = codec_point
-    coder = conformance.token_codec(codec)
+    coder = conformance.runner.token_codec(codec)
     if coder is None:
         pytest.skip(f"not applicable: codec {codec!r} exposes no codes (no encode/decode)")
     return TokenPoint(conformance, request, codec, bitrate, coder)

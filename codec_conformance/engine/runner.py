@@ -13,15 +13,16 @@ from ..codecs.base import BaseCodec, check_output
 from ..codecs.cache import Cache
 from ..data.audio import content_hash, fit_length, resample
 from ..errors import CheckpointError, CodecError, ConformanceError
-from .. import progress
-from .settings import Settings, select_bitrates
+from ..progress import Stages
+from ..settings import Settings, select_bitrates
 
 
 class CodecRunner:
-    def __init__(self, settings: Settings, device: str, cache: Cache, timing: dict):
+    def __init__(self, settings: Settings, device: str, cache: Cache, timing: dict[str, float], stages: Stages):
         self.settings = settings
         self.device = device
         self.cache = cache
+        self.stages = stages          # times (and may show) the stages of long work
         self.timing = timing          # shared with the session's telemetry: codec_s
         self._lock = threading.RLock()
         self._codecs: dict[str, object] = {}
@@ -115,7 +116,7 @@ class CodecRunner:
             key = (name, float(bitrate), tag)
             with self._lock:
                 if key not in self._lists:  # one condition's corpus: padded, length-sorted batches
-                    with progress.stage(f"coding {len(signals)} items with {name} at {float(bitrate):g} kbps",
+                    with self.stages.stage(f"coding {len(signals)} items with {name} at {float(bitrate):g} kbps",
                                         "codec round trips"):
                         self._lists[key] = self.roundtrip(name, bitrate, signals, sr)
                 return self._lists[key]

@@ -12,14 +12,24 @@ import os
 import tempfile
 from pathlib import Path
 
-from ..errors import ConformanceError
-from .settings import flag
+from ..catalogue import metrics as registered
+from ..data.corpus import AUDIO_EXT, find_audio
+from ..data.sources import OPTION_NAMES, folder, folder_of, is_named, obtain
+from .session import resolve_device
+from ..errors import ConformanceError, ThresholdError
+from ..fetch import FetchError, ensure
+from ..gate.baseline import check_covers_codecs
+from ..gate.thresholds import ThresholdSet, known_metrics
+from ..metrics import paper
+from ..registry import load_codec_factory
+from ..results.contract import load_results
+from ..settings import Settings, flag
 
 AUDIO_FOLDERS = {"corpus": "speech", "noise_dir": "noise", "rir_dir": "room impulse response",
                  "emotion_corpus": "emotional speech (RAVDESS names)"}
 
 
-def check_inputs(s) -> None:
+def check_inputs(s: Settings) -> None:
     """Raise one ConformanceError listing every bad input of settings ``s``."""
     problems = []
     checks = [lambda: check_models(s)]  # first: named corpora are then extracted for the folder checks
@@ -35,23 +45,21 @@ def check_inputs(s) -> None:
         raise ConformanceError("codec-conformance: bad input, nothing was run:\n  " + "\n  ".join(problems))
 
 
-def check_audio_folder(s, option: str) -> None:
+def check_audio_folder(s: Settings, option: str) -> None:
     """The folder exists and at least one of its audio files can be read (a file that cannot be
     read later is skipped, counted and named in results.json and the report)."""
     value = getattr(s, option)
     if not value or (option == "corpus" and value == "synthetic"):  # the eSpeak NG corpus
         return
-    from ..data.corpus import AUDIO_EXT, find_audio
-    from ..data.sources import OPTION_NAMES, is_named
     if is_named(value):
         if value not in OPTION_NAMES.get(option, ()):
             raise ConformanceError(f"{flag(option)} {value}: that corpus is for "
                                    f"{', '.join(flag(o) for o, n in OPTION_NAMES.items() if value in n)}; "
                                    f"{flag(option)} takes {', '.join(OPTION_NAMES.get(option, ())) or 'a folder'}")
-        if not s.path(value).is_dir():
+        if not folder(value).is_dir():
             return  # not obtained: check_models said why
 
-    root, opt, kind = s.path(value), flag(option), AUDIO_FOLDERS[option]
+    root, opt, kind = folder_of(s, option), flag(option), AUDIO_FOLDERS[option]
     if not root.exists():
         raise ConformanceError(f"{opt} {root}: no such directory; give a folder of {kind} audio files")
     if not root.is_dir():
@@ -85,8 +93,6 @@ def unreadable_reason(path: Path) -> str | None:
 def check_thresholds(s) -> None:
     """--codec-thresholds parses and validates; else the files the thresholds directory holds for
     the codecs named on the command line (and its default.toml) do."""
-    from ..errors import ThresholdError
-    from ..gate.thresholds import ThresholdSet, known_metrics
 
     try:
         if s.thresholds:
@@ -104,7 +110,6 @@ def check_thresholds(s) -> None:
 
 
 def _results_doc(path: Path, opt: str) -> dict:
-    from ..results.contract import load_results
 
     try:  # load_results checks the whole file against the results contract
         return load_results(path)
@@ -115,7 +120,6 @@ def _results_doc(path: Path, opt: str) -> dict:
 def check_baseline(s) -> None:
     """The baseline is a results file with records of at least one codec of this run."""
     if s.baseline:
-        from ..gate.baseline import check_covers_codecs
         doc = _results_doc(s.path(s.baseline), "--codec-baseline")
         check_covers_codecs(doc["records"], s.codecs, s.path(s.baseline))
 
@@ -157,7 +161,6 @@ def check_device(spec: str) -> None:
     """A CUDA device that is asked for is there (imports torch only for cuda / cuda:N)."""
     if spec in ("cpu", "auto"):
         return
-    from .session import resolve_device
     resolve_device(spec)
 
 
@@ -167,8 +170,6 @@ def needed_files(s) -> list:
     paper``) of the metrics it runs."""
     import sys
 
-    from ..metrics import paper
-    from ..registry import load_codec_factory
     out = []
     if s.weights == "pretrained" and not s.checkpoint:
         for name in s.codecs:
@@ -181,7 +182,6 @@ def needed_files(s) -> list:
             declared = getattr(sys.modules.get(factory.__module__), "PRETRAINED", {}).get(name, ())
             out += [(f"--codec={name} pretrained weights", src) for src in declared]
     if s.evaluators == "paper":
-        from ..catalogue import metrics as registered
         metrics = [m.strip() for m in str(s.metrics).split(",")] if s.metrics else list(registered())
         metrics.append("emotion_acc")
         for metric in metrics:
@@ -194,8 +194,6 @@ def check_models(s) -> None:
     """Every file the run needs is in its cache, downloaded now when missing (once, on the
     controller, before any worker starts); offline, each missing file is named with its URL and
     the cache path to fill by hand. Named corpora are obtained and extracted here too."""
-    from ..data.sources import OPTION_NAMES, is_named, obtain
-    from ..fetch import FetchError, ensure
     problems = []
     for label, src in needed_files(s):
         try:

@@ -9,15 +9,16 @@ import numpy as np
 from ..codecs.cache import Cache
 from ..data.corpus import Corpus
 from ..metrics.base import MetricResult
-from .. import progress
-from .settings import Settings
+from ..progress import Stages
+from ..settings import Settings
 
 
 class Scorer:
-    def __init__(self, settings: Settings, device: str, cache: Cache, timing: dict):
+    def __init__(self, settings: Settings, device: str, cache: Cache, timing: dict[str, float], stages: Stages):
         self.settings = settings
         self.device = device
         self.cache = cache
+        self.stages = stages          # times (and may show) the stages of long work
         self.timing = timing          # shared with the session's telemetry: evaluator_s
         self.metric_s: dict[str, float] = {}      # evaluator seconds per metric
         self._lock = threading.RLock()
@@ -29,7 +30,7 @@ class Scorer:
             if name not in self._metrics:
                 from ..metrics import build_metric
                 from ..metrics.threads import apply_torch_threads
-                with progress.stage(f"loading the {name} evaluator", "loading evaluators", announce=True):
+                with self.stages.stage(f"loading the {name} evaluator", "loading evaluators", announce=True):
                     self._metrics[name] = build_metric(name, self.settings, device=self.device)
                 apply_torch_threads()
             return self._metrics[name]
@@ -42,7 +43,7 @@ class Scorer:
             if key not in self._scores:
                 m = self.metric(metric_name)
                 t0 = time.perf_counter()
-                with progress.stage(f"{metric_name}: scoring {len(signals)} items ({tag[0]})", f"scoring {metric_name}"):
+                with self.stages.stage(f"{metric_name}: scoring {len(signals)} items ({tag[0]})", f"scoring {metric_name}"):
                     self._scores[key] = score_speech_items(m, corpus, signals, self.cache)
                 dt = time.perf_counter() - t0
                 self.timing["evaluator_s"] += dt

@@ -5,20 +5,26 @@ work to the runner and metric work to the scorer."""
 from __future__ import annotations
 
 import os
+import resource
 import threading
+from pathlib import Path
 
 import numpy as np
 
-from ..data import conditions as C
+from ..catalogue import Condition, condition_kinds, gated_names, metrics
+from ..data.conditions import apply as apply_condition
 from ..codecs.cache import Cache
 from ..data.corpus import (EMBEDDED_VOICES, AudioBank, Corpus, babble_bank, default_cache_dir, load_embedded,
                            load_folder, load_ravdess)
+from ..data.sources import folder_of
 from ..data.shipped import SYNTHETIC, load_shipped_speech, shipped_noise_bank, shipped_rir_bank
 from ..errors import ConformanceError
-from .. import progress
+from ..metrics.paper import uses_paper
+from ..metrics.threads import cpu_budget
+from ..progress import Stages
 from .runner import CodecRunner
 from .scorer import Scorer
-from .settings import Settings
+from ..settings import Settings, flag
 from ..gate.thresholds import ThresholdSet
 
 
@@ -58,8 +64,9 @@ def worker_index() -> int:
 
 
 class ConformanceSession:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, stages: Stages | None = None):
         self.settings = settings
+        self.stages = stages if stages is not None else Stages()  # times (and may show) long work
         self.profile = settings.profile_spec
         self.device = resolve_device(settings.device, worker_index())
         cache_root = settings.path(settings.cache_dir) or default_cache_dir() / "results"
@@ -71,28 +78,29 @@ class ConformanceSession:
         self.timing = {"codec_s": 0.0, "evaluator_s": 0.0}
         self._reported = {"codec_s": 0.0, "evaluator_s": 0.0}
         self._metric_reported: dict[str, float] = {}
-        self.runner = CodecRunner(settings, self.device, self.cache, self.timing)
-        self.scorer = Scorer(settings, self.device, self.cache, self.timing)
-        r, sc = self.runner, self.scorer  # what the suites call, handed to the one that does it
-        self.codec, self.bitrates, self.codec_identity = r.codec, r.bitrates, r.codec_identity
-        self.roundtrip, self.roundtrip_one, self.roundtrip_fn = r.roundtrip, r.roundtrip_one, r.roundtrip_fn
-        self.token_codec, self.codes = r.token_codec, r.codes
-        self.metric, self.score, self.evaluator_infos = sc.metric, sc.score, sc.evaluator_infos
+        self.runner = CodecRunner(settings, self.device, self.cache, self.timing, self.stages)
+        self.scorer = Scorer(settings, self.device, self.cache, self.timing, self.stages)
 
-    @property
-    def metric_s(self) -> dict[str, float]:
-        return self.scorer.metric_s
+    def use_stages(self, stages: Stages) -> None:
+        """Show and time long work with ``stages`` from now on (the controller's terminal display)."""
+        self.stages = self.runner.stages = self.scorer.stages = stages
 
     # ---------------------------------------------------------------- data
+    def _folder(self, option: str) -> Path:
+        where = folder_of(self.settings, option)
+        if where is None:
+            raise ConformanceError(f"{flag(option)} is not set")
+        return where
+
     @property
     def corpus(self) -> Corpus:
         if self._corpus is None:
             p = self.profile
             if self.synthetic_corpus:  # --codec-corpus=synthetic: the eSpeak NG voices
-                with progress.stage("synthesising the eSpeak NG speech corpus", "speech corpus", announce=True):
+                with self.stages.stage("synthesising the eSpeak NG speech corpus", "speech corpus", announce=True):
                     self._corpus = load_embedded(min(p.n_speakers, len(EMBEDDED_VOICES)), p.n_per_speaker)
             elif self.settings.corpus:
-                full = load_folder(self.settings.path(self.settings.corpus))
+                full = load_folder(self._folder("corpus"))
                 self._corpus = full.subset(None if p.whole_corpus else p.n_speakers,
                                            None if p.whole_corpus else p.n_per_speaker)
             else:  # the real LibriSpeech utterances shipped in the package
@@ -103,7 +111,7 @@ class ConformanceSession:
     def emotion_corpus(self) -> Corpus:
         if self._emotion is None:
             if self.settings.emotion_corpus:
-                full = load_ravdess(self.settings.path(self.settings.emotion_corpus))
+                full = load_ravdess(self._folder("emotion_corpus"))
                 n = self.profile.emotion_items
                 self._emotion = Corpus(full.name, sorted(full.items, key=lambda u: u.id)[:n] if n else full.items,
                                        full.sample_rate, False, full.description, skipped=full.skipped)
@@ -115,7 +123,7 @@ class ConformanceSession:
     def noise_bank(self) -> AudioBank:
         if self._noise is None:
             if self.settings.noise_dir:
-                self._noise = AudioBank.from_dir(self.settings.path(self.settings.noise_dir), kind="noise")
+                self._noise = AudioBank.from_dir(self._folder("noise_dir"), kind="noise")
             elif not self.synthetic_corpus:  # shipped real noise and LibriSpeech babble
                 self._noise = shipped_noise_bank()
             else:
@@ -140,22 +148,20 @@ class ConformanceSession:
         real recordings were shipped."""
         return str(self.settings.corpus or "") == SYNTHETIC
 
-    def conditions(self, suite: str, reference: bool = True) -> list[C.Condition]:
+    def conditions(self, suite: str, reference: bool = True) -> list[Condition]:
         """The grid of the condition kinds that ``suite`` uses (each kind's own grid for this
         profile; without the reference kind, clean, when ``reference`` is False). Needs no
         audio loaded: collection-time safe."""
-        from ..catalogue import condition_kinds
         return [c for k in condition_kinds().values() if suite in k.suites and (reference or not k.reference)
                 for c in k.conditions(self.profile, self.settings)]
 
-    def noise_conditions(self) -> list[C.Condition]:
+    def noise_conditions(self) -> list[Condition]:
         """The noise suite's grid."""
         return self.conditions("noise")
 
     def metric_names(self) -> list[str]:
         """--codec-metrics, else every registered metric declared ``default`` whose required
         option (``requires``: emotion_acc needs --codec-emotion-model) is set."""
-        from ..catalogue import metrics
         known = metrics()
         if self.settings.metrics:
             names = [m.strip() for m in str(self.settings.metrics).split(",") if m.strip()]
@@ -163,49 +169,47 @@ class ConformanceSession:
             if bad:
                 raise ConformanceError(f"unknown metric {', '.join(map(repr, bad))}; registered: {', '.join(known)}")
             return names
-        from ..metrics.paper import uses_paper
         return [n for n, i in known.items() if i.default and (i.requires is None or getattr(self.settings, i.requires, None)
                                                                or uses_paper(self.settings, n))]
 
-    def degraded(self, cond: C.Condition, corpus: Corpus) -> list[np.ndarray]:
+    def degraded(self, cond: Condition, corpus: Corpus) -> list[np.ndarray]:
         key = (cond, corpus.name, len(corpus.items))
         with self._lock:
             if key not in self._degraded:
+                needs = condition_kinds()[cond.kind].needs  # only what the kind uses is loaded
+                noise = self.noise_bank if "noise_bank" in needs else None
+                rirs = self.rir_bank if "rir_bank" in needs else None
                 # a near-silent item has no speech level to set an SNR against: it keeps its own
                 # audio as a placeholder and every metric counts it undefined (see score)
                 self._degraded[key] = [
                     u.audio.copy() if u.silent is not None else
-                    C.apply(cond, u.audio, corpus.sample_rate, item_id=u.id, seed=self.settings.seed,
-                            noise_bank=self.noise_bank if cond.kind == "ambient" else None,
-                            rir_bank=self.rir_bank) for u in corpus.items]
+                    apply_condition(cond, u.audio, corpus.sample_rate, item_id=u.id, seed=self.settings.seed,
+                                    noise_bank=noise, rir_bank=rirs) for u in corpus.items]
             return self._degraded[key]
 
     def telemetry(self) -> dict:
         """Time spent since the last call (codec / evaluator seconds) and this process' peak RSS."""
-        import resource
         out = {k: self.timing[k] - self._reported[k] for k in self.timing}
         self._reported = dict(self.timing)
-        out["evaluator_s_by_metric"] = {k: v - self._metric_reported.get(k, 0.0) for k, v in self.metric_s.items()
+        out["evaluator_s_by_metric"] = {k: v - self._metric_reported.get(k, 0.0) for k, v in self.scorer.metric_s.items()
                                         if v > self._metric_reported.get(k, 0.0)}
-        self._metric_reported = dict(self.metric_s)
+        self._metric_reported = dict(self.scorer.metric_s)
         out["worker"] = os.environ.get("PYTEST_XDIST_WORKER", "main")
-        from ..metrics.threads import cpu_budget
         out["threads"] = cpu_budget()
         out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
         return out
 
     def corpus_for(self, metric_name: str) -> Corpus:
-        from ..catalogue import metrics
         info = metrics().get(metric_name)
         return self.emotion_corpus if info is not None and info.corpus == "emotion" else self.corpus
 
-    def noise_scores(self, codec: str, bitrate: float, cond: C.Condition, metric_name: str):
+    def noise_scores(self, codec: str, bitrate: float, cond: Condition, metric_name: str):
         """(codec result, oracle result) of one metric under one condition."""
         corpus = self.corpus_for(metric_name)
         noisy = self.degraded(cond, corpus)
-        oracle = self.score(metric_name, corpus, noisy, ("oracle", cond))
-        out = self.roundtrip(codec, bitrate, noisy, corpus.sample_rate, tag=(cond, corpus.name))
-        value = self.score(metric_name, corpus, out, ("codec", codec, float(bitrate), cond))
+        oracle = self.scorer.score(metric_name, corpus, noisy, ("oracle", cond))
+        out = self.runner.roundtrip(codec, bitrate, noisy, corpus.sample_rate, tag=(cond, corpus.name))
+        value = self.scorer.score(metric_name, corpus, out, ("codec", codec, float(bitrate), cond))
         return value, oracle
 
     # ---------------------------------------------------------------- thresholds, infos
@@ -213,9 +217,8 @@ class ConformanceSession:
         """The limits of codec ``codec`` (its --codec id), read once: see thresholds.candidates
         (the project's files, then the packaged ones; by id, then by the codec's own name)."""
         if codec not in self._thresholds:
-            from ..catalogue import gated_names
             s = self.settings
-            names = [codec, str(self.codec(codec).name)]
+            names = [codec, str(self.runner.codec(codec).name)]
             self._thresholds[codec] = ThresholdSet.for_codec(
                 names, s.path(s.thresholds_dir), s.path(s.thresholds) if s.thresholds else None,
                 metrics=gated_names())
