@@ -89,6 +89,17 @@ CLIPPING = ConditionKind("clipping", "hard clipping", _clip, axis="level_dbfs", 
                          grid={"smoke": (-6.0,), "standard": (-12.0, -6.0), "paper": (-20.0, -12.0, -6.0)})
 
 
+def _lowpass(cond, speech, sr, rng, ctx):
+    from scipy.signal import butter, sosfiltfilt
+    return sosfiltfilt(butter(8, cond["cutoff_hz"], fs=sr, output="sos"), speech).astype(np.float32)
+
+
+# a kind whose parameter no built-in kind has: its own axis, id, record field and thresholds key
+LOWPASS = ConditionKind("lowpass", "low-pass filter", _lowpass, axis="cutoff_hz", axis_label="cut-off (Hz)",
+                        grid={"smoke": (1000.0,), "standard": (1000.0, 3000.0), "paper": (1000.0, 3000.0)},
+                        suites=("noise",))
+
+
 class HalfGain:
     """A 'codec' that halves the level (-6.02 dB), nothing else."""
     name = "halfgain"
@@ -119,6 +130,7 @@ def outside_package(tmp_path, monkeypatch):
 
         [codec_conformance.conditions]
         clipping = ccplug:CLIPPING
+        lowpass = ccplug:LOWPASS
         """))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), *filter(None, [os.environ.get("PYTHONPATH")])]))
     return site
@@ -164,6 +176,31 @@ def test_a_metric_a_condition_and_a_codec_from_entry_points_alone(outside_packag
     after = {p: p.stat().st_mtime_ns for p in before}
     assert after == before  # no file of codec_conformance/ was touched
     assert not any(m.startswith("ccplug") for m in sys.modules)  # only the subprocesses imported it
+
+
+def test_a_condition_kind_with_a_new_axis_is_one_file_and_its_registration(outside_package, run_suites, pytester):
+    """The low-pass kind above is one definition and one entry point: its parameter (cutoff_hz, a
+    field no built-in condition has) makes its test id, its record's condition and key, its
+    thresholds key and its figure's axis."""
+    (pytester.path / "thresholds").mkdir()
+    (pytester.path / "thresholds" / "halfgain.toml").write_text(
+        '[meta]\nsource = "plugin test"\n\n[default.noise.lowpass]\nmel_distance = { max_delta = 0.05 }\n')
+    r = run_suites("--codec=halfgain", "--collect-only", "-q")
+    assert "test_noise_robustness[halfgain-64kbps-lowpass-cutoff_hz-1000-mel_distance]" in r.stdout.str()
+    r = run_suites("--codec=halfgain", "-k", "noise_robustness and lowpass and mel_distance", "-q")
+    doc = json.loads((pytester.path / "reports" / "latest" / "results.json").read_text())
+    (rec,) = doc["records"]
+    assert rec["condition"]["kind"] == "lowpass" and rec["condition"]["cutoff_hz"] == 1000.0
+    assert rec["condition"]["snr_db"] is None  # the built-in fields are still there, null
+    assert "[default.noise.lowpass.mel_distance]" in rec["threshold"]["source"]
+    # halving the level moves the log-Mel distance well beyond 0.05 over the oracle: the check is live
+    assert rec["passed"] is False and r.ret == pytest.ExitCode.TESTS_FAILED
+    from codec_conformance.results.contract import record_key
+    assert ("cutoff_hz", 1000.0) in record_key(rec)[3]
+    assert doc["conditions"]["lowpass"] == {"label": "low-pass filter", "axis": "cutoff_hz",
+                                            "axis_label": "cut-off (Hz)"}
+    html = (pytester.path / "reports" / "latest" / "index.html").read_text()
+    assert "low-pass filter" in html and "cut-off (Hz)" in html
 
 
 # ------------------------------------------------------------------------------ one entry point
