@@ -6,7 +6,7 @@ for every pytest run of an environment that has it installed.
 
 __version__ = "0.1.0"
 
-from .errors import ConformanceError, BadAudioError, CodecError, CheckpointError, ThresholdError  # noqa: E402
+from .errors import BadAudioError, CheckpointError, CodecError, ConformanceError, ThresholdError  # noqa: E402
 
 __all__ = ["__version__", "ConformanceError", "BadAudioError", "CodecError", "CheckpointError",
            "ThresholdError"]

@@ -31,6 +31,7 @@ from .errors import ConformanceError
 from .registry import load_metric_class, metric_names
 from .results.contract import DIRECTIONS, condition_record
 from .settings import Profile, Settings
+
 CONDITION_GROUP = "codec_conformance.conditions"
 SUITE_GROUP = "codec_conformance.suites"
 

@@ -2,7 +2,8 @@
 pytest's terminal reporter.
 
 On a terminal (and without ``-q``) one live status is written after the test's line and erased
-before pytest writes the test's outcome (``loading the wer evaluator …``). Under ``-q`` and when the output is not a terminal (CI logs) nothing is rewritten: one
+before pytest writes the test's outcome (``loading the wer evaluator …``, ``wer: scoring 12 items: transcribing
+3/12``). Under ``-q`` and when the output is not a terminal (CI logs) nothing is rewritten: one
 line per stage that took a while (evaluator loads and the corpus from 1 s, any other stage
 from 5 s), with its time. At the end the terminal summary lists the time spent per stage.
 
@@ -49,6 +50,9 @@ class Stages:
     def ended(self, label: str, seconds: float, announce: bool) -> None:
         """A stage ended (a display erases it, or writes a line for a long one)."""
 
+    def step(self, what: str, done: int, total: int) -> None:
+        """Progress within the current stage (``transcribing 12/48``)."""
+
     def clear(self) -> None:
         """Erase whatever is shown (before pytest writes a test's outcome)."""
 
@@ -74,6 +78,8 @@ class Progress(Stages):
         self._shown = ""          # what the live status wrote on the current line
         self._line_before: Any = None  # the terminal writer's current line before it
         self._lock = threading.Lock()
+        self._label = ""
+        self._t0 = 0.0
 
     def _uncaptured(self):
         """Output capture suspended (the status is written during a test), as pytest's live logging."""
@@ -114,7 +120,12 @@ class Progress(Stages):
 
     # ------------------------------------------------------------ stages
     def started(self, label: str, t0: float) -> None:
+        self._label, self._t0 = label, t0
         self.show(f"{label} …")
+
+    def step(self, what: str, done: int, total: int) -> None:
+        if self.live:
+            self.show(f"{self._label}: {what} {done}/{total} ({time.perf_counter() - self._t0:.0f} s)")
 
     def ended(self, label: str, seconds: float, announce: bool) -> None:
         self.clear()

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from .errors import ConformanceError
 
+
 # Option value types: each takes a command-line string (or a value from a config file) and returns
 # the typed value, or raises ValueError whose message starts with the value (``'abc': expected an
 # integer``). The pytest integration hands them to argparse (``type=``), so a bad value is refused at parse

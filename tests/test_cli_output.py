@@ -208,8 +208,9 @@ def test_progress_live_status_is_erased_and_timed():
     tr._tw._current_line = "suites/test_x.py .."
     p = P.Progress(tr, live=True)
     with p.stage("loading the wer evaluator", "loading evaluators", announce=True):
-        pass
+        p.step("transcribing", 3, 12)
     assert any("loading the wer evaluator" in s for s in tr._tw.out)
+    assert any("transcribing 3/12" in s for s in tr._tw.out)
     assert tr._tw._current_line == "suites/test_x.py .."  # erased: pytest's column count intact
     assert tr.lines == []  # live mode: no extra lines
     assert p.summary_lines()[0].startswith("codec-conformance time per stage: loading evaluators")
@@ -222,7 +223,7 @@ def test_progress_quiet_mode_one_line_per_stage(monkeypatch):
     tr = FakeTR()
     p = P.Progress(tr, live=False)
     with p.stage("loading the wer evaluator", "loading evaluators", announce=True):
-        pass
+        p.step("transcribing", 3, 12)
     with p.stage("coding 6 items", "codec round trips"):
         pass
     assert tr._tw.out == []  # nothing rewritten

@@ -1,14 +1,31 @@
-"""The package is layered the way data flows: the pytest integration (``plugin/``, the suites)
-and the command line sit on top, and nothing below them imports them."""
+"""The package is layered the way data flows, from the model at the bottom (errors, settings, the
+results contract, the catalogue) through data → codecs → metrics → probes → gate → engine →
+report, to the pytest integration and the command line on top: no module imports a module of a
+higher layer, and imports of the project's own modules sit at the top of each module (one inside a
+function only where an optional dependency requires it, saying so)."""
 import ast
 from pathlib import Path
 
 import codec_conformance
 
 PKG = Path(codec_conformance.__file__).parent
-# the front ends: they may import the plugin, nothing else may
-TOP = {"plugin", "suites"}
-FRONT_END_MODULES = {"cli.py"}  # the command line spells options as the plugin does (settings.flag)
+# the rooms of codec_conformance/, bottom first; a room may import its own layer's rooms only
+# where the list below pairs them (none do), and any room of a lower layer
+LAYERS = (
+    {"errors", "progress", "__init__"},
+    {"settings", "results", "registry", "fetch"},
+    {"catalogue"},
+    {"data"},
+    {"codecs"},
+    {"metrics"},
+    {"probes"},
+    {"gate"},
+    {"engine"},
+    {"report"},
+    {"plugin"},
+    {"suites", "cli"},
+)
+LAYER = {room: k for k, rooms in enumerate(LAYERS) for room in rooms}
 
 
 def _module_name(path: Path) -> list[str]:
@@ -16,54 +33,77 @@ def _module_name(path: Path) -> list[str]:
     return parts[:-1] if parts[-1] == "__init__" else parts
 
 
-def _imported_modules(path: Path) -> set[str]:
-    """Absolute names of the modules ``path`` imports, relative imports resolved."""
+def _imports(path: Path) -> list[tuple[ast.stmt, set[str]]]:
+    """(statement, absolute names of the modules it imports) for every import of ``path``,
+    relative imports resolved."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     name = _module_name(path)
     package = name if path.name == "__init__.py" else name[:-1]
-    out: set[str] = set()
+    out = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            out.update(a.name for a in node.names)
+            out.append((node, {a.name for a in node.names}))
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package[: len(package) - (node.level - 1)]
                 mod = ".".join(base + ([node.module] if node.module else []))
             else:
                 mod = node.module or ""
-            out.add(mod)
             # ``from .. import plugin`` imports the subpackage as a name
-            out.update(f"{mod}.{a.name}" for a in node.names)
+            out.append((node, {mod} | {f"{mod}.{a.name}" for a in node.names}))
     return out
 
 
-def _below_the_plugin() -> list[Path]:
-    files = []
-    for path in sorted(PKG.rglob("*.py")):
-        rel = path.relative_to(PKG)
-        if rel.parts[0] in TOP or str(rel) in FRONT_END_MODULES:
-            continue
-        files.append(path)
-    return files
+def _room(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[0] != "codec_conformance":
+        return None
+    return parts[1] if len(parts) > 1 else "__init__"
 
 
-def test_the_walk_sees_the_layers():
-    names = {str(p.relative_to(PKG)) for p in _below_the_plugin()}
-    assert {"metrics/asr.py", "results/contract.py", "gate/thresholds.py", "catalogue.py"} <= names
-    assert not any(n.startswith(("plugin/", "suites/")) for n in names)
+def _own_modules() -> list[Path]:
+    return [p for p in sorted(PKG.rglob("*.py")) if "lyra_v2" not in p.parts]
+
+
+def test_every_room_has_a_layer():
+    rooms = {_room(".".join(_module_name(p))) for p in _own_modules()}
+    assert rooms - {None} <= set(LAYER), f"rooms without a layer in LAYERS: {rooms - set(LAYER)}"
+
+
+def test_no_module_imports_a_higher_layer():
+    offenders = []
+    for path in _own_modules():
+        here = _room(".".join(_module_name(path)))
+        for node, mods in _imports(path):
+            for m in mods:
+                there = _room(m)
+                if there is None or there == here or there not in LAYER:
+                    continue
+                if LAYER[there] >= LAYER[here]:
+                    offenders.append(f"{path.relative_to(PKG)}:{node.lineno} imports {m} ({there} is not below {here})")
+    assert not offenders, "\n".join(sorted(set(offenders)))
+
+
+def test_own_imports_sit_at_the_top_of_each_module():
+    """An import of the project's own modules inside a function hides a layer problem; the only
+    ones allowed wait for an optional third-party dependency, and say so (``# optional: ...``)."""
+    offenders = []
+    for path in _own_modules():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for fn in ast.walk(tree):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(fn):
+                own = (isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith(
+                    "codec_conformance"))) or (isinstance(node, ast.Import) and any(
+                    a.name.startswith("codec_conformance") for a in node.names))
+                if own and "# optional:" not in lines[node.lineno - 1]:
+                    offenders.append(f"{path.relative_to(PKG)}:{node.lineno}: {lines[node.lineno - 1].strip()}")
+    assert not offenders, "\n".join(offenders)
 
 
 def test_relative_imports_are_resolved():
-    p = PKG / "plugin" / "scorer.py"
-    mods = _imported_modules(p)
+    mods = set().union(*(m for _, m in _imports(PKG / "engine" / "scorer.py")))
     assert any(m.startswith("codec_conformance.metrics") for m in mods), mods
-
-
-def test_nothing_below_the_plugin_imports_the_plugin():
-    offenders = {}
-    for path in _below_the_plugin():
-        bad = sorted(m for m in _imported_modules(path)
-                     if m == "codec_conformance.plugin" or m.startswith("codec_conformance.plugin."))
-        if bad:
-            offenders[str(path.relative_to(PKG))] = bad
-    assert not offenders, f"modules below the pytest integration import it: {offenders}"
+    assert "codec_conformance.results.contract" in set().union(*(m for _, m in _imports(PKG / "catalogue.py")))

@@ -15,7 +15,6 @@ from pathlib import Path
 from ..catalogue import metrics as registered
 from ..data.corpus import AUDIO_EXT, find_audio
 from ..data.sources import OPTION_NAMES, folder, folder_of, is_named, obtain
-from .session import resolve_device
 from ..errors import ConformanceError, ThresholdError
 from ..fetch import FetchError, ensure
 from ..gate.baseline import check_covers_codecs
@@ -24,6 +23,7 @@ from ..metrics import paper
 from ..registry import load_codec_factory
 from ..results.contract import load_results
 from ..settings import Settings, flag
+from .session import resolve_device
 
 AUDIO_FOLDERS = {"corpus": "speech", "noise_dir": "noise", "rir_dir": "room impulse response",
                  "emotion_corpus": "emotional speech (RAVDESS names)"}

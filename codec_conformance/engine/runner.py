@@ -11,9 +11,12 @@ import numpy as np
 
 from ..codecs.base import BaseCodec, check_output
 from ..codecs.cache import Cache
+from ..codecs.checkpoint import sha256_file
 from ..data.audio import content_hash, fit_length, resample
 from ..errors import CheckpointError, CodecError, ConformanceError
+from ..metrics.threads import apply_torch_threads
 from ..progress import Stages
+from ..registry import make_codec
 from ..settings import Settings, select_bitrates
 
 
@@ -45,8 +48,6 @@ class CodecRunner:
     def codec(self, name: str):
         with self._lock:
             if name not in self._codecs:
-                from ..registry import make_codec
-                from ..metrics.threads import apply_torch_threads
                 s = self.settings
                 given = [k for k, v in (("checkpoint", s.checkpoint), ("config", s.config),
                                         ("weights", s.weights != "pretrained"),
@@ -200,7 +201,6 @@ def sha256_path(path) -> str:
     memoised per process by path, size and modification time."""
     import hashlib
 
-    from ..codecs.checkpoint import sha256_file
     p = Path(path)
     if not p.exists():
         raise ConformanceError(f"{p}: not found (checkpoint/config files are hashed for the cache key)")

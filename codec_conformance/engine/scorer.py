@@ -6,9 +6,12 @@ import threading
 
 import numpy as np
 
+from ..catalogue import metric_info
 from ..codecs.cache import Cache
 from ..data.corpus import Corpus
+from ..metrics import build_metric
 from ..metrics.base import MetricResult
+from ..metrics.threads import apply_torch_threads
 from ..progress import Stages
 from ..settings import Settings
 
@@ -28,8 +31,6 @@ class Scorer:
     def metric(self, name: str):
         with self._lock:
             if name not in self._metrics:
-                from ..metrics import build_metric
-                from ..metrics.threads import apply_torch_threads
                 with self.stages.stage(f"loading the {name} evaluator", "loading evaluators", announce=True):
                     self._metrics[name] = build_metric(name, self.settings, device=self.device)
                 apply_torch_threads()
@@ -42,6 +43,7 @@ class Scorer:
         with self._lock:
             if key not in self._scores:
                 m = self.metric(metric_name)
+                m.stages = self.stages  # a long scoring says how far it is
                 t0 = time.perf_counter()
                 with self.stages.stage(f"{metric_name}: scoring {len(signals)} items ({tag[0]})", f"scoring {metric_name}"):
                     self._scores[key] = score_speech_items(m, corpus, signals, self.cache)
@@ -51,7 +53,6 @@ class Scorer:
             return self._scores[key]
 
     def evaluator_infos(self) -> dict:
-        from ..catalogue import metric_info
         out = {}
         for name, m in self._metrics.items():
             out[name] = {"name": m.evaluator or m.name, "stand_in": bool(m.stand_in),

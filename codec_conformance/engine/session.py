@@ -12,20 +12,28 @@ from pathlib import Path
 import numpy as np
 
 from ..catalogue import Condition, condition_kinds, gated_names, metrics
-from ..data.conditions import apply as apply_condition
 from ..codecs.cache import Cache
-from ..data.corpus import (EMBEDDED_VOICES, AudioBank, Corpus, babble_bank, default_cache_dir, load_embedded,
-                           load_folder, load_ravdess)
-from ..data.sources import folder_of
+from ..data.conditions import apply as apply_condition
+from ..data.corpus import (
+    EMBEDDED_VOICES,
+    AudioBank,
+    Corpus,
+    babble_bank,
+    default_cache_dir,
+    load_embedded,
+    load_folder,
+    load_ravdess,
+)
 from ..data.shipped import SYNTHETIC, load_shipped_speech, shipped_noise_bank, shipped_rir_bank
+from ..data.sources import folder_of
 from ..errors import ConformanceError
+from ..gate.thresholds import ThresholdSet
 from ..metrics.paper import uses_paper
 from ..metrics.threads import cpu_budget
 from ..progress import Stages
+from ..settings import Settings, flag
 from .runner import CodecRunner
 from .scorer import Scorer
-from ..settings import Settings, flag
-from ..gate.thresholds import ThresholdSet
 
 
 def resolve_device(spec: str, worker_index: int = 0) -> str:

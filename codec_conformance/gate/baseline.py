@@ -45,8 +45,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from ..catalogue import info
+from ..data.audio import stable_seed
 from ..errors import ConformanceError
 from ..results.contract import describe_key, direction_of, is_number, record_key, worsening
+from .statistics import paired_worsening, unpaired_worsening
 
 REGRESSED = "REGRESSED"
 IMPROVED = "improved"
@@ -74,7 +77,6 @@ def declared_difference(metric: str) -> float | None:
     """The declared minimal meaningful difference of ``metric`` in its unit (the catalogue's
     MetricInfo: registered metrics and suite quantities), or None when the catalogue does not
     know the name."""
-    from ..catalogue import info
     q = info(metric)
     return None if q is None else float(q.min_meaningful_difference)
 
@@ -106,8 +108,6 @@ def statistical_test(base: dict, new: dict, direction: str, alpha: float) -> dic
     """The paired test on the items both records share (their ``per_item`` arrays), else an
     unpaired test from the two records' 95 % intervals, else None (then the minimal meaningful
     difference alone); bounds at the one-sided level ``1 - alpha``."""
-    from ..data.audio import stable_seed
-    from .statistics import paired_worsening, unpaired_worsening
     test = paired_worsening(base.get("per_item"), new.get("per_item"), direction,
                             seed=stable_seed("baseline", *map(str, record_key(new))), alpha=alpha)
     if test is None and is_number(base.get("value")) and is_number(new.get("value")):

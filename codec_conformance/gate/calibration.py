@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..catalogue import info
 from ..catalogue import suites as declared_suites
+from ..errors import ConformanceError
 from ..results.contract import direction_of, now_iso
 from .thresholds import Threshold, as_threshold, file_stem
 
@@ -211,7 +212,6 @@ def calibrate(docs: list[dict], out_dir: Path, margin: float, name: str | None =
     were (and named in the header). ``name`` writes ONE file of that name from every codec of ``docs``
     (anchors: the worst of them on each key), as limits for any bitrate (``[default...]``):
     ``--name default`` gives the limits of a codec without a file of its own."""
-    from ..errors import ConformanceError
     profiles = {str(d["run"].get("profile")) for d in docs}
     if len(profiles) > 1:
         raise ConformanceError(f"calibrate: the runs were made with different profiles ({', '.join(sorted(profiles))}); "

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from ..data.audio import stable_seed
+
 N_BOOT = 2000          # bootstrap draws (percentile intervals: the 2.5 / 97.5 % points vary by ~0.3 %)
 N_TEST = 4000          # draws of the baseline test's standard error (vectorised)
 CONFIDENCE = 0.95
@@ -25,7 +27,6 @@ ITEM_DIGITS = 6        # significant digits of the per-item values written into 
 
 
 def _seed(*parts) -> int:
-    from ..data.audio import stable_seed
     return stable_seed("bootstrap", *[str(p) for p in parts])
 
 

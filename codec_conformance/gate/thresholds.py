@@ -33,6 +33,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..catalogue import gated_names, info, suites
 from ..errors import ThresholdError
 
 KINDS = {"max_delta", "min_value", "max_value"}
@@ -41,13 +42,11 @@ BUILTIN_DIR = Path(__file__).resolve().parent / "builtin_thresholds"
 def known_metrics() -> set[str]:
     """Every metric key a thresholds file may name: the gated quantities of the catalogue (the
     registered metrics, SI-SDR excepted, and the suites' own measurements)."""
-    from ..catalogue import gated_names
     return gated_names()
 
 
 def suite_keys() -> dict[str, set[str]]:
     """suite -> the condition keys its thresholds tables may use (what each suite declares)."""
-    from ..catalogue import suites
     return {name: s.keys() for name, s in suites().items()}
 
 
@@ -209,7 +208,6 @@ class ThresholdSet:
 
     def _check_reachable(self, key: str, metric: str, lim: dict) -> None:
         """A limit no value of the metric can cross is a check that cannot fail: refused."""
-        from ..catalogue import info
         q = info(metric)
         if q is None:
             return

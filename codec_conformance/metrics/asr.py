@@ -315,11 +315,10 @@ class WordErrorRate(LazyModelMetric):
         """Transcripts of ``signals``: one Whisper window per pack of consecutive utterances (in
         the given order, each pack <= PACK_WINDOW_S with gaps) when the backend packs, else one
         per signal. Cached by the pack's content (a pack is the unit Whisper saw)."""
-        from ..progress import step  # a live "transcribing 12/48" where a terminal shows it
         if not self.packs:
             out_each = []
             for k, x in enumerate(signals):
-                step("transcribing", k + 1, len(signals))
+                self.stages.step("transcribing", k + 1, len(signals))  # live where a terminal shows it
                 out_each.append(self.transcribe(x, sr, cache))
             return out_each
         from ..data.audio import content_hash
@@ -335,7 +334,7 @@ class WordErrorRate(LazyModelMetric):
             packs.append(cur)
         out: list = [None] * len(signals)
         for p in packs:
-            step("transcribing", p[-1] + 1, len(signals))
+            self.stages.step("transcribing", p[-1] + 1, len(signals))
             xs = [signals[k] for k in p]
             if len(p) == 1:
                 out[p[0]] = self.transcribe(xs[0], sr, cache)

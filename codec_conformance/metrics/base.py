@@ -17,6 +17,8 @@ from typing import ClassVar
 import numpy as np
 
 from ..catalogue import MetricInfo
+from ..data.audio import content_hash
+from ..progress import Stages
 
 
 @dataclass
@@ -50,6 +52,7 @@ class Metric:
     description = ""
     evaluator = None        # name of the model behind it, when there is one
     evaluator_settings = None  # dict of settings that fix its output (decoding, threads), for provenance
+    stages: Stages = Stages()  # where long scoring says how far it is (the engine hands its own over)
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -98,7 +101,6 @@ class Metric:
         for utt, deg, ref in zip(items, signals, refs):
             key = None
             if cache is not None:
-                from ..data.audio import content_hash
                 key = content_hash("metric", self.name, self.version, ref, deg, sr)
                 hit = cache.get_json(key)
                 if hit is not None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import sys
 
+from ..errors import ConformanceError
+
 
 def cpu_budget() -> int:
     forced = os.environ.get("CODEC_CONFORMANCE_THREADS")
@@ -17,7 +19,6 @@ def cpu_budget() -> int:
         try:
             return max(1, int(forced))
         except ValueError:
-            from ..errors import ConformanceError
             raise ConformanceError(f"CODEC_CONFORMANCE_THREADS={forced!r}: give a whole number of threads") from None
     try:
         cores = len(os.sched_getaffinity(0))

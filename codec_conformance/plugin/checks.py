@@ -5,15 +5,19 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
-from ..gate.baseline import BAD, NO_BASE, NOT_GATED, family_sizes, judged_text, judge
+from ..catalogue import catalogue_json, info
+from ..catalogue import suite as suite_info
+from ..codecs.base import codec_info
+from ..codecs.checkpoint import provenance
+from ..gate.baseline import BAD, NO_BASE, NOT_GATED, family_sizes, judge, judged_text
+from ..gate.thresholds import limit_text
+from ..results.contract import NON_FINITE_WHY, finite_json, load_results, make_record, record_key
 from .ids import hand_over, test_id
-from ..results.contract import NON_FINITE_WHY, finite_json, make_record, record_key
 
 
 @lru_cache(maxsize=4)
 def _baseline(path: str) -> tuple[dict, dict]:
     """The baseline's records by key, and its family sizes per (codec, bitrate)."""
-    from ..results.contract import load_results
     records = load_results(path)["records"]
     return {record_key(r): r for r in records}, dict(family_sizes(records))
 
@@ -21,7 +25,6 @@ def _baseline(path: str) -> tuple[dict, dict]:
 def limit(sess, codec: str, bitrate: float, suite: str, condition: dict, metric: str):
     """The threshold of one measurement: looked up by the suite's own key of the record's
     condition (the key calibration writes limits under)."""
-    from ..catalogue import suite as suite_info
     return sess.thresholds(codec).lookup(bitrate, suite, suite_info(suite).key(condition), metric)
 
 
@@ -31,7 +34,6 @@ def build_record(sess, request, *, codec: str, bitrate: float, suite: str, condi
     """A contract record of one measurement of codec ``codec`` (its ``--codec`` id), with its
     threshold (looked up by the suite's key of the record's condition) and baseline verdict.
     ``direction``, ``gated`` and ``unit`` default to the quantity's declaration (catalogue)."""
-    from ..catalogue import info
     q = info(metric)
     if q is not None:
         direction = direction or q.direction
@@ -102,7 +104,6 @@ def emit(sess, request, codec: str, records: list[dict], curves: list[dict] = ()
         if why:
             r["passed"] = False
             r["failure"] = "; ".join(filter(None, [r.get("failure"), *why])) + f" ({NON_FINITE_WHY})"
-    from ..catalogue import catalogue_json
     payload = {"records": records, "curves": curves, "codecs": [sess_codec_info(sess, codec)],
                **catalogue_json([r["metric"] for r in records], [r["condition"]["kind"] for r in records]),
                "evaluators": sess.scorer.evaluator_infos(), "corpora": sess.corpus_infos(), "device": sess.device,
@@ -141,11 +142,9 @@ def worst_case_clips(name: str, item_id: str, sr: int, clean, noisy, coded) -> t
 def sess_codec_info(sess, codec: str) -> dict:
     """The results-file entry of a codec; ``name`` is its id (the ``--codec`` value, as in its
     records and curves), ``reported_name`` the name the codec gives itself when that differs."""
-    from ..codecs.base import codec_info
     info = codec_info(sess.runner.codec(codec))
     s = sess.settings
     if s.checkpoint and not info.get("checkpoint"):  # a plugin codec: the run knows what it was given
-        from ..codecs.checkpoint import provenance
         info.update(provenance(s.path(s.checkpoint)))
     if info["name"] != codec:
         info["reported_name"] = info["name"]
@@ -162,7 +161,6 @@ def describe(rec: dict) -> str:
     if rec.get("oracle") is not None:
         parts.append(f"oracle={_fmt(rec['oracle'])} delta={_fmt(rec['delta'])}")
     if th:
-        from ..gate.thresholds import limit_text
         parts.append(f"limit {limit_text(th)} ({th['source']})")
     if rec.get("baseline"):
         b = rec["baseline"]

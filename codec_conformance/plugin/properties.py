@@ -7,6 +7,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from ..gate.statistics import median_interval
+
 # The gain range of the homogeneity and token-gain properties (a -14 dBFS-peak utterance: +12 dB
 # stays below clipping). Gains closer to 0 dB than TRIVIAL_GAIN_DB are never drawn: at 0 dB
 # f(a x) = a f(x) holds for any codec (SER at its 120 dB cap), so such an example tests nothing;
@@ -136,7 +138,6 @@ def median_of_draws(values: list[float], seed: int) -> dict:
     """The record fields of a property's examples besides its worst case: their median and the
     median's 95 % bootstrap interval (how far another seed's draws may move it; the baseline
     gate judges a worst case over draws by this median, gate/baseline.py)."""
-    from ..gate.statistics import median_interval
     if not values:
         return {"median": None}
     return {"median": float(np.median(values)), "median_ci95": median_interval(values, seed)}

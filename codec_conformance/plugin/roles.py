@@ -39,8 +39,8 @@ from ..gate.calibration import write_thresholds
 from ..gate.thresholds import limit_text
 from ..progress import Progress, Stages
 from ..registry import codec_names
-from ..results.report import load_errors, write_html
 from ..results.contract import load_results, now_iso, verdict
+from ..results.report import load_errors, write_html
 from ..results.run_folder import RunRecorder, lock_run_dir, new_run_dir, recover_from_journal
 from ..settings import Settings, build_settings
 from .ids import PAYLOADS_ATTR, test_id

@@ -7,12 +7,12 @@ mu-law, hard clipper.
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..catalogue import MetricInfo
+from ..metrics.signal import mel_distance
 
 SER_CAP_DB = 120.0
 # the linearity suites' measure (additivity: f(x+y) vs f(x)+f(y); homogeneity: f(a x) vs a f(x))
@@ -53,7 +53,6 @@ def place(y: np.ndarray, n: int, offset: int) -> np.ndarray:
 def additivity(f, x: np.ndarray, y: np.ndarray, rel_level_db: float, offset: int, sr: int) -> AdditivityResult:
     """Mix ``y`` (shifted by ``offset`` samples, at ``rel_level_db`` relative to ``x`` in RMS)
     into ``x``; compare f(x + y) with f(x) + f(y)."""
-    from ..metrics.signal import mel_distance
 
     n = len(x)
     yy = place(y, n, offset)

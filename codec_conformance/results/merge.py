@@ -4,6 +4,7 @@ from __future__ import annotations
 from .contract import SCHEMA, record_key
 from .run_folder import curve_key
 
+
 def merge_results(docs: list[dict]) -> dict:
     """Join shards of one run (or several runs): records deduplicated by key, later wins."""
     if not docs:

@@ -18,6 +18,7 @@ from pathlib import Path
 from ..errors import RunInUseError
 from .contract import SCHEMA, finite_json, now_iso, record_key
 
+
 def _file_mode() -> int:
     """Mode of an ordinary new file under the current umask (what ``open(..., "w")`` gives)."""
     try:

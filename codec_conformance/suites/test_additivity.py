@@ -7,14 +7,21 @@ is the smallest SER allowed. The record's value is the worst example; the median
 additivity-vs-bitrate figure.
 """
 import numpy as np
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from codec_conformance.catalogue import SuiteInfo
-from codec_conformance.probes.analysis import SER_DB, additivity
 from codec_conformance.plugin.checks import build_record, check, emit, limit
+from codec_conformance.plugin.properties import (
+    Counterexample,
+    counterexample,
+    hypothesis_settings,
+    median_of_draws,
+    normalise_peak,
+    run_property,
+)
+from codec_conformance.probes.analysis import SER_DB, additivity
 from codec_conformance.results.contract import condition_record
-from codec_conformance.plugin.properties import (Counterexample, counterexample, hypothesis_settings, median_of_draws,
-                                                 normalise_peak, run_property)
 
 MIXTURES = ("speech_speech", "speech_noise")
 # thresholds key: the mixture (the default key function reads it from the record's condition)

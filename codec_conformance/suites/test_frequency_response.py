@@ -3,8 +3,8 @@ peak levels, deconvolved to an impulse response; the smoothed magnitude response
 log-frequency grid is checked for low-band (<100 Hz) boost, mid-band (100 Hz-2 kHz) ripple and
 high-band (>2 kHz) roll-off."""
 from codec_conformance.catalogue import SuiteInfo
-from codec_conformance.probes.analysis import BAND_DIRECTIONS, BAND_QUANTITIES, band_summary, frequency_response
 from codec_conformance.plugin.checks import build_record, check, emit
+from codec_conformance.probes.analysis import BAND_DIRECTIONS, BAND_QUANTITIES, band_summary, frequency_response
 from codec_conformance.results.contract import condition_record
 
 SUITE = SuiteInfo(name="frequency_response", label="frequency response",

@@ -8,14 +8,23 @@ threshold is the smallest SER allowed. The output-gain vs input-gain curve (the 
 right) is measured on a fixed gain grid.
 """
 import numpy as np
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from codec_conformance.catalogue import SuiteInfo
-from codec_conformance.probes.analysis import SER_DB, homogeneity
 from codec_conformance.plugin.checks import build_record, check, emit, limit
+from codec_conformance.plugin.properties import (
+    Counterexample,
+    counterexample,
+    gains_db,
+    hypothesis_settings,
+    median_of_draws,
+    normalise_peak,
+    run_property,
+    with_gain_ends,
+)
+from codec_conformance.probes.analysis import SER_DB, homogeneity
 from codec_conformance.results.contract import condition_record
-from codec_conformance.plugin.properties import (Counterexample, counterexample, gains_db, hypothesis_settings,
-                                                 median_of_draws, normalise_peak, run_property, with_gain_ends)
 
 PEAK_DBFS = -14.0
 SUITE = SuiteInfo(name="homogeneity", label="homogeneity", conditions=lambda: [condition_record("gain")],

@@ -21,14 +21,30 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from codec_conformance.catalogue import SuiteInfo, condition_kinds
-from codec_conformance.probes.analysis import (IDENTICAL_CODES, TOKEN_METRICS, TOKEN_QUANTITIES, level_agreement,
-                                               level_edit_rates, token_summary)
+from codec_conformance.data.audio import resample
 from codec_conformance.plugin.checks import build_record, check, emit, limit
-from codec_conformance.plugin.properties import (Counterexample, counterexample, gains_db, hypothesis_settings,
-                                                 median_of_draws, normalise_peak, run_property, with_gain_ends)
+from codec_conformance.plugin.properties import (
+    Counterexample,
+    counterexample,
+    gains_db,
+    hypothesis_settings,
+    median_of_draws,
+    normalise_peak,
+    run_property,
+    with_gain_ends,
+)
+from codec_conformance.probes.analysis import (
+    IDENTICAL_CODES,
+    TOKEN_METRICS,
+    TOKEN_QUANTITIES,
+    level_agreement,
+    level_edit_rates,
+    token_summary,
+)
 from codec_conformance.results.contract import condition_record
 
 PEAK_DBFS = -14.0
@@ -164,7 +180,6 @@ def test_token_shift(token_point, token_shift):
     hop = int(p.coder.token_hop)
     shift = {"1-sample": 1, "hop/4": hop // 4, "hop/2": hop // 2}[token_shift]
     sr = int(p.coder.sample_rate)  # shifts are in the codec's own samples: encode at its rate
-    from codec_conformance.data.audio import resample
     pairs = []
     for u in p.corpus.items:
         x = resample(u.audio, p.sr, sr).astype(np.float32)
