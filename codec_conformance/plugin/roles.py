@@ -307,7 +307,7 @@ class Controller(Role):
             rec.close()
             return
         try:
-            from ..results.report import write_html
+            from ..report import write_html
             self.report_path = write_html(rec.run_dir)
         except Exception as exc:  # the results file is already safe; say what went wrong
             self.report_error = f"{type(exc).__name__}: {exc}"
@@ -346,7 +346,7 @@ class Controller(Role):
         line = (f"codec-conformance: {n_pass} checks passed, {n_fail} failed, {n_meas} measured (not gated), "
                 f"{n_undef} undefined; {len(self.recorder.run.get('errors', []))} test errors; report: {where}")
         from ..results.records import verdict
-        from ..results.report import load_errors
+        from ..report import load_errors
         doc = self.recorder.to_json()
         _, text = verdict(doc)
         terminalreporter.write_sep("-", "codec-conformance")
