@@ -67,3 +67,12 @@ def test_nothing_below_the_plugin_imports_the_plugin():
         if bad:
             offenders[str(path.relative_to(PKG))] = bad
     assert not offenders, f"modules below the pytest integration import it: {offenders}"
+
+
+def test_nothing_below_the_command_line_imports_it():
+    """The command line sits on top: the report (its compare page) takes compare's vocabulary from
+    gate/baseline.py, not from cli.py (no import circle)."""
+    offenders = sorted(str(p.relative_to(PKG)) for p in _below_the_plugin()
+                       if "codec_conformance.cli" in _imported_modules(p))
+    assert not offenders, f"modules below the command line import it: {offenders}"
+    assert "report/compare.py" in {str(p.relative_to(PKG)) for p in _below_the_plugin()}
