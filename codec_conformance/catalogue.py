@@ -57,6 +57,14 @@ class MetricInfo:
     # limit that no value inside can cross is a check that cannot fail (gate/thresholds.py)
     bounds: tuple[float, float] = (-math.inf, math.inf)
     max_margin: float = math.inf        # largest margin calibration may add (gate/calibration.py)
+    # figures (the report): the smallest y-axis span a figure of this quantity shows, in ``unit``
+    # (a tiny difference does not fill an axis; None: 5 % of the largest value's magnitude)
+    plot_span: float | None = None
+    in_figure: bool = False             # a column of Fig. 1 (noise robustness, codec vs oracle)
+    # Fig. 1's column order (None: after the numbered ones, by name). Metrics that declare the same
+    # number share a column: the one measured shows; of two measured, the one that is not a
+    # stand-in (emotion accuracy over its prosody proxy)
+    figure_order: int | None = None
 
     def __post_init__(self):
         if self.direction not in DIRECTIONS:
@@ -65,6 +73,8 @@ class MetricInfo:
             raise ValueError(f"metric {self.name!r}: corpus {self.corpus!r}, use speech or emotion")
         if not self.bounds[0] < self.bounds[1]:
             raise ValueError(f"metric {self.name!r}: bounds {self.bounds} are empty; give (lowest, highest)")
+        if self.plot_span is not None and not self.plot_span > 0:
+            raise ValueError(f"metric {self.name!r}: plot_span {self.plot_span} must be > 0 (or None)")
 
     @property
     def higher_is_better(self) -> bool:
@@ -74,7 +84,8 @@ class MetricInfo:
         """The entry of results.json's top-level ``metrics`` block."""
         return {"label": self.label, "unit": self.unit, "direction": self.direction,
                 "min_meaningful_difference": self.min_meaningful_difference, "gated": self.gated,
-                "stand_in": self.stand_in}
+                "stand_in": self.stand_in, "plot_span": self.plot_span, "in_figure": self.in_figure,
+                "figure_order": self.figure_order}
 
 
 def threshold_key(condition: dict) -> str:

@@ -9,9 +9,11 @@ import os
 import sys
 from pathlib import Path
 
+from .gate.baseline import RULE, ordered_rows, p_text
+
 
 def _cmd_report(a) -> int:
-    from .results.report import write_html
+    from .report import write_html
     from .results.contract import validate_results
     from .results.run_folder import atomic_write_json, lock_run_dir, recover_from_journal
     run_dir = Path(a.run_dir)
@@ -41,29 +43,12 @@ def _num(v, spec: str) -> str:
     return "—".rjust(int(width)) if width else "—"
 
 
-def _status_order() -> dict:
-    from .gate.baseline import IMPROVED, MISSING, NEGLIGIBLE, NOT_SIGNIFICANT, REGRESSED, UNDEFINED
-    return {REGRESSED: 0, UNDEFINED: 0, MISSING: 0, IMPROVED: 1, NOT_SIGNIFICANT: 2, NEGLIGIBLE: 3}
-
-
-def ordered_rows(rows: list[dict]) -> list[dict]:
-    """Regressions first (the largest change first), then improvements, then the rest."""
-    order = _status_order()
-    return sorted(rows, key=lambda r: (order.get(r["status"], 4),
-                                       -abs(r["change"]) if isinstance(r.get("change"), (int, float)) else 0.0))
-
-
 def _interval_text(r: dict) -> str:
     """The change's interval with its confidence, or a dash where the quantity had no test."""
     if r.get("change_ci") is None:
         return "—"
     lo, hi = r["change_ci"]
     return f"[{lo:+.3g}, {hi:+.3g}] {100 * r['change_ci_confidence']:.3g} %"
-
-
-def p_text(r: dict) -> str:
-    """The row's one-sided p-value against its alpha, or a dash where the quantity had no test."""
-    return "—" if r.get("p_value") is None else f"{r['p_value']:.2g} (α {r['alpha']:.2g})"
 
 
 def compare_table(rows: list[dict]) -> list[str]:
@@ -79,11 +64,6 @@ def compare_table(rows: list[dict]) -> list[str]:
     fmt = (lambda cells: "  ".join(c.rjust(w) if i in right else c.ljust(w)
                                    for i, (c, w) in enumerate(zip(cells, widths))).rstrip())
     return [fmt(head)] + [fmt(b) for b in body]
-
-
-RULE = ("regression: worse by at least min diff (the quantity's declared minimal meaningful difference) and, "
-        "where there is a test, significantly (one-sided p <= α = 0.05 / the records of its codec and bitrate); "
-        "not significant: the change's interval holds 0; negligible: smaller than min diff")
 
 
 def _declared(*docs: dict) -> dict:
@@ -113,7 +93,7 @@ def _cmd_compare(a) -> int:
         for line in compare_table(shown):
             print(line)
     if a.html:
-        from .results.compare_report import write_compare_html
+        from .report.compare import write_compare_html
         out = write_compare_html(base_doc, new_doc, cmp, a.base, a.new, a.html)
         print(f"comparison report: {out}", file=sys.stderr if a.json else sys.stdout)
     n_bad = len(cmp.regressions)

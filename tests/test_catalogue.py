@@ -161,7 +161,7 @@ def test_a_metric_a_condition_and_a_codec_from_entry_points_alone(outside_packag
     assert rec["passed"] is True
     assert doc["metrics"]["loudness_change_db"] == {
         "label": "Loudness change", "unit": "dB", "direction": "lower", "min_meaningful_difference": 0.5,
-        "gated": True, "stand_in": False}
+        "gated": True, "stand_in": False, "plot_span": None, "in_figure": False, "figure_order": None}
     assert doc["conditions"]["clipping"]["label"] == "hard clipping"
     assert doc["conditions"]["clipping"]["axis_label"] == "clip level (dB re peak)"
     assert [c["name"] for c in doc["codecs"]] == ["halfgain"]

@@ -226,7 +226,7 @@ def test_failed_merge_is_one_line_and_leaves_no_temporary(tmp_path):
 
 # ---------------------------------------------------------------- 9. permissions
 def test_results_merge_and_report_have_the_same_ordinary_permissions(tmp_path):
-    from codec_conformance.results.report import write_html
+    from codec_conformance.report import write_html
     old_mask = os.umask(0o022)
     try:
         r = RunRecorder(tmp_path / "run", {"id": "run"})

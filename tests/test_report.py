@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from codec_conformance.results.report import write_html
+from codec_conformance.report import write_html
 from codec_conformance.results.contract import make_record
 
 EVIL = "<script>alert(1)</script>"
@@ -146,13 +146,13 @@ def crafted(tmp_path, only=None) -> tuple[dict, object]:
 
 
 def assert_escaped(html_text: str) -> None:
-    from codec_conformance.results.report import JS
+    from codec_conformance.report.html import JS
     low = html_text.lower().replace(f"<script>{JS}</script>".lower(), "", 1)  # the report's own sort/filter script
     assert "<script" not in low and "<img src=x" not in low and "<svg" not in low and "onerror=\"" not in low
 
 
 def test_every_value_of_a_crafted_file_is_escaped(tmp_path):
-    from codec_conformance.results.report import render
+    from codec_conformance.report import render
     d, run = crafted(tmp_path)
     page = render(d, run)  # unchecked: every field, numbers and flags included, carries the payload
     assert_escaped(page)
@@ -179,7 +179,7 @@ def test_crafted_numbers_are_refused_and_crafted_strings_escaped(tmp_path):
 
 @pytest.mark.parametrize("only", ["issue-fields", "every-field"])
 def test_crafted_file_runs_no_script_in_headless_browser(tmp_path, only):
-    from codec_conformance.results.report import render
+    from codec_conformance.report import render
     _chromium()
     d, run = crafted(tmp_path, only=ISSUE_FIELDS if only == "issue-fields" else None)
     page = run / "crafted.html"

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from codec_conformance.results.contract import make_record, verdict
-from codec_conformance.results import report as R
+from codec_conformance.report import figures as F
+from codec_conformance.report import render, write_html
+from codec_conformance.report.html import CI_LABEL, CI_WHAT
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -73,7 +75,7 @@ def test_figures_are_vector_files_sized_for_a_paper(tmp_path):
     run = write(tmp_path, results(grid_records(), curves=[
         {"codec": "mycodec", "bitrate_kbps": 6.0, "kind": "frequency_response", "level_dbfs": 0.0,
          "x": [20.0, 100.0, 1000.0, 8000.0], "y": [-3.0, 0.0, 0.0, -10.0]}]))
-    page = R.write_html(run).read_text()
+    page = write_html(run).read_text()
     figs = run / "figures"
     for stem in ("fig1-noise", "fig2-frequency-response"):
         for ext in ("svg", "pdf"):
@@ -87,30 +89,30 @@ def test_figures_are_vector_files_sized_for_a_paper(tmp_path):
     box = [float(v) for v in re.search(rb"/MediaBox \[ *([\d. ]+)\]", pdf).group(1).split()]
     assert box[2] / 72 <= 7.1 + 1e-6  # a page-wide figure at most: 7.1 in
     from matplotlib.text import Text
-    fig = R.fig1(results(grid_records()))
+    fig = F.fig1(results(grid_records()))
     sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_text().strip()]
     assert sizes and min(sizes) >= 7  # fonts >= 7 pt at the printed size
-    assert fig.get_figwidth() in (R.PAGE_IN, R.COLUMN_IN)
+    assert fig.get_figwidth() in (F.PAGE_IN, F.COLUMN_IN)
 
 
 def test_one_y_range_per_metric_across_conditions():
     """Old code autoscaled each panel: a 0.002 difference filled an axis."""
     recs = [noise("pesq", "white", 0.0, 1.000, 1.002), noise("pesq", "white", 10.0, 1.001, 1.003),
             noise("pesq", "ambient", 0.0, 2.5, 2.6), noise("pesq", "ambient", 10.0, 3.0, 3.1)]
-    fig = R.fig1(results(recs))
+    fig = F.fig1(results(recs))
     axes = visible_axes(fig)
     assert len(axes) == 2
     assert axes[0].get_ylim() == axes[1].get_ylim()
     lo, hi = axes[0].get_ylim()
     assert lo <= 1.0 and hi >= 3.1
     # alone, a tiny difference still gets the metric's smallest span (PESQ: 0.5), not the whole axis
-    ax = visible_axes(R.fig1(results(recs[:2])))[0]
+    ax = visible_axes(F.fig1(results(recs[:2])))[0]
     assert ax.get_ylim()[1] - ax.get_ylim()[0] >= 0.5
 
 
 def test_single_rt60_is_categorical_and_panels_without_data_are_left_out():
     """Old code drew the whole 3 x 5 grid (empty panels for a -k slice) and one RT60 on a 0.57-0.63 s axis."""
-    fig = R.fig1(results([noise("wer", "reverb", 0.6, 0.3, 0.25)]))
+    fig = F.fig1(results([noise("wer", "reverb", 0.6, 0.3, 0.25)]))
     axes = visible_axes(fig)
     assert len(axes) == 1  # one metric, one condition: one panel
     ax = axes[0]
@@ -124,14 +126,14 @@ def test_single_bitrate_additivity_is_categorical():
     rec = make_record(codec="c", bitrate_kbps=64.0, suite="additivity",
                       condition={"kind": "mixture", "mixture": "speech_speech"}, metric="ser_db",
                       higher_is_better=True, value=20.0, median=30.0, n_items=6, test_id="t", unit="dB")
-    fig = R.fig2(results([rec]))
+    fig = F.fig2(results([rec]))
     ax = visible_axes(fig)[0]
     assert ax.get_xscale() == "linear" and [t.get_text() for t in ax.get_xticklabels()] == ["64"]
     assert len(fig.axes) == 1  # no homogeneity curve: that panel is left out
 
 
 def test_frequency_response_band_edges_labelled():
-    fig = R.fig3(results([], curves=[{"codec": "c", "bitrate_kbps": 6.0, "kind": "frequency_response",
+    fig = F.fig3(results([], curves=[{"codec": "c", "bitrate_kbps": 6.0, "kind": "frequency_response",
                                       "level_dbfs": 0.0, "x": [20.0, 100.0, 1000.0, 8000.0],
                                       "y": [-3.0, 0.0, 0.0, -10.0]}]))
     texts = {t.get_text() for t in fig.axes[0].texts}
@@ -144,8 +146,8 @@ def test_confidence_intervals_drawn_when_records_carry_them():
     plain = [noise("pesq", "white", 0.0, 2.0, 2.2), noise("pesq", "white", 10.0, 2.5, 2.7)]
     with_ci = [dict(r, value_ci95=[r["value"] - 0.1, r["value"] + 0.1], oracle_ci95=None) for r in plain]
     from matplotlib.collections import LineCollection
-    n_plain = len(visible_axes(R.fig1(results(plain)))[0].findobj(LineCollection))
-    n_ci = len(visible_axes(R.fig1(results(with_ci)))[0].findobj(LineCollection))
+    n_plain = len(visible_axes(F.fig1(results(plain)))[0].findobj(LineCollection))
+    n_ci = len(visible_axes(F.fig1(results(with_ci)))[0].findobj(LineCollection))
     assert n_plain == 0 and n_ci >= 1  # whiskers only where the record has an interval
 
 
@@ -196,7 +198,7 @@ def test_every_figure_kind_draws_its_intervals_or_says_it_has_none(tmp_path):
     other, curves = linearity_and_tokens()
     noisy = with_ci(grid_records())
     run = write(tmp_path, results(noisy + other, curves=curves))
-    page = R.write_html(run).read_text()
+    page = write_html(run).read_text()
     figs = run / "figures"
     svgs = {p.stem: p.read_text() for p in figs.glob("*.svg")}
     assert set(svgs) == {"fig1-noise", "fig2-linearity", "fig3-frequency-response", "fig4-tokens"}
@@ -207,12 +209,12 @@ def test_every_figure_kind_draws_its_intervals_or_says_it_has_none(tmp_path):
     for stem in ("fig2-linearity", "fig3-frequency-response", "fig4-tokens"):
         assert ci_groups(svgs[stem]) == (0, 0), stem  # nothing there carries an interval
     cap = captions(page)
-    assert R.CI_WHAT in cap["noise robustness (codec vs oracle)"]
+    assert CI_WHAT in cap["noise robustness (codec vs oracle)"]
     for title in ("linearity", "frequency response", "token robustness: agreement of the codes per RVQ level"):
         assert "No interval:" in cap[title], title
     # the legend names the whiskers too (the PDF is read without the caption)
-    labels = [t.get_text() for t in R.fig1(results(noisy)).legends[0].get_texts()]
-    assert R.CI_LABEL in labels
+    labels = [t.get_text() for t in F.fig1(results(noisy)).legends[0].get_texts()]
+    assert CI_LABEL in labels
 
 
 def test_points_without_an_interval_get_no_whisker_and_the_caption_says_so(tmp_path):
@@ -221,25 +223,25 @@ def test_points_without_an_interval_get_no_whisker_and_the_caption_says_so(tmp_p
     from matplotlib.collections import LineCollection
     # white noise at 10 dB: null intervals, in a series (and an oracle line) whose other points have one
     recs = with_ci(grid_records(), skip=lambda r: (r["condition"]["kind"], r["condition"]["snr_db"]) == ("white", 10.0))
-    fig = R.fig1(results(recs))
+    fig = F.fig1(results(recs))
     segs = [s for ax in visible_axes(fig) for lc in ax.findobj(LineCollection) for s in lc.get_segments()]
     n_ci = sum(1 for r in recs if r.get("value_ci95")) - 3  # the clean records are not drawn
     assert len(segs) == 2 * n_ci  # codec and oracle: only where an interval exists
     assert all(abs(s[1][1] - s[0][1]) > 0 for s in segs)  # no zero-length whisker
-    assert R.ci_caption(fig).endswith("6 of 30 points have no interval (fewer than two items or speakers) and are drawn without.")
+    assert F.ci_caption(fig).endswith("6 of 30 points have no interval (fewer than two items or speakers) and are drawn without.")
     none = results(grid_records())  # a file without intervals
-    page = R.render(none, tmp_path)
+    page = render(none, tmp_path)
     assert "No interval: the records carry none" in captions(page)["noise robustness (codec vs oracle)"]
     d = tmp_path / "none"
     run = write(d, none)
-    R.write_html(run)
+    write_html(run)
     assert ci_groups((run / "figures" / "fig1-noise.svg").read_text()) == (0, 0)
 
 
 def test_axes_include_the_whiskers_and_keep_the_smallest_span():
     from matplotlib.collections import LineCollection
     wide = noise("pesq", "white", 0.0, 2.0, 2.2, value_ci95=[1.2, 2.9], oracle_ci95=[2.1, 3.6])
-    ax = visible_axes(R.fig1(results([wide, noise("pesq", "white", 10.0, 2.5, 2.6)])))[0]
+    ax = visible_axes(F.fig1(results([wide, noise("pesq", "white", 10.0, 2.5, 2.6)])))[0]
     lo, hi = ax.get_ylim()
     ys = [y for lc in ax.findobj(LineCollection) for s in lc.get_segments() for _, y in s]
     assert ys and lo < min(ys) and max(ys) < hi  # no whisker clipped off the plot
@@ -247,11 +249,11 @@ def test_axes_include_the_whiskers_and_keep_the_smallest_span():
     # a tiny difference with tiny intervals still gets PESQ's smallest span, not the whole axis
     tiny = [noise("pesq", "white", x, 1.000, 1.002, value_ci95=[0.999, 1.001], oracle_ci95=[1.001, 1.003])
             for x in (0.0, 10.0)]
-    lo, hi = visible_axes(R.fig1(results(tiny)))[0].get_ylim()
+    lo, hi = visible_axes(F.fig1(results(tiny)))[0].get_ylim()
     assert hi - lo >= 0.5
     # the clean reference is not drawn: its oracle (PESQ 4.64) does not stretch the noisy panels' axis
     clean = noise("pesq", "clean", None, 3.0, 4.64, value_ci95=[2.7, 3.3], oracle_ci95=[4.64, 4.64])
-    lo, hi = visible_axes(R.fig1(results([*tiny, clean])))[0].get_ylim()
+    lo, hi = visible_axes(F.fig1(results([*tiny, clean])))[0].get_ylim()
     assert hi < 2.0
 
 
@@ -262,7 +264,7 @@ def test_tables_show_every_interval_in_one_form(tmp_path):
     wer = noise("wer", "white", 0.0, 0.3, 0.2, limit=0.2, passed=True, value_ci95=[0.25, 0.36],
                 oracle_ci95=[0.15, 0.26], delta_ci95=[0.04, 0.17])      # headroom 0.1 = 10 %, [3, 16] %
     worst = noise("mel_distance", "white", 0.0, 1.0, 0.8, limit=0.5, passed=True)  # no interval
-    page = R.render(results([pesq, wer, worst]), tmp_path)
+    page = render(results([pesq, wer, worst]), tmp_path)
 
     def section(title):
         i = page.index(title)
@@ -284,13 +286,13 @@ def test_tables_show_every_interval_in_one_form(tmp_path):
         assert txt in records, txt
     row = [tr for tr in records.split("<tr>") if "mel_distance" in tr][0]
     assert "class='ci'" not in row and ">1<" in row  # a record without an interval: the value alone
-    assert R.CI_WHAT in records  # the note says what the brackets are
+    assert CI_WHAT in records  # the note says what the brackets are
 
 
 def test_thresholds_and_baseline_drawn():
     r = noise("pesq", "white", 0.0, 2.0, 2.2, limit=-0.5, passed=True)
     r["baseline"] = {"value": 2.1, "tolerance": 0.1, "passed": True}
-    labels = visible_axes(R.fig1(results([r])))[0].get_legend_handles_labels()[1]
+    labels = visible_axes(F.fig1(results([r])))[0].get_legend_handles_labels()[1]
     assert "limit (threshold)" in labels and "baseline" in labels
 
 
@@ -299,7 +301,7 @@ def test_failing_table_worse_by_source_and_no_empty_counterexample_cells(tmp_pat
     bad = noise("pesq", "white", 0.0, 1.0, 2.0, limit=-0.5, passed=False)   # delta -1.0, limit -0.5: 0.5 past
     wer = noise("wer", "white", 0.0, 0.6, 0.2, limit=0.2, passed=False)     # delta 0.4 vs 0.2: 20 % points past
     dup = dict(wer, test_id=wer["test_id"] + "@again")
-    page = R.render(results([bad, wer, dup]), tmp_path)
+    page = render(results([bad, wer, dup]), tmp_path)
     head = page[page.index("Failing checks"):page.index("</table>", page.index("Failing checks"))]
     assert "worse by" in head and "threshold source" in head
     assert ">0.5<" in head and ">20 %<" in head
@@ -310,7 +312,7 @@ def test_failing_table_worse_by_source_and_no_empty_counterexample_cells(tmp_pat
 
 
 def test_passing_report_shows_headroom_and_thresholds_files(tmp_path):
-    page = R.render(results(grid_records(passed=True)), tmp_path)
+    page = render(results(grid_records(passed=True)), tmp_path)
     assert "Headroom of the passing checks" in page
     prov = page[page.index("thresholds file(s) used"):]
     assert "thresholds/mycodec.toml" in prov[:400]
@@ -325,7 +327,7 @@ def test_codec_that_cannot_load_is_an_error_said_once(tmp_path):
     status, text = verdict(doc)
     assert status == "ERROR" and text.startswith("ERROR: codec could not be loaded")
     assert "0 of 0" not in text
-    page = R.render(doc, tmp_path)
+    page = render(doc, tmp_path)
     assert page.count("pretrained weights not found") == 1
     assert "ERROR: codec could not be loaded" in page and "0 of 0" not in page
     assert "Figure" not in page  # no empty figures either
@@ -341,7 +343,7 @@ def test_listen_plays_the_worst_noisy_condition(tmp_path):
     recs = [noise("mel_distance", "clean", None, 2.0, 0.0, audio=clips),     # delta 2.0: the largest
             noise("mel_distance", "white", 0.0, 1.5, 1.0, audio=clips),      # delta 0.5
             noise("mel_distance", "ambient", 0.0, 1.9, 1.0, audio=clips)]    # delta 0.9: the worst noisy one
-    page = R.render(results(recs), run)
+    page = render(results(recs), run)
     listen = page[page.index("Listen"):]
     listen = listen[:listen.index("</table>")]
     assert "kind=ambient, snr_db=0.0" in listen and "kind=clean" not in listen
@@ -349,7 +351,7 @@ def test_listen_plays_the_worst_noisy_condition(tmp_path):
 
 def test_provenance_command_precision_versions(tmp_path):
     """Old code: the command lacked 'pytest'; 'native' precision for a classical codec; versions as JSON."""
-    page = R.render(results(grid_records(), argv=["suites/", "--codec=mycodec"]), tmp_path)
+    page = render(results(grid_records(), argv=["suites/", "--codec=mycodec"]), tmp_path)
     prov = page[page.index("<h2>Provenance"):]
     assert "<code>pytest suites/ --codec=mycodec</code>" in prov
     assert "native" not in prov and "n/a (not a neural codec)" in prov
@@ -357,7 +359,7 @@ def test_provenance_command_precision_versions(tmp_path):
 
 
 def test_summary_table_and_scripts_are_inline(tmp_path):
-    page = R.render(results(grid_records()), tmp_path)
+    page = render(results(grid_records()), tmp_path)
     assert "Summary: worst Δ" in page
     summ = page[page.index("Summary: worst"):page.index("</table>", page.index("Summary: worst"))]
     assert "%" in summ  # WER in %
@@ -370,7 +372,7 @@ def test_render_time_of_a_full_report(tmp_path):
     recs = grid_records(passed=False) + [dict(r, codec="other") for r in grid_records()]
     run = write(tmp_path, results(recs))
     t0 = time.perf_counter()
-    R.write_html(run)
+    write_html(run)
     dt = time.perf_counter() - t0
     assert dt < 30, dt  # measured ~2-4 s here on a shared 2-core machine
 
@@ -414,7 +416,7 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_what_a_person_sees(tmp_path, case):
     run = write(tmp_path, CASES[case]())
-    page = R.write_html(run)
+    page = write_html(run)
     dom, console = browse(page, tmp_path)
     assert console == [], console
     text = visible_text(dom)
@@ -443,7 +445,7 @@ def test_sort_and_filter_work_in_the_browser(tmp_path):
     """Click a header, type in a filter: the inline script does its job (no console errors); the
     failing-checks table fits the window."""
     run = write(tmp_path, results(grid_records(passed=False, shift=0.5)))
-    page = R.write_html(run)
+    page = write_html(run)
     html = page.read_text()
     probe = ("<script>window.addEventListener('load',function(){var t=document.getElementById('records');"
              "t.rows[0].cells[6].click();var first=t.rows[1].cells[6].dataset.v;t.rows[0].cells[6].click();"
@@ -468,7 +470,7 @@ def test_intervals_in_the_browser_and_sorting_by_the_value(tmp_path):
     other, curves = linearity_and_tokens()
     recs = with_ci(grid_records(passed=False, shift=0.5), skip=lambda r: r["metric"] == "wer")
     run = write(tmp_path, results(recs + other, curves=curves))
-    page = R.write_html(run)
+    page = write_html(run)
     probe = ("<script>window.addEventListener('load',function(){var t=document.getElementById('records');"
              "t.rows[0].cells[6].click();var out=Array.prototype.slice.call(t.rows,1).map(function(r){"
              "return r.cells[6].dataset.v+'='+r.cells[6].textContent;});"
@@ -479,7 +481,7 @@ def test_intervals_in_the_browser_and_sorting_by_the_value(tmp_path):
     dom, console = browse(probed, tmp_path)
     assert console == [], console
     text = visible_text(dom)
-    assert R.CI_WHAT in text and text.count("No interval:") == 3  # linearity, frequency response, tokens
+    assert CI_WHAT in text and text.count("No interval:") == 3  # linearity, frequency response, tokens
     right, probed_cells = re.search(r'data-probe="([^"]*)"', dom).group(1).split("#", 1)
     assert float(right) <= 1400  # with its intervals, the failing-checks table still fits a 1,400-px window
     cells = [c.split("=", 1) for c in probed_cells.split("|")]

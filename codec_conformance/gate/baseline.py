@@ -211,6 +211,24 @@ def judged_text(row: dict) -> str:
     return "; ".join(parts)
 
 
+RULE = ("regression: worse by at least min diff (the quantity's declared minimal meaningful difference) and, "
+        "where there is a test, significantly (one-sided p <= α = 0.05 / the records of its codec and bitrate); "
+        "not significant: the change's interval holds 0; negligible: smaller than min diff")
+# the order of compare's rows (its text, --json and HTML page): the regressions first
+STATUS_ORDER = {REGRESSED: 0, UNDEFINED: 0, MISSING: 0, IMPROVED: 1, NOT_SIGNIFICANT: 2, NEGLIGIBLE: 3}
+
+
+def ordered_rows(rows: list[dict]) -> list[dict]:
+    """Regressions first (the largest change first), then improvements, then the rest."""
+    return sorted(rows, key=lambda r: (STATUS_ORDER.get(r["status"], 4),
+                                       -abs(r["change"]) if isinstance(r.get("change"), (int, float)) else 0.0))
+
+
+def p_text(r: dict) -> str:
+    """The row's one-sided p-value against its alpha, or a dash where the quantity had no test."""
+    return "—" if r.get("p_value") is None else f"{r['p_value']:.2g} (α {r['alpha']:.2g})"
+
+
 @dataclass
 class Comparison:
     rows: list[dict] = field(default_factory=list)

@@ -255,7 +255,8 @@ def word_errors(ref: str, hyp: str) -> tuple[int, int]:
 
 class WordErrorRate(LazyModelMetric):
     info = MetricInfo("wer", "WER", "fraction", "lower", min_meaningful_difference=0.01, cost=20.0,
-                      stand_in=True, min_margin=0.1, bounds=(0.0, math.inf), max_margin=0.2)  # stand-in unless --codec-asr-model names a real model
+                      stand_in=True, min_margin=0.1, bounds=(0.0, math.inf), max_margin=0.2,  # stand-in unless --codec-asr-model names a real model
+                      plot_span=0.1, in_figure=True, figure_order=3)
 
     @classmethod
     def from_settings(cls, settings=None, device: str = "cpu"):

@@ -28,7 +28,7 @@ OVRL_POLY = np.poly1d([-0.06766283, 1.11546468, 0.04602535])  # non-personalised
 
 class Dnsmos(Metric):
     info = MetricInfo("dnsmos", "DNSMOS OVRL", "MOS", "higher", min_meaningful_difference=0.1, cost=16.0,
-                      min_margin=0.2, bounds=(1.0, 5.0), max_margin=0.5)
+                      min_margin=0.2, bounds=(1.0, 5.0), max_margin=0.5, plot_span=0.5)
     version = "4"  # 3: one intra-op thread; 4: at most MAX_WINDOWS windows
     evaluator = "DNSMOS P.835 (speechmos)"
     INTRA_OP_THREADS = 1

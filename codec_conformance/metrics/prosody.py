@@ -83,7 +83,7 @@ def _corr(a, b) -> float:
 class ProsodyCorrelation(Metric):
     info = MetricInfo("prosody_corr", "Prosody corr. (emotion PROXY)", "correlation", "higher",
                       min_meaningful_difference=0.02, cost=0.2, corpus="emotion", stand_in=True,
-                      bounds=(-1.0, 1.0), max_margin=0.2,
+                      bounds=(-1.0, 1.0), max_margin=0.2, plot_span=0.1, in_figure=True, figure_order=5,
                       note="proxy for emotion preservation (no offline emotion model); not emotion accuracy")
     evaluator = "YIN F0 + frame energy"
     description = ("PROXY for emotion preservation: mean of log-F0 and log-energy contour "
@@ -108,7 +108,7 @@ class EmotionAccuracy(Metric):
     (calm counts as neutral; emotion2vec's own labels read ``<Chinese>/<english>``)."""
     info = MetricInfo("emotion_acc", "Emotion acc.", "fraction", "higher", min_meaningful_difference=0.02,
                       cost=10.0, corpus="emotion", requires="emotion_model", min_margin=0.1,
-                      bounds=(0.0, 1.0), max_margin=0.2)
+                      bounds=(0.0, 1.0), max_margin=0.2, plot_span=0.1, in_figure=True, figure_order=5)
 
     @classmethod
     def from_settings(cls, settings=None, device: str = "cpu"):

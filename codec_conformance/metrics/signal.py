@@ -66,7 +66,8 @@ def mel_distance(ref: np.ndarray, deg: np.ndarray, sr: int = 16000) -> float:
 
 class MelDistance(Metric):
     info = MetricInfo("mel_distance", "Mel distance", "log10-mel L1", "lower", min_meaningful_difference=0.05,
-                      cost=0.8, min_margin=0.1, bounds=(0.0, math.inf), max_margin=0.5)
+                      cost=0.8, min_margin=0.1, bounds=(0.0, math.inf), max_margin=0.5, plot_span=0.2,
+                      in_figure=True, figure_order=1)
     description = ("multi-resolution log-mel L1 (windows 64..2048 at 16 kHz, 5..160 mel bands, "
                    "hop win/4, log10(max(mag,1e-5)^2)); 0 for identical signals")
 
@@ -77,8 +78,9 @@ class MelDistance(Metric):
 class Pesq(Metric):
     # MOS-LQO of raw PESQ -0.5..4.5 through the P.862.2 (wide-band) / P.862.1 (narrow-band) mapping
     info = MetricInfo("pesq", "PESQ", "MOS-LQO", "higher", min_meaningful_difference=0.1, cost=0.8, min_margin=0.15,
-                      bounds=(1.04, 4.64), max_margin=0.5)
-    VARIANTS = {"pesq_nb": (dict(label="PESQ-NB", default=False, bounds=(1.02, 4.55)), {"mode": "nb"})}
+                      bounds=(1.04, 4.64), max_margin=0.5, plot_span=0.5, in_figure=True, figure_order=2)
+    VARIANTS = {"pesq_nb": (dict(label="PESQ-NB", default=False, bounds=(1.02, 4.55), in_figure=False,
+                                 figure_order=None), {"mode": "nb"})}
     evaluator = "ITU-T P.862.2 (pesq package)"
     description = "wide-band PESQ (P.862.2) at 16 kHz; narrow-band (P.862) at 8 kHz"
 
@@ -108,7 +110,7 @@ class Pesq(Metric):
 class Stoi(Metric):
     # a mean correlation of short-time envelopes: unrelated signals score about 0
     info = MetricInfo("stoi", "STOI", "0-1", "higher", min_meaningful_difference=0.01, cost=0.3, min_margin=0.03,
-                      bounds=(0.0, 1.0), max_margin=0.1)
+                      bounds=(0.0, 1.0), max_margin=0.1, plot_span=0.1)
     VARIANTS = {"estoi": (dict(label="ESTOI", default=False), {"extended": True})}
     evaluator = "pystoi"
     description = "short-time objective intelligibility (Taal 2011); extended=True gives ESTOI"
@@ -152,7 +154,7 @@ def si_sdr(ref: np.ndarray, est: np.ndarray) -> float:
 class SiSdr(Metric):
     # codecs need not preserve phase or sample alignment: recorded, never gated
     info = MetricInfo("si_sdr", "SI-SDR", "dB", "higher", min_meaningful_difference=0.5, gated=False, cost=0.05,
-                      bounds=(-math.inf, SI_SDR_CAP_DB))
+                      bounds=(-math.inf, SI_SDR_CAP_DB), plot_span=5.0)
     description = f"scale-invariant SDR, capped at +{SI_SDR_CAP_DB:g} dB"
 
     def item(self, ref, deg, sr, utt):

@@ -126,7 +126,8 @@ def make_embedder(spec: str | None, device: str = "cpu") -> Embedder:
 class SpeakerEer(LazyModelMetric):
     info = MetricInfo("eer", "EER", "fraction", "lower", min_meaningful_difference=0.01, cost=1.0,
                       stand_in=True, min_margin=0.1, bounds=(0.0, 0.5),  # 0.5 = chance (a speaker-blind output)
-                      max_margin=0.15)  # stand-in unless --codec-speaker-model names ECAPA
+                      max_margin=0.15, plot_span=0.1, in_figure=True,
+                      figure_order=4)  # stand-in unless --codec-speaker-model names ECAPA
 
     @classmethod
     def from_settings(cls, settings=None, device: str = "cpu"):

@@ -40,7 +40,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             group.addoption(opt.flag, default=None, dest="codec_" + opt.name, type=_argparse_type(opt),
                             help=f"{opt.help} [default: {opt.default}]")
         # the same option as an ini key (its default is shown once, with the option above)
-        parser.addini("codec_" + opt.name, f"same as {opt.flag}", type="bool" if opt.is_flag else None, default=None)
+        if opt.is_flag:
+            parser.addini("codec_" + opt.name, f"same as {opt.flag}", type="bool", default=None)
+        else:
+            parser.addini("codec_" + opt.name, f"same as {opt.flag}", default=None)
 
 
 def _argparse_type(opt: Option) -> Callable[[str], Any] | None:

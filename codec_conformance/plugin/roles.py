@@ -40,7 +40,7 @@ from ..gate.thresholds import limit_text
 from ..progress import Progress, Stages
 from ..registry import codec_names
 from ..results.contract import load_results, now_iso, verdict
-from ..results.report import load_errors, write_html
+from ..report import load_errors, write_html
 from ..results.run_folder import RunRecorder, lock_run_dir, new_run_dir, recover_from_journal
 from ..settings import Settings, build_settings
 from .ids import PAYLOADS_ATTR, test_id
@@ -313,7 +313,7 @@ class Controller(Role):
             if len(rest) != len(props):
                 report.user_properties = rest
             if report.when == "teardown" and report.nodeid in pending:  # junitxml reads teardown's properties
-                report.user_properties = list(report.user_properties) + pending.pop(report.nodeid)
+                report.user_properties = [*report.user_properties, *pending.pop(report.nodeid)]
 
     def _record(self, report, props) -> None:
         """The report's records (or its error) into the run's journal and results."""
