@@ -9,13 +9,21 @@ import os
 import sys
 from pathlib import Path
 
-from .gate.baseline import RULE, ordered_rows, p_text
+from . import __version__, fetch
+from .catalogue import metrics
+from .errors import ConformanceError
+from .gate.baseline import RULE, BaselineMismatch, compare, ordered_rows, p_text
+from .gate.calibration import calibrate
+from .registry import codec_names, family_variants, make_codec
+from .report import write_html
+from .report.compare import write_compare_html
+from .results.contract import load_results, validate_results
+from .results.merge import merge_results
+from .results.run_folder import atomic_write_json, lock_run_dir, recover_from_journal
+from .settings import flag
 
 
 def _cmd_report(a) -> int:
-    from .report import write_html
-    from .results.contract import validate_results
-    from .results.run_folder import atomic_write_json, lock_run_dir, recover_from_journal
     run_dir = Path(a.run_dir)
     if a.recover:
         if not run_dir.is_dir():
@@ -75,8 +83,6 @@ def _declared(*docs: dict) -> dict:
 
 
 def _cmd_compare(a) -> int:
-    from .gate.baseline import BaselineMismatch, compare
-    from .results.contract import load_results
     base_doc, new_doc = load_results(a.base), load_results(a.new)
     try:
         cmp = compare(base_doc["records"], new_doc["records"], base_name=f"BASE ({a.base})",
@@ -93,7 +99,6 @@ def _cmd_compare(a) -> int:
         for line in compare_table(shown):
             print(line)
     if a.html:
-        from .report.compare import write_compare_html
         out = write_compare_html(base_doc, new_doc, cmp, a.base, a.new, a.html)
         print(f"comparison report: {out}", file=sys.stderr if a.json else sys.stdout)
     n_bad = len(cmp.regressions)
@@ -104,9 +109,6 @@ def _cmd_compare(a) -> int:
 
 
 def _cmd_merge(a) -> int:
-    from .results.contract import load_results
-    from .results.run_folder import atomic_write_json
-    from .results.merge import merge_results
     doc = merge_results([load_results(p) for p in a.inputs])
     _write(atomic_write_json, Path(a.output), doc)
     print(f"merged {len(a.inputs)} files, {len(doc['records'])} records -> {a.output}")
@@ -148,8 +150,6 @@ def weights_status(codec) -> str:
 def _cmd_list_codecs(a) -> int:
     """Every registered codec as it is here. It only looks: nothing is downloaded (a codec whose
     published weights are not in the cache says so, naming the file it would fetch)."""
-    from . import fetch
-    from .registry import codec_names, family_variants, make_codec
     rows = []
     names = []
     for name in codec_names():  # a codec family (ladder) lists its members: --codec=family:member
@@ -172,8 +172,6 @@ def _cmd_list_codecs(a) -> int:
 
 def _cmd_calibrate(a) -> int:
     """Thresholds files from repeated runs (seeds) of one profile: the shipped files' policy."""
-    from .gate.calibration import calibrate
-    from .results.contract import load_results
     docs = [load_results(p) for p in a.runs]
     for path in calibrate(docs, Path(a.out), a.margin, name=a.name):
         print(path)
@@ -182,8 +180,6 @@ def _cmd_calibrate(a) -> int:
 
 def _cmd_list_metrics(a) -> int:
     """Every registered metric as it declares itself (nothing is built: no model is loaded)."""
-    from .catalogue import metrics
-    from .settings import flag
     for name, m in metrics().items():
         extra = [] if m.default else ["only with --codec-metrics"]
         if m.requires:
@@ -198,7 +194,6 @@ def _cmd_list_metrics(a) -> int:
 
 
 def main(argv=None) -> int:
-    from . import __version__
     p = argparse.ArgumentParser(prog="codec-conformance", description=__doc__)
     p.add_argument("--version", action="version", version=f"codec-conformance {__version__}")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -232,7 +227,6 @@ def main(argv=None) -> int:
     sub.add_parser("list-codecs", help="registered codecs and their operating points").set_defaults(fn=_cmd_list_codecs)
     sub.add_parser("list-metrics", help="registered metrics").set_defaults(fn=_cmd_list_metrics)
     a = p.parse_args(argv)
-    from .errors import ConformanceError
     try:
         return a.fn(a)
     except (ConformanceError, OSError, ValueError) as exc:  # one line naming the file; no traceback
