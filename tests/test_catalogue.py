@@ -239,3 +239,22 @@ def test_top_level_suites_only_reexport_the_package_and_give_the_same_ids():
             plug.unlink()
             out.unlink(missing_ok=True)
     assert len(ids[0]) > 50 and ids[0] == ids[1]
+
+
+def test_a_record_takes_direction_unit_and_gating_from_the_declaration():
+    """build_record reads what a quantity is from its MetricInfo; a suite restating it (and so able
+    to contradict it) is refused (the suites used to pass direction and unit by hand)."""
+    from types import SimpleNamespace
+
+    from codec_conformance.plugin import checks
+    sess = SimpleNamespace(settings=SimpleNamespace(baseline=None),
+                           thresholds=lambda codec: SimpleNamespace(lookup=lambda *a: None))
+    request = SimpleNamespace(node=SimpleNamespace(nodeid="suites/test_homogeneity.py::t"))
+    kw = dict(codec="c", bitrate=6.0, suite="homogeneity", condition={"kind": "gain"}, metric="ser_db", value=20.0)
+    rec = checks.build_record(sess, request, **kw)
+    q = catalogue.info("ser_db")
+    assert (rec["direction"], rec["unit"], rec["gated"]) == (q.direction, q.unit, q.gated) == ("higher", "dB", True)
+    for restated in ({"direction": "lower"}, {"unit": "dB"}):
+        with pytest.raises(ValueError, match="declared in its MetricInfo"):
+            checks.build_record(sess, request, **kw, **restated)
+    assert checks.build_record(sess, request, **kw, gated=False)["gated"] is False

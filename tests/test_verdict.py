@@ -189,8 +189,8 @@ def test_threshold_lookup_and_update_use_the_records_own_key():
 
 # --------------------------------------------------------------- 11. direction of each quantity
 def test_band_quantities_declare_their_direction():
-    from codec_conformance.probes.analysis import BAND_DIRECTIONS
-    assert BAND_DIRECTIONS == {"low_band_boost_db": "two-sided", "mid_band_ripple_db": "lower",
+    from codec_conformance.probes.analysis import BAND_QUANTITIES
+    assert {k: q.direction for k, q in BAND_QUANTITIES.items()} == {"low_band_boost_db": "two-sided", "mid_band_ripple_db": "lower",
                                "high_band_rolloff_db": "two-sided", "passband_gain_db": "two-sided"}
 
 

@@ -33,12 +33,18 @@ def build_record(sess, request, *, codec: str, bitrate: float, suite: str, condi
                  **extra) -> dict:
     """A contract record of one measurement of codec ``codec`` (its ``--codec`` id), with its
     threshold (looked up by the suite's key of the record's condition) and baseline verdict.
-    ``direction``, ``gated`` and ``unit`` default to the quantity's declaration (catalogue)."""
+    Direction, unit and whether it is gated are the quantity's declaration (catalogue); only a
+    quantity the catalogue does not know gives them here (``gated=False`` may also turn a gated
+    quantity into a recorded one)."""
     q = info(metric)
     if q is not None:
-        direction = direction or q.direction
-        gated = q.gated if gated is None else gated
-        extra.setdefault("unit", q.unit)
+        restated = [k for k, v in (("direction", direction), ("unit", extra.get("unit"))) if v is not None]
+        if restated:
+            raise ValueError(f"metric {metric!r}: {', '.join(restated)} is declared in its MetricInfo; "
+                             "do not restate it in build_record")
+        direction = q.direction
+        gated = q.gated if gated is None else (gated and q.gated)
+        extra["unit"] = q.unit
     if direction is None:
         raise ValueError(f"metric {metric!r} is not in the catalogue: give its direction")
     gated = True if gated is None else gated

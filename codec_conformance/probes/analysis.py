@@ -192,7 +192,6 @@ BAND_QUANTITIES = {q.name: q for q in (
                max_margin=3.0),
     MetricInfo("passband_gain_db", "passband gain (100 Hz-2 kHz)", "dB", "two-sided", 0.5, min_margin=1.0,
                max_margin=3.0))}
-BAND_DIRECTIONS = {k: q.direction for k, q in BAND_QUANTITIES.items()}
 
 
 def band_summary(fr: FrequencyResponse, sr: int) -> dict[str, float]:

@@ -79,11 +79,11 @@ def test_additivity(conformance, request, codec_point, additivity_kind):
                   n_items=len(examples), n_undefined=len(undefined),
                   undefined_reasons=dict(list(undefined.items())[:10]) or None)
     recs = [
-        build_record(sess, request, metric="ser_db", direction="higher", value=min(sers) if sers else None,
-                     **median_of_draws(sers, sess.settings.seed), counterexample=counter, unit="dB",
+        build_record(sess, request, metric="ser_db", value=min(sers) if sers else None,
+                     **median_of_draws(sers, sess.settings.seed), counterexample=counter,
                      examples=examples[:50], **common),
-        build_record(sess, request, metric="mel_distance", direction="lower", value=max(mels) if mels else None,
-                     **median_of_draws(mels, sess.settings.seed), unit="log10-mel L1", **common),
+        build_record(sess, request, metric="mel_distance", value=max(mels) if mels else None,
+                     **median_of_draws(mels, sess.settings.seed), **common),
     ]
     emit(sess, request, codec, recs)
     if err is not None:

@@ -4,7 +4,7 @@ log-frequency grid is checked for low-band (<100 Hz) boost, mid-band (100 Hz-2 k
 high-band (>2 kHz) roll-off."""
 from codec_conformance.catalogue import SuiteInfo
 from codec_conformance.plugin.checks import build_record, check, emit
-from codec_conformance.probes.analysis import BAND_DIRECTIONS, BAND_QUANTITIES, band_summary, frequency_response
+from codec_conformance.probes.analysis import BAND_QUANTITIES, band_summary, frequency_response
 from codec_conformance.results.contract import condition_record
 
 SUITE = SuiteInfo(name="frequency_response", label="frequency response",
@@ -23,8 +23,7 @@ def test_frequency_response(conformance, request, codec_point, sweep_level_dbfs)
     summary = band_summary(fr, sr)
     cond = condition_record("sweep", level_dbfs=sweep_level_dbfs)
     recs = [build_record(sess, request, codec=codec, bitrate=bitrate, suite="frequency_response",
-                         condition=cond, metric=k, direction=BAND_DIRECTIONS[k], value=v,
-                         n_items=1, unit="dB") for k, v in summary.items()]
+                         condition=cond, metric=k, value=v, n_items=1) for k, v in summary.items()]
     curve = {"codec": codec, "bitrate_kbps": bitrate, "kind": "frequency_response",
              "level_dbfs": sweep_level_dbfs, "x": [float(v) for v in fr.freqs_hz], "x_unit": "Hz",
              "y": [float(v) for v in fr.mag_db], "y_unit": "dB"}

@@ -67,11 +67,11 @@ def test_homogeneity(conformance, request, codec_point):
     all_sers = [e["ser_db"] for e in examples]
     counter = counterexample(err, examples)
     rec = build_record(sess, request, codec=codec, bitrate=bitrate, suite="homogeneity",
-                       condition=cond, metric="ser_db", direction="higher",
+                       condition=cond, metric="ser_db",
                        value=min(all_sers) if all_sers else None,
                        **median_of_draws(all_sers, sess.settings.seed), n_items=len(examples),
                        n_undefined=len(undefined), undefined_reasons=dict(list(undefined.items())[:10]) or None,
-                       counterexample=counter, unit="dB", examples=examples[:50])
+                       counterexample=counter, examples=examples[:50])
     curves = [] if not items else [
         {"codec": codec, "bitrate_kbps": bitrate, "kind": "homogeneity_gain", "level_dbfs": None,
          "x": grid, "x_unit": "dB", "y": out_gain, "y_unit": "dB", "label": "output gain vs input gain"},

@@ -48,11 +48,11 @@ def test_noise_robustness(conformance, request, codec_point, noise_condition, no
                               noise_condition.id, noise_metric)
     rec = build_record(
         conformance, request, codec=codec, bitrate=bitrate, suite="noise",
-        condition=noise_condition.to_record(), metric=noise_metric, direction=m.direction, gated=m.gated,
+        condition=noise_condition.to_record(), metric=noise_metric,
         value=value.value, oracle=oracle.value, n_items=value.n_items,
         n_undefined=value.n_undefined + oracle.n_undefined,
         undefined_reasons=dict(list(undefined.items())[:10]) or None,
-        stand_in=bool(m.stand_in), evaluator=m.evaluator, unit=m.unit,
+        stand_in=bool(m.stand_in), evaluator=m.evaluator,
         corpus=conformance.corpus_for(noise_metric).name,
         details={k: v for k, v in value.details.items() if k != "hypotheses"} or None,
         audio=clips, **stats,

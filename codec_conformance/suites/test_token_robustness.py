@@ -82,10 +82,9 @@ class TokenPoint:
         """The codes of ``x`` (at the corpus rate unless ``sr`` says otherwise)."""
         return self.sess.runner.codes(self.codec, self.bitrate, x, self.sr if sr is None else sr, memo=memo)
 
-    def record(self, cond: dict, metric: str, direction: str, value, **extra) -> dict:
+    def record(self, cond: dict, metric: str, value, **extra) -> dict:
         return build_record(self.sess, self.request, codec=self.codec, bitrate=self.bitrate, suite=SUITE.name,
-                            condition=cond, metric=metric, direction=direction, value=value, unit="fraction",
-                            **extra)
+                            condition=cond, metric=metric, value=value, **extra)
 
     def summary_records(self, cond: dict, pairs, **extra) -> list[dict]:
         """One record per token metric over the (reference codes, perturbed codes) ``pairs`` (one
@@ -94,11 +93,11 @@ class TokenPoint:
         summary = token_summary(pairs)
         per = [token_summary([pair]) for pair in pairs]
         ids = [u.id for u in self.corpus.items][:len(pairs)]
-        return [self.record(cond, m, d, summary[m], n_items=len(pairs),
+        return [self.record(cond, m, summary[m], n_items=len(pairs),
                             per_item={"ids": ids, "value": [round(x[m], 6) for x in per]},
                             edit_rate_per_level=summary["edit_rate_per_level"],
                             agreement_per_level=summary["agreement_per_level"], **extra)
-                for m, d in TOKEN_METRICS.items()]
+                for m in TOKEN_METRICS]
 
     def emit(self, recs: list[dict], curves: list[dict] | None = None) -> None:
         emit(self.sess, self.request, self.codec, recs, curves or [])
@@ -160,7 +159,7 @@ def test_token_gain(token_point):
     worst = {"unit_edit_rate": max(e["unit_edit_rate"] for e in examples),
              "token_agreement": min(e["token_agreement"] for e in examples),
              "token_agreement_level1": min(e["token_agreement_level1"] for e in examples)}
-    recs = [p.record(cond, m, TOKEN_METRICS[m], v, **median_of_draws([e[m] for e in examples], p.sess.settings.seed),
+    recs = [p.record(cond, m, v, **median_of_draws([e[m] for e in examples], p.sess.settings.seed),
                      n_items=len(examples), counterexample=counter if m == "unit_edit_rate" else None,
                      examples=examples[:50] if m == "unit_edit_rate" else None)
             for m, v in worst.items()]
@@ -200,7 +199,7 @@ def test_token_determinism(token_point):
         same, total = same + eq, total + a.size
         if not ok:
             differing.append(u.id)
-    rec = p.record(condition_record("determinism"), "identical_codes", "higher", same / max(1, total),
+    rec = p.record(condition_record("determinism"), "identical_codes", same / max(1, total),
                    n_items=len(p.corpus.items), differing_items=differing or None)
     if differing:
         rec["passed"] = False
