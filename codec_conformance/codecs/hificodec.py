@@ -137,7 +137,7 @@ class HiFiCodecCodec(NeuralCodec):
         if self.weights == "pretrained":  # the config fixes rate and bitrate: obtained now
             self.config_path, self.checkpoint = (str(ensure(src, "hificodec pretrained model"))
                                                  for src in PRETRAINED[self.name])
-        elif self.weights == "checkpoint" and Path(self.checkpoint_file()).is_file():
+        elif self.weights == "checkpoint" and Path(self.checkpoint_arg(checkpoint)).is_file():
             self._raw = self._read_raw()
         self.format = "academicodec" if self.weights == "pretrained" or is_academicodec(self._raw) else "espnet"
         if self.format == "academicodec":
