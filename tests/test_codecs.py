@@ -122,3 +122,17 @@ def test_precision_option_is_validated_and_refused_for_codecs_without_it():
     opts = {f"codec_{k}": None for k in OPTIONS} | {"codec_precision": "fp8", "codec": ["opus"]}
     with pytest.raises(ConformanceError, match="--codec-precision 'fp8'"):
         build_settings(lambda k: opts.get(k), ".")
+
+
+def test_pyav_codec_naming_a_video_codec_is_a_codec_error():
+    """An AvCodec whose encoder is not an audio codec is refused by name (it was an AttributeError
+    from setting sample_rate on a video context, found by mypy)."""
+    from codec_conformance.codecs.pyav import AvCodec
+
+    class VideoCodec(AvCodec):
+        name = "video"
+        encoder, decoder = "mpeg4", "mpeg4"
+        bitrates_kbps = (64.0,)
+
+    with pytest.raises(CodecError, match="'mpeg4' is not an audio encoder"):
+        VideoCodec().roundtrip(np.zeros((1, 1600), np.float32), 64.0)

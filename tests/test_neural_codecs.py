@@ -234,3 +234,22 @@ def test_malicious_pickle_is_refused_without_executing(tmp_path):
     with pytest.raises(CheckpointError, match="arbitrary unpickling.*--codec-trust-checkpoint"):
         _encodec(checkpoint=str(p)).roundtrip(np.zeros((1, 2400), np.float32), 1.5)
     assert not os.path.exists(marker)
+
+
+@pytest.mark.parametrize("name", sorted(ADAPTERS))
+def test_checkpoint_weights_without_a_path_is_a_checkpoint_error(name):
+    """weights='checkpoint' with no checkpoint path is refused by name (it was a TypeError from
+    Path(None), found by mypy)."""
+    with pytest.raises(CheckpointError, match="weights 'checkpoint' need a checkpoint file"):
+        ADAPTERS[name](weights="checkpoint")
+
+
+def test_dac_checkpoint_that_appears_after_the_codec_was_built(tmp_path):
+    """DAC reads its checkpoint's kwargs when it is built: a file that only appears later is a
+    CheckpointError (it was a TypeError in apply_state_dict, found by mypy)."""
+    x = np.zeros((1, 1600), np.float32)
+    p = tmp_path / "late.pth"
+    codec = _dac16_small(checkpoint=str(p))
+    _dac16_small(weights="random-init").save_native(str(p))
+    with pytest.raises(CheckpointError, match="was not a file when the codec was built"):
+        codec.roundtrip(x, codec.bitrates_kbps[0])

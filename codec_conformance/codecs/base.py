@@ -20,7 +20,7 @@ class Codec(Protocol):
     sample_rate: int                 # Hz
     bitrates_kbps: Sequence[float]   # operating points, ascending
 
-    def roundtrip(self, audio, bitrate_kbps: float):
+    def roundtrip(self, audio: Any, bitrate_kbps: float) -> Any:
         """audio: float32 [batch, samples] in [-1, 1] at ``sample_rate`` (torch.Tensor or
         numpy); returns the decoded signal, same shape and type, time-aligned to the input."""
         ...
@@ -47,7 +47,7 @@ class BaseCodec:
     def roundtrip_batch(self, batch: np.ndarray, bitrate_kbps: float) -> np.ndarray:
         return np.stack([self.roundtrip_one(row, bitrate_kbps) for row in batch])
 
-    def cache_identity(self):
+    def cache_identity(self) -> tuple[object, ...] | None:
         """Everything that determines this codec's output, for the on-disk cache; ``None``
         (the default) means outputs are not cached across runs (memoised within a run only),
         because an adapter's configuration cannot be inferred safely."""
@@ -61,7 +61,7 @@ class BaseCodec:
         raise CodecError(f"{self.name}: no operating point at {bitrate_kbps} kbps; "
                          f"available: {', '.join(f'{b:g}' for b in self.bitrates_kbps)}")
 
-    def roundtrip(self, audio: Any, bitrate_kbps: float):
+    def roundtrip(self, audio: Any, bitrate_kbps: float) -> Any:
         is_torch = type(audio).__module__.startswith("torch")
         arr = audio.detach().cpu().numpy() if is_torch else np.asarray(audio)
         squeeze = arr.ndim == 1
@@ -78,14 +78,14 @@ class BaseCodec:
             return torch.from_numpy(np.ascontiguousarray(out)).to(audio.device)
         return out
 
-    def info(self) -> dict:
+    def info(self) -> dict[str, Any]:
         return {"name": self.name, "sample_rate": int(self.sample_rate),
                 "bitrates_kbps": [float(b) for b in self.bitrates_kbps],
                 "checkpoint": self.checkpoint, "checkpoint_sha256": self.checkpoint_sha256,
                 "weights": self.weights, "device": self.device, "description": self.description}
 
 
-def check_output(name: str, batch: np.ndarray, out, bitrate_kbps: float | None = None) -> np.ndarray:
+def check_output(name: str, batch: np.ndarray, out: Any, bitrate_kbps: float | None = None) -> np.ndarray:
     """The codec's output as float32 numpy, or a CodecError naming the codec and what it returned.
 
     Only a real floating-point array (numpy or torch) of the input's shape, without NaN/Inf, is
@@ -117,7 +117,7 @@ def check_output(name: str, batch: np.ndarray, out, bitrate_kbps: float | None =
     return arr.astype(np.float32, copy=False)
 
 
-def codec_info(codec) -> dict:
+def codec_info(codec: Codec) -> dict[str, Any]:
     """Results-file entry for any object meeting the Codec protocol."""
     if hasattr(codec, "info"):
         return codec.info()

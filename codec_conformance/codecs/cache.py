@@ -17,12 +17,14 @@ import logging
 import os
 import tempfile
 from pathlib import Path
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 
 CACHE_FORMAT = 2        # 2: versioned directory, SHA-256 header on every entry
 _MAGIC = b"codec-conformance-cache sha256="
 log = logging.getLogger("codec_conformance.codecs.cache")
+T = TypeVar("T")
 
 
 class Cache:
@@ -36,10 +38,16 @@ class Cache:
         self.problems: list[str] = []   # one line per corrupt/unreadable entry met (then recomputed)
         self._reported = 0
         if self.enabled:
-            self.root.mkdir(parents=True, exist_ok=True)
+            self._root().mkdir(parents=True, exist_ok=True)
+
+    def _root(self) -> Path:
+        """``root`` of an enabled cache (``enabled`` implies a root)."""
+        if self.root is None:
+            raise RuntimeError("codec-conformance: a cache without a root directory cannot be used")
+        return self.root
 
     def _path(self, key: str, ext: str) -> Path:
-        return self.root / f"v{CACHE_FORMAT}" / key[:2] / f"{key}{ext}"
+        return self._root() / f"v{CACHE_FORMAT}" / key[:2] / f"{key}{ext}"
 
     def _write(self, path: Path, payload: bytes) -> None:
         data = _MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
@@ -60,7 +68,7 @@ class Cache:
             self._written = 0
             self.prune()
 
-    def _read(self, key: str, ext: str, decode):
+    def _read(self, key: str, ext: str, decode: Callable[[bytes], T]) -> T | None:
         """Decoded entry, or None: a missing entry is a miss; a corrupt or unreadable one is a
         miss too (deleted, so it is recomputed and rewritten) and is noted in ``problems``."""
         if not self.enabled:
@@ -72,16 +80,20 @@ class Cache:
             self.misses += 1
             return None
         except OSError as exc:
-            return self._bad(p, f"unreadable ({exc.strerror or exc})")
+            self._bad(p, f"unreadable ({exc.strerror or exc})")
+            return None
         head, nl, payload = data.partition(b"\n")
         if not nl or not head.startswith(_MAGIC):
-            return self._bad(p, f"no checksum header ({len(data)} bytes)")
+            self._bad(p, f"no checksum header ({len(data)} bytes)")
+            return None
         if hashlib.sha256(payload).hexdigest().encode() != head[len(_MAGIC):]:
-            return self._bad(p, "checksum mismatch")
+            self._bad(p, "checksum mismatch")
+            return None
         try:
             out = decode(payload)
         except Exception as exc:  # noqa: BLE001  (a checksummed entry that still does not decode)
-            return self._bad(p, f"undecodable ({type(exc).__name__}: {exc})")
+            self._bad(p, f"undecodable ({type(exc).__name__}: {exc})")
+            return None
         self.hits += 1
         try:
             os.utime(p)  # recency for pruning
@@ -89,7 +101,7 @@ class Cache:
             pass
         return out
 
-    def _bad(self, p: Path, why: str):
+    def _bad(self, p: Path, why: str) -> None:
         msg = f"cache entry {p} {why}: deleted and recomputed"
         self.problems.append(msg)
         log.warning("codec-conformance: %s", msg)
@@ -106,14 +118,14 @@ class Cache:
         self._reported = len(self.problems)
         return out
 
-    def get_json(self, key: str):
+    def get_json(self, key: str) -> Any:
         return self._read(key, ".json", json.loads)
 
-    def put_json(self, key: str, obj) -> None:
+    def put_json(self, key: str, obj: Any) -> None:
         if self.enabled:
             self._write(self._path(key, ".json"), json.dumps(obj).encode())
 
-    def get_array(self, key: str):
+    def get_array(self, key: str) -> np.ndarray | None:
         import io
         return self._read(key, ".npy", lambda b: np.load(io.BytesIO(b), allow_pickle=False))
 
@@ -128,7 +140,7 @@ class Cache:
         """Remove least recently used entries until the cache is under ``max_bytes``."""
         if not self.enabled:
             return 0
-        files = [(p.stat().st_mtime, p.stat().st_size, p) for p in self.root.rglob("*")
+        files = [(p.stat().st_mtime, p.stat().st_size, p) for p in self._root().rglob("*")
                  if p.is_file() and not p.name.startswith(".tmp-")]
         total = sum(s for _, s, _ in files)
         removed = 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from ..errors import CheckpointError
 
@@ -24,7 +25,7 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def provenance(path: Path) -> dict:
+def provenance(path: Path) -> dict[str, str | None]:
     """``checkpoint`` and ``checkpoint_sha256`` of a codec given ``--codec-checkpoint PATH`` whose
     adapter does not report them itself (a ``module:factory`` codec): the path, and the SHA-256
     of a file (hashed once per file version; a folder has none)."""
@@ -38,7 +39,7 @@ def _sha256_once(path: str, size: int, mtime_ns: int) -> str:
     return sha256_file(path)
 
 
-def load_state_dict(path: str | Path, trust: bool = False, key: str | None = None) -> dict:
+def load_state_dict(path: str | Path, trust: bool = False, key: str | None = None) -> dict[str, Any]:
     """Read a state dict from ``.safetensors`` or a torch file, safely."""
     p = Path(path)
     if not p.is_file():
@@ -73,7 +74,7 @@ def load_state_dict(path: str | Path, trust: bool = False, key: str | None = Non
     return obj
 
 
-def apply_state_dict(model, sd: dict, source: str, codec: str) -> None:
+def apply_state_dict(model: Any, sd: dict[str, Any], source: str, codec: str) -> None:
     """Load ``sd`` into ``model`` strictly; errors name the offending keys."""
     own = model.state_dict()
     missing = sorted(set(own) - set(sd))

@@ -18,6 +18,7 @@ codebooks are randomly initialised embeddings, so codes already depend on the in
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,7 +28,10 @@ from .neural import NeuralCodec
 from .checkpoint import apply_state_dict, load_state_dict, sha256_file
 from .rvq import bitrate_kbps
 
-VARIANTS = {
+if TYPE_CHECKING:
+    from torch import Tensor
+
+VARIANTS: dict[int, dict[str, Any]] = {
     44100: dict(encoder_rates=[2, 4, 8, 8], decoder_rates=[8, 8, 4, 2], n_codebooks=9, tag="44khz"),
     24000: dict(encoder_rates=[2, 4, 5, 8], decoder_rates=[8, 5, 4, 2], n_codebooks=32, tag="24khz"),
     16000: dict(encoder_rates=[2, 4, 5, 8], decoder_rates=[8, 5, 4, 2], n_codebooks=12, tag="16khz"),
@@ -45,20 +49,20 @@ class DacCodec(NeuralCodec):
     version = "1"
 
     def __init__(self, checkpoint: str | None = None, weights: str = "pretrained", device: str = "cpu",
-                 trust_checkpoint: bool = False, sample_rate: int = 44100, model_kwargs: dict | None = None, **_):
+                 trust_checkpoint: bool = False, sample_rate: int = 44100, model_kwargs: dict[str, Any] | None = None, **_: object) -> None:
         if sample_rate not in VARIANTS:
             raise CheckpointError(f"dac: sample_rate {sample_rate} not in {sorted(VARIANTS)}")
         v = VARIANTS[sample_rate]
         self.name = {44100: "dac", 24000: "dac24", 16000: "dac16"}[sample_rate]
         self.sample_rate, self.device, self._trust = sample_rate, device, trust_checkpoint
         self.weights = "checkpoint" if checkpoint else weights
-        self.kwargs = {"encoder_rates": v["encoder_rates"], "decoder_rates": v["decoder_rates"],
+        self.kwargs: dict[str, Any] = {"encoder_rates": v["encoder_rates"], "decoder_rates": v["decoder_rates"],
                        "n_codebooks": v["n_codebooks"], "sample_rate": sample_rate, **(model_kwargs or {})}
         if self.weights == "checkpoint":
-            self.checkpoint = str(Path(checkpoint).expanduser())
+            self.checkpoint = self.checkpoint_arg(checkpoint)
         elif self.weights == "pretrained":  # its kwargs fix the architecture: obtained now
             self.checkpoint = str(ensure(PRETRAINED[self.name][0], f"{self.name} pretrained weights"))
-        self._sd = None
+        self._sd: dict[str, Any] | None = None
         if self.checkpoint and Path(self.checkpoint).is_file():
             self._read_checkpoint()  # its kwargs fix the architecture and the bitrates
         hop = int(np.prod(self.kwargs["encoder_rates"]))
@@ -71,11 +75,11 @@ class DacCodec(NeuralCodec):
                             f"k<={self.kwargs['n_codebooks']}")
         self.weights_fingerprint = (f"random-init-{RANDOM_INIT_SEED}-{sorted(self.kwargs.items())}"
                                     if self.weights == "random-init" else None)
-        self._model = None
+        self._model: Any = None
 
     def _read_checkpoint(self) -> None:
         import torch
-        p = self.checkpoint
+        p = self.checkpoint_file()
         if p.endswith(".safetensors"):
             self._sd = load_state_dict(p, trust=self._trust)
             return
@@ -95,20 +99,23 @@ class DacCodec(NeuralCodec):
             self._sd = load_state_dict(p, trust=self._trust)
 
     @property
-    def model(self):
+    def model(self) -> Any:
         if self._model is None:
             import torch
             try:
                 from dac.model.dac import DAC
             except ImportError as exc:
                 raise CheckpointError(f"descript-audio-codec is not importable ({exc})") from None
-            if self.weights == "checkpoint" and not Path(self.checkpoint).is_file():
+            if self.weights == "checkpoint" and not Path(self.checkpoint_file()).is_file():
                 raise CheckpointError(f"{self.name}: checkpoint not found: {self.checkpoint}")
             torch.manual_seed(RANDOM_INIT_SEED)
             m = DAC(**self.kwargs)
             if self.weights != "random-init":
-                apply_state_dict(m, self._sd, self.checkpoint, self.name)
-                self.checkpoint_sha256 = sha256_file(self.checkpoint)
+                path = self.checkpoint_file()
+                if self._sd is None:  # its kwargs set the architecture and the bitrates when the codec was built
+                    raise CheckpointError(f"{self.name}: checkpoint {path} was not a file when the codec was built")
+                apply_state_dict(m, self._sd, path, self.name)
+                self.checkpoint_sha256 = sha256_file(path)
             self._model = m.eval().to(self.device)
         return self._model
 
@@ -121,11 +128,11 @@ class DacCodec(NeuralCodec):
     def token_hop(self) -> int:
         return self.hop
 
-    def codes_of(self, x, bitrate_kbps: float):
+    def codes_of(self, x: Tensor, bitrate_kbps: float) -> Tensor:
         k = self.codebooks_at(bitrate_kbps)
         return self.model.encode(x[:, None, :], n_quantizers=k)[1][:, :k]
 
-    def audio_of(self, codes):
+    def audio_of(self, codes: Tensor) -> Tensor:
         z = self.model.quantizer.from_codes(codes)[0]
         return self.model.decode(z)[:, 0, :]
 
@@ -138,9 +145,9 @@ class DacCodec(NeuralCodec):
         return self.fit(y, batch.shape[1])  # 16/24 kHz models decode a few samples short
 
 
-def dac16(**kw):
+def dac16(**kw: Any) -> DacCodec:
     return DacCodec(sample_rate=16000, **kw)
 
 
-def dac24(**kw):
+def dac24(**kw: Any) -> DacCodec:
     return DacCodec(sample_rate=24000, **kw)

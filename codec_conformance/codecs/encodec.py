@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,8 +25,12 @@ from ..errors import CheckpointError, CodecError
 from ..fetch import Source, ensure
 from .neural import NeuralCodec
 from .checkpoint import apply_state_dict, load_state_dict, sha256_file
+from .rvq import bitrate_kbps, init_rvq_codebooks
 
-VARIANTS = {
+if TYPE_CHECKING:
+    from torch import Tensor
+
+VARIANTS: dict[int, dict[str, Any]] = {
     24000: dict(bandwidths=[1.5, 3.0, 6.0, 12.0, 24.0], channels=1, causal=True, norm="weight_norm",
                 normalize=False, segment=None, name="encodec_24khz", file="encodec_24khz-d7cc33bc.th"),
     48000: dict(bandwidths=[3.0, 6.0, 12.0, 24.0], channels=2, causal=False, norm="time_group_norm",
@@ -44,7 +49,7 @@ class EncodecCodec(NeuralCodec):
     max_batch = 8
 
     def __init__(self, checkpoint: str | None = None, weights: str = "pretrained", device: str = "cpu",
-                 trust_checkpoint: bool = False, sample_rate: int = 24000, **_):
+                 trust_checkpoint: bool = False, sample_rate: int = 24000, **_: object) -> None:
         if sample_rate not in VARIANTS:
             raise CodecError(f"encodec: sample_rate {sample_rate} not in {sorted(VARIANTS)}")
         self.variant = VARIANTS[sample_rate]
@@ -53,7 +58,7 @@ class EncodecCodec(NeuralCodec):
         self.device = device
         self._checkpoint_arg, self._trust = checkpoint, trust_checkpoint
         self.weights = "checkpoint" if checkpoint else weights
-        self._model = None
+        self._model: Any = None
         # bitrates from the architecture's constants (built lazily for the model itself)
         self.frame_rate, self.n_q_max, self.codebook_size = self._arch_constants()
         self.bitrates_kbps = tuple(self.bitrate_for(self.codebooks_for(bw)) for bw in self.variant["bandwidths"])
@@ -62,24 +67,23 @@ class EncodecCodec(NeuralCodec):
         if self.weights == "pretrained":
             self.checkpoint = str(PRETRAINED[self.name][0].path)
         elif self.weights == "checkpoint":
-            self.checkpoint = str(Path(checkpoint).expanduser())
+            self.checkpoint = self.checkpoint_arg(checkpoint)
         self.weights_fingerprint = f"random-init-{RANDOM_INIT_SEED}" if self.weights == "random-init" else None
 
     # ---- accounting (paper eq. 1) -------------------------------------------------------
-    def _arch_constants(self):
+    def _arch_constants(self) -> tuple[float, int, int]:
         v = self.variant
         hop = 320  # SEANet ratios [8, 5, 4, 2]
         return self.sample_rate / hop, int(1000 * max(v["bandwidths"]) // (self.sample_rate / hop * 10)), 1024
 
     def bitrate_for(self, k: int) -> float:
-        from .rvq import bitrate_kbps
         return bitrate_kbps(self.frame_rate, k, self.codebook_size)
 
     def codebooks_for(self, bandwidth_kbps: float) -> int:
         return max(1, int(round(bandwidth_kbps * 1000 / (self.frame_rate * math.log2(self.codebook_size)))))
 
     # ---- model ------------------------------------------------------------------------------
-    def build_architecture(self):
+    def build_architecture(self) -> Any:
         from encodec import EncodecModel
         v = self.variant
         return EncodecModel._get_model(v["bandwidths"], self.sample_rate, v["channels"], causal=v["causal"],
@@ -87,7 +91,7 @@ class EncodecCodec(NeuralCodec):
                                        segment=v["segment"], name=v["name"])
 
     @property
-    def model(self):
+    def model(self) -> Any:
         if self._model is None:
             import torch
             torch.manual_seed(RANDOM_INIT_SEED)
@@ -95,7 +99,7 @@ class EncodecCodec(NeuralCodec):
             if self.weights == "random-init":
                 self._init_codebooks(m)
             else:
-                path = Path(self.checkpoint)
+                path = Path(self.checkpoint_file())
                 if self.weights == "checkpoint" and not path.is_file():
                     raise CheckpointError(f"{self.name}: checkpoint not found: {path} (from --codec-checkpoint)")
                 if self.weights == "pretrained":
@@ -108,8 +112,7 @@ class EncodecCodec(NeuralCodec):
             self._model = m
         return self._model
 
-    def _init_codebooks(self, m) -> None:
-        from .rvq import init_rvq_codebooks
+    def _init_codebooks(self, m: Any) -> None:
         m.eval()
         init_rvq_codebooks(m.encoder, m.quantizer.vq.layers, self.variant["channels"], self.sample_rate,
                            RANDOM_INIT_SEED)
@@ -117,7 +120,7 @@ class EncodecCodec(NeuralCodec):
     # ---- codes ------------------------------------------------------------------------------
     token_hop = 320
 
-    def codes_of(self, x, bitrate_kbps: float):
+    def codes_of(self, x: Tensor, bitrate_kbps: float) -> Tensor:
         m = self.model
         m.set_target_bandwidth(self.bitrate_for(self.codebooks_at(bitrate_kbps)))
         x = x[:, None, :].repeat(1, self.variant["channels"], 1)
@@ -126,7 +129,7 @@ class EncodecCodec(NeuralCodec):
             raise CodecError(f"{self.name}: codes alone do not decode for a segmented, normalising model")
         return frames[0][0]
 
-    def audio_of(self, codes):
+    def audio_of(self, codes: Tensor) -> Tensor:
         return self.model.decode([(codes, None)]).mean(dim=1)
 
     # ---- round trip ---------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +26,9 @@ from ..fetch import ensure, hf_source
 from .neural import NeuralCodec
 from .checkpoint import apply_state_dict, load_state_dict, sha256_file
 from .rvq import bitrate_kbps
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 # Model part of the upstream LibriTTS FreqCodec recipe; kmeans_init off for untrained use.
 RECIPE_YAML = """\
@@ -63,12 +67,12 @@ class FreqCodec(NeuralCodec):
     precision_note = "its STFT-domain decoder builds complex tensors, and torch has no complex bfloat16"
 
     def __init__(self, checkpoint: str | None = None, config: str | None = None, weights: str = "pretrained",
-                 device: str = "cpu", trust_checkpoint: bool = False, **_):
+                 device: str = "cpu", trust_checkpoint: bool = False, **_: object) -> None:
         self.device, self._trust = device, trust_checkpoint
         self.weights = "checkpoint" if checkpoint else weights
-        self.config_path = None
+        self.config_path: str | None = None
         if self.weights == "checkpoint":
-            self.checkpoint = str(Path(checkpoint).expanduser())
+            self.checkpoint = self.checkpoint_arg(checkpoint)
             self.config_path = str(Path(config).expanduser() if config else Path(self.checkpoint).with_name("config.yaml"))
         elif self.weights == "pretrained":
             self.config_path, self.checkpoint = (str(ensure(src, "freqcodec pretrained model"))
@@ -78,9 +82,9 @@ class FreqCodec(NeuralCodec):
         self.bitrates_kbps = tuple(bitrate_kbps(self.frame_rate, k, CODEBOOK_SIZE) for k in QUANTIZER_COUNTS)
         self.description = f"FunCodec FreqCodec 16 kHz mag-phase, f_N={self.frame_rate:g} Hz, C=1024, k<=32"
         self.weights_fingerprint = f"random-init-{RANDOM_INIT_SEED}" if self.weights == "random-init" else None
-        self._model = None
+        self._model: Any = None
 
-    def _build(self, config_path: str | None):
+    def _build(self, config_path: str | None) -> Any:
         import torch
         try:
             from funcodec.tasks.gan_speech_codec import GANSpeechCodecTask
@@ -99,30 +103,31 @@ class FreqCodec(NeuralCodec):
         return m
 
     @property
-    def model(self):
+    def model(self) -> Any:
         if self._model is None:
             if self.weights == "random-init":
                 m = self._build(None)
             else:
-                if not Path(self.checkpoint).is_file():
-                    raise CheckpointError(f"freqcodec: checkpoint not found: {self.checkpoint}")
-                if not Path(self.config_path).is_file():
+                checkpoint = self.checkpoint_file()
+                if not Path(checkpoint).is_file():
+                    raise CheckpointError(f"freqcodec: checkpoint not found: {checkpoint}")
+                if self.config_path is None or not Path(self.config_path).is_file():
                     raise CheckpointError(f"freqcodec: config not found: {self.config_path} (pass --codec-config)")
                 m = self._build(self.config_path)
-                sd = {k: v for k, v in load_state_dict(self.checkpoint, trust=self._trust).items()
+                sd = {k: v for k, v in load_state_dict(checkpoint, trust=self._trust).items()
                       if not k.startswith("discriminator.")}
-                apply_state_dict(m, sd, self.checkpoint, self.name)
-                self.checkpoint_sha256 = sha256_file(self.checkpoint)
+                apply_state_dict(m, sd, checkpoint, self.name)
+                self.checkpoint_sha256 = sha256_file(checkpoint)
             self._model = m.eval().to(self.device)
         return self._model
 
     token_hop = HOP
 
-    def codes_of(self, x, bitrate_kbps: float):
+    def codes_of(self, x: Tensor, bitrate_kbps: float) -> Tensor:
         out = self.model.inference(x, need_recon=False, bit_width=int(round(bitrate_kbps * 1000)))
         return out["code_indices"][0].permute(1, 0, 2)
 
-    def audio_of(self, codes):
+    def audio_of(self, codes: Tensor) -> Tensor:
         """The model normalises each input's level and keeps the scale beside the codes: audio
         decoded from codes alone comes out at the normalised level (roundtrip keeps the scale)."""
         return self.model.inference_decoding(codes.permute(0, 2, 1))["recon_speech"][:, 0, :]
@@ -134,5 +139,5 @@ class FreqCodec(NeuralCodec):
             y = self.model.inference(x, need_recon=True, bit_width=int(round(bitrate_kbps_ * 1000)))["recon_speech"]
         return self.fit(y[:, 0, :], batch.shape[1])
 
-    def info(self) -> dict:
+    def info(self) -> dict[str, Any]:
         return {**super().info(), "config": self.config_path}

@@ -32,6 +32,7 @@ import inspect
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -40,6 +41,10 @@ from ..fetch import Source, ensure, hf_source
 from .neural import NeuralCodec
 from .checkpoint import apply_state_dict, load_state_dict, sha256_file
 from .rvq import bitrate_kbps
+
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
 
 GROUPS = 2
 HOP = 320
@@ -54,7 +59,7 @@ RESIDUAL_LEVELS = 2  # AcademiCodec's Quantizer: two residual levels (quantizer_
 LATENT_DIM = 512     # its encoder's output width
 
 
-def _codebook_holder(n_codes: int, dim: int):
+def _codebook_holder(n_codes: int, dim: int) -> torch.nn.Module:
     import torch
 
     m = torch.nn.Module()
@@ -62,7 +67,12 @@ def _codebook_holder(n_codes: int, dim: int):
     return m
 
 
-def _group_residual_codebooks(groups: int, n_codes: int, dim: int = LATENT_DIM):
+def _embedding(book: torch.nn.Module) -> torch.nn.Embedding:
+    """The codebook of a :func:`_codebook_holder` (torch types a submodule as Tensor | Module)."""
+    return cast("torch.nn.Embedding", book.embedding)
+
+
+def _group_residual_codebooks(groups: int, n_codes: int, dim: int = LATENT_DIM) -> torch.nn.Module:
     """GRVQ at inference, in AcademiCodec's parameter layout (``quantizer_modules.<g>.embedding``
     for level 1, ``quantizer_modules2.<g>.embedding`` for level 2): the latent's channels are split
     into ``groups`` equal parts, each replaced by its nearest code; level 2 codes level 1's residual.
@@ -70,7 +80,7 @@ def _group_residual_codebooks(groups: int, n_codes: int, dim: int = LATENT_DIM):
     import torch
 
     class GroupResidualCodebooks(torch.nn.Module):
-        def __init__(self):
+        def __init__(self) -> None:
             super().__init__()
             if dim % groups:
                 raise CheckpointError(f"hificodec: {dim} latent channels do not split into {groups} groups")
@@ -79,34 +89,35 @@ def _group_residual_codebooks(groups: int, n_codes: int, dim: int = LATENT_DIM):
             self.quantizer_modules2 = torch.nn.ModuleList(_codebook_holder(n_codes, dim // groups)
                                                           for _ in range(groups))
 
-        def levels(self):
+        def levels(self) -> tuple[torch.nn.ModuleList, ...]:
             return (self.quantizer_modules, self.quantizer_modules2)[:RESIDUAL_LEVELS]
 
-        def encode(self, z):  # [B, dim, T] -> [B, levels * groups, T]
+        def encode(self, z: Tensor) -> Tensor:  # [B, dim, T] -> [B, levels * groups, T]
             residual, codes = z.transpose(1, 2), []
             for books in self.levels():
                 parts = torch.split(residual, dim // groups, dim=-1)
                 picked = []
                 for x, book in zip(parts, books):
-                    w = book.embedding.weight
+                    w = _embedding(book).weight
                     d = (x * x).sum(-1, keepdim=True) - 2 * x @ w.T + (w * w).sum(-1)
                     idx = d.argmin(-1)
                     codes.append(idx)
-                    picked.append(book.embedding(idx))
+                    picked.append(_embedding(book)(idx))
                 residual = residual - torch.cat(picked, -1)
             return torch.stack(codes, 1)
 
-        def decode(self, codes):  # [B, levels * groups, T] -> [B, dim, T]
-            out = 0
+        def decode(self, codes: Tensor) -> Tensor:  # [B, levels * groups, T] -> [B, dim, T]
+            out: Tensor | int = 0
             for level, books in enumerate(self.levels()):
-                out = out + torch.cat([book.embedding(codes[:, level * groups + g])
+                out = out + torch.cat([_embedding(book)(codes[:, level * groups + g])
                                        for g, book in enumerate(books)], -1)
+            assert not isinstance(out, int)  # RESIDUAL_LEVELS >= 1 levels were added
             return out.transpose(1, 2)
 
     return GroupResidualCodebooks()
 
 
-def is_academicodec(obj) -> bool:
+def is_academicodec(obj: object) -> bool:
     return isinstance(obj, dict) and set(ACADEMICODEC_PARTS) <= set(obj) and all(
         isinstance(obj[k], dict) for k in ACADEMICODEC_PARTS)
 
@@ -117,16 +128,16 @@ class HiFiCodecCodec(NeuralCodec):
     version = "1"
 
     def __init__(self, checkpoint: str | None = None, config: str | None = None, weights: str = "pretrained",
-                 device: str = "cpu", trust_checkpoint: bool = False, **_):
+                 device: str = "cpu", trust_checkpoint: bool = False, **_: object) -> None:
         self.device, self._trust = device, trust_checkpoint
         self.weights = "checkpoint" if checkpoint else weights
         self.checkpoint = str(Path(checkpoint).expanduser()) if checkpoint else None
         self.config_path = str(Path(config).expanduser()) if config else None
-        self._raw = None
+        self._raw: Any = None
         if self.weights == "pretrained":  # the config fixes rate and bitrate: obtained now
             self.config_path, self.checkpoint = (str(ensure(src, "hificodec pretrained model"))
                                                  for src in PRETRAINED[self.name])
-        elif self.weights == "checkpoint" and Path(self.checkpoint).is_file():
+        elif self.weights == "checkpoint" and Path(self.checkpoint_arg(checkpoint)).is_file():
             self._raw = self._read_raw()
         self.format = "academicodec" if self.weights == "pretrained" or is_academicodec(self._raw) else "espnet"
         if self.format == "academicodec":
@@ -139,19 +150,20 @@ class HiFiCodecCodec(NeuralCodec):
                                        for k in range(1, self.n_q + 1))
             self.description = "HiFi-Codec 16 kHz (ESPnet), GRVQ 2 groups x k<=8, f_N=50 Hz, C=1024"
         self.weights_fingerprint = f"random-init-{RANDOM_INIT_SEED}" if self.weights == "random-init" else None
-        self._model = None
+        self._model: Any = None
 
-    def _read_raw(self):
+    def _read_raw(self) -> Any:
         import torch
+        checkpoint = self.checkpoint_file()
         try:
-            return torch.load(self.checkpoint, map_location="cpu", weights_only=not self._trust)
+            return torch.load(checkpoint, map_location="cpu", weights_only=not self._trust)
         except Exception:
-            return load_state_dict(self.checkpoint, trust=self._trust)  # raises the precise error
+            return load_state_dict(checkpoint, trust=self._trust)  # raises the precise error
 
     def _init_academicodec(self) -> None:
         """Rate, hop and codebooks from AcademiCodec's JSON config (--codec-config, else the
         config.json beside the checkpoint)."""
-        cfg = Path(self.config_path) if self.config_path else Path(self.checkpoint).with_name("config.json")
+        cfg = Path(self.config_path) if self.config_path else Path(self.checkpoint_file()).with_name("config.json")
         if not cfg.is_file():
             raise CheckpointError(f"hificodec: {self.checkpoint} is an AcademiCodec checkpoint and needs its JSON "
                                   f"config (e.g. config_24k_320d.json): pass --codec-config FILE (not found: {cfg})")
@@ -173,7 +185,7 @@ class HiFiCodecCodec(NeuralCodec):
         self.description = (f"HiFi-Codec {self.sample_rate / 1000:g} kHz (AcademiCodec), GRVQ {self.groups} groups x "
                             f"{RESIDUAL_LEVELS} levels, f_N={self.frame_rate:g} Hz, C={self.codebook_size}")
 
-    def _academicodec_model(self):
+    def _academicodec_model(self) -> Any:
         import torch
         from espnet2.gan_codec.hificodec.module import Encoder, Generator
         h = self.h
@@ -194,10 +206,10 @@ class HiFiCodecCodec(NeuralCodec):
         self._raw = None
         return m
 
-    def _codec_conf(self) -> dict:
+    def _codec_conf(self) -> dict[str, Any]:
         from espnet2.gan_codec.hificodec import HiFiCodec
         gp = copy.deepcopy(inspect.signature(HiFiCodec.__init__).parameters["generator_params"].default)
-        conf = {"sampling_rate": 16000}
+        conf: dict[str, Any] = {"sampling_rate": 16000}
         if self.config_path:
             import yaml
             p = Path(self.config_path)
@@ -212,7 +224,7 @@ class HiFiCodecCodec(NeuralCodec):
         return conf
 
     @property
-    def model(self):
+    def model(self) -> Any:
         if self._model is None:
             import torch
             try:
@@ -222,25 +234,26 @@ class HiFiCodecCodec(NeuralCodec):
             torch.manual_seed(RANDOM_INIT_SEED)
             if self.format == "academicodec":
                 self._model = self._academicodec_model().eval().to(self.device)
-                self.checkpoint_sha256 = sha256_file(self.checkpoint)
+                self.checkpoint_sha256 = sha256_file(self.checkpoint_file())
                 return self._model
             m = HiFiCodec(**self._codec_conf())
             gen = m.generator
             if self.weights == "checkpoint":
-                if not Path(self.checkpoint).is_file():
-                    raise CheckpointError(f"hificodec: checkpoint not found: {self.checkpoint}")
-                raw = load_state_dict(self.checkpoint, trust=self._trust)
+                checkpoint = self.checkpoint_file()
+                if not Path(checkpoint).is_file():
+                    raise CheckpointError(f"hificodec: checkpoint not found: {checkpoint}")
+                raw = load_state_dict(checkpoint, trust=self._trust)
                 sd = {}
                 for k, v in raw.items():
                     k = k[len("codec."):] if k.startswith("codec.") else k
                     if k.startswith("generator."):
                         sd[k[len("generator."):]] = v
-                apply_state_dict(gen, sd, self.checkpoint, self.name)
-                self.checkpoint_sha256 = sha256_file(self.checkpoint)
+                apply_state_dict(gen, sd, checkpoint, self.name)
+                self.checkpoint_sha256 = sha256_file(checkpoint)
             self._model = gen.eval().to(self.device)
         return self._model
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         if self.format == "academicodec":
             return {part: getattr(self.model, part).state_dict() for part in ACADEMICODEC_PARTS}
         return {f"codec.generator.{k}": v for k, v in self.model.state_dict().items()}
@@ -254,7 +267,7 @@ class HiFiCodecCodec(NeuralCodec):
             return self.n_q
         return max(1, int(round(bitrate_kbps * 1000 / (self.frame_rate * math.log2(self.codebook_size)))))
 
-    def codes_of(self, x, bitrate_kbps: float):
+    def codes_of(self, x: Tensor, bitrate_kbps: float) -> Tensor:
         """Levels group by group: [group 1 levels 1..k, group 2 levels 1..k]. ESPnet's GRVQ
         decodes one item at a time, so items are encoded one by one too."""
         import torch
@@ -266,7 +279,7 @@ class HiFiCodecCodec(NeuralCodec):
             out.append(c.permute(1, 0, 2).reshape(-1, c.shape[-1]))
         return torch.stack(out)
 
-    def audio_of(self, codes):
+    def audio_of(self, codes: Tensor) -> Tensor:
         import torch
         if self.format == "academicodec":
             return self.model.generator(self.model.quantizer.decode(codes))[:, 0, :]
@@ -288,7 +301,7 @@ class HiFiCodecCodec(NeuralCodec):
             y = self.model.decode(self.model.encode(t, target_bw=bitrate_kbps_ / GROUPS))
         return self.fit(y[:, 0, :], len(x))[0]
 
-    def info(self) -> dict:
+    def info(self) -> dict[str, Any]:
         if self.format == "academicodec":
             return {**super().info(), "format": "AcademiCodec", "groups": self.groups, "levels": RESIDUAL_LEVELS,
                     "config": self.config_path, "bitrate_formula": "R = f_N * (groups * levels) * log2(C)"}

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
 from ..errors import CodecError
 from .base import BaseCodec
+from .pyav import OpusCodec
 
 SEED = 20240824            # fixed seed of every rung's noise
 SR = 16000
@@ -61,7 +62,7 @@ def gain(db: float) -> Callable[[np.ndarray], np.ndarray]:
 def gain_delay(db: float, delay: int = DELAY_SAMPLES) -> Callable[[np.ndarray], np.ndarray]:
     a = 10 ** (db / 20)
 
-    def f(x):
+    def f(x: np.ndarray) -> np.ndarray:
         y = np.zeros_like(x)
         if delay < len(x):
             y[delay:] = a * x[: len(x) - delay]
@@ -74,49 +75,49 @@ def _sos_filter(kind: str, cutoff_hz: float, order: int = 8) -> Callable[[np.nda
     from scipy.signal import butter, sosfiltfilt
     sos = butter(order, cutoff_hz, btype=kind, fs=SR, output="sos")
 
-    def f(x):
+    def f(x: np.ndarray) -> np.ndarray:
         if len(x) < 2:
             return np.array(x, copy=True)
         return sosfiltfilt(sos, np.asarray(x, np.float64), padlen=min(3 * (2 * len(sos) + 1), len(x) - 1))
     return f
 
 
-def hard_clip(level: float = CLIP_LEVEL):
+def hard_clip(level: float = CLIP_LEVEL) -> Callable[[np.ndarray], np.ndarray]:
     return lambda x: np.clip(x, -level, level)
 
 
-def soft_clip(drive: float = SOFT_DRIVE):
+def soft_clip(drive: float = SOFT_DRIVE) -> Callable[[np.ndarray], np.ndarray]:
     return lambda x: np.tanh(drive * np.asarray(x, np.float64)) / drive
 
 
-def quantise(bits: int):
+def quantise(bits: int) -> Callable[[np.ndarray], np.ndarray]:
     """Uniform mid-tread quantiser of ``bits`` bits over [-1, 1): step 2 / 2**bits."""
     step = 2.0 / 2 ** bits
     return lambda x: np.clip(np.round(np.asarray(x, np.float64) / step) * step, -1.0, 1.0 - step)
 
 
-def mnru(q_db: float):
+def mnru(q_db: float) -> Callable[[np.ndarray], np.ndarray]:
     """ITU-T P.810 MNRU: y = x + x 10^(-Q/20) N, N white Gaussian, unit variance."""
     c = 10 ** (-q_db / 20)
     return lambda x: x + c * x * _noise(len(x), salt=1)
 
 
-def white_noise(snr_db: float):
+def white_noise(snr_db: float) -> Callable[[np.ndarray], np.ndarray]:
     """x plus white Gaussian noise ``snr_db`` below the signal's RMS (over the whole signal)."""
     return lambda x: x + _rms(x) * 10 ** (-snr_db / 20) * _noise(len(x), salt=2)
 
 
-def tv_gain(depth_db: float = 6.0, rate_hz: float = 2.0):
+def tv_gain(depth_db: float = 6.0, rate_hz: float = 2.0) -> Callable[[np.ndarray], np.ndarray]:
     """A slow sinusoidal gain, +-``depth_db`` at ``rate_hz`` (a linear, time-varying system)."""
-    def f(x):
+    def f(x: np.ndarray) -> np.ndarray:
         n = np.arange(len(x))
         return x * 10 ** (depth_db * np.sin(2 * np.pi * rate_hz * n / SR) / 20)
     return f
 
 
-def drops(block: int = DROP_BLOCK, every: int = DROP_EVERY):
+def drops(block: int = DROP_BLOCK, every: int = DROP_EVERY) -> Callable[[np.ndarray], np.ndarray]:
     """Every ``every``-th block of ``block`` samples (the last of each group) replaced by zeros."""
-    def f(x):
+    def f(x: np.ndarray) -> np.ndarray:
         y = np.array(x, copy=True)
         idx = np.arange(len(x))
         y[(idx // block) % every == every - 1] = 0
@@ -281,7 +282,7 @@ class LadderCodec(BaseCodec):
     bitrates_kbps = (256.0,)   # 16 kHz x 16 bit, for bookkeeping
     version = "1"
 
-    def __init__(self, rung: str, **_):
+    def __init__(self, rung: str, **_: object) -> None:
         r = RUNGS[rung]
         if r.fn is None:
             raise CodecError(f"ladder rung {rung!r} is not a plain degradation")
@@ -289,7 +290,7 @@ class LadderCodec(BaseCodec):
         self.name = f"ladder:{rung}"
         self.description = r.description
 
-    def cache_identity(self):
+    def cache_identity(self) -> tuple[object, ...]:
         return ("ladder", self.rung.name, self.version, SEED)
 
     def roundtrip_one(self, x: np.ndarray, bitrate_kbps: float) -> np.ndarray:
@@ -321,18 +322,18 @@ class TokenLadderCodec(BaseCodec):
     token_hop = TOKEN_HOP
     version = "1"
 
-    def __init__(self, rung: str, corrupt: float = 0.0, **_):
+    def __init__(self, rung: str, corrupt: float = 0.0, **_: object) -> None:
         self.rung = RUNGS[rung]
         self.name = f"ladder:{rung}"
         self.description = self.rung.description
         self.corrupt = float(corrupt)
         self._calls = itertools.count()
 
-    def cache_identity(self):
+    def cache_identity(self) -> tuple[object, ...] | None:
         # corrupted codes differ per call: never reuse outputs across runs
         return None if self.corrupt > 0 else ("ladder", self.rung.name, self.version)
 
-    def encode(self, audio, bitrate_kbps: float) -> np.ndarray:
+    def encode(self, audio: Any, bitrate_kbps: float) -> np.ndarray:
         batch = np.atleast_2d(np.asarray(audio, np.float32))
         if batch.ndim != 2 or not np.all(np.isfinite(batch)):
             raise CodecError(f"{self.name}: encode takes finite audio [batch, samples], got shape {batch.shape}")
@@ -348,7 +349,7 @@ class TokenLadderCodec(BaseCodec):
             codes[hit] = rng.integers(0, 2 ** TOKEN_BITS, int(hit.sum()))
         return codes
 
-    def decode(self, codes, bitrate_kbps: float | None = None) -> np.ndarray:
+    def decode(self, codes: Any, bitrate_kbps: float | None = None) -> np.ndarray:
         c = np.asarray(codes)
         if c.ndim != 3 or c.shape[1] != TOKEN_HOP:
             raise CodecError(f"{self.name}: decode takes codes [batch, {TOKEN_HOP}, frames], got shape {c.shape}")
@@ -364,15 +365,14 @@ class OpusLadderCodec(BaseCodec):
 
     bitrates_kbps = (64.0,)
 
-    def __init__(self, rung: str = "opus64", **_):
-        from .pyav import OpusCodec
+    def __init__(self, rung: str = "opus64", **_: object) -> None:
         self.inner = OpusCodec()
         self.rung = RUNGS[rung]
         self.name = f"ladder:{rung}"
         self.description = self.rung.description
         self.sample_rate = self.inner.sample_rate
 
-    def cache_identity(self):
+    def cache_identity(self) -> tuple[object, ...] | None:
         inner = self.inner.cache_identity()
         return None if inner is None else ("ladder", self.rung.name, *inner)
 
@@ -380,7 +380,7 @@ class OpusLadderCodec(BaseCodec):
         return np.asarray(self.inner.roundtrip(batch, 64.0), np.float32)
 
 
-def make_ladder_codec(variant: str | None = None, **_) -> BaseCodec:
+def make_ladder_codec(variant: str | None = None, **_: object) -> BaseCodec:
     """The codec of ladder rung ``variant`` (``--codec=ladder:<rung>``)."""
     if variant is None or variant not in RUNGS:
         what = "no rung given" if variant is None else f"unknown rung {variant!r}"
@@ -392,11 +392,11 @@ def make_ladder_codec(variant: str | None = None, **_) -> BaseCodec:
     return LadderCodec(variant)
 
 
-make_ladder_codec.variants = tuple(RUNGS)  # type: ignore[attr-defined]  # read by list-codecs
+make_ladder_codec.__dict__["variants"] = tuple(RUNGS)  # the family's members, read by list-codecs
 
 
-def _rung_factory(rung: str):
-    def factory(**_):
+def _rung_factory(rung: str) -> Callable[..., BaseCodec]:
+    def factory(**_: object) -> BaseCodec:
         return make_ladder_codec(rung)
     factory.__name__ = factory.__qualname__ = rung
     factory.__doc__ = f"ladder rung {rung!r} (``--codec=codec_conformance.codecs.ladder:{rung}``)"

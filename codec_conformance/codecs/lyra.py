@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -47,10 +48,10 @@ QUANTIZERS_AT = {3.2: 16, 6.0: 30, 9.2: 46}   # kbps -> quantizers used (64 / 12
 PCM_SCALE = 32768.0
 
 
-def read_verified(model_dir: Path) -> dict:
+def read_verified(model_dir: Path) -> dict[str, bytes]:
     """The bytes of every model file, each checked against its pinned SHA-256; a missing or
     altered file is a CodecError naming it."""
-    found = {}
+    found: dict[str, bytes] = {}
     for fname, want in MODEL_SHA256.items():
         p = model_dir / fname
         if not p.is_file():
@@ -77,7 +78,7 @@ class LyraCodec(BaseCodec):
                    "of 4-bit codebooks, GAN decoder), 16 kHz, TFLite models shipped in the package")
 
     def __init__(self, model_dir: str | Path | None = None, weights: str = "pretrained",
-                 checkpoint: str | None = None, config: str | None = None, **_):
+                 checkpoint: str | None = None, config: str | None = None, **_: object) -> None:
         if checkpoint or config:
             raise CodecError("lyra: --codec-checkpoint/--codec-config are not used; the Lyra v2 models ship in "
                              "the package (drop the options)")
@@ -99,25 +100,25 @@ class LyraCodec(BaseCodec):
         self._q_decode = quant.get_signature_runner("decode")
         self._quant = quant
 
-    def _interpreter(self, fname: str):
+    def _interpreter(self, fname: str) -> Any:
         it = self._Interpreter(model_content=self._models[fname], num_threads=1)
         it.allocate_tensors()
         return it
 
-    def _stream(self, fname: str):
+    def _stream(self, fname: str) -> tuple[Any, int, int]:
         """A streaming graph in its initial state (a new utterance): a fresh interpreter, since
         reset_all_variables() leaves TFLite resource variables as they are."""
         it = self._interpreter(fname)
         return it, it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
 
-    def cache_identity(self):
+    def cache_identity(self) -> tuple[object, ...]:
         return (self.name, self.version, tuple(sorted(self.model_sha256.items())))
 
     def quantizers_at(self, bitrate_kbps: float) -> int:
         return QUANTIZERS_AT[self.check_bitrate(bitrate_kbps)]
 
     # ---- codes ------------------------------------------------------------------------------
-    def encode(self, audio, bitrate_kbps: float) -> np.ndarray:
+    def encode(self, audio: Any, bitrate_kbps: float) -> np.ndarray:
         """audio float [batch, samples] at 16 kHz -> codes int32 [batch, n_q, frames] in 0..15,
         frames = ceil(samples / 320) (the last frame zero-padded)."""
         batch = self._as_batch(audio)
@@ -138,7 +139,7 @@ class LyraCodec(BaseCodec):
 
     token_hop = HOP
 
-    def decode(self, codes, bitrate_kbps: float | None = None) -> np.ndarray:
+    def decode(self, codes: Any, bitrate_kbps: float | None = None) -> np.ndarray:
         """codes int [batch, n_q, frames] (n_q of this bitrate, or of any operating point when no
         bitrate is given; -1 marks an unused quantizer) -> audio float32 [batch, frames * 320] on
         the 16-bit grid."""
@@ -175,7 +176,7 @@ class LyraCodec(BaseCodec):
         y = self.decode(self.encode(batch, bitrate_kbps), bitrate_kbps)
         return np.ascontiguousarray(y[:, :n]) if y.shape[1] >= n else np.pad(y, ((0, 0), (0, n - y.shape[1])))
 
-    def _as_batch(self, audio) -> np.ndarray:
+    def _as_batch(self, audio: Any) -> np.ndarray:
         arr = np.asarray(audio, dtype=np.float32)
         if arr.ndim != 2 or arr.shape[1] < 1:
             raise CodecError(f"lyra: encode takes audio [batch, samples] at 16 kHz, got shape {arr.shape}")
@@ -183,7 +184,7 @@ class LyraCodec(BaseCodec):
             raise CodecError("lyra: input has NaN/Inf samples")
         return arr
 
-    def info(self) -> dict:
+    def info(self) -> dict[str, Any]:
         d = super().info()
         d.update({"frame_rate_hz": self.frame_rate, "codebook_size": self.codebook_size,
                   "quantizers_at_kbps": {f"{k:g}": v for k, v in QUANTIZERS_AT.items()},

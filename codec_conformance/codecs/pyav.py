@@ -5,6 +5,7 @@ signal) and removed, so outputs are time-aligned to inputs."""
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import numpy as np
 
@@ -14,7 +15,7 @@ from .base import BaseCodec
 _S16 = 32768.0
 
 
-def _to_float(frame) -> np.ndarray:
+def _to_float(frame: Any) -> np.ndarray:
     a = frame.to_ndarray()
     name = frame.format.name
     if a.ndim == 2:
@@ -30,10 +31,10 @@ class AvCodec(BaseCodec):
     encoder: str = ""
     decoder: str = ""
     sample_format: str = "s16"
-    options: dict = {}
+    options: dict[str, str] = {}
     max_delay_s: float = 0.1
 
-    def __init__(self, device: str = "cpu", weights: str = "pretrained"):
+    def __init__(self, device: str = "cpu", weights: str = "pretrained") -> None:
         # FFmpeg runs on the CPU whatever the device, and has no weights (its info says "none",
         # so a mixed run with a random-init neural codec works); a checkpoint or config given for
         # one of these is a usage error (the factory takes no such parameter)
@@ -43,7 +44,7 @@ class AvCodec(BaseCodec):
         self._lock = threading.Lock()
         self.description = f"FFmpeg {self.encoder} via PyAV"
 
-    def cache_identity(self):
+    def cache_identity(self) -> tuple[object, ...]:
         import av
         return (type(self).__name__, self.version, av.__version__, self.encoder, self.decoder,
                 self.sample_format, sorted(self.options.items()))
@@ -55,6 +56,8 @@ class AvCodec(BaseCodec):
             enc = av.CodecContext.create(self.encoder, "w")
         except Exception as exc:
             raise CodecError(f"{self.name}: FFmpeg encoder {self.encoder!r} unavailable in PyAV ({exc})") from None
+        if not isinstance(enc, av.AudioCodecContext):
+            raise CodecError(f"{self.name}: FFmpeg encoder {self.encoder!r} is not an audio encoder")
         enc.sample_rate = self.sample_rate
         enc.layout = "mono"
         enc.format = self.sample_format
@@ -69,6 +72,7 @@ class AvCodec(BaseCodec):
         total = int(np.ceil((n + int(self.max_delay_s * self.sample_rate)) / fs)) * fs
         buf = np.zeros(total, dtype=np.float32)
         buf[:n] = x
+        pcm: np.ndarray
         if self.sample_format.startswith("s16"):
             pcm = np.clip(np.round(buf * _S16), -32768, 32767).astype(np.int16)
         else:
@@ -82,11 +86,13 @@ class AvCodec(BaseCodec):
             packets.extend(enc.encode(frame))
         packets.extend(enc.encode(None))
         dec = av.CodecContext.create(self.decoder, "r")
+        if not isinstance(dec, av.AudioCodecContext):
+            raise CodecError(f"{self.name}: FFmpeg decoder {self.decoder!r} is not an audio decoder")
         dec.sample_rate = self.sample_rate
         dec.layout = "mono"
         if enc.extradata:
             dec.extradata = enc.extradata
-        out = []
+        out: list[np.ndarray] = []
         for p in packets:
             out.extend(_to_float(f) for f in dec.decode(p))
         out.extend(_to_float(f) for f in dec.decode(None))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any, Callable, Iterable
 
 
 def bitrate_kbps(frame_rate_hz: float, n_codebooks: int, codebook_size: int) -> float:
@@ -9,7 +10,7 @@ def bitrate_kbps(frame_rate_hz: float, n_codebooks: int, codebook_size: int) -> 
     return frame_rate_hz * n_codebooks * math.log2(codebook_size) / 1000.0
 
 
-def init_rvq_codebooks(encode, layers, channels: int, sample_rate: int, seed: int) -> None:
+def init_rvq_codebooks(encode: Callable[[Any], Any], layers: Iterable[Any], channels: int, sample_rate: int, seed: int) -> None:
     """Fill each codebook of a random-init RVQ from encoder frames of a fixed signal.
 
     EnCodec-style codebooks start at zero and are only filled by k-means during training, so an

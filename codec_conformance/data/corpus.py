@@ -17,10 +17,13 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
 
-from .audio import load_audio, resample, content_hash
+from .audio import active_rms, content_hash, db, load_audio, resample
+from .harvard import SENTENCES
+from .tts import Voice, synthesize
 from ..errors import BadAudioError, ConformanceError
 
 EVAL_SR = 16000
@@ -50,8 +53,6 @@ MIN_ACTIVE_S = 0.1
 
 def silence_reason(x: np.ndarray, sr: int) -> tuple[float, str | None]:
     """(active level in dBFS, reason the signal holds no measurable speech or None)."""
-    from .audio import active_rms, db
-
     level = db(active_rms(x, sr))
     if not np.any(x):
         return level, "digital silence (every sample is 0)"
@@ -78,7 +79,7 @@ class Corpus:
     notes: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # file that could not be read -> why
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for u in self.items:
             if u.speech_level_dbfs is None:
                 u.speech_level_dbfs, u.silent = silence_reason(u.audio, self.sample_rate)
@@ -106,7 +107,7 @@ class Corpus:
         return Corpus(self.name, items, self.sample_rate, self.synthetic, self.description,
                       list(self.notes), dict(self.skipped))
 
-    def to_info(self) -> dict:
+    def to_info(self) -> dict[str, Any]:
         silent = {u.id: u.silent for u in self.items if u.silent is not None}
         return {"name": self.name, "synthetic": self.synthetic, "n_items": len(self.items),
                 "n_speakers": len(self.speakers), "sample_rate": self.sample_rate,
@@ -135,9 +136,7 @@ def default_cache_dir() -> Path:
     return Path(base)
 
 
-def _embedded_spec(n_speakers: int, n_per_speaker: int) -> list[dict]:
-    from .harvard import SENTENCES
-
+def _embedded_spec(n_speakers: int, n_per_speaker: int) -> list[dict[str, Any]]:
     if n_speakers > len(EMBEDDED_VOICES):
         raise ConformanceError(f"the embedded corpus has {len(EMBEDDED_VOICES)} voices; asked for {n_speakers}")
     spec = []
@@ -149,11 +148,10 @@ def _embedded_spec(n_speakers: int, n_per_speaker: int) -> list[dict]:
     return spec
 
 
-def _build_embedded(spec: list[dict], out_dir: Path) -> None:
+def _build_embedded(spec: list[dict[str, Any]], out_dir: Path) -> None:
     """Synthesize ``spec`` in order in a fresh process (eSpeak carries state between calls, so a
     fixed order in a fresh process is what makes the audio bit-exact on every machine)."""
     import soundfile as sf
-    from .tts import Voice, synthesize
 
     out_dir.mkdir(parents=True, exist_ok=True)
     for it in spec:
@@ -181,7 +179,7 @@ def load_embedded(n_speakers: int = 4, n_per_speaker: int = 3, cache_dir: Path |
         except OSError:  # another worker finished first
             import shutil
             shutil.rmtree(tmp, ignore_errors=True)
-    items = []
+    items: list[Utterance] = []
     for it in spec:
         x, _ = load_audio(d / (it["id"] + ".wav"))
         items.append(Utterance(it["id"], it["speaker"], x, transcript=it["text"], path=str(d / (it["id"] + ".wav"))))
@@ -199,7 +197,7 @@ def read_transcripts_tsv(path: Path) -> dict[str, str]:
     head = lines[0].split("\t")
     id_col = next((head.index(c) for c in ("utt_id", "id", "local_path") if c in head), 0)
     tx_col = next((head.index(c) for c in ("text", "transcript") if c in head), len(head) - 1)
-    out = {}
+    out: dict[str, str] = {}
     for line in lines[1:]:
         parts = line.split("\t")
         if len(parts) <= max(id_col, tx_col):
@@ -210,7 +208,7 @@ def read_transcripts_tsv(path: Path) -> dict[str, str]:
     return out
 
 
-def _read_transcripts(root: Path, extra: list[Path] = ()) -> dict[str, str]:
+def _read_transcripts(root: Path, extra: Sequence[Path] = ()) -> dict[str, str]:
     """Map utterance id -> text from LibriSpeech ``*.trans.txt`` and ``transcripts.tsv`` files."""
     out: dict[str, str] = {}
     for f in root.rglob("*.trans.txt"):
@@ -227,9 +225,10 @@ def find_audio(root: Path) -> tuple[list[Path], dict[str, str]]:
     """(audio files under ``root``, sorted; folders that could not be listed -> why).
 
     ``Path.rglob`` skips a folder it may not read without a word; this names it."""
-    files, problems = [], {}
+    files: list[Path] = []
+    problems: dict[str, str] = {}
 
-    def onerror(exc: OSError):
+    def onerror(exc: OSError) -> None:
         problems[str(exc.filename)] = f"folder cannot be listed: {exc.strerror or exc}"
 
     for d, _, names in os.walk(root, onerror=onerror, followlinks=True):
@@ -254,7 +253,7 @@ def load_folder(root: str | Path, sample_rate: int = EVAL_SR, transcripts: str |
         q / "transcripts.tsv" for q in list(root.resolve().parents)[:3] if (q / "transcripts.tsv").is_file()]
     texts = _read_transcripts(root, extra)
     notes: list[str] = []
-    items = []
+    items: list[Utterance] = []
     for p in files:
         rel = p.relative_to(root)
         speaker = rel.parts[0] if len(rel.parts) > 1 else re.split(r"[-_]", p.stem)[0]
@@ -277,7 +276,7 @@ def load_ravdess(root: str | Path, sample_rate: int = EVAL_SR) -> Corpus:
     """RAVDESS: ``03-01-EE-II-SS-RR-AA.wav``; emotion EE, actor AA (speech only, modality 03)."""
     root = Path(root)
     files, skipped = find_audio(root) if root.is_dir() else ([], {})
-    items = []
+    items: list[Utterance] = []
     notes: list[str] = []
     for p in files:
         parts = p.stem.split("-")
@@ -300,7 +299,7 @@ class AudioBank:
     """A folder of noise recordings or room impulse responses, loaded at one sample rate."""
 
     def __init__(self, name: str, signals: dict[str, np.ndarray], sample_rate: int, source: str,
-                 skipped: dict[str, str] | None = None):
+                 skipped: dict[str, str] | None = None) -> None:
         if not signals:
             raise ConformanceError(f"{name}: no readable audio in {source}" + (f"; {skipped}" if skipped else ""))
         self.name, self.signals, self.sample_rate, self.source = name, signals, sample_rate, source
@@ -313,7 +312,8 @@ class AudioBank:
         if not root.is_dir():
             raise ConformanceError(f"{kind} directory not found: {root}")
         files, problems = find_audio(root)
-        sig, skipped = {}, {str(Path(k).relative_to(root)): v for k, v in problems.items()}
+        sig: dict[str, np.ndarray] = {}
+        skipped = {str(Path(k).relative_to(root)): v for k, v in problems.items()}
         for p in files:
             try:
                 sig[str(p.relative_to(root))], _ = load_audio(p, sample_rate)

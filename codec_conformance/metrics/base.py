@@ -12,7 +12,7 @@ dropped or replaced.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -50,8 +50,9 @@ class Metric:
     version = "1"
     stand_in = False
     description = ""
-    evaluator = None        # name of the model behind it, when there is one
-    evaluator_settings = None  # dict of settings that fix its output (decoding, threads), for provenance
+    evaluator: str | None = None  # name of the model behind it, when there is one
+    # settings that fix its output (decoding, threads), for provenance
+    evaluator_settings: dict[str, Any] | None = None
     stages: Stages = Stages()  # where long scoring says how far it is (the engine hands its own over)
 
     def __init_subclass__(cls, **kw):

@@ -14,12 +14,15 @@ on it. Tested to give speechmos' own numbers.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Sequence
 
 import numpy as np
 
 from ..errors import EvaluatorUnavailable
 from ..catalogue import MetricInfo
 from .base import Metric, Undefined
+from .threads import cpu_budget
 
 SR = 16000
 INPUT_LENGTH = 9.01
@@ -41,16 +44,16 @@ class Dnsmos(Metric):
     description = "non-intrusive overall MOS (OVRL) of the processed signal; the reference is unused"
 
     @classmethod
-    def from_settings(cls, settings=None, device: str = "cpu"):
+    def from_settings(cls, settings: object = None, device: str = "cpu") -> Dnsmos:
         return cls(device=device)
 
-    def __init__(self, device: str = "cpu"):
+    def __init__(self, device: str = "cpu") -> None:
         self.device = device
-        self._session = None
-        self._pool = None
+        self._session: Any = None
+        self._pool: ThreadPoolExecutor | None = None
 
     @property
-    def session(self):
+    def session(self) -> Any:
         if self._session is None:
             try:
                 import onnxruntime as ort
@@ -69,17 +72,14 @@ class Dnsmos(Metric):
             self._session = ort.InferenceSession(path, opts, providers=providers)
         return self._session
 
-    def _windows_pool(self):
+    def _windows_pool(self) -> ThreadPoolExecutor:
         """Threads that score windows side by side (ONNX Runtime releases the GIL), sized to the
         run's thread budget: the budget changes the speed, never a number."""
         if self._pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            from .threads import cpu_budget
             self._pool = ThreadPoolExecutor(max_workers=cpu_budget(), thread_name_prefix="dnsmos")
         return self._pool
 
-    def item(self, ref, deg, sr, utt):
+    def item(self, ref: np.ndarray, deg: np.ndarray, sr: int, utt: object) -> float:
         if sr != SR:
             raise Undefined(f"DNSMOS needs {SR} Hz audio, got {sr}")
         if np.max(np.abs(deg)) <= 0:
@@ -90,7 +90,7 @@ class Dnsmos(Metric):
             audio = np.append(audio, audio)
         num_hops = int(np.floor(len(audio) / SR) - INPUT_LENGTH) + 1
         segs = []
-        hops = range(num_hops)
+        hops: Sequence[int] = range(num_hops)
         if self.MAX_WINDOWS and num_hops > self.MAX_WINDOWS:  # evenly spread, first and last kept
             hops = sorted({int(round(k)) for k in np.linspace(0, num_hops - 1, self.MAX_WINDOWS)})
         for idx in hops:  # the reference script's window arithmetic, verbatim
@@ -99,7 +99,8 @@ class Dnsmos(Metric):
                 continue
             segs.append(seg.astype("float32")[np.newaxis, :])
         session = self.session
-        run = lambda seg: OVRL_POLY(session.run(None, {"input_1": seg})[0][0][2])  # noqa: E731
+        def run(seg: np.ndarray) -> float:
+            return OVRL_POLY(session.run(None, {"input_1": seg})[0][0][2])
         ovrl = list(self._windows_pool().map(run, segs)) if len(segs) > 1 else [run(s) for s in segs]
         if not ovrl:
             raise Undefined("DNSMOS: no complete 9.01 s window")

@@ -6,8 +6,10 @@ from functools import lru_cache
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..catalogue import MetricInfo
+from ..data.audio import resample
 from .base import Metric, Undefined
 
 # Multi-resolution log-mel distance, after the DAC paper's mel loss (descript-audio-codec
@@ -20,11 +22,11 @@ MEL_CLAMP = 1e-5
 MEL_POW = 2.0
 
 
-def _hz_to_mel(f):
+def _hz_to_mel(f: ArrayLike) -> np.ndarray:
     return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
 
 
-def _mel_to_hz(m):
+def _mel_to_hz(m: ArrayLike) -> np.ndarray:
     return 700.0 * (10 ** (np.asarray(m) / 2595.0) - 1.0)
 
 
@@ -71,7 +73,7 @@ class MelDistance(Metric):
     description = ("multi-resolution log-mel L1 (windows 64..2048 at 16 kHz, 5..160 mel bands, "
                    "hop win/4, log10(max(mag,1e-5)^2)); 0 for identical signals")
 
-    def item(self, ref, deg, sr, utt):
+    def item(self, ref: np.ndarray, deg: np.ndarray, sr: int, utt: object) -> float:
         return mel_distance(ref, deg, sr)
 
 
@@ -84,13 +86,12 @@ class Pesq(Metric):
     evaluator = "ITU-T P.862.2 (pesq package)"
     description = "wide-band PESQ (P.862.2) at 16 kHz; narrow-band (P.862) at 8 kHz"
 
-    def __init__(self, mode: str = "wb"):
+    def __init__(self, mode: str = "wb") -> None:
         self.mode = mode
 
-    def item(self, ref, deg, sr, utt):
+    def item(self, ref: np.ndarray, deg: np.ndarray, sr: int, utt: object) -> float:
         from pesq import pesq as _pesq, NoUtterancesError, BufferTooShortError
 
-        from ..data.audio import resample
         fs = 16000 if self.mode == "wb" else 8000
         for what, sig in (("reference", ref), ("signal under test", deg)):
             if not np.any(sig):
@@ -115,10 +116,10 @@ class Stoi(Metric):
     evaluator = "pystoi"
     description = "short-time objective intelligibility (Taal 2011); extended=True gives ESTOI"
 
-    def __init__(self, extended: bool = False):
+    def __init__(self, extended: bool = False) -> None:
         self.extended = extended
 
-    def item(self, ref, deg, sr, utt):
+    def item(self, ref: np.ndarray, deg: np.ndarray, sr: int, utt: object) -> float:
         from pystoi import stoi
 
         n = min(len(ref), len(deg))
@@ -157,5 +158,5 @@ class SiSdr(Metric):
                       bounds=(-math.inf, SI_SDR_CAP_DB), plot_span=5.0)
     description = f"scale-invariant SDR, capped at +{SI_SDR_CAP_DB:g} dB"
 
-    def item(self, ref, deg, sr, utt):
+    def item(self, ref: np.ndarray, deg: np.ndarray, sr: int, utt: object) -> float:
         return si_sdr(ref, deg)
