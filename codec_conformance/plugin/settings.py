@@ -204,8 +204,12 @@ class Settings:
         return p if p.is_absolute() else Path(self.rootdir) / p
 
     def to_dict(self) -> dict:
-        """The codecs and every option's value (as recorded in results.json)."""
-        return {"codecs": list(self.codecs), **{name: getattr(self, name) for name in OPTIONS}}
+        """The codecs and every option's value (as recorded in results.json); a mirror URL's
+        password shows as ``***``."""
+        from ..fetch import redact
+        out = {"codecs": list(self.codecs), **{name: getattr(self, name) for name in OPTIONS}}
+        out["model_mirror"] = redact(out["model_mirror"]) if out["model_mirror"] else out["model_mirror"]
+        return out
 
 
 def project_dir(start: str | Path) -> Path:
