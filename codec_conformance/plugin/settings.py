@@ -79,6 +79,8 @@ OPTIONS = {
     "config": (None, "model config file, for codecs whose checkpoint needs one"),
     "weights": ("pretrained", "pretrained | random-init (untrained weights: pipeline checks only)", choice("pretrained", "random-init")),
     "trust_checkpoint": (False, "allow full unpickling of a checkpoint (runs code: only for files you trust)"),
+    "trust_evaluators": (False, "load evaluator files that can run code (HyperPyYAML tags beyond the published ECAPA "
+                         "model's, funasr remote code, checkpoints that are not weights only): only for files you trust"),
     "precision": ("fp32", "fp32 | fp16 | bf16: mixed-precision (autocast) round trips for neural codecs; fp16 is for GPUs", choice("fp32", "fp16", "bf16")),
     "device": ("auto", "auto | cpu | cuda | cuda:N (auto: cuda:(worker index mod GPUs) when present)", device),
     "profile": ("smoke", "smoke | standard | paper: corpus size, condition grid, Hypothesis examples", profile_name),
@@ -112,7 +114,7 @@ OPTIONS = {
     "timeout": (600.0, "seconds one codec round trip (one batch) may take; then its test errors, naming the codec "
                        "(0: no limit)", seconds),
 }
-BOOL_OPTIONS = {"trust_checkpoint", "update_thresholds", "no_cache", "measure_only", "offline"}
+BOOL_OPTIONS = {"trust_checkpoint", "trust_evaluators", "update_thresholds", "no_cache", "measure_only", "offline"}
 PATH_OPTIONS = {"checkpoint", "config", "corpus", "noise_dir", "rir_dir", "emotion_corpus", "emotion_model",
                 "thresholds", "thresholds_dir", "report_dir", "baseline", "cache_dir", "asr_model",
                 "speaker_model"}
@@ -157,6 +159,7 @@ class Settings:
     config: str | None = None
     weights: str = "pretrained"
     trust_checkpoint: bool = False
+    trust_evaluators: bool = False
     precision: str = "fp32"
     device: str = "auto"
     profile: str = "smoke"
