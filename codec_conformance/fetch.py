@@ -43,7 +43,20 @@ from .errors import ConformanceError
 
 CHUNK = 1 << 20
 ATTEMPTS = 4            # transfers per file (each continues the .part left by the previous one)
-TIMEOUT_S = 60.0        # socket timeout of one request
+TIMEOUT_S = 60.0        # socket timeout of one request (no byte for this long: the attempt fails)
+# Bounds (docs/reliability.md, "Downloads and archives"):
+MAX_DOWNLOAD_BYTES = 8 << 30   # a file whose Source declares no size: at most 8 GiB (Whisper large-v3: 2.9 GiB)
+DEADLINE_S = 4 * 3600.0        # one file, every attempt together (env CODEC_CONFORMANCE_DOWNLOAD_DEADLINE_S)
+DEADLINE_ENV = "CODEC_CONFORMANCE_DOWNLOAD_DEADLINE_S"
+EXTRACT_RATIO = 20             # an archive extracts to at most 20x its size (its declared size, else its bytes) ...
+MAX_EXTRACT_BYTES = 64 << 30   # ... and never more than 64 GiB (a small archive may always reach EXTRACT_FLOOR)
+EXTRACT_FLOOR = 16 << 20
+MAX_MEMBERS = 1_000_000        # ... in at most a million entries
+LINGER_S = 1.0                 # after the announced length: how long to wait for bytes beyond it
+# A redirect to another host is followed only for a pinned file, or to the CDN its canonical host
+# is known to redirect to (huggingface.co: its LFS/Xet CDN; github.com: release assets).
+REDIRECT_HOSTS = {"huggingface.co": ("huggingface.co", "hf.co"), "github.com": ("githubusercontent.com",),
+                  "www.openslr.org": ("openslr.org",), "zenodo.org": ("zenodo.org",)}
 _TRUE = ("1", "true", "yes", "on")
 _config: dict = {"offline": False, "mirror": None}
 
@@ -252,48 +265,119 @@ def missing_text(src: Source, label: str = "") -> str:
             "or run without --codec-offline / HF_HUB_OFFLINE")
 
 
+class _Refused(Exception):
+    """A body, redirect or archive refused for good (past a bound, longer than announced, sent
+    elsewhere, not an archive): what was written is deleted and the transfer is not retried."""
+
+
+class _TimeUp(Exception):
+    """The download deadline passed (the data that arrived is kept and continued next time)."""
+
+
+def deadline_s() -> float:
+    """Seconds one file's download may take, every attempt together."""
+    raw = os.environ.get(DEADLINE_ENV, "").strip()
+    if not raw:
+        return DEADLINE_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value != value or value == float("inf"):
+        raise FetchError(f"{DEADLINE_ENV}={raw!r}: use a number of seconds > 0, e.g. 14400")
+    return value
+
+
+def _size_text(n: int) -> str:
+    return f"{n} bytes ({n / 2**20:.1f} MiB)" if n >= 2**20 else f"{n} bytes"
+
+
 def _download(src: Source, path: Path, what: str) -> None:
     url = rewrite(src.url)
+    shown = redact(url)
+    via = f" (from {shown})" if url != src.url else ""
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(path.name + ".part")
+    limit = src.size if src.size else MAX_DOWNLOAD_BYTES
+    limit_text = (f"its declared size, {_size_text(limit)}" if src.size else
+                  f"the cap for files of undeclared size, {_size_text(limit)} (fetch.MAX_DOWNLOAD_BYTES)")
+    budget = deadline_s()
+    end = time.monotonic() + budget
     last: BaseException | None = None
     for _ in range(ATTEMPTS):
         try:
-            _transfer(url, part)
+            _transfer(url, part, src, limit, limit_text, end)
             last = None
             break
+        except _Refused as exc:
+            part.unlink(missing_ok=True)
+            raise FetchError(scrub(f"{what}download of {src.url}{via} refused: {exc}. Nothing was kept. Fetch it "
+                                   f"by hand from a source you trust and put it at {path} ({src.pin_text()})")) from None
+        except _TimeUp:
+            if part.is_file() and part.stat().st_size == 0:
+                part.unlink()
+            kept = (f"; the {part.stat().st_size} bytes that arrived are kept in {part} and continued next time"
+                    if part.is_file() else "")
+            raise FetchError(scrub(f"{what}download of {src.url}{via} did not finish within its deadline of "
+                                   f"{budget:g} s (set {DEADLINE_ENV} for a slow link, or fetch it by hand and put "
+                                   f"it at {path}; {src.pin_text()}){kept}")) from None
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:  # IncompleteRead included
             if isinstance(exc, urllib.error.HTTPError) and exc.code in (401, 403, 404, 410):
                 last = exc
                 break
             last = exc
+            if time.monotonic() >= end:
+                break
             time.sleep(0.2)
     if last is not None:
-        via = f" (from {url})" if url != src.url else ""
         if part.is_file() and part.stat().st_size == 0:
             part.unlink()  # nothing arrived: nothing to continue
         kept = (f"; partial data ({part.stat().st_size} bytes) is kept in {part} and continued next time"
                 if part.is_file() else "")
-        raise FetchError(f"{what}cannot download {src.url}{via}: {getattr(last, 'reason', last)}. Fetch it by "
-                         f"hand and put it at {path} ({src.pin_text()}){kept}") from None
+        raise FetchError(scrub(f"{what}cannot download {src.url}{via}: {getattr(last, 'reason', last)}. Fetch it "
+                               f"by hand and put it at {path} ({src.pin_text()}){kept}")) from None
+    if src.size and part.stat().st_size != src.size:
+        got = part.stat().st_size
+        part.unlink()
+        raise FetchError(scrub(f"{what}download of {src.url}{via} refused: {_size_text(got)}, but its declared "
+                               f"size is {_size_text(src.size)}. The file was deleted. Expected at {path}"))
     sha, md5 = _digests(part)
     why = _compare(sha, md5, src, _read_record(path) if not (src.sha256 or src.md5) else None)
     if why is not None:
         part.unlink()
-        raise FetchError(f"{what}download of {url} refused: {why}. The file was deleted; a mirror or proxy "
-                         f"may serve another file. Expected at {path}")
+        raise FetchError(scrub(f"{what}download of {shown} refused: {why}. The file was deleted; a mirror or proxy "
+                               f"may serve another file. Expected at {path}"))
+    if not (src.sha256 or src.md5) and archive_kind(path.name):
+        # no pin to vouch for it: record nothing until it is a readable archive of its kind
+        try:
+            _inspect_archive(part, path.name, _extract_bound(src, part), check_data=True)
+        except _Refused as exc:
+            part.unlink()
+            raise FetchError(scrub(f"{what}download of {src.url}{via} refused: {exc}. The file was deleted and "
+                                   f"nothing was recorded; another mirror, or the file fetched by hand and put at "
+                                   f"{path}, is tried next time")) from None
     os.replace(part, path)
     _write_record(path, sha, md5, src)
 
 
-def _transfer(url: str, part: Path) -> None:
-    """Fetch ``url`` into ``part``, continuing what is there (HTTP Range)."""
+def _transfer(url: str, part: Path, src: Source, limit: int, limit_text: str, end: float) -> None:
+    """Fetch ``url`` into ``part``, continuing what is there (HTTP Range), never writing more
+    than ``limit`` bytes nor reading past the time ``end`` (``time.monotonic()``)."""
+    if time.monotonic() >= end:
+        raise _TimeUp()
     have = part.stat().st_size if part.exists() else 0
-    req = urllib.request.Request(url, headers={"User-Agent": "codec-conformance"})
+    if have > limit:
+        part.unlink()
+        have = 0
+    bare, auth = _credentials(url)
+    req = urllib.request.Request(bare, headers={"User-Agent": "codec-conformance"})
+    if auth:  # not sent on to another host by a redirect
+        req.add_unredirected_header("Authorization", auth)
     if have:
         req.add_header("Range", f"bytes={have}-")
+    opener = urllib.request.build_opener(_Redirects(src))
     try:
-        resp = urllib.request.urlopen(req, timeout=TIMEOUT_S)
+        resp = opener.open(req, timeout=_left(end))
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and have:  # the .part is already whole (or longer than the file)
             total = _content_range_total(exc.headers.get("Content-Range"))
@@ -301,17 +385,57 @@ def _transfer(url: str, part: Path) -> None:
                 return
             part.unlink()
         raise
+    except (urllib.error.URLError, OSError):
+        if time.monotonic() >= end:
+            raise _TimeUp() from None
+        raise
     with resp:
-        if have and resp.status != 206:   # the server ignored the range: start over
+        if have and resp.status == 206:
+            start = _content_range_start(resp.headers.get("Content-Range"))
+            if start not in (0, have):  # bytes from somewhere else: nothing to append them to
+                part.unlink()
+                raise OSError(f"the server answered a request for bytes {have}- with bytes from {start}; "
+                              "starting over")
+            have = start
+        elif have:   # the server ignored the range (200): start over
             have = 0
         length = resp.headers.get("Content-Length")
-        total = have + int(length) if length and length.isdigit() else None
+        announced = int(length) if length and length.isdigit() else None
+        total = have + announced if announced is not None else None
+        whole = _content_range_total(resp.headers.get("Content-Range")) if resp.status == 206 else total
+        for n in (total, whole):
+            if n is not None and n > limit:
+                raise _Refused(f"the server announces {_size_text(n)}, more than {limit_text}")
         got = have
+        chunked = bool(getattr(resp, "chunked", False))
+        raw = getattr(resp, "fp", None)
+        read = resp.read1 if chunked or raw is None else raw.read1
         with open(part, "ab" if have else "wb") as f, _progress(url, total, have) as bar:
             while True:
-                block = resp.read(CHUNK)
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise _TimeUp()
+                if total is not None and got >= total:
+                    # the announced body is here: a byte more is a body longer than announced
+                    _settimeout(resp, min(LINGER_S, left))
+                    try:
+                        extra = raw.read1(1) if raw is not None and not chunked else b""
+                    except OSError:
+                        extra = b""
+                    if extra:
+                        raise _Refused(f"the body is longer than its Content-Length ({_size_text(announced or 0)})")
+                    break
+                _settimeout(resp, min(TIMEOUT_S, left))
+                try:
+                    block = read(CHUNK if total is None else min(CHUNK, total - got))
+                except TimeoutError:
+                    if time.monotonic() >= end:
+                        raise _TimeUp() from None
+                    raise
                 if not block:
                     break
+                if got + len(block) > limit:
+                    raise _Refused(f"the body is longer than {limit_text}")
                 f.write(block)
                 got += len(block)
                 bar(len(block))
@@ -319,11 +443,104 @@ def _transfer(url: str, part: Path) -> None:
             raise OSError(f"connection closed after {got} of {total} bytes")
 
 
+def _left(end: float) -> float:
+    left = end - time.monotonic()
+    if left <= 0:
+        raise _TimeUp()
+    return min(TIMEOUT_S, left)
+
+
+def _settimeout(resp, seconds: float) -> None:
+    """The socket timeout of the response's connection (each read waits at most this long)."""
+    sock = getattr(getattr(getattr(resp, "fp", None), "raw", None), "_sock", None)
+    if sock is not None:
+        try:
+            sock.settimeout(max(seconds, 0.001))
+        except OSError:
+            pass
+
+
 def _content_range_total(value: str | None) -> int | None:
     if value and "/" in value:
         tail = value.rsplit("/", 1)[1]
         return int(tail) if tail.isdigit() else None
     return None
+
+
+def _content_range_start(value: str | None) -> int | None:
+    """The first byte of a ``Content-Range: bytes START-END/TOTAL``, None when unreadable."""
+    if not value:
+        return None
+    head = value.strip().split(" ", 1)[-1].split("-", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+# ------------------------------------------------------------------------------ credentials, redirects
+def _credentials(url: str) -> tuple[str, str | None]:
+    """``url`` without its ``user:password@`` and the Basic Authorization header they make."""
+    u = urllib.parse.urlsplit(url)
+    if u.username is None and u.password is None:
+        return url, None
+    import base64
+    host = u.hostname or ""
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{u.port}" if u.port else "")
+    token = f"{urllib.parse.unquote(u.username or '')}:{urllib.parse.unquote(u.password or '')}"
+    return (urllib.parse.urlunsplit((u.scheme, netloc, u.path, u.query, u.fragment)),
+            "Basic " + base64.b64encode(token.encode()).decode())
+
+
+def redact(url: str | None) -> str:
+    """``url`` with the password of its ``user:password@`` replaced by ``***`` (for messages)."""
+    if not url:
+        return url or ""
+    u = urllib.parse.urlsplit(url)
+    if u.password is None:
+        return url
+    userinfo, _, hostport = u.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urllib.parse.urlunsplit((u.scheme, f"{user}:***@{hostport}", u.path, u.query, u.fragment))
+
+
+def scrub(text: str) -> str:
+    """``text`` with the password of any configured mirror (``--codec-model-mirror``,
+    CODEC_CONFORMANCE_MIRROR, HF_ENDPOINT) replaced by ``***``."""
+    for base in (_config.get("mirror"), os.environ.get("CODEC_CONFORMANCE_MIRROR"), os.environ.get("HF_ENDPOINT")):
+        if not base:
+            continue
+        u = urllib.parse.urlsplit(base)
+        if u.password:
+            text = text.replace(u.netloc, urllib.parse.urlsplit(redact(base)).netloc)
+            text = text.replace(u.password, "***")
+    return text
+
+
+def _host_allowed(canonical: str, host: str) -> bool:
+    suffixes = REDIRECT_HOSTS.get(canonical.lower(), ())
+    host = host.lower()
+    return any(host == s or host.endswith("." + s) for s in suffixes)
+
+
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect within the host asked, and to another host only for a pinned file or
+    to the known CDN of the file's canonical host; refuses any other (and an https -> http one)."""
+
+    def __init__(self, src: Source):
+        self.src = src
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        old, new = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(newurl)
+        pinned = bool(self.src.sha256 or self.src.md5)
+        if old.scheme == "https" and new.scheme != "https" and not pinned:
+            raise _Refused(f"{redact(req.full_url)} redirects from https to {redact(newurl)} and the file has no "
+                           "pinned checksum")
+        if (new.hostname, new.port) != (old.hostname, old.port) and not pinned:
+            canonical = urllib.parse.urlsplit(self.src.url).hostname or ""
+            if not _host_allowed(canonical, new.hostname or ""):
+                raise _Refused(f"{redact(req.full_url)} redirects to another host, {new.hostname} "
+                               f"({redact(newurl)}). A redirect to another host is followed only for a file with a "
+                               f"pinned checksum (this one has none: {self.src.pin_text()}) or to the known CDN of "
+                               f"its canonical host ({canonical}); use a mirror that serves the file itself")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
 class _progress:
@@ -338,7 +555,7 @@ class _progress:
                             desc=f"downloading {self.name}", file=sys.stderr, leave=False,
                             disable=os.environ.get("CODEC_CONFORMANCE_NO_PROGRESS") == "1")
         except ImportError:
-            print(f"codec-conformance: downloading {url}", file=sys.stderr)
+            print(f"codec-conformance: downloading {redact(url)}", file=sys.stderr)
 
     def __enter__(self):
         return self
@@ -384,38 +601,150 @@ class _lock:
 
 
 # ------------------------------------------------------------------------------ archives
+_ARCHIVE_SUFFIXES = ((".tar.gz", "tar"), (".tgz", "tar"), (".tar.bz2", "tar"), (".tbz2", "tar"), (".tar.xz", "tar"),
+                     (".txz", "tar"), (".tar", "tar"), (".zip", "zip"))
+
+
+def archive_kind(name: str) -> str | None:
+    """"zip" or "tar" by the file name's suffix, None for a file that is not an archive."""
+    low = name.lower()
+    return next((kind for suffix, kind in _ARCHIVE_SUFFIXES if low.endswith(suffix)), None)
+
+
 def extracted_dir(src: Source) -> Path:
-    """The folder beside an archive in the cache that it is extracted to."""
-    return src.path.with_name(src.path.name.split(".")[0] + ".d")
+    """The folder beside an archive in the cache that it is extracted to: the whole file name
+    less its archive suffix, plus ``.d`` (``data.v1.tar.gz`` -> ``data.v1.d``)."""
+    name = src.path.name
+    low = name.lower()
+    suffix = next((s for s, _ in _ARCHIVE_SUFFIXES if low.endswith(s)), "")
+    return src.path.with_name(name[: len(name) - len(suffix)] + ".d")
+
+
+def _extract_bound(src: Source, archive: Path) -> int:
+    """The most bytes the archive may extract to: EXTRACT_RATIO x its (declared) size, at least
+    EXTRACT_FLOOR, at most MAX_EXTRACT_BYTES."""
+    return min(MAX_EXTRACT_BYTES, max(EXTRACT_FLOOR, EXTRACT_RATIO * max(src.size or 0, archive.stat().st_size)))
+
+
+def _inspect_archive(archive: Path, name: str, bound: int, check_data: bool = False) -> None:
+    """Refuses (``_Refused``) an archive that is not a readable one of the kind its name says, or
+    whose members would extract to more than ``bound`` bytes or MAX_MEMBERS entries; with
+    ``check_data`` every member is also read (zip: CRC; tar: the whole stream decompressed)."""
+    import gzip
+    import lzma
+    import tarfile
+    import zipfile
+    import zlib
+    kind = archive_kind(name)
+    try:
+        if kind == "zip":
+            if not zipfile.is_zipfile(archive):
+                raise _Refused(f"{archive.name} is not a zip archive")
+            with zipfile.ZipFile(archive) as z:
+                infos = z.infolist()
+                _check_bound(len(infos), sum(i.file_size for i in infos), bound)
+                if check_data:
+                    bad = z.testzip()
+                    if bad is not None:
+                        raise _Refused(f"{archive.name}: member {bad!r} fails its CRC check")
+        elif kind == "tar":
+            with tarfile.open(archive) as t:
+                count = size = 0
+                for m in t:   # reads the whole stream (decompressing it; nothing is written)
+                    count += 1
+                    size += m.size if m.isreg() else 0
+                    _check_bound(count, size, bound)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, tarfile.TarError, gzip.BadGzipFile, lzma.LZMAError, EOFError,
+            zlib.error, ValueError, NotImplementedError) as exc:
+        raise _Refused(f"{archive.name} is not a readable {kind} archive ({exc})") from None
+
+
+def _check_bound(count: int, size: int, bound: int) -> None:
+    if count > MAX_MEMBERS:
+        raise _Refused(f"it holds more than {MAX_MEMBERS} entries (fetch.MAX_MEMBERS)")
+    if size > bound:
+        raise _Refused(f"its members add up to more than {_size_text(bound)} (the bound: {EXTRACT_RATIO}x the "
+                       f"archive's size, at least {_size_text(EXTRACT_FLOOR)}, at most {_size_text(MAX_EXTRACT_BYTES)}; "
+                       "fetch.EXTRACT_RATIO, EXTRACT_FLOOR, MAX_EXTRACT_BYTES): an archive bomb, or a bound too small "
+                       "for this file")
+
+
+def _extract_zip(archive: Path, tmp: Path, bound: int, label: str) -> None:
+    """Each member copied through a counter: at most ``bound`` bytes are written whatever the
+    headers say; a path leaving the folder is refused."""
+    import zipfile
+    written = 0
+    root = tmp.resolve()
+    with zipfile.ZipFile(archive) as z:
+        for info in z.infolist():
+            m = info.filename
+            target = (tmp / m).resolve()
+            if m.startswith("/") or ".." in Path(m).parts or (root != target and root not in target.parents):
+                raise FetchError(f"{label}: archive {archive} holds an unsafe path {m!r}; refused")
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with z.open(info) as fin, open(target, "wb") as fout:
+                while True:
+                    block = fin.read(CHUNK)
+                    if not block:
+                        break
+                    written += len(block)
+                    if written > bound:
+                        raise _Refused(f"extracting it wrote more than {_size_text(bound)}: an archive bomb")
+                    fout.write(block)
+
+
+def _extraction_ok(done: Path, src: Source) -> bool:
+    try:
+        return done.is_file() and done.read_text().strip() == src.url
+    except OSError:
+        return False
+
+
+def _forget(path: Path) -> None:
+    """Deletes a cached file and its verification record."""
+    path.unlink(missing_ok=True)
+    _record_file(path).unlink(missing_ok=True)
 
 
 def ensure_extracted(src: Source, label: str = "", subdir: str = "") -> Path:
     """The folder an archive (``.tar.gz``, ``.tgz``, ``.zip``) extracts to, beside it in the cache:
-    extracted once (into a temporary folder, then renamed), marked complete."""
+    extracted once (into a temporary folder, then renamed), marked complete with the archive's
+    URL. The extracted size is bounded (:func:`_extract_bound`); an archive that is unreadable or
+    past the bound is deleted (with its record) and the error names it."""
     archive = src.path
     dest = extracted_dir(src)
     done = dest / ".complete"
-    if done.is_file() and done.read_text().strip() == src.url:
+    if _extraction_ok(done, src):
         return dest / subdir if subdir else dest
     ensure(src, label)
     import shutil
     import tarfile
-    import zipfile
+    what = f"{label}: " if label else ""
     with _lock(dest):
-        if done.is_file():
+        if _extraction_ok(done, src):  # compared again inside the lock: another process may have finished
             return dest / subdir if subdir else dest
         tmp = dest.with_name(dest.name + f".tmp{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        if archive.name.endswith(".zip"):
-            with zipfile.ZipFile(archive) as z:
-                for m in z.namelist():
-                    if m.startswith("/") or ".." in Path(m).parts:
-                        raise FetchError(f"{label}: archive {archive} holds an unsafe path {m!r}; refused")
-                z.extractall(tmp)
-        else:
-            with tarfile.open(archive) as t:
-                t.extractall(tmp, filter="data")
+        try:
+            bound = _extract_bound(src, archive)
+            _inspect_archive(archive, archive.name, bound)
+            if archive_kind(archive.name) == "zip":
+                _extract_zip(archive, tmp, bound, label)
+            else:
+                with tarfile.open(archive) as t:
+                    t.extractall(tmp, filter="data")
+        except _Refused as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            _forget(archive)
+            raise FetchError(f"{what}archive {archive} (from {src.url}) refused: {exc}. The archive was deleted; "
+                             f"the next run fetches it again (or put a good copy at {archive}; {src.pin_text()})") from None
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         (tmp / ".complete").write_text(src.url)
         shutil.rmtree(dest, ignore_errors=True)
         os.replace(tmp, dest)

@@ -158,6 +158,10 @@ class Settings:
     trust_checkpoint: bool = option(
         False,
         "allow full unpickling of a checkpoint (runs code: only for files you trust)")
+    trust_evaluators: bool = option(
+        False,
+        "load evaluator files that can run code (HyperPyYAML tags beyond the published ECAPA model's, funasr "
+        "remote code, checkpoints that are not weights only): only for files you trust")
     precision: str = option(
         "fp32",
         "fp32 | fp16 | bf16: mixed-precision (autocast) round trips for neural codecs; fp16 is for GPUs",

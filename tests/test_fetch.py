@@ -25,11 +25,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 class FileServer:
     """Serves ``files`` (URL path -> bytes) with HTTP Range; ``drop_once[path] = n`` sends only
-    the first n bytes of the next full response to that path and closes the connection."""
+    the first n bytes of the next full response to that path and closes the connection;
+    ``range_from_zero`` holds paths whose ranged answers (206) start at byte 0 whatever was
+    asked; ``handlers[path](handler)`` answers that path itself (hostile servers);
+    ``authorization`` lists the Authorization header of each request."""
 
     def __init__(self):
         self.files: dict[str, bytes] = {}
         self.drop_once: dict[str, int] = {}
+        self.range_from_zero: set[str] = set()
+        self.handlers: dict = {}
+        self.authorization: list[str | None] = []
         self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
         server = self
 
@@ -40,8 +46,15 @@ class FileServer:
             def do_GET(self):
                 rng = self.headers.get("Range")
                 server.requests.append((self.path, rng))
+                server.authorization.append(self.headers.get("Authorization"))
                 if len(server.requests) > 200:  # bounded: a retry loop would stop here
                     self.send_error(429)
+                    return
+                if self.path in server.handlers:
+                    try:
+                        server.handlers[self.path](self)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass  # the client hung up (as it should on a refused body)
                     return
                 body = server.files.get(self.path)
                 if body is None:
@@ -53,8 +66,13 @@ class FileServer:
                     self.send_header("Content-Range", f"bytes */{len(body)}")
                     self.end_headers()
                     return
+                if start and self.path in server.range_from_zero:
+                    start = 0
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes 0-{len(body) - 1}/{len(body)}")
+                else:
+                    self.send_response(206 if start else 200)
                 part = body[start:]
-                self.send_response(206 if start else 200)
                 if start:
                     self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
                 self.send_header("Content-Length", str(len(part)))
@@ -299,7 +317,7 @@ def test_hificodec_pretrained_is_academicodec_24k_320_hop_and_its_checkpoint_loa
 
 
 # ------------------------------------------------------------------------------ evaluators and data
-def test_paper_speaker_evaluator_is_speechbrain_ecapa_from_the_hf_cache(caches, server):
+def test_paper_speaker_evaluator_is_speechbrain_ecapa_from_the_hf_cache(caches, server, monkeypatch):
     pytest.importorskip("speechbrain", reason="speechbrain is not installed (requirements.lock; setup.sh)")
     import torch
     from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
@@ -349,13 +367,16 @@ pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer
     caches.mkdir(parents=True, exist_ok=True)
     norm._save(tmp)
     files["mean_var_norm_emb.ckpt"] = tmp.read_bytes()
+    # the real files are pinned (paper.ECAPA_SHA256); these small stand-ins are served unpinned
+    import dataclasses
+    monkeypatch.setattr(paper, "ECAPA", tuple(dataclasses.replace(s, sha256=None) for s in paper.ECAPA))
     for src in paper.ECAPA:
         server.serve(src.url, files[src.url.rsplit("/", 1)[1]])
     settings = type("S", (), {"evaluators": "paper", "speaker_model": "auto"})()
     assert paper.uses_paper(settings, "eer")
     model_dir = paper.model_path("eer")
     assert Path(model_dir) == caches / "huggingface" / "hub" / "models--speechbrain--spkrec-ecapa-voxceleb" / \
-        "snapshots" / "main"
+        "snapshots" / paper.ECAPA_REVISION
     emb = EcapaEmbedder(model_dir).embed(np.random.default_rng(0).standard_normal(16000).astype(np.float32), 16000)
     assert emb.shape == (12,) and np.isfinite(emb).all()
 
@@ -594,3 +615,327 @@ def test_a_failed_download_names_a_part_file_only_when_one_was_kept(caches, serv
         fetch.ensure(src, "test weights")
     part = src.path.with_name("gone.bin.part")
     assert "cannot download" in str(e.value) and ".part" not in str(e.value) and not part.exists()
+
+
+# ------------------------------------------------------------------------------ bounds (issue 29, item 3)
+def _no_part_left(src: Source) -> bool:
+    return not src.path.exists() and not src.path.with_name(src.path.name + ".part").exists()
+
+
+def test_an_endless_body_stops_at_the_cap_and_nothing_is_kept(caches, server, monkeypatch):
+    """The old code wrote an endless body (no Content-Length) until the disk was full and kept
+    the .part "to continue" (here the server stops after 12 MB, which the old code stored and
+    recorded as verified). Now the body is cut at MAX_DOWNLOAD_BYTES and deleted."""
+    monkeypatch.setattr(fetch, "MAX_DOWNLOAD_BYTES", 2 << 20)
+    sent = []
+
+    def endless(h):
+        h.send_response(200)
+        h.end_headers()
+        for _ in range(12):  # bounded, so that the old code ends too
+            h.wfile.write(b"\0" * (1 << 20))
+            sent.append(1)
+    src = Source("https://files.example/endless.bin", "cc:models/endless.bin")
+    server.handlers[server.serve(src.url, b"")] = endless
+    with pytest.raises(FetchError) as e:
+        fetch.ensure(src, "endless")
+    msg = str(e.value)
+    assert "refused" in msg and "longer than the cap for files of undeclared size" in msg and "MAX_DOWNLOAD_BYTES" in msg
+    assert "Nothing was kept" in msg and _no_part_left(src)
+    assert len(server.requests) == 1  # a refused body is not fetched again
+
+
+def test_a_body_larger_than_the_declared_size_is_refused_before_it_is_read(caches, server):
+    """Source.size was declared but never checked: a 5 MB answer for a 1 MB file was stored."""
+    body = os.urandom(5 << 20)
+    src = Source("https://files.example/declared.bin", "cc:models/declared.bin", size=1 << 20)
+    server.serve(src.url, body)
+    with pytest.raises(FetchError, match=r"announces 5242880 bytes .* more than its declared size, 1048576 bytes"):
+        fetch.ensure(src)
+    assert _no_part_left(src)
+
+
+def test_a_smaller_file_than_declared_is_refused(caches, server):
+    """The old code accepted a file of any size for a Source with a declared size."""
+    src = Source("https://files.example/short.bin", "cc:models/short.bin", size=2000)
+    server.serve(src.url, os.urandom(1000))
+    with pytest.raises(FetchError, match="1000 bytes, but its declared size is 2000 bytes"):
+        fetch.ensure(src)
+    assert _no_part_left(src)
+
+
+def test_a_body_longer_than_its_content_length_is_refused(caches, server):
+    """A server announcing 1000 bytes and sending 50000: the old code stored the first 1000
+    (http.client stops there) and recorded them as the verified file; now it is refused."""
+    def liar(h):
+        h.send_response(200)
+        h.send_header("Content-Length", "1000")
+        h.end_headers()
+        h.wfile.write(os.urandom(50_000))
+    src = Source("https://files.example/liar.bin", "cc:models/liar.bin")
+    server.handlers[server.serve(src.url, b"")] = liar
+    with pytest.raises(FetchError, match=r"longer than its Content-Length \(1000 bytes\)"):
+        fetch.ensure(src)
+    assert _no_part_left(src) and fetch._read_record(src.path) is None
+
+
+def test_a_trickling_server_ends_at_the_deadline_with_a_clear_error(caches, server, monkeypatch):
+    """A byte every 0.5 s: the old code had no overall deadline and waited for all 40 (20 s);
+    with CODEC_CONFORMANCE_DOWNLOAD_DEADLINE_S=1.5 it stops after ~1.5 s, naming the setting."""
+    import time
+    monkeypatch.setenv("CODEC_CONFORMANCE_DOWNLOAD_DEADLINE_S", "1.5")
+
+    def trickle(h):
+        h.send_response(200)
+        h.send_header("Content-Length", "40")
+        h.end_headers()
+        for _ in range(40):
+            h.wfile.write(b"x")
+            h.wfile.flush()
+            time.sleep(0.5)
+    src = Source("https://files.example/slow.bin", "cc:models/slow.bin")
+    server.handlers[server.serve(src.url, b"")] = trickle
+    t0 = time.monotonic()
+    with pytest.raises(FetchError) as e:
+        fetch.ensure(src, "slow")
+    assert time.monotonic() - t0 < 6
+    msg = str(e.value)
+    assert "did not finish within its deadline of 1.5 s" in msg and "CODEC_CONFORMANCE_DOWNLOAD_DEADLINE_S" in msg
+    assert not src.path.exists()
+
+
+def test_a_bad_deadline_setting_is_named(caches, monkeypatch):
+    monkeypatch.setenv("CODEC_CONFORMANCE_DOWNLOAD_DEADLINE_S", "soon")
+    with pytest.raises(FetchError, match="CODEC_CONFORMANCE_DOWNLOAD_DEADLINE_S='soon': use a number of seconds"):
+        fetch.ensure(Source("https://files.example/x.bin", "cc:models/x.bin"))
+
+
+def _zip_bomb(n_bytes: int) -> bytes:
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        with z.open("zeros.bin", "w", force_zip64=True) as f:
+            block = b"\0" * (1 << 20)
+            for _ in range(n_bytes >> 20):
+                f.write(block)
+    return buf.getvalue()
+
+
+def _tar_bomb(n_bytes: int) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=9) as t:
+        info = tarfile.TarInfo("zeros.bin")
+        info.size = n_bytes
+        t.addfile(info, io.BytesIO(b"\0" * n_bytes))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar.gz"])
+def test_an_archive_bomb_is_refused_before_anything_is_written(caches, server, kind):
+    """A small archive of 64 MB of zeros (the battery's was 258 KB and filled the disk): the old
+    code extracted it whole; now the sum of its members is checked against 20x the archive's
+    size (at least 16 MiB) before extracting, and the archive is deleted."""
+    body = _zip_bomb(64 << 20) if kind == "zip" else _tar_bomb(64 << 20)
+    assert len(body) < 200_000
+    src = Source(f"https://files.example/bomb.{kind}", f"cc:data/bomb/bomb.{kind}", sha(body))
+    server.serve(src.url, body)
+    with pytest.raises(FetchError) as e:
+        fetch.ensure_extracted(src, "bomb")
+    assert "refused: its members add up to more than" in str(e.value) and "archive bomb" in str(e.value)
+    dest = fetch.extracted_dir(src)
+    assert not src.path.exists() and not dest.exists()
+    assert not [p for p in dest.parent.iterdir() if p.name.startswith(dest.name)]  # no temporary folder left
+
+
+def test_zip_extraction_counts_the_bytes_it_writes(caches, monkeypatch, tmp_path):
+    """Headers can lie; the zip extraction counts what it writes and stops at the bound."""
+    body = _zip_bomb(3 << 20)
+    archive = tmp_path / "a.zip"
+    archive.write_bytes(body)
+    (tmp_path / "out").mkdir()
+    with pytest.raises(fetch._Refused, match="wrote more than"):
+        fetch._extract_zip(archive, tmp_path / "out", 1 << 20, "test")
+
+
+# ------------------------------------------------------------------------------ the cache (issue 29, item 5)
+def _tar_gz(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar.gz"])
+def test_a_non_archive_from_an_unpinned_source_is_not_recorded_and_a_good_one_follows(caches, server, kind):
+    """An HTML page served for an unpinned archive: the old code recorded its SHA-256 as verified
+    and every later run crashed in zipfile/tarfile (an internal error), even from another mirror.
+    Now it is refused at download (deleted, no record) and the next run gets the real archive."""
+    src = Source(f"https://files.example/pkg/data.{kind}", f"cc:data/pkg/data.{kind}")
+    path = server.serve(src.url, b"<html>502 Bad Gateway</html>")
+    with pytest.raises(FetchError) as e:
+        fetch.ensure_extracted(src, "data")
+    assert f"is not a {kind.split('.')[0]} archive" in str(e.value) or "is not a readable" in str(e.value)
+    assert "nothing was recorded" in str(e.value)
+    assert not src.path.exists() and fetch._read_record(src.path) is None
+    server.files[path] = (_zip if kind == "zip" else _tar_gz)({"a/hello.txt": b"hello"})
+    d = fetch.ensure_extracted(src, "data")
+    assert (d / "a" / "hello.txt").read_bytes() == b"hello"
+
+
+def test_an_archive_recorded_before_that_is_unreadable_is_deleted_with_its_record(caches, server):
+    """A cache poisoned by the old code (a non-zip recorded as verified): the extraction now
+    refuses it with a FetchError naming it and deletes it and its record, so the next run
+    downloads it again (the old code raised zipfile.BadZipFile on every run)."""
+    src = Source("https://files.example/pkg/old.zip", "cc:data/pkg/old.zip")
+    src.path.parent.mkdir(parents=True, exist_ok=True)
+    src.path.write_bytes(b"not a zip")
+    assert fetch.check_file(src.path, src) is None  # recorded, as the old code did
+    with pytest.raises(FetchError, match=r"old.zip .*refused: old.zip is not a zip archive. The archive was deleted"):
+        fetch.ensure_extracted(src, "old")
+    assert not src.path.exists() and fetch._read_record(src.path) is None
+
+
+def test_archives_differing_only_in_version_extract_to_different_folders(caches, server):
+    """``data.v1.tar.gz`` and ``data.v2.tar.gz`` both extracted to ``data.d`` (the name up to its
+    first dot): the second returned the first's files. The folder is now the whole name less its
+    archive suffix."""
+    v1 = Source("https://files.example/pkg/data.v1.tar.gz", "cc:data/pkg/data.v1.tar.gz")
+    v2 = Source("https://files.example/pkg/data.v2.tar.gz", "cc:data/pkg/data.v2.tar.gz")
+    server.serve(v1.url, _tar_gz({"version.txt": b"1"}))
+    server.serve(v2.url, _tar_gz({"version.txt": b"2"}))
+    d1, d2 = fetch.ensure_extracted(v1), fetch.ensure_extracted(v2)
+    assert d1 != d2 and d1.name == "data.v1.d" and d2.name == "data.v2.d"
+    assert (d1 / "version.txt").read_bytes() == b"1" and (d2 / "version.txt").read_bytes() == b"2"
+    from codec_conformance.data import sources  # the shipped corpora keep their folders
+    assert fetch.extracted_dir(sources.NAMED["librispeech:test-clean"].source).name == "test-clean.d"
+
+
+def test_the_complete_marker_is_compared_with_the_url_inside_the_lock(caches, server, monkeypatch):
+    """Another process finishes an extraction of *another* archive into the folder while this one
+    waits for the lock: the old code saw a `.complete` inside the lock and returned that folder
+    without comparing its URL; now it extracts its own archive."""
+    src = Source("https://files.example/pkg/mine.tar.gz", "cc:data/pkg/mine.tar.gz")
+    server.serve(src.url, _tar_gz({"mine.txt": b"mine"}))
+    fetch.ensure(src)
+    dest = fetch.extracted_dir(src)
+    real_lock = fetch._lock
+
+    class Racing(real_lock):
+        def __enter__(self):
+            if self.file == real_lock(dest).file and not (dest / ".complete").exists():
+                dest.mkdir(parents=True)
+                (dest / "theirs.txt").write_text("theirs")
+                (dest / ".complete").write_text("https://files.example/pkg/other.tar.gz")
+            return super().__enter__()
+    monkeypatch.setattr(fetch, "_lock", Racing)
+    d = fetch.ensure_extracted(src)
+    assert (d / "mine.txt").read_bytes() == b"mine" and not (d / "theirs.txt").exists()
+    assert (d / ".complete").read_text() == src.url
+
+
+@pytest.mark.parametrize("answer", ["206 from byte 0", "200"])
+def test_a_resumed_download_answered_from_byte_0_restarts_the_file(caches, server, answer):
+    """A transfer cut at 1 MB is continued with ``Range: bytes=1000000-``; a server answering
+    206 with the whole file (Content-Range from 0) had it appended: 3 MB stored as 4 MB and, for
+    an unpinned file, recorded as verified. Now the .part restarts at byte 0. (A 200 answer
+    already restarted it in the old code; kept here as the companion case.)"""
+    body = os.urandom(3_000_000)
+    src = Source("https://files.example/resume.bin", "cc:models/resume.bin")  # unpinned: nothing else catches it
+    path = server.serve(src.url, body)
+    if answer == "206 from byte 0":
+        server.drop_once[path] = 1_000_000
+        server.range_from_zero.add(path)
+    else:
+        calls = []
+
+        def cut_then_200(h):  # ignores Range: always 200 with the whole file (the first one cut)
+            calls.append(1)
+            h.send_response(200)
+            h.send_header("Content-Length", str(len(body)))
+            h.end_headers()
+            h.wfile.write(body if len(calls) > 1 else body[:1_000_000])
+            h.wfile.flush()
+            h.close_connection = True
+        server.handlers[path] = cut_then_200
+    p = fetch.ensure(src)
+    assert p.read_bytes() == body
+    assert server.requests[1] == (path, "bytes=1000000-")
+
+
+# ------------------------------------------------------------------------------ mirrors (issue 29, item 6)
+def test_a_mirror_with_credentials_never_shows_its_password(caches, server, monkeypatch, capsys):
+    """``--codec-model-mirror http://user:secret@host/``: the old code put the URL, password and
+    all, in its error ("cannot download ... (from http://user:secret@...)") and could not even
+    connect (urllib took ``user:secret@127.0.0.1`` for a host name). Now the credentials go in a
+    Basic Authorization header (never on to another host) and every message shows ``user:***@``;
+    results.json's settings too."""
+    import base64
+    mirror = server.url.replace("http://", "http://user:s3cr%40t@")
+    monkeypatch.setenv("CODEC_CONFORMANCE_MIRROR", mirror)
+    body = os.urandom(5000)
+    ok = Source("https://files.example/auth/ok.bin", "cc:models/ok.bin", sha(body))
+    server.serve(ok.url, body)
+    assert fetch.ensure(ok).read_bytes() == body
+    assert server.authorization[-1] == "Basic " + base64.b64encode(b"user:s3cr@t").decode()
+    gone = Source("https://files.example/auth/gone.bin", "cc:models/gone.bin")
+    with pytest.raises(FetchError) as e:
+        fetch.ensure(gone, "gone")
+    msg = str(e.value) + capsys.readouterr().err
+    assert "s3cr" not in msg and "user:***@127.0.0.1" in msg and "Not Found" in msg
+    from codec_conformance.plugin.settings import Settings
+    recorded = json.dumps(Settings(codecs=["opus"], model_mirror=mirror).to_dict())
+    assert "s3cr" not in recorded and "user:***@" in recorded
+    assert fetch.redact("https://a:b@h/x") == "https://a:***@h/x" and fetch.redact("https://h/x") == "https://h/x"
+
+
+def _redirect_to(target: str):
+    def handler(h):
+        h.send_response(302)
+        h.send_header("Location", target)
+        h.send_header("Content-Length", "0")
+        h.end_headers()
+    return handler
+
+
+def test_a_redirect_to_another_host_is_refused_unless_the_file_is_pinned(caches, server):
+    """The mirror answers 302 to another host (here ``localhost`` instead of ``127.0.0.1``):
+    the old code followed it silently and recorded whatever came back as the verified file. Now
+    an unpinned file is refused, the error naming both hosts and the rule; a pinned file is
+    followed (its bytes are checked against the pin); a redirect within the host always is."""
+    body = os.urandom(4000)
+    port = server.httpd.server_address[1]
+    server.files["/elsewhere/w.bin"] = body
+    unpinned = Source("https://files.example/r/w.bin", "cc:models/w-unpinned.bin")
+    server.handlers[server.serve(unpinned.url, b"")] = _redirect_to(f"http://localhost:{port}/elsewhere/w.bin")
+    with pytest.raises(FetchError) as e:
+        fetch.ensure(unpinned, "w")
+    msg = str(e.value)
+    assert "redirects to another host, localhost" in msg and "pinned checksum (this one has none" in msg
+    assert not unpinned.path.exists() and ("/elsewhere/w.bin", None) not in server.requests
+    pinned = Source("https://files.example/r/w.bin", "cc:models/w-pinned.bin", sha(body))
+    assert fetch.ensure(pinned).read_bytes() == body
+    same_host = Source("https://files.example/r/same.bin", "cc:models/same.bin")
+    server.handlers[server.serve(same_host.url, b"")] = _redirect_to("/elsewhere/w.bin")
+    assert fetch.ensure(same_host).read_bytes() == body
+
+
+def test_the_canonical_hosts_cdns_are_followed_for_unpinned_files():
+    """Hugging Face serves LFS files from its CDN, GitHub release assets from
+    githubusercontent.com: those redirects of unpinned files are followed; any other host not."""
+    assert fetch._host_allowed("huggingface.co", "cdn-lfs.huggingface.co")
+    assert fetch._host_allowed("huggingface.co", "cas-bridge.xethub.hf.co")
+    assert fetch._host_allowed("github.com", "release-assets.githubusercontent.com")
+    assert not fetch._host_allowed("huggingface.co", "evil.example")
+    assert not fetch._host_allowed("huggingface.co", "huggingface.co.evil.example")

@@ -15,6 +15,7 @@ import math
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -105,7 +106,7 @@ class FasterWhisperAsr(AsrBackend):
         self.model = WhisperModel(model_dir, **self._model_kwargs)
 
     @property
-    def decoding(self) -> dict:
+    def decoding(self) -> dict:  # type: ignore[override]
         """The decoding settings (recorded in provenance; their digest is in ``version``, hence
         in the cache key of every transcript). Thread counts are not among them: transcripts
         are identical at 1 and 2 CTranslate2 threads (tests/test_reproducibility.py)."""
@@ -118,7 +119,7 @@ class FasterWhisperAsr(AsrBackend):
                             "seeded with a hash of the signal's float32 samples (per item, not per process)"}
 
     @property
-    def version(self) -> str:
+    def version(self) -> str:  # type: ignore[override]
         from ..data.audio import content_hash
         return "4:" + content_hash("decoding", json.dumps(self.decoding, sort_keys=True))[:12]
 
@@ -184,22 +185,31 @@ class FasterWhisperAsr(AsrBackend):
 class OpenAiWhisperAsr(AsrBackend):
     stand_in = False
 
-    def __init__(self, path: str, device: str = "cpu"):
+    def __init__(self, path: str, device: str = "cpu", trusted: bool = False) -> None:
         p = Path(path)
         if not p.is_file():
             raise EvaluatorUnavailable(f"Whisper model file not found: {p} (a .pt file as saved by openai-whisper)")
+        from .trust import load_weights_only
+        # loaded here, weights only (--codec-trust-evaluators: fully), before openai-whisper is
+        # imported; the model is then built from it as whisper.load_model does for a file path
+        checkpoint = load_weights_only(p, trusted)
         try:
-            import whisper
+            from whisper.model import ModelDimensions, Whisper
         except ImportError:
             raise EvaluatorUnavailable("openai-whisper is not installed") from None
-        self.model = whisper.load_model(str(p), device=device)
+        try:
+            model = Whisper(ModelDimensions(**checkpoint["dims"]))
+            model.load_state_dict(checkpoint["model_state_dict"])
+        except (KeyError, TypeError, RuntimeError) as exc:
+            raise EvaluatorUnavailable(f"{p} is not an openai-whisper checkpoint ({str(exc)[:200]})") from None
+        self.model = model.to(device)
         self.name = f"openai-whisper:{p.stem}"
         self.stand_in = "large" not in p.stem
         self.device = device
         self.decoding = {"temperatures": [0.0], "beam_size": None, "fp16": device.startswith("cuda")}
         self.version = "1:greedy-t0"
 
-    def transcribe(self, audio, sr):
+    def transcribe(self, audio: np.ndarray, sr: int) -> str:
         out = self.model.transcribe(audio.astype(np.float32), language="en", temperature=0.0,
                                     fp16=self.device.startswith("cuda"))
         return out["text"]
@@ -226,15 +236,15 @@ class PocketSphinxAsr(AsrBackend):
         return hyp.hypstr if hyp else ""
 
 
-def make_asr(spec: str | None, device: str = "cpu") -> AsrBackend:
+def make_asr(spec: str | None, device: str = "cpu", trusted: bool = False) -> AsrBackend:
     """``None``/"auto": the bundled stand-in; "pocketsphinx"; a .pt file; a CTranslate2 dir."""
-    if spec in (None, "", "auto", "tiny.en"):
+    if spec is None or spec in ("", "auto", "tiny.en"):
         return FasterWhisperAsr(device=device)
     if spec == "pocketsphinx":
         return PocketSphinxAsr()
     p = Path(spec)
     if p.suffix == ".pt":
-        return OpenAiWhisperAsr(spec, device=device)
+        return OpenAiWhisperAsr(spec, device=device, trusted=trusted)
     if p.is_dir():
         return FasterWhisperAsr(spec, device=device)
     raise EvaluatorUnavailable(f"ASR model {spec!r} not found: give a Whisper .pt file, a CTranslate2 "
@@ -259,29 +269,31 @@ class WordErrorRate(LazyModelMetric):
                       plot_span=0.1, in_figure=True, figure_order=3)
 
     @classmethod
-    def from_settings(cls, settings=None, device: str = "cpu"):
+    def from_settings(cls, settings: Any = None, device: str = "cpu") -> WordErrorRate:
         from . import paper
         model = paper.model_path("wer") if paper.uses_paper(settings, "wer") else getattr(settings, "asr_model", None)
-        return cls(model=model, device=device)
+        return cls(model=model, device=device, trusted=bool(getattr(settings, "trust_evaluators", False)))
 
-    def __init__(self, backend: AsrBackend | None = None, model: str | None = None, device: str = "cpu"):
-        self._model_obj = backend
+    def __init__(self, backend: AsrBackend | None = None, model: str | None = None, device: str = "cpu",
+                 trusted: bool = False) -> None:
+        self._model_obj = backend  # type: ignore[assignment]
         self._model = model
         self.device = device
+        self.trusted = trusted
 
     def make_model(self) -> AsrBackend:
-        return make_asr(self._model, self.device)
+        return make_asr(self._model, self.device, self.trusted)
 
     @property
     def backend(self) -> AsrBackend:
         return self.model_obj
 
     @property
-    def description(self):
+    def description(self) -> str:  # type: ignore[override]
         return "corpus-level WER after Whisper English normalisation"
 
     @property
-    def evaluator_settings(self) -> dict:
+    def evaluator_settings(self) -> dict:  # type: ignore[override]
         out = dict(self.backend.decoding)
         if self.packs:
             out["packing"] = {"window_s": self.PACK_WINDOW_S, "gap_s": self.PACK_GAP_S,
@@ -289,7 +301,7 @@ class WordErrorRate(LazyModelMetric):
         return out
 
     @property
-    def version_suffix(self) -> str:
+    def version_suffix(self) -> str:  # type: ignore[override]
         return f"/pack{self.PACK_WINDOW_S:g}+{self.PACK_GAP_S:g}" if self.packs else ""
 
     def transcribe(self, audio, sr, cache=None) -> str:
@@ -323,7 +335,9 @@ class WordErrorRate(LazyModelMetric):
                 out_each.append(self.transcribe(x, sr, cache))
             return out_each
         from ..data.audio import content_hash
-        packs, cur, dur = [], [], 0.0
+        packs: list[list[int]] = []
+        cur: list[int] = []
+        dur = 0.0
         for k, x in enumerate(signals):
             d = len(x) / sr + self.PACK_GAP_S
             if cur and dur + d > self.PACK_WINDOW_S:
@@ -342,7 +356,7 @@ class WordErrorRate(LazyModelMetric):
                 continue
             key = content_hash("asr-pack", self.backend.name, self.backend.version, self.PACK_GAP_S, *xs, sr)
             hit = cache.get_json(key) if cache is not None else None
-            texts = hit["texts"] if hit is not None else self.backend.transcribe_pack(xs, sr, self.PACK_GAP_S)
+            texts = hit["texts"] if hit is not None else self.backend.transcribe_pack(xs, sr, self.PACK_GAP_S)  # type: ignore[attr-defined]
             if hit is None and cache is not None:
                 cache.put_json(key, {"texts": texts})
             for k, t in zip(p, texts):
@@ -352,7 +366,10 @@ class WordErrorRate(LazyModelMetric):
     def compute(self, items, signals, refs, sr, cache=None) -> MetricResult:
         ref_kind = "reference transcripts"
         errs = words = 0
-        per, undef, hyps, weights = [], {}, [], []
+        per: list[float | None] = []
+        undef: dict[str, str] = {}
+        hyps: list[str] = []
+        weights: list[float | None] = []
         all_hyps = self.transcribe_all(signals, sr, cache)
         need_ref = [k for k, u in enumerate(items) if not u.transcript]
         ref_asr = dict(zip(need_ref, self.transcribe_all([refs[k] for k in need_ref], sr, cache)))

@@ -3,17 +3,21 @@
 - WER: Whisper large-v3 through ``openai-whisper``; the file is the one ``whisper.load_model``
   downloads (``whisper._MODELS["large-v3"]``), cached where it caches it (``~/.cache/whisper``),
   checked against the SHA-256 that is part of its URL.
-- EER: ECAPA-TDNN through ``speechbrain`` (``speechbrain/spkrec-ecapa-voxceleb``), its files in
-  the Hugging Face cache; ``EncoderClassifier.from_hparams`` then loads that folder.
+- EER: ECAPA-TDNN through ``speechbrain`` (``speechbrain/spkrec-ecapa-voxceleb`` at commit
+  :data:`ECAPA_REVISION`, each file pinned by SHA-256), its files in the Hugging Face cache;
+  ``EncoderClassifier.from_hparams`` then loads that folder, after :mod:`.trust` has checked it.
 - SER accuracy: emotion2vec through ``funasr`` (``emotion2vec/emotion2vec_plus_large``, the
   9-class classifier), on RAVDESS (``--codec-emotion-corpus ravdess``) with the label mapping
   :data:`RAVDESS_TO_EMOTION2VEC`.
 
 ``embedded`` (the default) keeps the offline stand-ins of asr.py/speaker.py/prosody.py. An explicit
 ``--codec-asr-model`` / ``--codec-speaker-model`` / ``--codec-emotion-model`` wins over both.
-Downloads go through :mod:`codec_conformance.fetch` (mirror and offline honoured); the SHA-256 of
-the speechbrain and emotion2vec files is recorded on first download (Hugging Face shows the LFS
-digests on the web, but they cannot be read from here to pin them).
+Downloads go through :mod:`codec_conformance.fetch` (mirror and offline honoured). The ECAPA files
+are pinned at one commit: the ``.ckpt`` digests are their Git LFS SHA-256 (what the Hub shows),
+the two text files' are their SHA-256 at that commit (not read first-hand here: they are the values
+several independent public projects pin for that commit). The emotion2vec files' SHA-256 is
+recorded on first download. Whatever their pins, every evaluator file passes :mod:`.trust`'s gates
+(no code-running tags, remote code or non-weights pickles) unless ``--codec-trust-evaluators``.
 """
 from __future__ import annotations
 
@@ -24,8 +28,15 @@ WHISPER_LARGE_V3 = Source(
     "e5b1a55b89c1367dacf97e3e19bfd829a01529dbfdeefa8caeb59b3f1b81dadb/large-v3.pt",
     "whisper:large-v3.pt", "e5b1a55b89c1367dacf97e3e19bfd829a01529dbfdeefa8caeb59b3f1b81dadb")
 ECAPA_REPO = "speechbrain/spkrec-ecapa-voxceleb"
-ECAPA = tuple(hf_source(ECAPA_REPO, f) for f in ("hyperparams.yaml", "embedding_model.ckpt",
-                                                  "mean_var_norm_emb.ckpt", "classifier.ckpt", "label_encoder.txt"))
+ECAPA_REVISION = "0f99f2d0ebe89ac095bcc5903c4dd8f72b367286"
+ECAPA_SHA256 = {
+    "hyperparams.yaml": "6f78854fa04ba59e761437b76a2575d3aba5e5016de3e9b69f0c9a5077fb1a41",
+    "embedding_model.ckpt": "0575cb64845e6b9a10db9bcb74d5ac32b326b8dc90352671d345e2ee3d0126a2",
+    "mean_var_norm_emb.ckpt": "cd70225b05b37be64fc5a95e24395d804231d43f74b2e1e5a513db7b69b34c33",
+    "classifier.ckpt": "fd9e3634fe68bd0a427c95e354c0c677374f62b3f434e45b78599950d860d535",
+    "label_encoder.txt": "e13c3a167bb4112685670ee896d20e2b565af16b3a4ceeaa8689fa4d22adb8b9",
+}
+ECAPA = tuple(hf_source(ECAPA_REPO, f, ECAPA_REVISION, sha) for f, sha in ECAPA_SHA256.items())
 EMOTION2VEC_REPO = "emotion2vec/emotion2vec_plus_large"
 EMOTION2VEC = tuple(hf_source(EMOTION2VEC_REPO, f) for f in ("config.yaml", "model.pt", "tokens.txt"))
 
@@ -55,8 +66,9 @@ def model_path(metric: str) -> str:
         ensure(src, label)
     if metric == "wer":
         return str(WHISPER_LARGE_V3.path)
-    repo = ECAPA_REPO if metric == "eer" else EMOTION2VEC_REPO
-    return str(hf_snapshot_dir(repo))
+    if metric == "eer":
+        return str(hf_snapshot_dir(ECAPA_REPO, ECAPA_REVISION))
+    return str(hf_snapshot_dir(EMOTION2VEC_REPO))
 
 
 def uses_paper(settings, metric: str) -> bool:

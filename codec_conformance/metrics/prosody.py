@@ -8,10 +8,12 @@ accuracy through funasr) runs when ``--codec-emotion-model DIR`` is given.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..catalogue import MetricInfo
-from .base import Metric, Undefined
+from .base import Metric, MetricResult, Undefined
 
 HOP_S = 0.010
 WIN = 1024
@@ -74,7 +76,7 @@ def energy_contour(x: np.ndarray, sr: int) -> np.ndarray:
     return 10 * np.log10(np.mean(xp[idx] ** 2, axis=1) + 1e-10)
 
 
-def _corr(a, b) -> float:
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
     a, b = a - a.mean(), b - b.mean()
     d = np.sqrt(np.dot(a, a) * np.dot(b, b))
     return float(np.dot(a, b) / d) if d > 0 else 0.0
@@ -89,7 +91,7 @@ class ProsodyCorrelation(Metric):
     description = ("PROXY for emotion preservation: mean of log-F0 and log-energy contour "
                    "correlations between clean and processed speech (not emotion accuracy)")
 
-    def item(self, ref, deg, sr, utt):
+    def item(self, ref: np.ndarray, deg: np.ndarray, sr: int, utt: Any) -> float:
         n = min(len(ref), len(deg))
         fr, fd = f0_contour(ref[:n], sr), f0_contour(deg[:n], sr)
         both = ~np.isnan(fr) & ~np.isnan(fd)
@@ -111,32 +113,40 @@ class EmotionAccuracy(Metric):
                       bounds=(0.0, 1.0), max_margin=0.2, plot_span=0.1, in_figure=True, figure_order=5)
 
     @classmethod
-    def from_settings(cls, settings=None, device: str = "cpu"):
+    def from_settings(cls, settings: Any = None, device: str = "cpu") -> EmotionAccuracy:
         from . import paper
+        trusted = bool(getattr(settings, "trust_evaluators", False))
         if paper.uses_paper(settings, "emotion_acc"):
-            return cls(paper.model_path("emotion_acc"))
+            return cls(paper.model_path("emotion_acc"), trusted)
         if settings is None or not getattr(settings, "emotion_model", None):
             from ..errors import EvaluatorUnavailable
             raise EvaluatorUnavailable("emotion_acc needs --codec-emotion-model DIR (emotion2vec via funasr) "
                                        "or --codec-evaluators paper")
-        return cls(str(settings.path(settings.emotion_model)))
+        return cls(str(settings.path(settings.emotion_model)), trusted)
 
-    def __init__(self, model_dir: str):
+    def __init__(self, model_dir: str, trusted: bool = False) -> None:
         from pathlib import Path
         from ..errors import EvaluatorUnavailable
         missing = [f for f in ("config.yaml", "model.pt") if not Path(model_dir, f).is_file()]
         if missing:
             raise EvaluatorUnavailable(f"emotion2vec directory {model_dir} lacks {', '.join(missing)}")
+        from .trust import check_funasr_dir
+        check_funasr_dir(model_dir, trusted)  # before funasr sees a file (--codec-trust-evaluators: off)
         try:
             from funasr import AutoModel
         except ImportError:
             raise EvaluatorUnavailable("funasr is not installed (pip install funasr)") from None
-        self.model = AutoModel(model=model_dir, disable_update=True)
+        # these win over the config's values: no remote code, no sub-model fetched from a hub,
+        # the folder's own weights
+        pinned: dict[str, Any] = {} if trusted else {
+            "trust_remote_code": False, "vad_model": None, "punc_model": None, "spk_model": None,
+            "init_param": str(Path(model_dir, "model.pt"))}
+        self.model = AutoModel(model=model_dir, disable_update=True, **pinned)
         self.evaluator = f"emotion2vec:{Path(model_dir).name}"
 
-    def compute(self, items, signals, refs, sr, cache=None):
-        from .base import MetricResult
-        per, undef = [], {}
+    def compute(self, items: Any, signals: Any, refs: Any, sr: int, cache: Any = None) -> MetricResult:
+        per: list[float | None] = []
+        undef: dict[str, str] = {}
         for u, x in zip(items, signals):
             if not u.emotion:
                 per.append(None)

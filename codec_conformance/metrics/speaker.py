@@ -12,6 +12,7 @@ Scores are cosine similarities; EER is where false-accept and false-reject rates
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from ..catalogue import MetricInfo
 from .base import LazyModelMetric, MetricResult
 
 
-def eer(scores, labels) -> float:
+def eer(scores: Any, labels: Any) -> float:
     """Equal error rate of ``scores`` (higher = more likely target) for boolean ``labels``."""
     s = np.asarray(scores, dtype=np.float64)
     y = np.asarray(labels, dtype=bool)
@@ -44,13 +45,13 @@ def eer(scores, labels) -> float:
     return float(far[k - 1] + t * (far[k] - far[k - 1]))
 
 
-def eer_resampler(scores: np.ndarray, speakers: list, protocol: str):
+def eer_resampler(scores: np.ndarray, speakers: list, protocol: str) -> Callable[[Any], float | None]:
     """``f(indices) -> EER | None`` over the trials among the utterances at ``indices`` (a bootstrap
     draw; repeated indices are copies of one utterance, never paired with themselves).
     ``scores[i, j]``: enrolment (or, all-pairs, test) i against test j."""
     spk = np.asarray([str(s) for s in speakers])
 
-    def f(idx):
+    def f(idx: Any) -> float | None:
         idx = np.asarray(idx)
         s = scores[np.ix_(idx, idx)]
         same = spk[idx][:, None] == spk[idx][None, :]
@@ -65,9 +66,9 @@ def eer_resampler(scores: np.ndarray, speakers: list, protocol: str):
 
 
 class Embedder:
-    name = "speaker"
-    version = "1"
-    stand_in = True
+    name: str = "speaker"
+    version: str = "1"
+    stand_in: bool = True
 
     def embed(self, audio: np.ndarray, sr: int) -> np.ndarray:
         raise NotImplementedError
@@ -77,14 +78,14 @@ class ResemblyzerEmbedder(Embedder):
     name = "resemblyzer-ge2e"
     stand_in = True
 
-    def __init__(self, device: str = "cpu"):
+    def __init__(self, device: str = "cpu") -> None:
         try:
             from resemblyzer import VoiceEncoder
         except ImportError as exc:
             raise EvaluatorUnavailable(f"resemblyzer is not importable ({exc}); pip install resemblyzer") from None
         self.encoder = VoiceEncoder(device=device, verbose=False)
 
-    def embed(self, audio, sr):
+    def embed(self, audio: np.ndarray, sr: int) -> np.ndarray:
         from resemblyzer import preprocess_wav
         wav = preprocess_wav(audio.astype(np.float32), source_sr=sr)
         if len(wav) < 1600:  # VAD trimmed (nearly) everything: embed the raw signal
@@ -95,12 +96,14 @@ class ResemblyzerEmbedder(Embedder):
 class EcapaEmbedder(Embedder):
     stand_in = False
 
-    def __init__(self, model_dir: str, device: str = "cpu"):
+    def __init__(self, model_dir: str, device: str = "cpu", trusted: bool = False) -> None:
         need = ["hyperparams.yaml", "embedding_model.ckpt"]
         missing = [f for f in need if not Path(model_dir, f).is_file()]
         if missing:
             raise EvaluatorUnavailable(f"ECAPA model directory {model_dir} lacks {', '.join(missing)} "
                                        "(speechbrain spkrec-ecapa-voxceleb layout)")
+        from .trust import check_speechbrain_dir
+        check_speechbrain_dir(model_dir, trusted)  # before speechbrain sees a file (--codec-trust-evaluators: off)
         try:
             from speechbrain.inference.speaker import EncoderClassifier
         except ImportError:
@@ -110,17 +113,17 @@ class EcapaEmbedder(Embedder):
                                                     overrides={"pretrained_path": model_dir})
         self.name = f"ecapa-tdnn:{Path(model_dir).name}"
 
-    def embed(self, audio, sr):
+    def embed(self, audio: np.ndarray, sr: int) -> np.ndarray:
         import torch
         with torch.no_grad():
             e = self.model.encode_batch(torch.from_numpy(audio.astype(np.float32))[None])
         return e.squeeze().cpu().numpy()
 
 
-def make_embedder(spec: str | None, device: str = "cpu") -> Embedder:
-    if spec in (None, "", "auto"):
+def make_embedder(spec: str | None, device: str = "cpu", trusted: bool = False) -> Embedder:
+    if spec is None or spec in ("", "auto"):
         return ResemblyzerEmbedder(device)
-    return EcapaEmbedder(spec, device)
+    return EcapaEmbedder(spec, device, trusted)
 
 
 class SpeakerEer(LazyModelMetric):
@@ -130,32 +133,33 @@ class SpeakerEer(LazyModelMetric):
                       figure_order=4)  # stand-in unless --codec-speaker-model names ECAPA
 
     @classmethod
-    def from_settings(cls, settings=None, device: str = "cpu"):
+    def from_settings(cls, settings: Any = None, device: str = "cpu") -> SpeakerEer:
         from . import paper
         model = paper.model_path("eer") if paper.uses_paper(settings, "eer") else getattr(settings, "speaker_model", None)
-        return cls(model=model,
-                   protocol=getattr(settings, "eer_protocol", None) or "enrol-test", device=device)
+        return cls(model=model, protocol=getattr(settings, "eer_protocol", None) or "enrol-test", device=device,
+                   trusted=bool(getattr(settings, "trust_evaluators", False)))
 
     def __init__(self, embedder: Embedder | None = None, model: str | None = None, protocol: str = "enrol-test",
-                 device: str = "cpu"):
+                 device: str = "cpu", trusted: bool = False) -> None:
         if protocol not in ("enrol-test", "all-pairs"):
             raise ValueError(f"unknown EER protocol {protocol!r}; use enrol-test or all-pairs")
-        self._model_obj, self._model, self.protocol = embedder, model, protocol
+        self._model_obj, self._model, self.protocol = embedder, model, protocol  # type: ignore[assignment]
         self.version_suffix = f"/{protocol}"
         self.device = device
+        self.trusted = trusted
 
     def make_model(self) -> Embedder:
-        return make_embedder(self._model, self.device)
+        return make_embedder(self._model, self.device, self.trusted)
 
     @property
     def embedder(self) -> Embedder:
         return self.model_obj
 
     @property
-    def description(self):
+    def description(self) -> str:  # type: ignore[override]
         return f"speaker-verification EER, cosine scoring, protocol {self.protocol}"
 
-    def embed(self, audio, sr, cache=None):
+    def embed(self, audio: np.ndarray, sr: int, cache: Any = None) -> np.ndarray:
         from ..data.audio import content_hash
         key = content_hash("spk", self.embedder.name, self.embedder.version, audio, sr)
         hit = cache.get_array(key) if cache is not None else None
@@ -166,7 +170,7 @@ class SpeakerEer(LazyModelMetric):
             cache.put_array(key, e)
         return e
 
-    def compute(self, items, signals, refs, sr, cache=None) -> MetricResult:
+    def compute(self, items: Any, signals: Any, refs: Any, sr: int, cache: Any = None) -> MetricResult:
         spk = [u.speaker for u in items]
         if len(set(spk)) < 2 or len(spk) == len(set(spk)):
             return MetricResult(None, [None] * len(items), len(items),

@@ -33,7 +33,7 @@ from ..catalogue import suites
 from ..engine.preflight import check_inputs
 from ..engine.session import ConformanceSession
 from ..errors import CheckpointError, ConformanceError
-from ..fetch import configure_from
+from ..fetch import configure_from, redact
 from ..gate.baseline import mismatch_message
 from ..gate.calibration import write_thresholds
 from ..gate.thresholds import limit_text
@@ -270,7 +270,7 @@ class Controller(Role):
             info = {"id": self.run_dir.name, "argv": args, "started": self.started,
                     "command": shlex.join(["pytest", *args]),
                     "seed": s.seed, "profile": s.profile, "device": None,
-                    "versions": versions(), "evaluators": {}, "settings": s.to_dict(),
+                    "versions": versions(), "evaluators": {}, "settings": recorded_settings(s),
                     "config_hash": config_hash(s), "measure_only": bool(s.measure_only),
                     "shard": {"id": s.shard_id, "count": s.num_shards}, "errors": []}
             info["versions"]["codec_conformance"] = __version__
@@ -439,6 +439,14 @@ class Controller(Role):
 def make_role(config) -> Role:
     """The role of this process, chosen once: an xdist worker, or the controller."""
     return Worker(config) if hasattr(config, "workerinput") else Controller(config)
+
+
+def recorded_settings(s: Settings) -> dict[str, Any]:
+    """The settings as results.json records them: a mirror URL's password shows as ``***``."""
+    out = s.to_dict()
+    if out.get("model_mirror"):
+        out["model_mirror"] = redact(out["model_mirror"])
+    return out
 
 
 def config_hash(s) -> str:
