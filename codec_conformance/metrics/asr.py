@@ -10,18 +10,21 @@ reference is the ASR transcript of the clean signal (reported as such).
 """
 from __future__ import annotations
 
-import math
-
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import EvaluatorUnavailable
 from ..catalogue import MetricInfo
+from ..data.audio import content_hash, stable_seed
+from ..errors import EvaluatorUnavailable
+from . import paper
 from .base import LazyModelMetric, MetricResult
+from .threads import cpu_budget
+from .trust import load_weights_only
 
 _normalizer = None
 
@@ -100,7 +103,6 @@ class FasterWhisperAsr(AsrBackend):
             index = int(device.split(":")[1]) if ":" in device else 0
             self._model_kwargs = dict(device="cuda", device_index=index, compute_type="float16")
         else:
-            from .threads import cpu_budget
             self._model_kwargs = dict(device="cpu", compute_type="int8", cpu_threads=threads or cpu_budget())
         self._model_cls, self._model_dir = WhisperModel, model_dir
         self.model = WhisperModel(model_dir, **self._model_kwargs)
@@ -120,7 +122,6 @@ class FasterWhisperAsr(AsrBackend):
 
     @property
     def version(self) -> str:  # type: ignore[override]
-        from ..data.audio import content_hash
         return "4:" + content_hash("decoding", json.dumps(self.decoding, sort_keys=True))[:12]
 
     def _decode(self, model, audio: np.ndarray, temperatures: tuple, word_timestamps: bool = False) -> list:
@@ -143,7 +144,6 @@ class FasterWhisperAsr(AsrBackend):
     def _segments(self, x: np.ndarray, word_timestamps: bool = False) -> list:
         import ctranslate2
 
-        from ..data.audio import stable_seed
         kw = {"word_timestamps": True} if word_timestamps else {}
         segs = self._decode(self.model, x, (0.0,), **kw)  # the long-lived model never samples
         if any(self._needs_fallback(s) for s in segs):
@@ -189,7 +189,6 @@ class OpenAiWhisperAsr(AsrBackend):
         p = Path(path)
         if not p.is_file():
             raise EvaluatorUnavailable(f"Whisper model file not found: {p} (a .pt file as saved by openai-whisper)")
-        from .trust import load_weights_only
         # loaded here, weights only (--codec-trust-evaluators: fully), before openai-whisper is
         # imported; the model is then built from it as whisper.load_model does for a file path
         checkpoint = load_weights_only(p, trusted)
@@ -270,7 +269,6 @@ class WordErrorRate(LazyModelMetric):
 
     @classmethod
     def from_settings(cls, settings: Any = None, device: str = "cpu") -> WordErrorRate:
-        from . import paper
         model = paper.model_path("wer") if paper.uses_paper(settings, "wer") else getattr(settings, "asr_model", None)
         return cls(model=model, device=device, trusted=bool(getattr(settings, "trust_evaluators", False)))
 
@@ -305,7 +303,6 @@ class WordErrorRate(LazyModelMetric):
         return f"/pack{self.PACK_WINDOW_S:g}+{self.PACK_GAP_S:g}" if self.packs else ""
 
     def transcribe(self, audio, sr, cache=None) -> str:
-        from ..data.audio import content_hash
         key = content_hash("asr", self.backend.name, self.backend.version, audio, sr)
         hit = cache.get_json(key) if cache is not None else None
         if hit is not None:
@@ -334,7 +331,6 @@ class WordErrorRate(LazyModelMetric):
                 self.stages.step("transcribing", k + 1, len(signals))  # live where a terminal shows it
                 out_each.append(self.transcribe(x, sr, cache))
             return out_each
-        from ..data.audio import content_hash
         packs: list[list[int]] = []
         cur: list[int] = []
         dur = 0.0

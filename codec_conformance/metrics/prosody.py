@@ -13,7 +13,11 @@ from typing import Any
 import numpy as np
 
 from ..catalogue import MetricInfo
+from ..errors import EvaluatorUnavailable
+from . import paper
 from .base import Metric, MetricResult, Undefined
+from .paper import RAVDESS_TO_EMOTION2VEC
+from .trust import check_funasr_dir
 
 HOP_S = 0.010
 WIN = 1024
@@ -114,23 +118,19 @@ class EmotionAccuracy(Metric):
 
     @classmethod
     def from_settings(cls, settings: Any = None, device: str = "cpu") -> EmotionAccuracy:
-        from . import paper
         trusted = bool(getattr(settings, "trust_evaluators", False))
         if paper.uses_paper(settings, "emotion_acc"):
             return cls(paper.model_path("emotion_acc"), trusted)
         if settings is None or not getattr(settings, "emotion_model", None):
-            from ..errors import EvaluatorUnavailable
             raise EvaluatorUnavailable("emotion_acc needs --codec-emotion-model DIR (emotion2vec via funasr) "
                                        "or --codec-evaluators paper")
         return cls(str(settings.path(settings.emotion_model)), trusted)
 
     def __init__(self, model_dir: str, trusted: bool = False) -> None:
         from pathlib import Path
-        from ..errors import EvaluatorUnavailable
         missing = [f for f in ("config.yaml", "model.pt") if not Path(model_dir, f).is_file()]
         if missing:
             raise EvaluatorUnavailable(f"emotion2vec directory {model_dir} lacks {', '.join(missing)}")
-        from .trust import check_funasr_dir
         check_funasr_dir(model_dir, trusted)  # before funasr sees a file (--codec-trust-evaluators: off)
         try:
             from funasr import AutoModel
@@ -154,7 +154,6 @@ class EmotionAccuracy(Metric):
                 continue
             res = self.model.generate(x.astype(np.float32), granularity="utterance", extract_embedding=False)
             labels, scores = res[0]["labels"], res[0]["scores"]
-            from .paper import RAVDESS_TO_EMOTION2VEC
             pred = labels[int(np.argmax(scores))].split("/")[-1].strip().lower()
             per.append(float(pred == RAVDESS_TO_EMOTION2VEC.get(u.emotion, u.emotion)))
         vals = [v for v in per if v is not None]

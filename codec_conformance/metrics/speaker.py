@@ -16,9 +16,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import EvaluatorUnavailable
 from ..catalogue import MetricInfo
+from ..data.audio import content_hash
+from ..errors import EvaluatorUnavailable
+from . import paper
 from .base import LazyModelMetric, MetricResult
+from .trust import check_speechbrain_dir
 
 
 def eer(scores: Any, labels: Any) -> float:
@@ -102,7 +105,6 @@ class EcapaEmbedder(Embedder):
         if missing:
             raise EvaluatorUnavailable(f"ECAPA model directory {model_dir} lacks {', '.join(missing)} "
                                        "(speechbrain spkrec-ecapa-voxceleb layout)")
-        from .trust import check_speechbrain_dir
         check_speechbrain_dir(model_dir, trusted)  # before speechbrain sees a file (--codec-trust-evaluators: off)
         try:
             from speechbrain.inference.speaker import EncoderClassifier
@@ -134,7 +136,6 @@ class SpeakerEer(LazyModelMetric):
 
     @classmethod
     def from_settings(cls, settings: Any = None, device: str = "cpu") -> SpeakerEer:
-        from . import paper
         model = paper.model_path("eer") if paper.uses_paper(settings, "eer") else getattr(settings, "speaker_model", None)
         return cls(model=model, protocol=getattr(settings, "eer_protocol", None) or "enrol-test", device=device,
                    trusted=bool(getattr(settings, "trust_evaluators", False)))
@@ -160,7 +161,6 @@ class SpeakerEer(LazyModelMetric):
         return f"speaker-verification EER, cosine scoring, protocol {self.protocol}"
 
     def embed(self, audio: np.ndarray, sr: int, cache: Any = None) -> np.ndarray:
-        from ..data.audio import content_hash
         key = content_hash("spk", self.embedder.name, self.embedder.version, audio, sr)
         hit = cache.get_array(key) if cache is not None else None
         if hit is not None:
