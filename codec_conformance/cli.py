@@ -17,7 +17,7 @@ from .gate.calibration import calibrate
 from .registry import codec_names, family_variants, make_codec
 from .report import write_html
 from .report.compare import write_compare_html
-from .results.contract import load_results, validate_results
+from .results.contract import condition_text, load_results, validate_results
 from .results.merge import merge_results
 from .results.run_folder import atomic_write_json, lock_run_dir, recover_from_journal
 from .settings import flag
@@ -37,10 +37,6 @@ def _cmd_report(a) -> int:
                 os.close(lock)
     print(write_html(run_dir))
     return 0
-
-
-def _cond(c: dict) -> str:
-    return ",".join(f"{k}={v}" for k, v in c.items() if v is not None)
 
 
 def _num(v, spec: str) -> str:
@@ -63,7 +59,7 @@ def compare_table(rows: list[dict]) -> list[str]:
     """The compare rows as aligned text; every column as wide as its longest value (no cut names)."""
     head = ("status", "codec", "kbps", "suite", "condition", "metric", "base", "new", "change", "interval", "p",
             "min diff")
-    body = [(r["status"], str(r["codec"]), f"{r['bitrate_kbps']:g}", str(r["suite"]), _cond(r["condition"]),
+    body = [(r["status"], str(r["codec"]), f"{r['bitrate_kbps']:g}", str(r["suite"]), condition_text(r["condition"]),
              str(r["metric"]), _num(r["base"], ".4g"), _num(r["new"], ".4g"), _num(r["change"], "+.3g"),
              _interval_text(r), p_text(r), _num(r.get("min_meaningful_difference"), "g"))
             for r in rows]

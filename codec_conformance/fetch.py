@@ -133,7 +133,7 @@ def cache_root(kind: str) -> Path:
         return Path.home() / ".cache" / "descript"
     if kind == "whisper":    # whisper.load_model's download_root
         return _xdg() / "whisper"
-    if kind == "cc":         # this project's own (data.corpus.default_cache_dir)
+    if kind == "cc":         # this project's own (results cache, embedded corpus, records of downloads)
         return Path(os.environ.get("CODEC_CONFORMANCE_CACHE") or _xdg() / "codec-conformance")
     raise ValueError(f"unknown cache kind {kind!r}")
 

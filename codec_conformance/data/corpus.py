@@ -11,8 +11,8 @@ A corpus is a list of :class:`Utterance` at one sample rate (16 kHz for evaluati
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -21,10 +21,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..errors import BadAudioError, ConformanceError
+from ..fetch import cache_root
 from .audio import active_rms, content_hash, db, load_audio, resample
 from .harvard import SENTENCES
 from .tts import Voice, synthesize
-from ..errors import BadAudioError, ConformanceError
 
 EVAL_SR = 16000
 AUDIO_EXT = {".wav", ".flac", ".ogg", ".mp3"}
@@ -130,12 +131,6 @@ EMBEDDED_VOICES = [
 EMBEDDED_VERSION = 1
 
 
-def default_cache_dir() -> Path:
-    base = os.environ.get("CODEC_CONFORMANCE_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "codec-conformance")
-    return Path(base)
-
-
 def _embedded_spec(n_speakers: int, n_per_speaker: int) -> list[dict[str, Any]]:
     if n_speakers > len(EMBEDDED_VOICES):
         raise ConformanceError(f"the embedded corpus has {len(EMBEDDED_VOICES)} voices; asked for {n_speakers}")
@@ -167,7 +162,7 @@ def _build_embedded(spec: list[dict[str, Any]], out_dir: Path) -> None:
 def load_embedded(n_speakers: int = 4, n_per_speaker: int = 3, cache_dir: Path | None = None) -> Corpus:
     spec = _embedded_spec(n_speakers, n_per_speaker)
     key = content_hash(EMBEDDED_VERSION, json.dumps(spec, sort_keys=True))[:16]
-    d = (cache_dir or default_cache_dir()) / "corpus" / f"embedded-{key}"
+    d = (cache_dir or cache_root("cc")) / "corpus" / f"embedded-{key}"
     if not (d / "spec.json").is_file():
         tmp = d.with_name(d.name + f".tmp{os.getpid()}")
         proc = subprocess.run([sys.executable, "-m", "codec_conformance.data.corpus", str(tmp)],

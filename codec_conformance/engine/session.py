@@ -19,7 +19,6 @@ from ..data.corpus import (
     AudioBank,
     Corpus,
     babble_bank,
-    default_cache_dir,
     load_embedded,
     load_folder,
     load_ravdess,
@@ -27,6 +26,7 @@ from ..data.corpus import (
 from ..data.shipped import SYNTHETIC, load_shipped_speech, shipped_noise_bank, shipped_rir_bank
 from ..data.sources import folder_of
 from ..errors import ConformanceError
+from ..fetch import cache_root
 from ..gate.thresholds import ThresholdSet
 from ..metrics.paper import uses_paper
 from ..metrics.threads import cpu_budget
@@ -77,8 +77,8 @@ class ConformanceSession:
         self.stages = stages if stages is not None else Stages()  # times (and may show) long work
         self.profile = settings.profile_spec
         self.device = resolve_device(settings.device, worker_index())
-        cache_root = settings.path(settings.cache_dir) or default_cache_dir() / "results"
-        self.cache = Cache(cache_root, enabled=not settings.no_cache)
+        results_cache = settings.path(settings.cache_dir) or cache_root("cc") / "results"
+        self.cache = Cache(results_cache, enabled=not settings.no_cache)
         self._lock = threading.RLock()
         self._degraded: dict[tuple, list] = {}
         self._thresholds: dict[str, ThresholdSet] = {}

@@ -43,6 +43,7 @@ REGRESSED, UNDEFINED and MISSING fail the gate (:data:`BAD`); every other status
 from __future__ import annotations
 
 from collections import Counter
+from enum import StrEnum
 from dataclasses import dataclass, field
 
 from ..catalogue import info
@@ -51,16 +52,21 @@ from ..errors import ConformanceError
 from ..results.contract import describe_key, direction_of, is_number, record_key, worsening
 from .statistics import paired_worsening, unpaired_worsening
 
-REGRESSED = "REGRESSED"
-IMPROVED = "improved"
-NOT_SIGNIFICANT = "not significant"
-NEGLIGIBLE = "negligible"
-UNDEFINED = "UNDEFINED"
-MISSING = "MISSING"
-NOT_GATED = "not gated"
-NO_BASE = "no base value"
-STATUSES = (REGRESSED, UNDEFINED, MISSING, IMPROVED, NOT_SIGNIFICANT, NEGLIGIBLE, NOT_GATED, NO_BASE)
-BAD = (REGRESSED, UNDEFINED, MISSING)
+class Status(StrEnum):
+    """A baseline comparison's verdict on one quantity: the words the terminal, the HTML and
+    ``compare --json`` use. REGRESSED, UNDEFINED and MISSING fail the gate (:data:`BAD`)."""
+
+    REGRESSED = "REGRESSED"
+    IMPROVED = "improved"
+    NOT_SIGNIFICANT = "not significant"
+    NEGLIGIBLE = "negligible"
+    UNDEFINED = "UNDEFINED"
+    MISSING = "MISSING"
+    NOT_GATED = "not gated"
+    NO_BASE = "no base value"
+
+
+BAD = frozenset({Status.REGRESSED, Status.UNDEFINED, Status.MISSING})
 FAMILY_ALPHA = 0.05  # chance that one codec-bitrate verdict flips with nothing changed (Bonferroni)
 _EPS = 1e-9          # "at least the minimal difference" holds for 2.0 -> 2.5 (0.5 dB) despite rounding
 
@@ -151,13 +157,13 @@ def judge(base: dict, new: dict | None, family_size: int = 1, declared: dict | N
            "change_ci": None, "change_ci_confidence": None, "p_value": None, "alpha": None}
     gated = base.get("gated", True) is not False and (new is None or new.get("gated", True) is not False)
     if not gated:
-        row["status"] = NOT_GATED
+        row["status"] = Status.NOT_GATED
     elif row["base"] is None:
-        row["status"] = NO_BASE
+        row["status"] = Status.NO_BASE
     elif new is None:
-        row["status"] = MISSING
+        row["status"] = Status.MISSING
     elif row["new"] is None:
-        row["status"] = UNDEFINED
+        row["status"] = Status.UNDEFINED
     else:
         row["change"] = row["new"] - row["base"]
         mmd = row["min_meaningful_difference"]
@@ -174,22 +180,22 @@ def judge(base: dict, new: dict | None, family_size: int = 1, declared: dict | N
             row["p_value"] = test["p_worse"] if worse >= 0 else test["p_better"]
             row["alpha"] = alpha
             if test["p_worse"] <= alpha and worse > 0:
-                row["status"] = REGRESSED if worse >= mmd - _EPS else NEGLIGIBLE
+                row["status"] = Status.REGRESSED if worse >= mmd - _EPS else Status.NEGLIGIBLE
             elif test["p_better"] <= alpha and worse < 0:
-                row["status"] = IMPROVED if -worse >= mmd - _EPS else NEGLIGIBLE
+                row["status"] = Status.IMPROVED if -worse >= mmd - _EPS else Status.NEGLIGIBLE
             else:
-                row["status"] = NOT_SIGNIFICANT
+                row["status"] = Status.NOT_SIGNIFICANT
         else:  # one number per record, nothing to test with: the minimal meaningful difference alone
             worse = worsening(row["direction"], row["base"], row["new"])
-            row["status"] = (REGRESSED if worse > 0 and worse >= mmd - _EPS
-                             else IMPROVED if worse < 0 and -worse >= mmd - _EPS else NEGLIGIBLE)
-            if is_number(base.get("median")) and is_number(new.get("median")) and row["status"] != NEGLIGIBLE:
+            row["status"] = (Status.REGRESSED if worse > 0 and worse >= mmd - _EPS
+                             else Status.IMPROVED if worse < 0 and -worse >= mmd - _EPS else Status.NEGLIGIBLE)
+            if is_number(base.get("median")) and is_number(new.get("median")) and row["status"] != Status.NEGLIGIBLE:
                 # (files without the median's interval)
                 # a worst case over random draws: the median of the draws must move the same way
                 moved = worsening(row["direction"], float(base["median"]), float(new["median"]))
                 row["median_change"] = float(new["median"]) - float(base["median"])
                 if (moved < mmd - _EPS) if worse > 0 else (-moved < mmd - _EPS):
-                    row["status"] = NOT_SIGNIFICANT
+                    row["status"] = Status.NOT_SIGNIFICANT
     return row
 
 
@@ -206,7 +212,7 @@ def judged_text(row: dict) -> str:
         parts.append(f"change {row['change']:+.3g}, no interval")
     if row.get("median_change") is not None:
         parts.append(f"a worst case over random draws: their median changed {row['median_change']:+.3g}")
-    if row.get("min_meaningful_difference") is not None and row["status"] not in (NOT_GATED, NO_BASE):
+    if row.get("min_meaningful_difference") is not None and row["status"] not in (Status.NOT_GATED, Status.NO_BASE):
         parts.append(f"min. meaningful difference {row['min_meaningful_difference']:g}")
     return "; ".join(parts)
 
@@ -215,7 +221,8 @@ RULE = ("regression: worse by at least min diff (the quantity's declared minimal
         "where there is a test, significantly (one-sided p <= α = 0.05 / the records of its codec and bitrate); "
         "not significant: the change's interval holds 0; negligible: smaller than min diff")
 # the order of compare's rows (its text, --json and HTML page): the regressions first
-STATUS_ORDER = {REGRESSED: 0, UNDEFINED: 0, MISSING: 0, IMPROVED: 1, NOT_SIGNIFICANT: 2, NEGLIGIBLE: 3}
+STATUS_ORDER = {Status.REGRESSED: 0, Status.UNDEFINED: 0, Status.MISSING: 0, Status.IMPROVED: 1,
+                Status.NOT_SIGNIFICANT: 2, Status.NEGLIGIBLE: 3}
 
 
 def ordered_rows(rows: list[dict]) -> list[dict]:

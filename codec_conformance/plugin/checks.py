@@ -9,9 +9,10 @@ from ..catalogue import catalogue_json, info
 from ..catalogue import suite as suite_info
 from ..codecs.base import codec_info
 from ..codecs.checkpoint import provenance
-from ..gate.baseline import BAD, NO_BASE, NOT_GATED, family_sizes, judge, judged_text
+from ..gate.baseline import BAD, Status, family_sizes, judge, judged_text
 from ..gate.thresholds import limit_text
 from ..results.contract import NON_FINITE_WHY, finite_json, load_results, make_record, record_key
+from ..results.run_folder import safe_name
 from .ids import hand_over, test_id
 
 
@@ -70,7 +71,7 @@ def build_record(sess, request, *, codec: str, bitrate: float, suite: str, condi
         base = by_key.get(record_key(rec))
         if base is not None:
             row = judge(base, rec, family.get(record_key(rec)[:2], 1))
-            if row["status"] not in (NO_BASE, NOT_GATED):
+            if row["status"] not in (Status.NO_BASE, Status.NOT_GATED):
                 ok = row["status"] not in BAD
                 rec["baseline"] = {"value": row["base"], "min_meaningful_difference": row["min_meaningful_difference"],
                                    "passed": ok, "status": row["status"], "source": str(s.baseline),
@@ -135,8 +136,7 @@ def flac_b64(x, sr: int) -> str:
 
 def worst_case_clips(name: str, item_id: str, sr: int, clean, noisy, coded) -> tuple[dict, dict]:
     """(record field, files for the controller) for the clean / noisy / coded clips of one item."""
-    import re
-    safe = re.sub(r"[^A-Za-z0-9_.+-]", "_", name)[:120]
+    safe = safe_name(name, 120)
     files, field = {}, {"item": item_id}
     for kind, x in (("clean", clean), ("noisy", noisy), ("coded", coded)):
         rel = f"audio/{safe}-{kind}.flac"

@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import platform
-import re
 import shlex
 import time
 from importlib.metadata import PackageNotFoundError, version
@@ -39,9 +38,9 @@ from ..gate.calibration import write_thresholds
 from ..gate.thresholds import limit_text
 from ..progress import Progress, Stages
 from ..registry import codec_names
-from ..results.contract import load_results, now_iso, verdict
 from ..report import load_errors, write_html
-from ..results.run_folder import RunRecorder, lock_run_dir, new_run_dir, recover_from_journal
+from ..results.contract import load_results, now_iso, verdict
+from ..results.run_folder import RunRecorder, lock_run_dir, new_run_dir, recover_from_journal, safe_name
 from ..settings import Settings, build_settings
 from .ids import PAYLOADS_ATTR, test_id
 
@@ -264,7 +263,7 @@ class Controller(Role):
                                             "resume needs the same codecs, bitrates, profile and seed")
             else:
                 stamp = time.strftime("%Y%m%d-%H%M%S")
-                codecs = re.sub(r"[^A-Za-z0-9_.+-]", "_", "+".join(s.codecs))[:60]
+                codecs = safe_name("+".join(s.codecs), 60)
                 self.run_dir = new_run_dir(report_root, f"{stamp}-{codecs}-{s.profile}")  # created atomically
             args = [str(a) for a in self.config.invocation_params.args]
             info = {"id": self.run_dir.name, "argv": args, "started": self.started,

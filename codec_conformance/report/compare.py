@@ -14,12 +14,12 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from ..gate.baseline import BAD, IMPROVED, RULE, Comparison, ordered_rows, p_text
-from ..results.contract import record_key
+from ..gate.baseline import BAD, RULE, Comparison, Status, ordered_rows, p_text
+from ..results.contract import condition_text, record_key
 from ..results.run_folder import atomic_write_text
 from .declared import label_of, metrics_block, unit_of
 from .figures import Figures, fig1, fig2, fig3
-from .html import CI_NOTE, NO_CI, E, ci_of, cond_text, display, head, num, table, td_num, tail
+from .html import CI_NOTE, NO_CI, E, ci_of, display, head, num, table, tail, td_num
 
 HEADER = ["status", "codec", "kbps", "suite", "condition", "metric", "unit", "BASE", "NEW", "change", "p",
           "min. diff."]
@@ -76,10 +76,10 @@ def _row(r: dict, base: dict | None, new: dict | None, declared: dict) -> str:
     ci = change_interval(r, base, new)
     level = "" if r.get("change_ci_confidence") is None else \
         f"<br><span class='small'>{100 * r['change_ci_confidence']:.3g} % interval</span>"
-    cls = "bad" if r["status"] in BAD else "ok" if r["status"] == IMPROVED else "na"
+    cls = "bad" if r["status"] in BAD else "ok" if r["status"] == Status.IMPROVED else "na"
     return (f"<tr><td class='{cls}'>{E(r['status'])}</td>"
             f"<td>{E(r['codec'])}</td><td class='num'>{num(r['bitrate_kbps'])}</td><td>{E(r['suite'])}</td>"
-            f"<td>{E(cond_text(r['condition']))}</td><td>{E(label_of(r['metric'], declared))}</td>"
+            f"<td>{E(condition_text(r['condition']))}</td><td>{E(label_of(r['metric'], declared))}</td>"
             f"<td>{E(display(unit)[1])}</td>"
             f"{td_num(r['base'], unit, ci=ci_of(base, 'value_ci95'))}{td_num(r['new'], unit, ci=ci_of(new, 'value_ci95'))}"
             f"{td_num(r.get('change'), unit, sign=True, ci=ci).removesuffix('</td>')}{level}</td>"

@@ -85,12 +85,6 @@ def num_ci(v: Any, ci: tuple[float, float] | None, unit: str = "", sign: bool = 
     return f"{txt} <span class='ci'>[{bare(ci[0], unit, sign=sign)}, {bare(ci[1], unit, sign=sign)}]</span>"
 
 
-def cond_text(c: Any) -> str:
-    if not isinstance(c, dict):
-        return str(c)
-    return ", ".join(f"{k}={v}" for k, v in c.items() if v is not None)
-
-
 def by_number(t: tuple) -> tuple:
     """Sort key of (codec, bitrate) pairs that never compares a number with a string."""
     return tuple((0, float(x), "") if is_number(x) else (1, 0.0, str(x)) for x in t)

@@ -9,10 +9,10 @@ from collections import defaultdict
 from pathlib import Path
 
 from ..gate.thresholds import limit_text
-from ..results.contract import could_not_fail, is_number
+from ..results.contract import condition_text, could_not_fail, is_number
 from ..results.contract import verdict as run_verdict
 from .figures import Figures, fig1, fig2, fig3, fig_tokens
-from .html import NO_CI, E, by_number, cond_text, fmt, g, head, int_text, table
+from .html import NO_CI, E, by_number, fmt, g, head, int_text, table
 from .limits import source_of
 from .tables import failing_table, headroom_table, measurements_table, summary_table
 
@@ -210,7 +210,7 @@ def listen(recs: list[dict], run_dir: Path) -> list[str]:
            "<tr><th>codec</th><th>condition</th><th>item</th><th>clean</th><th>noisy (input)</th><th>coded</th></tr>"]
     for (codec, br), (_, r) in sorted(worst.items(), key=lambda kv: by_number(kv[0])):
         a = r["audio"]
-        out.append(f"<tr><td>{E(codec)} {g(br)} kbps</td><td>{E(cond_text(r['condition']))}</td>"
+        out.append(f"<tr><td>{E(codec)} {g(br)} kbps</td><td>{E(condition_text(r['condition']))}</td>"
                    f"<td>{E(str(a.get('item')))}</td><td>{_audio_tag(run_dir, a.get('clean'))}</td>"
                    f"<td>{_audio_tag(run_dir, a.get('noisy'))}</td><td>{_audio_tag(run_dir, a.get('coded'))}</td></tr>")
     out.append("</table>")
@@ -228,7 +228,7 @@ def could_not_fail_limits(recs: list[dict]) -> list[str]:
     if not idle:
         return []
     rows = [f"<tr><td>{E(r['codec'])}</td><td class='num'>{g(r['bitrate_kbps'])}</td><td>{E(r['suite'])}</td>"
-            f"<td>{E(cond_text(r['condition']))}</td><td>{E(r['metric'])}</td><td>{E(limit_text(r['threshold']))}</td>"
+            f"<td>{E(condition_text(r['condition']))}</td><td>{E(r['metric'])}</td><td>{E(limit_text(r['threshold']))}</td>"
             f"<td>{E(could_not_fail(r))}</td></tr>" for r in idle]
     return [f"<h2>Limits that could not fail ({len(idle)}), not counted</h2><p class='small'>At these records' "
             "oracle no value of the metric can cross the limit (the degraded input already scores at the "

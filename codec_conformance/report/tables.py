@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 from ..gate.thresholds import limit_text
-from ..results.contract import could_not_fail, direction_of, is_number, worsening
+from ..results.contract import condition_text, could_not_fail, direction_of, is_number, worsening
 from .declared import column_order, label_of, unit_of
-from .html import CI_NOTE, E, by_number, ci_of, cond_text, display, g, int_text, num, num_ci, table, td_num
+from .html import CI_NOTE, E, by_number, ci_of, display, g, int_text, num, num_ci, table, td_num
 from .limits import excess, excess_ci, source_of
 
 
@@ -47,7 +47,7 @@ def _failing_row(doc: dict, g_: list[dict], has_base: bool, has_ce: bool) -> str
         worse += f"{'' if worse.endswith('</span>') else '<br>'}<span class='small'>{E(unit)}</span>"
     why = E(r.get("failure")) if r.get("failure") else ""
     cells = [f"<td>{E(r['codec'])}</td>", f"<td class='num'>{g(r['bitrate_kbps'])}</td>", f"<td>{E(r['suite'])}</td>",
-             f"<td>{E(cond_text(r['condition']))}</td>",
+             f"<td>{E(condition_text(r['condition']))}</td>",
              f"<td>{E(label_of(r['metric'], doc))}<br><span class='small'>{E(r['metric'])}"
              f"{' · unit ' + E(display(unit)[1]) if unit else ''}</span></td>",
              td_num(r.get("value"), unit, ci=ci_of(r, "value_ci95")),
@@ -95,7 +95,7 @@ def _summary_cell(doc: dict, sel: list[dict]) -> str:
     cls = "bad" if failed else "ok" if any(r.get("passed") is True for r in sel) else "na"
     dci = ci_of(worst, "delta_ci95")  # an interval ends its own line
     return (f"<td class='num {cls}' data-v='{float(worst['delta']) * display(unit)[0]!r}' "
-            f"title='{E(cond_text(worst['condition']))}'>"
+            f"title='{E(condition_text(worst['condition']))}'>"
             f"{num_ci(worst['delta'], dci, unit, sign=True)}"
             f"{'' if dci else '<br>'}<span class='small'>{E(worst['condition'].get('kind'))}</span></td>")
 
@@ -131,7 +131,7 @@ def headroom_table(doc: dict, good: list[dict]) -> str:
         th = r.get("threshold") if isinstance(r.get("threshold"), dict) else {}
         f, k = source_of(th) if th else ("", "")
         rows.append(f"<tr><td>{E(r['codec'])}</td><td class='num'>{g(r['bitrate_kbps'])}</td><td>{E(r['suite'])}</td>"
-                    f"<td>{E(cond_text(r['condition']))}</td><td>{E(r['metric'])}</td>"
+                    f"<td>{E(condition_text(r['condition']))}</td><td>{E(r['metric'])}</td>"
                     f"{td_num(r.get('value'), unit, ci=ci_of(r, 'value_ci95'))}"
                     f"{td_num(r.get('delta'), unit, sign=True, ci=ci_of(r, 'delta_ci95'))}"
                     f"<td>{E(limit_text(th)) if th else 'baseline only'}</td>"
@@ -152,7 +152,7 @@ def _measurement_row(doc: dict, r: dict) -> str:
     und = r.get("n_undefined") or 0
     why = r.get("undefined_reasons") or {}
     return (f"<tr><td>{E(r['codec'])}</td><td class='num'>{g(r['bitrate_kbps'])}</td><td>{E(r['suite'])}</td>"
-            f"<td>{E(cond_text(r['condition']))}</td><td>{E(r['metric'])}{' (stand-in)' if r.get('stand_in') else ''}</td>"
+            f"<td>{E(condition_text(r['condition']))}</td><td>{E(r['metric'])}{' (stand-in)' if r.get('stand_in') else ''}</td>"
             f"<td>{E(display(unit)[1])}</td>{td_num(r['value'], unit, ci=ci_of(r, 'value_ci95'))}"
             f"{td_num(r['oracle'], unit, ci=ci_of(r, 'oracle_ci95'))}"
             f"{td_num(r['delta'], unit, sign=True, ci=ci_of(r, 'delta_ci95'))}"

@@ -125,9 +125,20 @@ def record_key(r: dict) -> tuple:
             tuple((k, c.get(k)) for k in CONDITION_FIELDS) + extra, r["metric"])
 
 
+def condition_text(condition: object) -> str:
+    """A record's condition for people: its fields that apply (``kind=ambient, snr_db=10.0``)."""
+    if isinstance(condition, dict):
+        pairs = list(condition.items())
+    elif isinstance(condition, (list, tuple)):  # a record key's condition: (field, value) pairs
+        pairs = list(condition)
+    else:
+        return str(condition)
+    return ", ".join(f"{k}={v}" for k, v in pairs if v is not None)
+
+
 def describe_key(key: tuple) -> str:
     codec, br, suite, cond, metric = key
-    return f"{codec} @ {br:g} kbps {suite} [{', '.join(f'{k}={v}' for k, v in cond if v is not None)}] {metric}"
+    return f"{codec} @ {br:g} kbps {suite} [{condition_text(cond)}] {metric}"
 
 
 def verdict(doc: dict) -> tuple[str, str]:

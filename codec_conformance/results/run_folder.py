@@ -12,11 +12,18 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
 from ..errors import RunInUseError
 from .contract import SCHEMA, finite_json, now_iso, record_key
+
+
+def safe_name(text: str, limit: int) -> str:
+    """``text`` as part of a file or folder name in a run folder: letters, digits and ``_.+-``
+    kept, anything else ``_``, at most ``limit`` characters."""
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", text)[:limit]
 
 
 def _file_mode() -> int:
