@@ -294,17 +294,13 @@ def info(name: str) -> MetricInfo | None:
     return quantities().get(name)
 
 
-def metric_info(cls) -> MetricInfo:
-    """A metric class's (or object's) declaration; a plugin metric written before ``info``
-    existed gets one from its ``name``, ``higher_is_better``, ``unit`` and ``gated``."""
+def metric_info(cls: object) -> MetricInfo:
+    """A metric class's (or object's) declaration, its ``info``."""
     got = getattr(cls, "info", None)
-    if isinstance(got, MetricInfo):
-        return got
-    name = str(getattr(cls, "name", getattr(cls, "__name__", "metric")))
-    return MetricInfo(name=name, label=name, unit=str(getattr(cls, "unit", "")),
-                      direction="higher" if getattr(cls, "higher_is_better", True) else "lower",
-                      min_meaningful_difference=float(getattr(cls, "min_meaningful_difference", 0.0)),
-                      gated=bool(getattr(cls, "gated", True)), stand_in=bool(getattr(cls, "stand_in", False)))
+    if not isinstance(got, MetricInfo):
+        raise ConformanceError(f"metric {getattr(cls, '__name__', cls)!r} declares no MetricInfo: give it "
+                               "info = MetricInfo(name, label, unit, direction, min_meaningful_difference, ...)")
+    return got
 
 
 def gated_names() -> set[str]:

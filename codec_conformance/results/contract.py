@@ -445,7 +445,7 @@ def _check_record(ck: _Checker, r, w: str) -> None:
     if r.get("baseline") is not None:
         b = ck.obj(r["baseline"], f"{w}.baseline", keys=("value", "passed"))
         ck.num(b["value"], f"{w}.baseline.value")
-        for k in ("min_meaningful_difference", "tolerance", "p_value"):  # tolerance: files before issue 24
+        for k in ("min_meaningful_difference", "p_value"):
             if k in b:
                 ck.num(b[k], f"{w}.baseline.{k}", null=True)
         if b.get("change_ci") is not None:
