@@ -345,5 +345,5 @@ def test_an_empty_folder_option_in_pyproject_is_checked_not_a_crash(tmp_path, op
             check_inputs(s)
     else:
         check_inputs(s)  # the packaged thresholds validate
-        with pytest.raises(ConformanceError, match="--codec-thresholds-dir is empty; give a path"):
+        with pytest.raises(ConformanceError, match="--codec-thresholds-dir is empty; give the folder"):
             write_thresholds({"records": [], "run": {}}, s)

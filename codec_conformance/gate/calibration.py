@@ -257,5 +257,8 @@ def _unmeasured(path: Path, table: dict) -> dict:
 
 def write_thresholds(results: dict, settings: Settings) -> list[Path]:
     """``--codec-update-thresholds``: each codec's file from this run alone (replaced whole)."""
-    return calibrate([results], settings.given_path("thresholds_dir"), settings.threshold_margin,
+    out_dir = settings.path(settings.thresholds_dir)
+    if out_dir is None:
+        raise ConformanceError("--codec-update-thresholds: --codec-thresholds-dir is empty; give the folder to write to")
+    return calibrate([results], out_dir, settings.threshold_margin,
                      bitrate=settings.bitrate)

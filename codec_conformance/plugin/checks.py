@@ -66,7 +66,7 @@ def build_record(sess: ConformanceSession, request: pytest.FixtureRequest, *, co
             rec["passed"] = None
     s = sess.settings
     if s.baseline:
-        by_key, family = _baseline(str(s.given_path("baseline")))
+        by_key, family = _baseline(str(s.path(s.baseline)))
         base = by_key.get(record_key(rec))
         if base is not None:
             row = judge(base, rec, family.get(record_key(rec)[:2], 1))
@@ -151,8 +151,9 @@ def sess_codec_info(sess: ConformanceSession, codec: str) -> dict:
     records and curves), ``reported_name`` the name the codec gives itself when that differs."""
     info = codec_info(sess.runner.codec(codec))
     s = sess.settings
-    if s.checkpoint and not info.get("checkpoint"):  # a plugin codec: the run knows what it was given
-        info.update(provenance(s.given_path("checkpoint")))
+    given = s.path(s.checkpoint)
+    if given is not None and not info.get("checkpoint"):  # a plugin codec: the run knows what it was given
+        info.update(provenance(given))
     if info["name"] != codec:
         info["reported_name"] = info["name"]
         info["name"] = codec
