@@ -38,6 +38,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from .errors import ConformanceError
 
@@ -84,7 +85,14 @@ def downloads_off(reason: str):
         _config.update(saved)
 
 
-def configure_from(settings) -> None:
+class _DownloadPolicy(Protocol):
+    """What :func:`configure_from` reads of the run's settings (settings.Settings)."""
+
+    offline: bool
+    model_mirror: str | None
+
+
+def configure_from(settings: _DownloadPolicy) -> None:
     configure(bool(getattr(settings, "offline", False)), getattr(settings, "model_mirror", None))
 
 

@@ -281,6 +281,14 @@ class Settings:
         p = Path(os.path.expanduser(str(value)))
         return p if p.is_absolute() else Path(self.rootdir) / p
 
+    def given_path(self, name: str) -> Path:
+        """Path option ``name``'s value as a path (see :meth:`path`); a ConformanceError naming the
+        option where it has none (unset, or an empty string from a config file)."""
+        p = self.path(getattr(self, name))
+        if p is None:
+            raise ConformanceError(f"{flag(name)} is empty; give a path")
+        return p
+
     def to_dict(self) -> dict[str, Any]:
         """The codecs and every option's value (as recorded in results.json)."""
         return {"codecs": list(self.codecs), **{name: getattr(self, name) for name in OPTIONS}}

@@ -325,3 +325,25 @@ def test_silent_items_keep_their_place_in_per_item_values():
     res = score_speech_items(MelDistance(), c, [u.audio for u in items])
     assert res.n_items == 3 and res.per_item[1] is None and res.per_item[0] == pytest.approx(0.0, abs=1e-6)
     assert res.n_undefined == 1 and "digital silence" in res.undefined["z"]
+
+
+@pytest.mark.parametrize("option", ["report_dir", "thresholds_dir"])
+def test_an_empty_folder_option_in_pyproject_is_checked_not_a_crash(tmp_path, option):
+    """``report_dir = ""`` (or ``thresholds_dir = ""``) under [tool.codec_conformance] is no path
+    (Settings.path gives None): the report folder is then one usage error naming the option, and
+    an empty thresholds folder means the packaged thresholds alone, as in the session. Preflight
+    used to call .exists() on None (AttributeError, a traceback instead of a usage error)."""
+    from codec_conformance.engine.preflight import check_inputs
+    from codec_conformance.gate.calibration import write_thresholds
+    from codec_conformance.settings import build_settings
+    (tmp_path / "pyproject.toml").write_text(f'[tool.codec_conformance]\n{option} = ""\n'
+                                             + ('' if option == "report_dir" else 'report_dir = "r"\n'))
+    s = build_settings(lambda k: None, tmp_path)
+    assert getattr(s, option) == "" and s.path(getattr(s, option)) is None
+    if option == "report_dir":
+        with pytest.raises(ConformanceError, match="--codec-report-dir is empty; give a path"):
+            check_inputs(s)
+    else:
+        check_inputs(s)  # the packaged thresholds validate
+        with pytest.raises(ConformanceError, match="--codec-thresholds-dir is empty; give the folder"):
+            write_thresholds({"records": [], "run": {}}, s)

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import os
 import tempfile
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 from ..catalogue import metrics as registered
 from ..data.corpus import AUDIO_EXT, find_audio
 from ..data.sources import OPTION_NAMES, folder, folder_of, is_named, obtain
 from ..errors import ConformanceError, ThresholdError
-from ..fetch import FetchError, ensure
+from ..fetch import FetchError, Source, ensure
 from ..gate.baseline import check_covers_codecs
 from ..gate.thresholds import ThresholdSet, known_metrics
 from ..metrics import paper
@@ -32,8 +34,9 @@ AUDIO_FOLDERS = {"corpus": "speech", "noise_dir": "noise", "rir_dir": "room impu
 def check_inputs(s: Settings) -> None:
     """Raise one ConformanceError listing every bad input of settings ``s``."""
     problems = []
-    checks = [lambda: check_models(s)]  # first: named corpora are then extracted for the folder checks
-    checks += [lambda o=o: check_audio_folder(s, o) for o in AUDIO_FOLDERS]
+    # first: named corpora are then extracted for the folder checks
+    checks: list[Callable[[], None]] = [lambda: check_models(s)]
+    checks += [partial(check_audio_folder, s, o) for o in AUDIO_FOLDERS]
     checks += [lambda: check_thresholds(s), lambda: check_baseline(s), lambda: check_resume(s),
                lambda: check_report_dir(s), lambda: check_device(s.device)]
     for check in checks:
@@ -60,6 +63,8 @@ def check_audio_folder(s: Settings, option: str) -> None:
             return  # not obtained: check_models said why
 
     root, opt, kind = folder_of(s, option), flag(option), AUDIO_FOLDERS[option]
+    if root is None:  # an empty value: no folder given
+        return
     if not root.exists():
         raise ConformanceError(f"{opt} {root}: no such directory; give a folder of {kind} audio files")
     if not root.is_dir():
@@ -90,16 +95,16 @@ def unreadable_reason(path: Path) -> str | None:
     return None if n > 0 else "no audio frames (empty)"
 
 
-def check_thresholds(s) -> None:
+def check_thresholds(s: Settings) -> None:
     """--codec-thresholds parses and validates; else the files the thresholds directory holds for
     the codecs named on the command line (and its default.toml) do."""
 
     try:
         if s.thresholds:
-            ThresholdSet.load(s.path(s.thresholds), known_metrics())
+            ThresholdSet.load(s.given_path("thresholds"), known_metrics())
             return
-        d = s.path(s.thresholds_dir)
-        if d.exists() and not d.is_dir():
+        d = s.path(s.thresholds_dir)  # None (an empty value): the packaged thresholds only
+        if d is not None and d.exists() and not d.is_dir():
             raise ConformanceError(f"--codec-thresholds-dir {d}: is a file; give the folder of <codec>.toml "
                                    "files (one file for every codec is --codec-thresholds)")
         for spec in s.codecs:  # the codec's own name is known only once it is built: default.toml then
@@ -117,26 +122,28 @@ def _results_doc(path: Path, opt: str) -> dict:
         raise ConformanceError(f"{opt}: {exc}" if str(path) in str(exc) else f"{opt} {path}: {exc}") from None
 
 
-def check_baseline(s) -> None:
+def check_baseline(s: Settings) -> None:
     """The baseline is a results file with records of at least one codec of this run."""
     if s.baseline:
-        doc = _results_doc(s.path(s.baseline), "--codec-baseline")
-        check_covers_codecs(doc["records"], s.codecs, s.path(s.baseline))
+        where = s.given_path("baseline")
+        doc = _results_doc(where, "--codec-baseline")
+        check_covers_codecs(doc["records"], s.codecs, where)
 
 
-def check_resume(s) -> None:
-    if not s.resume:
+def check_resume(s: Settings) -> None:
+    reports = s.path(s.report_dir)
+    if not s.resume or reports is None:  # no report folder: check_report_dir says so
         return
-    run_dir = (s.path(s.report_dir) / s.resume).resolve()
+    run_dir = (reports / s.resume).resolve()
     if not run_dir.is_dir():
         raise ConformanceError(f"--codec-resume {s.resume}: no run folder {run_dir}; give a folder under "
-                               f"{s.path(s.report_dir)} (or 'latest') that a run wrote")
+                               f"{reports} (or 'latest') that a run wrote")
     _results_doc(run_dir, "--codec-resume")
 
 
-def check_report_dir(s) -> None:
+def check_report_dir(s: Settings) -> None:
     """The report folder can be created and written to (nothing is created here)."""
-    d = s.path(s.report_dir)
+    d = s.given_path("report_dir")
     opt = "--codec-report-dir"
     probe = d
     while not probe.exists():
@@ -164,13 +171,13 @@ def check_device(spec: str) -> None:
     resolve_device(spec)
 
 
-def needed_files(s) -> list:
+def needed_files(s: Settings) -> list[tuple[str, Source]]:
     """(label, fetch.Source) of every published file this run needs: the pretrained weights of
     its codecs (each adapter's ``PRETRAINED``), the paper's evaluators (``--codec-evaluators
     paper``) of the metrics it runs."""
     import sys
 
-    out = []
+    out: list[tuple[str, Source]] = []
     if s.weights == "pretrained" and not s.checkpoint:
         for name in s.codecs:
             if ":" in name:
@@ -190,7 +197,7 @@ def needed_files(s) -> list:
     return out
 
 
-def check_models(s) -> None:
+def check_models(s: Settings) -> None:
     """Every file the run needs is in its cache, downloaded now when missing (once, on the
     controller, before any worker starts); offline, each missing file is named with its URL and
     the cache path to fill by hand. Named corpora are obtained and extracted here too."""

@@ -3,6 +3,7 @@ signals, memoised per (metric, corpus, tag) and cached by content on disk."""
 from __future__ import annotations
 
 import threading
+from typing import Any, Hashable
 
 import numpy as np
 
@@ -10,7 +11,7 @@ from ..catalogue import metric_info
 from ..codecs.cache import Cache
 from ..data.corpus import Corpus
 from ..metrics import build_metric
-from ..metrics.base import MetricResult
+from ..metrics.base import Metric, MetricResult
 from ..metrics.threads import apply_torch_threads
 from ..progress import Stages
 from ..settings import Settings
@@ -25,10 +26,10 @@ class Scorer:
         self.timing = timing          # shared with the session's telemetry: evaluator_s
         self.metric_s: dict[str, float] = {}      # evaluator seconds per metric
         self._lock = threading.RLock()
-        self._metrics: dict[str, object] = {}
+        self._metrics: dict[str, Metric] = {}
         self._scores: dict[tuple, MetricResult] = {}
 
-    def metric(self, name: str):
+    def metric(self, name: str) -> Metric:
         with self._lock:
             if name not in self._metrics:
                 with self.stages.stage(f"loading the {name} evaluator", "loading evaluators", announce=True):
@@ -36,7 +37,8 @@ class Scorer:
                 apply_torch_threads()
             return self._metrics[name]
 
-    def score(self, metric_name: str, corpus: Corpus, signals: list[np.ndarray], tag) -> MetricResult:
+    def score(self, metric_name: str, corpus: Corpus, signals: list[np.ndarray],
+              tag: tuple[Hashable, ...]) -> MetricResult:
         import time
 
         key = (metric_name, corpus.name, tag)
@@ -52,8 +54,8 @@ class Scorer:
                 self.metric_s[metric_name] = self.metric_s.get(metric_name, 0.0) + dt
             return self._scores[key]
 
-    def evaluator_infos(self) -> dict:
-        out = {}
+    def evaluator_infos(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
         for name, m in self._metrics.items():
             out[name] = {"name": m.evaluator or m.name, "stand_in": bool(m.stand_in),
                          "version": str(m.version), "description": m.description,
@@ -65,7 +67,8 @@ class Scorer:
         return out
 
 
-def score_speech_items(metric, corpus: Corpus, signals: list[np.ndarray], cache=None) -> MetricResult:
+def score_speech_items(metric: Metric, corpus: Corpus, signals: list[np.ndarray],
+                       cache: Cache | None = None) -> MetricResult:
     """``metric.compute`` over the items that hold speech; near-silent items are undefined, with
     their reason, and keep their place in ``per_item`` (never dropped, never given a number)."""
     keep = [k for k, u in enumerate(corpus.items) if u.silent is None]
@@ -84,7 +87,7 @@ def score_speech_items(metric, corpus: Corpus, signals: list[np.ndarray], cache=
         per = [None] * n
         for k, v in zip(keep, res.per_item):
             per[k] = v
-    weights = None
+    weights: list[float | None] | None = None
     if res.weights is not None and len(res.weights) == len(keep):
         weights = [None] * n
         for k, w in zip(keep, res.weights):

@@ -8,6 +8,7 @@ import os
 import resource
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +29,7 @@ from ..data.sources import folder_of
 from ..errors import ConformanceError
 from ..fetch import cache_root
 from ..gate.thresholds import ThresholdSet
+from ..metrics.base import MetricResult
 from ..metrics.paper import uses_paper
 from ..metrics.threads import cpu_budget
 from ..progress import Stages
@@ -82,7 +84,10 @@ class ConformanceSession:
         self._lock = threading.RLock()
         self._degraded: dict[tuple, list] = {}
         self._thresholds: dict[str, ThresholdSet] = {}
-        self._corpus = self._emotion = self._noise = self._rirs = None
+        self._corpus: Corpus | None = None
+        self._emotion: Corpus | None = None
+        self._noise: AudioBank | None = None
+        self._rirs: AudioBank | None = None
         self.timing = {"codec_s": 0.0, "evaluator_s": 0.0}
         self._reported = {"codec_s": 0.0, "evaluator_s": 0.0}
         self._metric_reported: dict[str, float] = {}
@@ -145,7 +150,7 @@ class ConformanceSession:
     @property
     def rir_bank(self) -> AudioBank | None:
         if self._rirs is None and self.settings.rir_dir:
-            self._rirs = AudioBank.from_dir(self.settings.path(self.settings.rir_dir), kind="rir")
+            self._rirs = AudioBank.from_dir(self._folder("rir_dir"), kind="rir")
         elif self._rirs is None and not self.synthetic_corpus:  # shipped measured RIRs
             self._rirs = shipped_rir_bank()
         return self._rirs
@@ -195,9 +200,9 @@ class ConformanceSession:
                                     noise_bank=noise, rir_bank=rirs) for u in corpus.items]
             return self._degraded[key]
 
-    def telemetry(self) -> dict:
+    def telemetry(self) -> dict[str, Any]:
         """Time spent since the last call (codec / evaluator seconds) and this process' peak RSS."""
-        out = {k: self.timing[k] - self._reported[k] for k in self.timing}
+        out: dict[str, Any] = {k: self.timing[k] - self._reported[k] for k in self.timing}
         self._reported = dict(self.timing)
         out["evaluator_s_by_metric"] = {k: v - self._metric_reported.get(k, 0.0) for k, v in self.scorer.metric_s.items()
                                         if v > self._metric_reported.get(k, 0.0)}
@@ -211,7 +216,8 @@ class ConformanceSession:
         info = metrics().get(metric_name)
         return self.emotion_corpus if info is not None and info.corpus == "emotion" else self.corpus
 
-    def noise_scores(self, codec: str, bitrate: float, cond: Condition, metric_name: str):
+    def noise_scores(self, codec: str, bitrate: float, cond: Condition,
+                     metric_name: str) -> tuple[MetricResult, MetricResult]:
         """(codec result, oracle result) of one metric under one condition."""
         corpus = self.corpus_for(metric_name)
         noisy = self.degraded(cond, corpus)
@@ -232,8 +238,8 @@ class ConformanceSession:
                 metrics=gated_names())
         return self._thresholds[codec]
 
-    def corpus_infos(self) -> dict:
-        out = {}
+    def corpus_infos(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
         if self._corpus is not None:
             out["speech"] = self._corpus.to_info()
         if self._emotion is not None and self._emotion is not self._corpus:

@@ -20,6 +20,7 @@ from ..catalogue import info
 from ..catalogue import suites as declared_suites
 from ..errors import ConformanceError
 from ..results.contract import direction_of, now_iso
+from ..settings import Settings
 from .thresholds import Threshold, as_threshold, file_stem
 
 DEFAULT_MIN_MARGIN = 0.05
@@ -254,7 +255,10 @@ def _unmeasured(path: Path, table: dict) -> dict:
     return kept
 
 
-def write_thresholds(results: dict, settings) -> list[Path]:
+def write_thresholds(results: dict, settings: Settings) -> list[Path]:
     """``--codec-update-thresholds``: each codec's file from this run alone (replaced whole)."""
-    return calibrate([results], settings.path(settings.thresholds_dir), settings.threshold_margin,
+    out_dir = settings.path(settings.thresholds_dir)
+    if out_dir is None:
+        raise ConformanceError("--codec-update-thresholds: --codec-thresholds-dir is empty; give the folder to write to")
+    return calibrate([results], out_dir, settings.threshold_margin,
                      bitrate=settings.bitrate)

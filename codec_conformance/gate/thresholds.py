@@ -138,7 +138,7 @@ class ThresholdSet:
         return cls(p, table, metrics)
 
     @classmethod
-    def for_codec(cls, codec: str | list[str], directory: str | Path | None, explicit: str | None = None,
+    def for_codec(cls, codec: str | list[str], directory: str | Path | None, explicit: str | Path | None = None,
                   metrics: set[str] | None = None) -> "ThresholdSet":
         """The thresholds of a codec known by ``codec`` (its id, or several names: the ``--codec``
         value and the codec's own name), from the first file of :func:`candidates` that exists."""

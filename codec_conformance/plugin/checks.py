@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
+from typing import Any, Iterable
+
+import pytest
 
 from ..catalogue import catalogue_json, info
 from ..catalogue import suite as suite_info
 from ..codecs.base import codec_info
 from ..codecs.checkpoint import provenance
+from ..engine.session import ConformanceSession
 from ..gate.baseline import BAD, Status, family_sizes, judge, judged_text
-from ..gate.thresholds import limit_text
+from ..gate.thresholds import Threshold, limit_text
 from ..results.contract import NON_FINITE_WHY, finite_json, load_results, make_record, record_key
 from ..results.run_folder import safe_name
 from .ids import hand_over, test_id
@@ -23,13 +27,15 @@ def _baseline(path: str) -> tuple[dict, dict]:
     return {record_key(r): r for r in records}, dict(family_sizes(records))
 
 
-def limit(sess, codec: str, bitrate: float, suite: str, condition: dict, metric: str):
+def limit(sess: ConformanceSession, codec: str, bitrate: float, suite: str, condition: dict,
+          metric: str) -> Threshold | None:
     """The threshold of one measurement: looked up by the suite's own key of the record's
     condition (the key calibration writes limits under)."""
     return sess.thresholds(codec).lookup(bitrate, suite, suite_info(suite).key(condition), metric)
 
 
-def build_record(sess, request, *, codec: str, bitrate: float, suite: str, condition: dict, metric: str,
+def build_record(sess: ConformanceSession, request: pytest.FixtureRequest, *, codec: str, bitrate: float, suite: str,
+                 condition: dict, metric: str,
                  value, direction: str | None = None, oracle=None, n_items: int = 0, gated: bool | None = None,
                  **extra) -> dict:
     """A contract record of one measurement of codec ``codec`` (its ``--codec`` id), with its
@@ -83,13 +89,14 @@ def build_record(sess, request, *, codec: str, bitrate: float, suite: str, condi
     return rec
 
 
-def emit(sess, request, codec: str, records: list[dict], curves: list[dict] = (), audio_files=None) -> None:
+def emit(sess: ConformanceSession, request: pytest.FixtureRequest, codec: str, records: list[dict],
+         curves: Iterable[dict] = (), audio_files: dict[str, str] | None = None) -> None:
     """Attach the test's records and curves to its report. Non-finite numbers anywhere in them
     become null with a note (``non_finite``); a test with any fails through :func:`check`
     (its records are marked failed in place), and the payload is always valid JSON."""
-    curves = list(curves)
+    curve_list = list(curves)
     bad_curves = []
-    for c in curves:
+    for c in curve_list:
         clean, notes = finite_json(c)
         if notes:
             clean["non_finite"], clean["non_finite_reason"] = notes, NON_FINITE_WHY
@@ -111,7 +118,7 @@ def emit(sess, request, codec: str, records: list[dict], curves: list[dict] = ()
         if why:
             r["passed"] = False
             r["failure"] = "; ".join(filter(None, [r.get("failure"), *why])) + f" ({NON_FINITE_WHY})"
-    payload = {"records": records, "curves": curves, "codecs": [sess_codec_info(sess, codec)],
+    payload: dict[str, Any] = {"records": records, "curves": curve_list, "codecs": [sess_codec_info(sess, codec)],
                **catalogue_json([r["metric"] for r in records], [r["condition"]["kind"] for r in records]),
                "evaluators": sess.scorer.evaluator_infos(), "corpora": sess.corpus_infos(), "device": sess.device,
                "telemetry": sess.telemetry()}
@@ -145,13 +152,14 @@ def worst_case_clips(name: str, item_id: str, sr: int, clean, noisy, coded) -> t
     return field, files
 
 
-def sess_codec_info(sess, codec: str) -> dict:
+def sess_codec_info(sess: ConformanceSession, codec: str) -> dict:
     """The results-file entry of a codec; ``name`` is its id (the ``--codec`` value, as in its
     records and curves), ``reported_name`` the name the codec gives itself when that differs."""
     info = codec_info(sess.runner.codec(codec))
     s = sess.settings
-    if s.checkpoint and not info.get("checkpoint"):  # a plugin codec: the run knows what it was given
-        info.update(provenance(s.path(s.checkpoint)))
+    given = s.path(s.checkpoint)
+    if given is not None and not info.get("checkpoint"):  # a plugin codec: the run knows what it was given
+        info.update(provenance(given))
     if info["name"] != codec:
         info["reported_name"] = info["name"]
         info["name"] = codec
@@ -187,8 +195,6 @@ def _fmt(v):
 
 def check(records: list[dict]) -> None:
     """Fail the test (after its records were attached) when any gated record failed."""
-    import pytest
-
     bad = [r for r in records if r.get("passed") is False]
     if bad:
         pytest.fail("conformance check failed:\n  " + "\n  ".join(describe(r) for r in bad), pytrace=False)

@@ -2,6 +2,8 @@
 this, never the plugin's hooks)."""
 from __future__ import annotations
 
+import pytest
+
 # attribute of a test item holding the payloads (records, curves...) its test emitted; the
 # plugin's pytest_runtest_makereport moves them onto the report (as Hypothesis' plugin does)
 PAYLOADS_ATTR = "codec_conformance_payloads"
@@ -26,6 +28,6 @@ def test_id(nodeid: str) -> str:
 test_id.__test__ = False  # type: ignore[attr-defined]  # not a test, whatever pytest collects
 
 
-def hand_over(node, payload: dict) -> None:
+def hand_over(node: pytest.Item, payload: dict) -> None:
     """Keep ``payload`` on the test item; the plugin sends it with the test's report."""
     node.__dict__.setdefault(PAYLOADS_ATTR, []).append(payload)

@@ -4,10 +4,18 @@ for the report."""
 from __future__ import annotations
 
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import numpy as np
 
+from ..engine.session import ConformanceSession
 from ..gate.statistics import median_interval
+
+if TYPE_CHECKING:  # hypothesis is imported where it is used
+    import hypothesis
+    from hypothesis.strategies import SearchStrategy
+
+_Fn = TypeVar("_Fn", bound=Callable[..., Any])
 
 # The gain range of the homogeneity and token-gain properties (a -14 dBFS-peak utterance: +12 dB
 # stays below clipping). Gains closer to 0 dB than TRIVIAL_GAIN_DB are never drawn: at 0 dB
@@ -23,7 +31,7 @@ GAIN_ENDS_DB = (GAIN_MIN_DB, GAIN_MAX_DB)
 GAIN_END_ITEMS = 16  # the smoke corpus's size: every smoke utterance
 
 
-def gains_db():
+def gains_db() -> SearchStrategy[float]:
     """Hypothesis strategy of a gain in dB: [-40, -1] or [1, 12] (each half drawn as often; each
     shrinks within itself, the union towards the attenuations). A union of two ranges rather than
     a filter: nothing is rejected, shrinking and health checks stay as for plain floats."""
@@ -45,13 +53,13 @@ def gain_ends(n_items: int) -> list[tuple[int, float]]:
     return [(i, g) for g in GAIN_ENDS_DB for i in gain_end_items(n_items)]
 
 
-def with_gain_ends(n_items: int):
+def with_gain_ends(n_items: int) -> Callable[[_Fn], _Fn]:
     """Decorator (under ``@given(i=..., gain_db=gains_db())``): :func:`gain_ends` as explicit
     examples. Hypothesis runs them all before drawing, in that order; when any fails it draws
     nothing more, and the failing end is the counterexample."""
     from hypothesis import example
 
-    def decorate(test):
+    def decorate(test: _Fn) -> _Fn:
         for i, g in reversed(gain_ends(n_items)):  # the last decorator applied runs first
             test = example(i=i, gain_db=g)(test)
         return test
@@ -75,14 +83,14 @@ def counterexample(err: AssertionError | None, examples: list[dict]) -> dict | N
     return getattr(err, "example", None) or (examples[-1] if examples else None)
 
 
-def hypothesis_settings(sess):
+def hypothesis_settings(sess: ConformanceSession) -> hypothesis.settings:
     from hypothesis import HealthCheck, settings
     return settings(max_examples=sess.profile.hypothesis_examples, deadline=None, database=None,
                     derandomize=False, print_blob=False,
                     suppress_health_check=list(HealthCheck))
 
 
-def run_property(sess, given_test, seed: int):
+def run_property(sess: ConformanceSession, given_test: Callable[[], None], seed: int) -> AssertionError | None:
     """Run a Hypothesis test seeded with the run's seed; return its failure (an AssertionError,
     a :class:`Counterexample` when the test raises those) or None.
 

@@ -188,7 +188,7 @@ class Worker(Role):
 
     is_worker = True
 
-    def done_ids(self, conf_items) -> set[str]:
+    def done_ids(self, conf_items: list[pytest.Item]) -> set[str]:
         """Under xdist the workers collect, not the controller: each reads the resumed run's
         records (results.json and its journal) read-only, so a resume skips finished tests with
         ``-n`` too. All workers read the same files before any test runs, so they collect alike;
@@ -208,7 +208,7 @@ class Worker(Role):
                 continue
         return ids
 
-    def order(self, items) -> None:
+    def order(self, items: list[pytest.Item]) -> None:
         if getattr(self.config.option, "loadgroup", False):
             add_group_suffix(items)
         # xdist hands tests out in collection order and keeps up to 2 queued per busy worker:
@@ -222,7 +222,7 @@ class Controller(Role):
     """The process that owns the run: checks the inputs, writes the run folder from the records
     that arrive with each test's report, and prints the summary."""
 
-    def __init__(self, config) -> None:
+    def __init__(self, config: pytest.Config) -> None:
         super().__init__(config)
         self.started = now_iso()  # the session's start (the recorder is made at the first result)
         if not getattr(config.option, "help", False):  # checked once, here, for the workers too
@@ -230,7 +230,7 @@ class Controller(Role):
                 check_inputs(self.settings)  # the baseline's codecs included
             except ConformanceError as exc:
                 raise pytest.UsageError(str(exc)) from None
-        self.recorder = None  # RunRecorder, made at the first result
+        self.recorder: RunRecorder | None = None  # made at the first result
         self.run_dir: Path | None = None
         self.durations: dict[str, float] = {}  # nodeid -> seconds (setup + call + teardown)
         # nodeid -> readable JUnit properties, held from the call report for the teardown report
@@ -240,12 +240,12 @@ class Controller(Role):
         self.write_error_shown = False       # ... and pytest already printed why
         self.report_path: Path | None = None  # the HTML report, once written
         self.report_error: str | None = None  # why the HTML report could not be written
-        self.updated: list = []               # thresholds files written (--codec-update-thresholds)
+        self.updated: list[Path] = []               # thresholds files written (--codec-update-thresholds)
 
-    def ensure_recorder(self):
+    def ensure_recorder(self) -> RunRecorder:
         if self.recorder is None:
             s = self.settings
-            report_root = s.path(s.report_dir)
+            report_root = s.given_path("report_dir")
             old = lock = None
             if s.resume:
                 self.run_dir = (report_root / s.resume).resolve()
@@ -266,13 +266,14 @@ class Controller(Role):
                 codecs = safe_name("+".join(s.codecs), 60)
                 self.run_dir = new_run_dir(report_root, f"{stamp}-{codecs}-{s.profile}")  # created atomically
             args = [str(a) for a in self.config.invocation_params.args]
+            vers = versions()
+            vers["codec_conformance"] = __version__
             info = {"id": self.run_dir.name, "argv": args, "started": self.started,
                     "command": shlex.join(["pytest", *args]),
                     "seed": s.seed, "profile": s.profile, "device": None,
-                    "versions": versions(), "evaluators": {}, "settings": recorded_settings(s),
+                    "versions": vers, "evaluators": {}, "settings": recorded_settings(s),
                     "config_hash": config_hash(s), "measure_only": bool(s.measure_only),
                     "shard": {"id": s.shard_id, "count": s.num_shards}, "errors": []}
-            info["versions"]["codec_conformance"] = __version__
             try:  # a resume merges the old records before its first write: nothing is lost
                 self.recorder = RunRecorder(self.run_dir, info, old=old, lock_fd=lock)
             except ConformanceError as exc:
@@ -280,7 +281,7 @@ class Controller(Role):
         return self.recorder
 
     # ------------------------------------------------------------ collection
-    def done_ids(self, conf_items) -> set[str]:
+    def done_ids(self, conf_items: list[pytest.Item]) -> set[str]:
         if not (self.settings.resume and conf_items):
             return set()
         return {test_id(r["test_id"]) for r in self.ensure_recorder().records}
@@ -300,7 +301,7 @@ class Controller(Role):
         self.progress.clear()  # the live status goes before pytest writes the outcome
         if "conformance" in report.keywords:
             self.durations[report.nodeid] = self.durations.get(report.nodeid, 0.0) + float(report.duration or 0.0)
-        props = list(report.user_properties)
+        props: list[tuple[str, Any]] = list(report.user_properties)  # values: what the tests handed over
         try:
             self._record(report, props)
         finally:  # JUnit XML gets readable properties, not the records' Python repr
@@ -314,7 +315,7 @@ class Controller(Role):
             if report.when == "teardown" and report.nodeid in pending:  # junitxml reads teardown's properties
                 report.user_properties = [*report.user_properties, *pending.pop(report.nodeid)]
 
-    def _record(self, report, props) -> None:
+    def _record(self, report: pytest.TestReport, props: list[tuple[str, Any]]) -> None:
         """The report's records (or its error) into the run's journal and results."""
         if self.write_error:
             return  # the run is stopping: results.json keeps its last good state
@@ -332,8 +333,8 @@ class Controller(Role):
                                    "message": load[0]["message"][-2000:], "kind": "codec_load",
                                    "codec": load[0]["codec"]})
                 elif rec is not None and not payloads:
-                    msg = str(getattr(report.longrepr, "reprcrash", None) and report.longrepr.reprcrash.message
-                              or report.longrepr)
+                    crash = getattr(report.longrepr, "reprcrash", None)
+                    msg = str(crash and crash.message or report.longrepr)
                     rec.add_error({"test_id": test_id(report.nodeid), "when": report.when, "message": msg[-2000:]})
         except OSError as exc:  # disk full, a vanished folder: stop now, with one clear error
             self.write_error = self._write_error_text(exc)
@@ -435,7 +436,7 @@ class Controller(Role):
             terminalreporter.write_line(line)
 
 
-def make_role(config) -> Role:
+def make_role(config: pytest.Config) -> Role:
     """The role of this process, chosen once: an xdist worker, or the controller."""
     return Worker(config) if hasattr(config, "workerinput") else Controller(config)
 
@@ -448,14 +449,14 @@ def recorded_settings(s: Settings) -> dict[str, Any]:
     return out
 
 
-def config_hash(s) -> str:
+def config_hash(s: Settings) -> str:
     keep = {k: v for k, v in s.to_dict().items() if k not in ("resume", "shard_id", "num_shards", "report_dir",
                                                              "cache_dir", "no_cache", "timeout",
                                                              "offline", "model_mirror")}
     return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def versions() -> dict:
+def versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for pkg in ("torch", "numpy", "av", "pesq", "pystoi", "faster-whisper", "resemblyzer", "encodec",
                 "descript-audio-codec", "hypothesis", "pytest", "openai-whisper", "speechbrain", "funasr"):
@@ -466,7 +467,7 @@ def versions() -> dict:
     return out
 
 
-def junit_properties(payloads) -> list[tuple[str, str]]:
+def junit_properties(payloads: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """A few readable JUnit properties per test (value, limit, delta, passed per record) in place of
     the records themselves (which are kept in results.json)."""
     recs = [r for p in payloads for r in p.get("records", []) if isinstance(r, dict)]
@@ -487,7 +488,7 @@ def junit_properties(payloads) -> list[tuple[str, str]]:
 
 
 # ---------------------------------------------------------------- scheduling (the workers' order)
-def add_group_suffix(items) -> None:
+def add_group_suffix(items: list[pytest.Item]) -> None:
     """On a worker under ``--dist loadgroup``: the ids of tests marked ``xdist_group`` end in
     ``@<group>``, which is how the controller groups them. pytest-xdist does this by setting
     ``item._nodeid``, which pytest >= 9.2 no longer reads (an item's id lives in ``item._id``), so
@@ -502,10 +503,10 @@ def add_group_suffix(items) -> None:
             from _pytest.nodeid import coerce_node_id
             item._id = coerce_node_id(new)
         else:
-            item._nodeid = new
+            item._nodeid = new  # type: ignore[attr-defined]  # pytest < 9.2 keeps the id there
 
 
-def estimated_cost(item) -> float:
+def estimated_cost(item: pytest.Item) -> float:
     """Relative cost of one test (seconds on 2 CPU cores, standard profile), as its suite declares
     it (SUITE.item_cost from the test's parameters, or SUITE.cost per test function): an ASR or
     DNSMOS test costs 15-30x a PESQ test (MetricInfo.cost); Hypothesis suites call the codec tens

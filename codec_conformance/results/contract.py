@@ -7,6 +7,7 @@ import math
 import re
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, NoReturn, overload
 
 from ..errors import ResultsFormatError
 
@@ -27,7 +28,13 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def finite_json(obj, where: str = "") -> tuple[object, dict[str, str]]:
+@overload
+def finite_json(obj: dict[str, Any], where: str = "") -> tuple[dict[str, Any], dict[str, str]]: ...
+@overload
+def finite_json(obj: object, where: str = "") -> tuple[object, dict[str, str]]: ...
+
+
+def finite_json(obj: object, where: str = "") -> tuple[object, dict[str, str]]:
     """(a JSON-safe copy of ``obj``, {path: original value} of every non-finite number in it).
 
     NaN/Inf (Python or NumPy floats, at any depth of dicts, lists, tuples and arrays) become
@@ -35,7 +42,7 @@ def finite_json(obj, where: str = "") -> tuple[object, dict[str, str]]:
     null came from, so a record never shows a made-up number or a silent null."""
     notes: dict[str, str] = {}
 
-    def walk(o, path):
+    def walk(o: object, path: str) -> object:
         if isinstance(o, dict):
             return {k: walk(v, f"{path}.{k}" if path else str(k)) for k, v in o.items()}
         if isinstance(o, (list, tuple)):
@@ -146,7 +153,7 @@ def verdict(doc: dict) -> tuple[str, str]:
     or MEASURE ONLY (only when the run asked for it with --codec-measure-only). A run in which no check was gated fails: a green
     verdict must mean that something was verified."""
     run, recs = doc["run"], doc["records"]
-    loads = {}
+    loads: dict[str, str] = {}
     for e in run.get("errors") or []:  # a codec that could not be loaded: said once, as such
         if isinstance(e, dict) and e.get("kind") == "codec_load":
             loads.setdefault(str(e.get("codec")), " ".join(str(e.get("message", "")).split()))
@@ -234,7 +241,8 @@ def _what(v) -> str:
         return repr(v)
     if isinstance(v, str):
         return f"the text {_short(json.dumps(v), 40)}"
-    return {dict: "an object", list: "an array"}.get(type(v), type(v).__name__)
+    names: dict[type, str] = {dict: "an object", list: "an array"}
+    return names.get(type(v), type(v).__name__)
 
 
 def is_number(v) -> bool:
@@ -251,7 +259,7 @@ class _Checker:
     def __init__(self, source):
         self.source = str(source)
 
-    def fail(self, where: str, want: str, got) -> None:
+    def fail(self, where: str, want: str, got: object) -> NoReturn:
         raise ResultsFormatError(f"{self.source}: {where} must be {want}, not {_what(got)} "
                                  "(see docs/results-contract.md)")
 

@@ -1,6 +1,8 @@
 """Joining results documents: the shards of one run (or several runs) into one."""
 from __future__ import annotations
 
+from typing import Any
+
 from .contract import SCHEMA, record_key
 from .run_folder import curve_key
 
@@ -9,9 +11,11 @@ def merge_results(docs: list[dict]) -> dict:
     """Join shards of one run (or several runs): records deduplicated by key, later wins."""
     if not docs:
         raise ValueError("nothing to merge")
-    out = {"schema": SCHEMA, "run": dict(docs[0]["run"]), "codecs": [], "metrics": {}, "conditions": {},
+    out: dict[str, Any] = {"schema": SCHEMA, "run": dict(docs[0]["run"]), "codecs": [], "metrics": {}, "conditions": {},
            "records": [], "curves": []}
-    codecs, recs, curves = {}, {}, {}
+    codecs: dict[str, dict] = {}
+    recs: dict[tuple, dict] = {}
+    curves: dict[tuple, dict] = {}
     for d in docs:
         for block in ("metrics", "conditions"):
             out[block].update(d.get(block) or {})

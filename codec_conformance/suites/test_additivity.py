@@ -6,11 +6,15 @@ of f(x+y) against f(x)+f(y) in dB (and the Mel distance between them); the bitra
 is the smallest SER allowed. The record's value is the worst example; the median feeds the
 additivity-vs-bitrate figure.
 """
+from typing import Any
+
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from codec_conformance.catalogue import SuiteInfo
+from codec_conformance.engine.session import ConformanceSession
 from codec_conformance.plugin.checks import build_record, check, emit, limit
 from codec_conformance.plugin.properties import (
     Counterexample,
@@ -41,7 +45,8 @@ def second_signal(items, i: int, j: int, others, other_names, n: int) -> tuple[n
     return np.tile(src, int(np.ceil(n / len(src))))[:n], f"noise:{other_names[j % len(others)]}"
 
 
-def test_additivity(conformance, request, codec_point, additivity_kind):
+def test_additivity(conformance: ConformanceSession, request: pytest.FixtureRequest, codec_point: tuple[str, float],
+                    additivity_kind: str) -> None:
     codec, bitrate = codec_point
     sess = conformance
     corpus = sess.corpus
@@ -75,7 +80,7 @@ def test_additivity(conformance, request, codec_point, additivity_kind):
     sers = [e["ser_db"] for e in examples]
     mels = [e["mel_distance"] for e in examples]
     counter = counterexample(err, examples)
-    common = dict(codec=codec, bitrate=bitrate, suite="additivity", condition=cond,
+    common: dict[str, Any] = dict(codec=codec, bitrate=bitrate, suite="additivity", condition=cond,
                   n_items=len(examples), n_undefined=len(undefined),
                   undefined_reasons=dict(list(undefined.items())[:10]) or None)
     recs = [
@@ -87,7 +92,6 @@ def test_additivity(conformance, request, codec_point, additivity_kind):
     ]
     emit(sess, request, codec, recs)
     if err is not None:
-        import pytest
         pytest.fail(f"additivity fails for {codec} @ {bitrate:g} kbps ({additivity_kind}); shrunk "
                     f"counterexample: {counter}\n{err}", pytrace=False)
     check(recs)

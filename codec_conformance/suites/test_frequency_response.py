@@ -2,7 +2,10 @@
 peak levels, deconvolved to an impulse response; the smoothed magnitude response on a
 log-frequency grid is checked for low-band (<100 Hz) boost, mid-band (100 Hz-2 kHz) ripple and
 high-band (>2 kHz) roll-off."""
+import pytest
+
 from codec_conformance.catalogue import SuiteInfo
+from codec_conformance.engine.session import ConformanceSession
 from codec_conformance.plugin.checks import build_record, check, emit
 from codec_conformance.probes.analysis import BAND_QUANTITIES, band_summary, frequency_response
 from codec_conformance.results.contract import condition_record
@@ -13,7 +16,8 @@ SUITE = SuiteInfo(name="frequency_response", label="frequency response",
                   quantities=tuple(BAND_QUANTITIES.values()), cost={"test_frequency_response": 1.0})
 
 
-def test_frequency_response(conformance, request, codec_point, sweep_level_dbfs):
+def test_frequency_response(conformance: ConformanceSession, request: pytest.FixtureRequest,
+                            codec_point: tuple[str, float], sweep_level_dbfs: float) -> None:
     codec, bitrate = codec_point
     sess = conformance
     c = sess.runner.codec(codec)

@@ -8,10 +8,12 @@ threshold is the smallest SER allowed. The output-gain vs input-gain curve (the 
 right) is measured on a fixed gain grid.
 """
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from codec_conformance.catalogue import SuiteInfo
+from codec_conformance.engine.session import ConformanceSession
 from codec_conformance.plugin.checks import build_record, check, emit, limit
 from codec_conformance.plugin.properties import (
     Counterexample,
@@ -31,7 +33,8 @@ SUITE = SuiteInfo(name="homogeneity", label="homogeneity", conditions=lambda: [c
                   quantities=(SER_DB,), calibrated=frozenset({"ser_db"}), cost={"test_homogeneity": 3.0})
 
 
-def test_homogeneity(conformance, request, codec_point):
+def test_homogeneity(conformance: ConformanceSession, request: pytest.FixtureRequest,
+                     codec_point: tuple[str, float]) -> None:
     codec, bitrate = codec_point
     sess = conformance
     corpus = sess.corpus
@@ -80,7 +83,6 @@ def test_homogeneity(conformance, request, codec_point):
     ]
     emit(sess, request, codec, [rec], curves)
     if err is not None:
-        import pytest
         pytest.fail(f"homogeneity fails for {codec} @ {bitrate:g} kbps; shrunk counterexample: {counter}\n{err}",
                     pytrace=False)
     check([rec])

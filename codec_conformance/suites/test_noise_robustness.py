@@ -4,7 +4,10 @@ Each test degrades the corpus by one condition (clean, ambient noise or white no
 reverberation), computes the metric on the uncoded degraded signal (the oracle) and on the
 codec's output, and checks delta = codec - oracle against the bitrate's threshold.
 """
-from codec_conformance.catalogue import SuiteInfo, condition_kinds, metrics
+import pytest
+
+from codec_conformance.catalogue import Condition, SuiteInfo, condition_kinds, metrics
+from codec_conformance.engine.session import ConformanceSession
 from codec_conformance.gate.statistics import record_statistics
 from codec_conformance.plugin.checks import build_record, check, emit, worst_case_clips
 
@@ -27,7 +30,8 @@ SUITE = SuiteInfo(
     limit_on_delta=True, item_cost=_cost)
 
 
-def test_noise_robustness(conformance, request, codec_point, noise_condition, noise_metric):
+def test_noise_robustness(conformance: ConformanceSession, request: pytest.FixtureRequest,
+                          codec_point: tuple[str, float], noise_condition: Condition, noise_metric: str) -> None:
     codec, bitrate = codec_point
     value, oracle = conformance.noise_scores(codec, bitrate, noise_condition, noise_metric)
     m = conformance.scorer.metric(noise_metric)
@@ -64,6 +68,5 @@ def test_noise_robustness(conformance, request, codec_point, noise_condition, no
         rec["passed"], rec["failure"] = False, reason
     emit(conformance, request, codec, [rec], audio_files=files)
     if reason:
-        import pytest
         pytest.fail(reason, pytrace=False)
     check([rec])

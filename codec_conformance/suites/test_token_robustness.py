@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from codec_conformance.catalogue import SuiteInfo, condition_kinds
 from codec_conformance.data.audio import resample
+from codec_conformance.engine.session import ConformanceSession
 from codec_conformance.plugin.checks import build_record, check, emit, limit
 from codec_conformance.plugin.properties import (
     Counterexample,
@@ -64,8 +65,8 @@ SUITE = SuiteInfo(
 class TokenPoint:
     """The codec point a token test measures: the session, the codec (one that exposes codes) at
     one bitrate, and the corpus; what every test of this suite starts from."""
-    sess: Any
-    request: Any
+    sess: ConformanceSession
+    request: pytest.FixtureRequest
     codec: str
     bitrate: float
     coder: Any  # the codec object: token_hop, sample_rate
@@ -104,7 +105,8 @@ class TokenPoint:
 
 
 @pytest.fixture
-def token_point(conformance, request, codec_point) -> TokenPoint:
+def token_point(conformance: ConformanceSession, request: pytest.FixtureRequest,
+                codec_point: tuple[str, float]) -> TokenPoint:
     """The codec point under test; a codec that exposes no codes (no encode/decode) is skipped as
     not applicable."""
     codec, bitrate = codec_point
