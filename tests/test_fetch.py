@@ -507,7 +507,7 @@ def test_corpus_names_stay_names_and_are_checked_at_session_start(caches):
             "codec_offline": True, "codec_report_dir": str(caches / "r")}
     s = build_settings(lambda k: opts.get(k), ROOT)
     assert s.corpus == "librispeech:test-clean"  # not made a path of the invocation folder
-    assert s.path(s.corpus) == sources.folder("librispeech:test-clean")
+    assert sources.folder_of(s, "corpus") == sources.folder("librispeech:test-clean")
     fetch.configure_from(s)
     with pytest.raises(ConformanceError) as e:
         check_inputs(s)
@@ -894,8 +894,9 @@ def test_a_mirror_with_credentials_never_shows_its_password(caches, server, monk
         fetch.ensure(gone, "gone")
     msg = str(e.value) + capsys.readouterr().err
     assert "s3cr" not in msg and "user:***@127.0.0.1" in msg and "Not Found" in msg
-    from codec_conformance.plugin.settings import Settings
-    recorded = json.dumps(Settings(codecs=["opus"], model_mirror=mirror).to_dict())
+    from codec_conformance.plugin.roles import recorded_settings
+    from codec_conformance.settings import Settings
+    recorded = json.dumps(recorded_settings(Settings(codecs=["opus"], model_mirror=mirror)))
     assert "s3cr" not in recorded and "user:***@" in recorded
     assert fetch.redact("https://a:b@h/x") == "https://a:***@h/x" and fetch.redact("https://h/x") == "https://h/x"
 

@@ -4,7 +4,6 @@ item id)."""
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import fftconvolve
 
 from ..catalogue import Condition, ConditionContext, ConditionKind, condition_kinds
 from ..errors import ConformanceError
@@ -74,6 +73,8 @@ def simulate_rir(rt60_s: float, sr: int, seed: int = 0) -> np.ndarray:
 
 def convolve_rir(speech: np.ndarray, rir: np.ndarray, sr: int) -> np.ndarray:
     """Reverberant speech aligned to the direct path (RIR peak) and scaled to the input's level."""
+    from scipy.signal import fftconvolve  # scipy loads when a condition needs it, not with the plugin
+
     peak = int(np.argmax(np.abs(rir)))
     y = fftconvolve(speech, rir[peak:])[: len(speech)]
     g = active_rms(speech, sr) / max(active_rms(y, sr), 1e-9)
