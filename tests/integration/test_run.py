@@ -6,7 +6,8 @@ from datetime import datetime
 
 import pytest
 
-from tests.helpers import ROOT, latest_results
+from codec_conformance.suites.test_additivity import MIXTURES
+from tests.helpers import ROOT, default_metrics, grid, latest_results, sweep_levels, token_tests
 
 CODECS = textwrap.dedent('''
     import numpy as np
@@ -68,9 +69,12 @@ def test_options_are_one_group(pytester):
 
 def test_custom_codec_all_bitrates_and_contract(run, pytester):
     r = run("--codec=mycodecs:gain", "--codec-bitrate=all", "-k", FAST, "-q")
-    # noise(6 conds x mel,pesq) + additivity 2 + homog + 3 levels; the token tests (5 noise conditions,
-    # gain, 3 shifts, determinism) skip: this codec exposes no codes
-    r.assert_outcomes(passed=2 * (6 * 2 + 2 + 1 + 3), skipped=2 * 10)
+    # per bitrate (2): noise (its grid x the default metrics FAST keeps) + additivity + homogeneity +
+    # the sweep levels; the token tests skip: this codec exposes no codes
+    fast = [m for m in default_metrics() if not any(w in m for w in ("wer", "eer", "dnsmos", "prosody", "stoi",
+                                                                      "si_sdr"))]
+    per_bitrate = len(grid("noise")) * len(fast) + len(MIXTURES) + 1 + len(sweep_levels())
+    r.assert_outcomes(passed=2 * per_bitrate, skipped=2 * token_tests())
     doc = latest_results(pytester)
     assert doc["schema"] == "codec-conformance/results/1" and doc["run"]["finished"]
     assert {c["name"] for c in doc["codecs"]} == {"mycodecs:gain"}  # the codec id: the --codec value
@@ -91,15 +95,16 @@ def test_custom_codec_all_bitrates_and_contract(run, pytester):
 
 def test_failing_codec_errors_alone(run, pytester):
     r = run("--codec=mycodecs:broken16", "--codec-bitrate=all", "-k", "frequency", "-q")
-    r.assert_outcomes(passed=3, failed=3)  # 8 kbps fine, 16 kbps raises; the run goes on
+    n = len(sweep_levels())
+    r.assert_outcomes(passed=n, failed=n)  # 8 kbps fine, 16 kbps raises; the run goes on
     doc = latest_results(pytester)
     from codec_conformance.probes.analysis import BAND_QUANTITIES
-    assert len(doc["records"]) == 3 * len(BAND_QUANTITIES) and len(doc["run"]["errors"]) == 3  # 3 sweeps at 8 kbps
+    assert len(doc["records"]) == n * len(BAND_QUANTITIES) and len(doc["run"]["errors"]) == n  # sweeps at 8 kbps
     assert "decoder exploded" in doc["run"]["errors"][0]["message"]
 
 
 def test_html_escapes_codec_names(run, pytester):
-    run("--codec=mycodecs:evil", "-k", "frequency", "-q").assert_outcomes(passed=3)
+    run("--codec=mycodecs:evil", "-k", "frequency", "-q").assert_outcomes(passed=len(sweep_levels()))
     html = (pytester.path / "reports" / "latest" / "index.html").read_text()
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
@@ -117,7 +122,7 @@ def test_thresholds_gate_and_baseline(run, pytester):
         '[default.noise.clean]\nmel_distance = { max_delta = 0.5 }\n'
         '[default.frequency_response.sweep]\nmid_band_ripple_db = { max_value = 1.0 }\n')
     k = "clean and mel or frequency"
-    run("--codec=mycodecs:gain", "-k", k, "-q").assert_outcomes(passed=4)
+    run("--codec=mycodecs:gain", "-k", k, "-q").assert_outcomes(passed=1 + len(sweep_levels()))
     first = latest_results(pytester)
     gated = [r for r in first["records"] if r["threshold"]]
     assert gated and all(r["passed"] for r in gated)
@@ -147,7 +152,7 @@ def test_no_network_at_run_time(run, pytester, tmp_path):
         socket.create_connection = _refuse
     '''))
     r = run("-p", "nonet", "--codec=opus", "-k", "clean", "-q", "--codec-no-cache")
-    r.assert_outcomes(passed=8 + 0)
+    r.assert_outcomes(passed=len(default_metrics()))  # clean x every default metric; clean has no token test
     doc = latest_results(pytester)
     assert {x["metric"] for x in doc["records"]} >= {"wer", "eer", "pesq", "dnsmos", "prosody_corr"}
     assert all(x["value"] is not None for x in doc["records"])
@@ -193,7 +198,7 @@ def test_a_plugin_codec_given_a_checkpoint_records_its_path_and_sha256(run, pyte
     ckpt = pytester.path / "step_1000.pt"
     ckpt.write_bytes(b"weights of step 1000")
     run("--codec=mycodecs:gain", "--codec-checkpoint", str(ckpt), "-k", "frequency and not 6dBFS",
-        "-q").assert_outcomes(passed=2)  # 0 and -20 dBFS
+        "-q").assert_outcomes(passed=len(sweep_levels(lacking="6dBFS")))  # 0 and -20 dBFS
     (info,) = latest_results(pytester)["codecs"]
     assert info["checkpoint"] == str(ckpt)
     assert info["checkpoint_sha256"] == hashlib.sha256(b"weights of step 1000").hexdigest()
@@ -307,7 +312,8 @@ def outside(pytester, run_suites):
 
 
 def test_one_codec_id_in_records_curves_and_codecs(outside, pytester):
-    outside("--codec=toys:renamed", "-k", "frequency and 0dBFS", "-q").assert_outcomes(passed=2)
+    outside("--codec=toys:renamed", "-k", "frequency and 0dBFS", "-q").assert_outcomes(
+        passed=len(sweep_levels(having="0dBFS")))
     doc = latest_results(pytester)
     ids = ({r["codec"] for r in doc["records"]} | {c["codec"] for c in doc["curves"]}
            | {c["name"] for c in doc["codecs"]})
