@@ -13,7 +13,7 @@ from tests.helpers import sweep_levels
 # ----------------------------------------------------------------------
 # Faults and bad input: malformed results files, two processes on one run folder, resume, write
 # errors, hung codecs, file permissions (the battery of docs/reliability.md; the report's escaping
-# is in test_report.py).
+# is in tests/unit/report/test_html.py).
 
 
 # ---------------------------------------------------------------- plugin end to end (5, 6, 7, 8)

@@ -139,7 +139,7 @@ def test_no_relative_tolerance_option_is_left(capsys):
 # ----------------------------------------------------------------------
 # Faults and bad input: malformed results files, two processes on one run folder, resume, write
 # errors, hung codecs, file permissions (the battery of docs/reliability.md; the report's escaping
-# is in test_report.py).
+# is in tests/unit/report/test_html.py).
 SCHEMA = "codec-conformance/results/1"
 
 

@@ -10,7 +10,7 @@ from codec_conformance.results.contract import SCHEMA, load_results, make_record
 # ----------------------------------------------------------------------
 # Faults and bad input: malformed results files, two processes on one run folder, resume, write
 # errors, hung codecs, file permissions (the battery of docs/reliability.md; the report's escaping
-# is in test_report.py).
+# is in tests/unit/report/test_html.py).
 
 
 def rec(metric="pesq", value=3.0, test_id="t::a", br=6.0):

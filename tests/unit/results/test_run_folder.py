@@ -33,7 +33,7 @@ def test_recorder_journal_survives_interruption(tmp_path):
 # ----------------------------------------------------------------------
 # Faults and bad input: malformed results files, two processes on one run folder, resume, write
 # errors, hung codecs, file permissions (the battery of docs/reliability.md; the report's escaping
-# is in test_report.py).
+# is in tests/unit/report/test_html.py).
 
 
 
