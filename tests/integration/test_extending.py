@@ -191,17 +191,6 @@ def pytest_codec_conformance_finished(results, run_dir, config):
 pytestmark = pytest.mark.filterwarnings("ignore")
 
 
-def results(records, metrics=None):
-    d = {"schema": "codec-conformance/results/1",
-         "run": {"id": "r", "started": "2026", "finished": "2026", "argv": [], "seed": 0, "profile": "smoke",
-                 "device": "cpu", "versions": {}, "errors": [], "evaluators": {}, "corpora": {}},
-         "codecs": [{"name": "c", "sample_rate": 16000, "bitrates_kbps": [6.0]}], "records": list(records),
-         "curves": []}
-    if metrics is not None:
-        d["metrics"] = metrics
-    return d
-
-
 def titles(fig) -> list[str]:
     return [" ".join(ax.get_title().split()) for ax in fig.axes if ax.get_title()]
 

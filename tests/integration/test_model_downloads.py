@@ -18,7 +18,6 @@ from tests.helpers import ROOT
 # Nothing else is contacted: every URL goes through the mirror setting to that server.
 
 
-
 class FileServer:
     """Serves ``files`` (URL path -> bytes) with HTTP Range; ``drop_once[path] = n`` sends only
     the first n bytes of the next full response to that path and closes the connection."""

@@ -76,7 +76,6 @@ def test_defaults_are_printed_once_in_help(pytester):
 # command in provenance, the cache provider, the live progress line.
 
 
-
 def test_help_has_no_rst_markup(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])

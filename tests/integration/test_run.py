@@ -210,7 +210,6 @@ def test_a_plugin_codec_given_a_checkpoint_records_its_path_and_sha256(run, pyte
 # command in provenance, the cache provider, the live progress line.
 
 
-
 # ------------------------------------------------------------------ a plugin run
 def test_plugin_run_start_command_junit_durations(pytester, tmp_path):
     """Old code: ``started`` was the first result's time, the command lacked ``pytest``, and JUnit

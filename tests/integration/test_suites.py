@@ -6,7 +6,6 @@ import textwrap
 
 import pytest
 
-from codec_conformance.codecs.lyra import LyraCodec  # noqa: E402
 from codec_conformance.settings import PROFILES
 from tests.helpers import ROOT, latest_results, token_tests
 
@@ -117,11 +116,6 @@ def test_minus_20_db_fails_the_passband_gain_identity_passes(run_suites, pyteste
 # quality against an independent measurement of the same models on real LibriSpeech speech.
 
 pytest.importorskip("ai_edge_litert", reason="ai-edge-litert (TFLite runtime) not installed")
-
-
-@pytest.fixture(scope="module")
-def lyra():
-    return LyraCodec()
 
 
 BROKEN = '''

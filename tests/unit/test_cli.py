@@ -228,44 +228,6 @@ def test_failed_merge_is_one_line_and_leaves_no_temporary(tmp_path):
 
 
 # ---------------------------------------------------------------- plugin end to end (5, 6, 7, 8)
-CODECS = textwrap.dedent('''
-    import os, time
-    from pathlib import Path
-    import numpy as np
-    from codec_conformance.codecs.base import BaseCodec
-
-    class Flaky(BaseCodec):
-        """Behaviour from ./mode.txt: ok | slow | interrupt:N | die | hang16"""
-        sample_rate, bitrates_kbps = 16000, (8.0, 16.0)
-        def __init__(self):
-            self.name, self.calls = "flaky", 0
-        def roundtrip_one(self, x, br):
-            mode = Path("mode.txt").read_text().strip() if Path("mode.txt").exists() else "ok"
-            self.calls += 1
-            if mode.startswith("interrupt:") and self.calls > int(mode.split(":")[1]):
-                raise KeyboardInterrupt
-            if mode == "die":
-                os._exit(3)  # killed a few seconds into a resume
-            if mode == "slow":
-                time.sleep(4.0)
-            if mode == "hang16" and br == 16.0:
-                time.sleep(3600)
-            return (0.9 * x).astype(np.float32)
-
-    def flaky(**kw): return Flaky()
-''')
-
-
-@pytest.fixture
-def run(pytester, tmp_path):
-    pytester.makepyfile(mycodecs=CODECS)
-    pytester.makeini("[pytest]\n")
-
-    def _run(*args):
-        return pytester.runpytest_subprocess("--pyargs", "codec_conformance.suites", "-p", "no:cacheprovider",
-                                             "--codec=mycodecs:flaky", "--codec-no-cache",
-                                             "--codec-cache-dir", str(tmp_path / "cache"), *args)
-    return _run
 
 
 # ----------------------------------------------------------------------

@@ -89,15 +89,6 @@ def test_evaluator_settings_reach_run_provenance():
 # calibration margins at least the calibration run's 95 % half-width.
 
 
-class U:  # a corpus item: what the statistics read of an Utterance
-    def __init__(self, i, spk):
-        self.id, self.speaker = f"u{i}", spk
-
-
-def items(n, n_spk):
-    return [U(i, f"s{i % n_spk}") for i in range(n)]
-
-
 def test_default_corpus_is_real_shipped_librispeech_with_transcripts():
     """Bug: the embedded default was six eSpeak sentences (synthetic voices, synthetic babble)."""
     from codec_conformance.engine.session import ConformanceSession
