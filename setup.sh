@@ -13,13 +13,13 @@ python -m pip install -q -r requirements.lock
 # Installed without their declared requirements (documented exceptions to `pip check`):
 # - openai-whisper pulls triton (1 GB, useless on CPU); its few needs are in the lock.
 # - descript-audiotools pins protobuf<3.20, which onnxruntime and tensorboard have outgrown; DAC
-#   works with the lock's protobuf (tested by tests/test_neural_codecs.py). Its other needs are in the lock.
+#   works with the lock's protobuf (tested by tests/unit/codecs/test_neural.py). Its other needs are in the lock.
 # - funcodec 0.2.0 pins editdistance==0.5.2, which does not build on Python 3.11; what it needs at
 #   import (typeguard 2.13.3, kaldiio, torch-complex, ...) is in the lock.
 # - espnet 202511 (for its HiFi-Codec) would pull a whole toolkit; its codec modules need only the lock.
 # - funasr 1.4.16 (emotion2vec, --codec-evaluators paper) pulls modelscope, transformers, tiktoken, umap-learn,
 #   oss2 and websockets, none used for emotion2vec inference; what it imports (omegaconf, hydra-core, jaconv,
-#   jamo, sentencepiece, kaldiio, torch-complex) is in the lock (tests/test_fetch.py imports AutoModel).
+#   jamo, sentencepiece, kaldiio, torch-complex) is in the lock (tests/unit/test_fetch.py imports AutoModel).
 python -m pip install -q --no-deps --no-build-isolation openai-whisper==20250625 \
     descript-audiotools==0.7.2 descript-audio-codec==1.0.0 funcodec==0.2.0 espnet==202511 funasr==1.4.16
 # torchaudio 2.11's compiled extension is built against CUDA 13 and fails to load beside a CPU

@@ -1,15 +1,13 @@
 """Fixtures for the library's own tests. Real data comes from ../shared/data (read-only, by
-path); tests that need it skip with a reason when it is absent (a user's machine)."""
+path, see tests/helpers.py); tests that need it skip with a reason when it is absent (a user's machine)."""
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-pytest_plugins = ["pytester"]
+from tests.helpers import SHARED
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "data"
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"{SHARED} not present (shared test data)")
+pytest_plugins = ["pytester"]
 
 
 @pytest.fixture(scope="session")
@@ -41,12 +39,6 @@ def run_suites(pytester, tmp_path):
         return pytester.runpytest_subprocess("--pyargs", "codec_conformance.suites", "-p", "no:cacheprovider",
                                              "--codec-cache-dir", str(tmp_path / "cache"), *args)
     return _run
-
-
-def latest_results(pytester) -> dict:
-    """results.json of the newest run under the pytester folder."""
-    import json
-    return json.loads((pytester.path / "reports" / "latest" / "results.json").read_text())
 
 
 @pytest.fixture

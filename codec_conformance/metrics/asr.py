@@ -111,7 +111,7 @@ class FasterWhisperAsr(AsrBackend):
     def decoding(self) -> dict:  # type: ignore[override]
         """The decoding settings (recorded in provenance; their digest is in ``version``, hence
         in the cache key of every transcript). Thread counts are not among them: transcripts
-        are identical at 1 and 2 CTranslate2 threads (tests/test_reproducibility.py)."""
+        are identical at 1 and 2 CTranslate2 threads (tests/integration/test_reproducibility.py)."""
         return {"beam_size": self.BEAM_SIZE, "best_of": self.BEST_OF, "temperatures": list(self.TEMPERATURES),
                 "compression_ratio_threshold": self.COMPRESSION_RATIO_THRESHOLD,
                 "log_prob_threshold": self.LOG_PROB_THRESHOLD, "no_speech_threshold": self.NO_SPEECH_THRESHOLD,

@@ -3,7 +3,7 @@ operating points). Run the suites on it from this folder:
 
     PYTHONPATH=docs/examples pytest --pyargs codec_conformance.suites --codec=my_codec:make_codec
 
-(``tests/test_cli_output.py::test_readme_example_codec_runs`` runs it.)
+(``tests/integration/test_run.py::test_readme_example_codec_runs`` runs it.)
 """
 import numpy as np
 

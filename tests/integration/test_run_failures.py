@@ -1,0 +1,282 @@
+import json
+import os
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from codec_conformance.results.contract import load_results
+from tests.helpers import sweep_levels
+
+# ----------------------------------------------------------------------
+# Faults and bad input: malformed results files, two processes on one run folder, resume, write
+# errors, hung codecs, file permissions (the battery of docs/reliability.md; the report's escaping
+# is in tests/unit/report/test_html.py).
+
+
+# ---------------------------------------------------------------- plugin end to end (5, 6, 7, 8)
+CODECS = textwrap.dedent('''
+    import os, time
+    from pathlib import Path
+    import numpy as np
+    from codec_conformance.codecs.base import BaseCodec
+
+    class Flaky(BaseCodec):
+        """Behaviour from ./mode.txt: ok | slow | interrupt:N | die | hang16"""
+        sample_rate, bitrates_kbps = 16000, (8.0, 16.0)
+        def __init__(self):
+            self.name, self.calls = "flaky", 0
+        def roundtrip_one(self, x, br):
+            mode = Path("mode.txt").read_text().strip() if Path("mode.txt").exists() else "ok"
+            self.calls += 1
+            if mode.startswith("interrupt:") and self.calls > int(mode.split(":")[1]):
+                raise KeyboardInterrupt
+            if mode == "die":
+                os._exit(3)  # killed a few seconds into a resume
+            if mode == "slow":
+                time.sleep(4.0)
+            if mode == "hang16" and br == 16.0:
+                time.sleep(3600)
+            return (0.9 * x).astype(np.float32)
+
+    def flaky(**kw): return Flaky()
+''')
+
+LIMIT_FSIZE = textwrap.dedent('''
+    """Test plugin: after the 2nd test's results are written, file writes beyond the current size
+    of results.json fail (EFBIG), as on a full disk."""
+    import resource, signal
+    from pathlib import Path
+    import pytest
+    calls = []
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logreport(report):
+        if report.when == "call":
+            calls.append(report.nodeid)
+            if len(calls) == 2:
+                size = (Path("reports") / "latest" / "results.json").stat().st_size
+                signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+                resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+''')
+
+
+@pytest.fixture
+def run(pytester, tmp_path):
+    pytester.makepyfile(mycodecs=CODECS)
+    pytester.makeini("[pytest]\n")
+
+    def _run(*args):
+        return pytester.runpytest_subprocess("--pyargs", "codec_conformance.suites", "-p", "no:cacheprovider",
+                                             "--codec=mycodecs:flaky", "--codec-no-cache",
+                                             "--codec-cache-dir", str(tmp_path / "cache"), *args)
+    return _run
+
+
+def mode(pytester, m):
+    (pytester.path / "mode.txt").write_text(m)
+
+
+def latest(pytester) -> dict:
+    return json.loads((pytester.path / "reports" / "latest" / "results.json").read_text())
+
+
+def test_write_error_mid_run_stops_with_one_clear_error(run, pytester):
+    pytester.makepyfile(limitfsize=LIMIT_FSIZE)
+    r = run("-p", "limitfsize", "-k", "frequency", "--codec-bitrate=all", "-q")
+    out = r.stdout.str() + r.stderr.str()
+    assert r.ret == pytest.ExitCode.INTERRUPTED, out
+    assert "codec-conformance: cannot write the results of this run" in out and "--codec-resume" in out
+    assert "INTERNALERROR" not in out and "Traceback" not in out
+    run_dir = pytester.path / "reports" / "latest"
+    doc = load_results(run_dir)  # the last good file: valid, both finished tests, marked unfinished
+    assert len({x["test_id"] for x in doc["records"]}) == 2 and doc["run"]["finished"] is None
+    assert [p.name for p in run_dir.iterdir() if p.name.startswith(".tmp-")] == []
+
+
+def test_hung_codec_errors_with_its_name_and_the_session_goes_on(run, pytester):
+    mode(pytester, "hang16")
+    t0 = time.time()
+    r = run("-k", "frequency and 0dBFS", "--codec-bitrate=all", "--codec-timeout=2", "-q")
+    wall_s = time.time() - t0
+    n = len(sweep_levels(having="0dBFS"))
+    r.assert_outcomes(passed=n, failed=n)  # 0 and -20 dBFS at 8 kbps pass; both 16 kbps calls time out
+    assert "codec 'flaky' at 16 kbps did not return within 2 s (--codec-timeout)" in r.stdout.str()
+    doc = latest(pytester)
+    assert doc["run"]["finished"] and {x["bitrate_kbps"] for x in doc["records"]} == {8.0}
+    assert len(doc["run"]["errors"]) == n and wall_s < 120
+
+
+def test_codec_timeout_must_be_seconds(run):
+    r = run("--codec-timeout=soon", "--collect-only")
+    assert r.ret == pytest.ExitCode.USAGE_ERROR and "--codec-timeout: 'soon'" in r.stderr.str()
+
+
+# ----------------------------------------------------------------------
+# Verdict integrity: the cache never serves a wrong value (keys carry what changes the output,
+# entries carry a checksum), a factory's options are never dropped, only real float output is
+# measured, and non-finite numbers become nulls with a reason instead of crashing the session.
+
+USER_CODECS = textwrap.dedent('''
+    import numpy as np
+    from codec_conformance.codecs.base import BaseCodec
+
+    class CkptGain(BaseCodec):
+        """A gain read from its checkpoint; its cache_identity() forgets the checkpoint."""
+        name, sample_rate, bitrates_kbps = "ckgain", 16000, (8.0,)
+        def __init__(self, checkpoint=None, config=None, **kw):
+            from pathlib import Path
+            p = Path(checkpoint)
+            self.g = float((p / "gain.txt" if p.is_dir() else p).read_text())
+            self.calls = 0
+        def cache_identity(self):
+            return ("ckgain", "1")
+        def roundtrip_one(self, x, br):
+            self.calls += 1
+            return (self.g * x).astype(np.float32)
+
+    def ckgain(checkpoint=None, config=None, **kw):
+        return CkptGain(checkpoint, config)
+
+    ckgain_alias = ckgain
+
+    def only_checkpoint_param():      # the factory of the issue: no checkpoint parameter
+        return CkptGain(__file__.replace(".py", "_gain.txt"))
+
+    def make_codec(checkpoint=None):  # accepts the checkpoint, nothing else
+        return CkptGain(checkpoint)
+
+    def buggy(**kw):                  # a TypeError inside the adapter must not be retried away
+        if kw:
+            return 1 + "x"
+        return CkptGain(__file__.replace(".py", "_gain.txt"))
+
+    class Raw:                        # the protocol without BaseCodec
+        name, sample_rate, bitrates_kbps = "raw", 16000, (8.0,)
+        def __init__(self, kind):
+            self.kind = kind
+        def cache_identity(self):
+            return ("raw", self.kind)
+        def roundtrip(self, audio, br):
+            x = audio.numpy() if hasattr(audio, "numpy") else np.asarray(audio)
+            if self.kind == "int16":
+                return (np.clip(x, -1, 1) * 32767).astype(np.int16)
+            if self.kind == "complex":
+                return x.astype(np.complex64)
+            if self.kind == "torch_int16":
+                import torch
+                return torch.from_numpy((np.clip(x, -1, 1) * 32767).astype(np.int16))
+            if self.kind == "float64":
+                return x.astype(np.float64)
+            return x
+
+    def raw_int16(**kw): return Raw("int16")
+    def raw_complex(**kw): return Raw("complex")
+    def raw_torch_int16(**kw): return Raw("torch_int16")
+    def raw_float64(**kw): return Raw("float64")
+
+    class Pcm(BaseCodec):
+        name, sample_rate, bitrates_kbps = "pcm16", 16000, (8.0,)
+        def roundtrip_one(self, x, br):
+            return (np.clip(x, -1, 1) * 32767).astype(np.int16)
+    def pcm16(**kw): return Pcm()
+
+    class Silent(BaseCodec):
+        name, sample_rate, bitrates_kbps = "silent", 16000, (8.0,)
+        def cache_identity(self):
+            return ("silent", "1")
+        def roundtrip_one(self, x, br):
+            return np.zeros_like(x)
+    def silent(**kw): return Silent()
+
+    class Cached(BaseCodec):
+        name, sample_rate, bitrates_kbps = "cachedgain", 16000, (8.0,)
+        def cache_identity(self):
+            return ("cachedgain", "1")
+        def roundtrip_one(self, x, br):
+            return (0.9 * x).astype(np.float32)
+    def cached(**kw): return Cached()
+
+    class Plain(BaseCodec):
+        name, sample_rate, bitrates_kbps = "plain", 16000, (8.0,)
+        def __init__(self):
+            self.calls = 0
+        def roundtrip_one(self, x, br):
+            self.calls += 1
+            return x
+    def plain(**kw): return Plain()
+''')
+
+
+@pytest.fixture
+def usercodecs(tmp_path, monkeypatch):
+    """A user codec package in a temporary directory (importable as ``usercodecs``)."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "usercodecs.py").write_text(USER_CODECS)
+    (pkg / "usercodecs_gain.txt").write_text("1.0")
+    monkeypatch.syspath_prepend(str(pkg))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(pkg), os.environ.get("PYTHONPATH")])))
+    sys.modules.pop("usercodecs", None)
+    yield pkg
+    sys.modules.pop("usercodecs", None)
+
+
+def _strict_json(path: Path):
+    def refuse(c):
+        raise AssertionError(f"{path} holds {c}")
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+def test_silent_codec_session_completes_with_nulls_and_fails(pytester, usercodecs, tmp_path):
+    """Issue: a codec that outputs silence crashed pytest (INTERNALERROR, exit 3) and lost records."""
+    pytester.makeini("[pytest]\n")
+    r = pytester.runpytest_subprocess("--pyargs", "codec_conformance.suites", "-p", "no:cacheprovider",
+                                      "--codec=usercodecs:silent", "--codec-cache-dir", str(tmp_path / "cache"),
+                                      "-k", "additivity or homogeneity or frequency or (clean and mel)", "-q")
+    assert r.ret == pytest.ExitCode.TESTS_FAILED, r.stdout.str()[-3000:]
+    assert "INTERNALERROR" not in r.stdout.str() + r.stderr.str()
+    # noise clean mel: defined, and over the packaged default limit (silence is not speech); the
+    # others: undefined -> failed
+    r.assert_outcomes(failed=7)
+    doc = _strict_json(pytester.path / "reports" / "latest" / "results.json")
+    assert doc["run"]["finished"] and (pytester.path / "reports" / "latest" / "index.html").is_file()
+    suites = {x["suite"] for x in doc["records"]}
+    assert suites == {"noise", "additivity", "homogeneity", "frequency_response"}
+    failed_tests = set()
+    for x in doc["records"]:
+        if x["suite"] == "noise" or x["metric"] == "mel_distance":  # defined: silence vs silence, or speech
+            assert x["value"] is not None
+            continue
+        assert x["value"] is None and x["non_finite"]["value"] in ("nan", "-inf", "inf")
+        assert x["passed"] is False and "non-finite" in x["failure"] and x["non_finite_reason"]
+        failed_tests.add(x["test_id"])
+    assert len(failed_tests) == 6
+    hom = [x for x in doc["records"] if x["suite"] == "homogeneity"][0]
+    assert all(e["ser_db"] is None for e in hom["examples"])
+    curves = {c["kind"]: c for c in doc["curves"]}
+    assert all(v is None for v in curves["homogeneity_ser"]["y"]) and curves["homogeneity_ser"]["non_finite"]
+    assert all(v is None for v in curves["frequency_response"]["y"])
+    for line in (pytester.path / "reports" / "latest" / "journal.jsonl").read_text().splitlines():
+        json.loads(line, parse_constant=lambda c: pytest.fail(f"journal holds {c}"))
+
+
+def test_corrupt_cache_entries_are_reported_in_results_and_log(pytester, usercodecs, tmp_path):
+    pytester.makeini("[pytest]\n")
+    args = ("--pyargs", "codec_conformance.suites", "-p", "no:cacheprovider", "--codec=usercodecs:cached",
+            "--codec-cache-dir", str(tmp_path / "cache"), "-k", "frequency", "-q")
+    pytester.runpytest_subprocess(*args).assert_outcomes(passed=len(sweep_levels()))
+    first = _strict_json(pytester.path / "reports" / "latest" / "results.json")
+    entries = [p for p in (tmp_path / "cache").rglob("*.npy")]
+    assert entries
+    for p in entries:
+        p.write_bytes(b"")
+    r = pytester.runpytest_subprocess(*args)
+    r.assert_outcomes(passed=len(sweep_levels()))
+    doc = _strict_json(pytester.path / "reports" / "latest" / "results.json")
+    warns = doc["run"]["cache_warnings"]
+    assert len(warns) == len(entries) and all("deleted and recomputed" in w for w in warns)
+    assert "codec-conformance: cache entry" in r.stdout.str()
+    assert [x["value"] for x in doc["records"]] == [x["value"] for x in first["records"]]

@@ -1,0 +1,261 @@
+"""The report as a paper author and a CI maintainer read it: figures (vector files, honest scales,
+no empty panels), the failing-checks table, a codec that cannot load, the Listen section,
+provenance; and in headless Chromium, what a person sees on a failing run, a passing run, a -k
+slice and a run whose codec could not be loaded."""
+import json
+import re
+
+import pytest
+
+from codec_conformance.report import figures as F
+from codec_conformance.report import render, write_html
+from codec_conformance.report.html import CI_LABEL, CI_WHAT
+from codec_conformance.results.contract import make_record
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+UNITS = {"pesq": "MOS-LQO", "stoi": "0-1", "wer": "fraction", "eer": "fraction", "mel_distance": "log10-mel L1"}
+
+
+def noise(metric, kind, x, value, oracle, *, codec="mycodec", br=6.0, hib=None, unit=None, limit=None,
+          passed=None, audio=None, **extra):
+    hib = metric in ("pesq", "stoi", "prosody_corr") if hib is None else hib
+    cond = {"kind": kind, "snr_db": x if kind in ("white", "ambient") else None,
+            "rt60_s": x if kind == "reverb" else None}
+    r = make_record(codec=codec, bitrate_kbps=br, suite="noise", condition=cond, metric=metric,
+                    higher_is_better=hib, value=value, oracle=oracle, n_items=6,
+                    threshold=None if limit is None else {"kind": "max_delta", "limit": limit,
+                                                          "source": f"thresholds/{codec}.toml [6.noise.{kind}.{metric}]"},
+                    test_id=f"suites/test_noise_robustness.py::test_noise_robustness[{codec}-{br:g}kbps-{kind}-{x}-{metric}]",
+                    unit=unit or UNITS.get(metric, ""), audio=audio, **extra)
+    r["passed"] = passed
+    return r
+
+
+def results(records, *, curves=(), codecs=None, errors=(), argv=("suites/", "--codec=mycodec"), **run):
+    codecs = codecs if codecs is not None else [{"name": "mycodec", "sample_rate": 16000, "bitrates_kbps": [6.0],
+                                                 "weights": "none", "device": "cpu"}]
+    return {"schema": "codec-conformance/results/1",
+            "run": {"id": "r1", "started": "2026-11-29T10:00:00+00:00", "finished": "2026-11-29T10:05:00+00:00",
+                    "argv": list(argv), "seed": 0, "profile": "smoke", "device": "cpu",
+                    "versions": {"python": "3.11.7", "numpy": "2.0"}, "errors": list(errors), "evaluators": {},
+                    "corpora": {}, **run},
+            "codecs": codecs, "records": list(records), "curves": list(curves)}
+
+
+def write(tmp_path, doc, name="run"):
+    run = tmp_path / name
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "results.json").write_text(json.dumps(doc))
+    return run
+
+
+def grid_records(passed=True, shift=0.0):
+    """pesq / wer / mel under white and ambient at 0 and 10 dB, reverb at one RT60, and clean."""
+    recs = []
+    for kind, xs in (("white", (0.0, 10.0)), ("ambient", (0.0, 10.0)), ("reverb", (0.6,)), ("clean", (None,))):
+        for x in xs:
+            lvl = 0 if x is None else (10 - x) / 10 if kind != "reverb" else 0.5
+            recs.append(noise("pesq", kind, x, 3.0 - lvl - shift, 3.1 - lvl, limit=-0.5, passed=passed))
+            recs.append(noise("wer", kind, x, 0.1 + 0.3 * lvl + shift, 0.08 + 0.3 * lvl, limit=0.2, passed=passed))
+            recs.append(noise("mel_distance", kind, x, 0.8 + lvl, 0.7 + lvl, limit=0.3, passed=passed))
+    return recs
+
+
+# ------------------------------------------------------------------ figures
+def visible_axes(fig):
+    return [ax for ax in fig.axes if ax.axison]
+
+
+def test_figures_are_vector_files_sized_for_a_paper(tmp_path):
+    run = write(tmp_path, results(grid_records(), curves=[
+        {"codec": "mycodec", "bitrate_kbps": 6.0, "kind": "frequency_response", "level_dbfs": 0.0,
+         "x": [20.0, 100.0, 1000.0, 8000.0], "y": [-3.0, 0.0, 0.0, -10.0]}]))
+    page = write_html(run).read_text()
+    figs = run / "figures"
+    for stem in ("fig1-noise", "fig2-frequency-response"):
+        for ext in ("svg", "pdf"):
+            assert (figs / f"{stem}.{ext}").stat().st_size > 1000, (stem, ext)
+        assert f"figures/{stem}.pdf" in page  # the HTML links the files
+    assert "data:image/svg+xml;base64," in page and "data:image/png" not in page
+    pdf = (figs / "fig1-noise.pdf").read_bytes()
+    # fonts embedded as TrueType (Type 42): submission checkers reject Type 3 (issue 26, item 8)
+    for stem in ("fig1-noise", "fig2-frequency-response"):
+        assert b"/Type3" not in (figs / f"{stem}.pdf").read_bytes(), stem
+    box = [float(v) for v in re.search(rb"/MediaBox \[ *([\d. ]+)\]", pdf).group(1).split()]
+    assert box[2] / 72 <= 7.1 + 1e-6  # a page-wide figure at most: 7.1 in
+    from matplotlib.text import Text
+    fig = F.fig1(results(grid_records()))
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_text().strip()]
+    assert sizes and min(sizes) >= 7  # fonts >= 7 pt at the printed size
+    assert fig.get_figwidth() in (F.PAGE_IN, F.COLUMN_IN)
+
+
+def test_one_y_range_per_metric_across_conditions():
+    """Old code autoscaled each panel: a 0.002 difference filled an axis."""
+    recs = [noise("pesq", "white", 0.0, 1.000, 1.002), noise("pesq", "white", 10.0, 1.001, 1.003),
+            noise("pesq", "ambient", 0.0, 2.5, 2.6), noise("pesq", "ambient", 10.0, 3.0, 3.1)]
+    fig = F.fig1(results(recs))
+    axes = visible_axes(fig)
+    assert len(axes) == 2
+    assert axes[0].get_ylim() == axes[1].get_ylim()
+    lo, hi = axes[0].get_ylim()
+    assert lo <= 1.0 and hi >= 3.1
+    # alone, a tiny difference still gets the metric's smallest span (PESQ: 0.5), not the whole axis
+    ax = visible_axes(F.fig1(results(recs[:2])))[0]
+    assert ax.get_ylim()[1] - ax.get_ylim()[0] >= 0.5
+
+
+def test_single_rt60_is_categorical_and_panels_without_data_are_left_out():
+    """Old code drew the whole 3 x 5 grid (empty panels for a -k slice) and one RT60 on a 0.57-0.63 s axis."""
+    fig = F.fig1(results([noise("wer", "reverb", 0.6, 0.3, 0.25)]))
+    axes = visible_axes(fig)
+    assert len(axes) == 1  # one metric, one condition: one panel
+    ax = axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.6"]
+    assert "%" in ax.get_title() and "WER" in ax.get_title()  # WER in %
+    y = ax.lines[0].get_ydata()[0]
+    assert y == pytest.approx(30.0)  # 0.3 as 30 %
+
+
+def test_single_bitrate_additivity_is_categorical():
+    rec = make_record(codec="c", bitrate_kbps=64.0, suite="additivity",
+                      condition={"kind": "mixture", "mixture": "speech_speech"}, metric="ser_db",
+                      higher_is_better=True, value=20.0, median=30.0, n_items=6, test_id="t", unit="dB")
+    fig = F.fig2(results([rec]))
+    ax = visible_axes(fig)[0]
+    assert ax.get_xscale() == "linear" and [t.get_text() for t in ax.get_xticklabels()] == ["64"]
+    assert len(fig.axes) == 1  # no homogeneity curve: that panel is left out
+
+
+def test_frequency_response_band_edges_labelled():
+    fig = F.fig3(results([], curves=[{"codec": "c", "bitrate_kbps": 6.0, "kind": "frequency_response",
+                                      "level_dbfs": 0.0, "x": [20.0, 100.0, 1000.0, 8000.0],
+                                      "y": [-3.0, 0.0, 0.0, -10.0]}]))
+    texts = {t.get_text() for t in fig.axes[0].texts}
+    assert {"100 Hz", "2 kHz", "8 kHz"} <= texts
+    xs = sorted(l.get_xdata()[0] for l in fig.axes[0].lines if len(l.get_xdata()) == 2)
+    assert xs == [100.0, 2000.0, 8000.0]
+
+
+def test_confidence_intervals_drawn_when_records_carry_them():
+    plain = [noise("pesq", "white", 0.0, 2.0, 2.2), noise("pesq", "white", 10.0, 2.5, 2.7)]
+    with_ci = [dict(r, value_ci95=[r["value"] - 0.1, r["value"] + 0.1], oracle_ci95=None) for r in plain]
+    from matplotlib.collections import LineCollection
+    n_plain = len(visible_axes(F.fig1(results(plain)))[0].findobj(LineCollection))
+    n_ci = len(visible_axes(F.fig1(results(with_ci)))[0].findobj(LineCollection))
+    assert n_plain == 0 and n_ci >= 1  # whiskers only where the record has an interval
+
+
+# ------------------------------------------------------------------ intervals (issue 14)
+def with_ci(recs, skip=lambda r: False, w=0.05):
+    """Records with value / oracle / delta intervals (not those ``skip`` picks: null, as a worst case's)."""
+    out = []
+    for r in recs:
+        r = dict(r)
+        if not skip(r) and r.get("suite") == "noise":
+            v, o = r["value"], r["oracle"]
+            r.update(value_ci95=[v - w, v + 2 * w], oracle_ci95=[o - w, o + w], delta_ci95=[v - o - w, v - o + w])
+        out.append(r)
+    return out
+
+
+def linearity_and_tokens():
+    """Records and curves of the other figures, whose intervals are null (worst cases, single measurements)."""
+    add = make_record(codec="mycodec", bitrate_kbps=6.0, suite="additivity",
+                      condition={"kind": "mixture", "mixture": "speech_speech"}, metric="ser_db",
+                      higher_is_better=True, value=20.0, median=30.0, n_items=6, test_id="t", unit="dB")
+    tok = make_record(codec="mycodec", bitrate_kbps=6.0, suite="tokens", condition={"kind": "white", "snr_db": 10.0},
+                      metric="token_agreement", higher_is_better=True, value=0.8, n_items=6, test_id="t",
+                      unit="fraction", agreement_per_level=[0.9, 0.7, 0.6])
+    curves = [{"codec": "mycodec", "bitrate_kbps": 6.0, "kind": "frequency_response", "level_dbfs": 0.0,
+               "x": [20.0, 100.0, 1000.0, 8000.0], "y": [-3.0, 0.0, 0.0, -10.0]},
+              {"codec": "mycodec", "bitrate_kbps": 6.0, "kind": "homogeneity_gain", "level_dbfs": None,
+               "x": [-40.0, 0.0, 12.0], "y": [-39.0, 0.0, 10.0]}]
+    return [add, tok], curves
+
+
+def ci_groups(svg: str) -> tuple[int, int]:
+    """(whisker groups marked ``class="ci"``, whisker segments: the ``M`` commands of their bar paths)."""
+    groups = re.findall(r'<g id="(ci-[^"]+)" class="ci">(.*?)</g>', svg, flags=re.S)
+    bars = sum(len(re.findall(r'd="M ', body)) for gid, body in groups if gid.startswith("ci-bars"))
+    return len(groups), bars
+
+
+def captions(page: str) -> dict[str, str]:
+    """Figure title -> its caption text."""
+    return {m.group(1): re.sub(r"<[^>]+>", "", m.group(2)) for m in re.finditer(
+        r"<h2>Figure \d+ — ([^<]*)</h2><figure>.*?<figcaption class='small'>(.*?)</figcaption>", page, flags=re.S)}
+
+
+def test_every_figure_kind_draws_its_intervals_or_says_it_has_none(tmp_path):
+    """Old code: whiskers unmarked in the SVG, a zero-length whisker at points without an interval,
+    and captions of the other figures silent about intervals."""
+    other, curves = linearity_and_tokens()
+    noisy = with_ci(grid_records())
+    run = write(tmp_path, results(noisy + other, curves=curves))
+    page = write_html(run).read_text()
+    figs = run / "figures"
+    svgs = {p.stem: p.read_text() for p in figs.glob("*.svg")}
+    assert set(svgs) == {"fig1-noise", "fig2-linearity", "fig3-frequency-response", "fig4-tokens"}
+    # fig1: one whisker per codec point and per oracle point (3 metrics x 5 noisy conditions, clean not drawn)
+    n_points = sum(1 for r in noisy if r["condition"]["kind"] != "clean")
+    groups, bars = ci_groups(svgs["fig1-noise"])
+    assert groups > 0 and bars == 2 * n_points
+    for stem in ("fig2-linearity", "fig3-frequency-response", "fig4-tokens"):
+        assert ci_groups(svgs[stem]) == (0, 0), stem  # nothing there carries an interval
+    cap = captions(page)
+    assert CI_WHAT in cap["noise robustness (codec vs oracle)"]
+    for title in ("linearity", "frequency response", "token robustness: agreement of the codes per RVQ level"):
+        assert "No interval:" in cap[title], title
+    # the legend names the whiskers too (the PDF is read without the caption)
+    labels = [t.get_text() for t in F.fig1(results(noisy)).legends[0].get_texts()]
+    assert CI_LABEL in labels
+
+
+def test_points_without_an_interval_get_no_whisker_and_the_caption_says_so(tmp_path):
+    """Old code drew a zero-length whisker (a cap on the point) where a record of a series with
+    intervals had none, and the caption said only 'where the records carry them'."""
+    from matplotlib.collections import LineCollection
+    # white noise at 10 dB: null intervals, in a series (and an oracle line) whose other points have one
+    recs = with_ci(grid_records(), skip=lambda r: (r["condition"]["kind"], r["condition"]["snr_db"]) == ("white", 10.0))
+    fig = F.fig1(results(recs))
+    segs = [s for ax in visible_axes(fig) for lc in ax.findobj(LineCollection) for s in lc.get_segments()]
+    n_ci = sum(1 for r in recs if r.get("value_ci95")) - 3  # the clean records are not drawn
+    assert len(segs) == 2 * n_ci  # codec and oracle: only where an interval exists
+    assert all(abs(s[1][1] - s[0][1]) > 0 for s in segs)  # no zero-length whisker
+    assert F.ci_caption(fig).endswith("6 of 30 points have no interval (fewer than two items or speakers) and are drawn without.")
+    none = results(grid_records())  # a file without intervals
+    page = render(none, tmp_path)
+    assert "No interval: the records carry none" in captions(page)["noise robustness (codec vs oracle)"]
+    d = tmp_path / "none"
+    run = write(d, none)
+    write_html(run)
+    assert ci_groups((run / "figures" / "fig1-noise.svg").read_text()) == (0, 0)
+
+
+def test_axes_include_the_whiskers_and_keep_the_smallest_span():
+    from matplotlib.collections import LineCollection
+    wide = noise("pesq", "white", 0.0, 2.0, 2.2, value_ci95=[1.2, 2.9], oracle_ci95=[2.1, 3.6])
+    ax = visible_axes(F.fig1(results([wide, noise("pesq", "white", 10.0, 2.5, 2.6)])))[0]
+    lo, hi = ax.get_ylim()
+    ys = [y for lc in ax.findobj(LineCollection) for s in lc.get_segments() for _, y in s]
+    assert ys and lo < min(ys) and max(ys) < hi  # no whisker clipped off the plot
+    assert min(ys) == pytest.approx(1.2) and max(ys) == pytest.approx(3.6)  # drawn from lo to hi
+    # a tiny difference with tiny intervals still gets PESQ's smallest span, not the whole axis
+    tiny = [noise("pesq", "white", x, 1.000, 1.002, value_ci95=[0.999, 1.001], oracle_ci95=[1.001, 1.003])
+            for x in (0.0, 10.0)]
+    lo, hi = visible_axes(F.fig1(results(tiny)))[0].get_ylim()
+    assert hi - lo >= 0.5
+    # the clean reference is not drawn: its oracle (PESQ 4.64) does not stretch the noisy panels' axis
+    clean = noise("pesq", "clean", None, 3.0, 4.64, value_ci95=[2.7, 3.3], oracle_ci95=[4.64, 4.64])
+    lo, hi = visible_axes(F.fig1(results([*tiny, clean])))[0].get_ylim()
+    assert hi < 2.0
+
+
+def test_thresholds_and_baseline_drawn():
+    r = noise("pesq", "white", 0.0, 2.0, 2.2, limit=-0.5, passed=True)
+    r["baseline"] = {"value": 2.1, "tolerance": 0.1, "passed": True}
+    labels = visible_axes(F.fig1(results([r])))[0].get_legend_handles_labels()[1]
+    assert "limit (threshold)" in labels and "baseline" in labels
