@@ -1,1 +1,2 @@
-"""The results contract (records, journal, merge) and the HTML report."""
+"""The results contract (a record's shape, key and verdict; reading a file), the run folder (atomic
+writes, lock, journal, resume) and merging runs."""
