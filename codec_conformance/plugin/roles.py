@@ -326,7 +326,13 @@ class Controller(Role):
                 rec = self.ensure_recorder()
                 for p in payloads:
                     rec.add(p)
-            if report.failed and report.when in ("setup", "call") and "conformance" in report.keywords:
+            if report.failed and report.when not in ("setup", "call", "teardown"):
+                # a worker that died (os._exit, a segfault, the OOM killer): xdist reports its
+                # running test with no phase and no keywords; it ran and left no record
+                rec = self.ensure_recorder()
+                rec.add_error({"test_id": test_id(report.nodeid), "when": "crash", "kind": "worker_crash",
+                               "message": " ".join(str(report.longrepr).split())[-2000:]})
+            elif report.failed and report.when in ("setup", "call") and "conformance" in report.keywords:
                 rec = self.ensure_recorder()
                 if rec is not None and load:
                     rec.add_error({"test_id": report.nodeid, "when": report.when,

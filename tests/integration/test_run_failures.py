@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from codec_conformance.results.contract import load_results
+from codec_conformance.results.contract import load_results, verdict
 from tests.helpers import sweep_levels
 
 # ----------------------------------------------------------------------
@@ -33,8 +33,8 @@ CODECS = textwrap.dedent('''
             self.calls += 1
             if mode.startswith("interrupt:") and self.calls > int(mode.split(":")[1]):
                 raise KeyboardInterrupt
-            if mode == "die":
-                os._exit(3)  # killed a few seconds into a resume
+            if mode == "die" or (mode == "die16" and br == 16.0):
+                os._exit(3)  # killed a few seconds into a resume (die16: a worker dies at 16 kbps)
             if mode == "slow":
                 time.sleep(4.0)
             if mode == "hang16" and br == 16.0:
@@ -107,6 +107,26 @@ def test_hung_codec_errors_with_its_name_and_the_session_goes_on(run, pytester):
     doc = latest(pytester)
     assert doc["run"]["finished"] and {x["bitrate_kbps"] for x in doc["records"]} == {8.0}
     assert len(doc["run"]["errors"]) == n and wall_s < 120
+
+
+@pytest.mark.parametrize("which", ["die16", "die"])
+def test_a_crashed_worker_is_a_run_error_not_a_silent_pass(run, pytester, which):
+    """A codec that kills its xdist worker (os._exit) under -n 2: the tests it was running are run
+    errors in results.json, the verdict and the terminal, not 'PASS — all N gated checks passed';
+    when every test crashes the run folder is still written. Before, errors were [] and the
+    verdict PASS (the crash report has no phase and no keywords), and with every test crashing no
+    run folder was written at all."""
+    mode(pytester, which)
+    r = run("-k", "frequency and 0dBFS", "--codec-bitrate=all", "-n", "2", "-q")
+    assert r.ret != 0
+    doc = latest(pytester)
+    crashes = [e for e in doc["run"]["errors"] if e.get("kind") == "worker_crash"]
+    n = len(sweep_levels(having="0dBFS"))
+    assert len(crashes) == (n if which == "die16" else 2 * n), doc["run"]["errors"]
+    assert all("crashed while running" in e["message"] for e in crashes)
+    status, text = verdict(doc)
+    assert status == "FAIL" and f"{len(crashes)} test errors" in text
+    assert "codec-conformance verdict: FAIL" in r.stdout.str()
 
 
 def test_codec_timeout_must_be_seconds(run):
