@@ -102,6 +102,9 @@ def emit(sess, request, codec: str, records: list[dict], curves: list[dict] = ()
         if why:
             r["passed"] = False
             r["failure"] = "; ".join(filter(None, [r.get("failure"), *why])) + f" ({NON_FINITE_WHY})"
+    codec_device = str(getattr(sess.codec(codec), "device", None) or "cpu")
+    for r in records:  # where this record's codec and evaluator computed (results contract: device)
+        r.setdefault("device", {"codec": codec_device, "evaluator": sess.scorer.device_of(str(r.get("metric")))})
     from ..catalogue import catalogue_json
     payload = {"records": records, "curves": curves, "codecs": [sess_codec_info(sess, codec)],
                **catalogue_json([r["metric"] for r in records], [r["condition"]["kind"] for r in records]),

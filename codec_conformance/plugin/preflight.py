@@ -25,7 +25,7 @@ def check_inputs(s) -> None:
     checks = [lambda: check_models(s)]  # first: named corpora are then extracted for the folder checks
     checks += [lambda o=o: check_audio_folder(s, o) for o in AUDIO_FOLDERS]
     checks += [lambda: check_thresholds(s), lambda: check_baseline(s), lambda: check_resume(s),
-               lambda: check_report_dir(s), lambda: check_device(s.device)]
+               lambda: check_report_dir(s), lambda: check_device(s.device), lambda: check_shard_costs(s)]
     for check in checks:
         try:
             check()
@@ -33,6 +33,18 @@ def check_inputs(s) -> None:
             problems.append(str(exc))
     if problems:
         raise ConformanceError("codec-conformance: bad input, nothing was run:\n  " + "\n  ".join(problems))
+
+
+def check_shard_costs(s) -> None:
+    """--codec-shard-costs names a results file with per-test durations (read again, identically,
+    by every shard: plugin/shards.py)."""
+    if not s.shard_costs:
+        return
+    from .shards import load_durations
+    try:
+        load_durations(s.path(s.shard_costs))
+    except ValueError as exc:
+        raise ConformanceError(f"--codec-shard-costs {exc}") from None
 
 
 def check_audio_folder(s, option: str) -> None:

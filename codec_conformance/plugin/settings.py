@@ -104,7 +104,9 @@ OPTIONS = {
     "cache_dir": (None, "content-addressed cache of codec and evaluator outputs (default ~/.cache/codec-conformance)"),
     "no_cache": (False, "disable the on-disk cache"),
     "shard_id": (0, "this shard's index (0-based), with --codec-num-shards", integer(0)),
-    "num_shards": (1, "split the selected tests deterministically into this many shards", integer(1)),
+    "num_shards": (1, "split the selected tests deterministically into this many shards, balanced by cost", integer(1)),
+    "shard_costs": (None, "results.json (or run folder) of an earlier run: balance the shards by its measured "
+                    "per-test durations (default: the suites' declared costs)"),
     "resume": (None, "run directory (or 'latest') to continue: skip tests whose records exist"),
     "evaluators": ("embedded", "embedded | paper: the paper's Whisper large-v3, ECAPA-TDNN, emotion2vec (downloaded once; docs/models.md)", choice("embedded", "paper")),
     "offline": (False, "forbid any download (as HF_HUB_OFFLINE=1): a missing model or corpus is a usage error naming the URL and cache path"),
@@ -115,7 +117,7 @@ OPTIONS = {
 BOOL_OPTIONS = {"trust_checkpoint", "update_thresholds", "no_cache", "measure_only", "offline"}
 PATH_OPTIONS = {"checkpoint", "config", "corpus", "noise_dir", "rir_dir", "emotion_corpus", "emotion_model",
                 "thresholds", "thresholds_dir", "report_dir", "baseline", "cache_dir", "asr_model",
-                "speaker_model"}
+                "speaker_model", "shard_costs"}
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,7 @@ class Settings:
     no_cache: bool = False
     shard_id: int = 0
     num_shards: int = 1
+    shard_costs: str | None = None
     resume: str | None = None
     evaluators: str = "embedded"
     offline: bool = False

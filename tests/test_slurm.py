@@ -1,0 +1,121 @@
+"""The Slurm recipe (examples/slurm/, docs/slurm.md) on a real Slurm: a single-node cluster on
+this machine (scripts/slurm_single_node.sh: slurm-wlm and munge from Debian's packages), the
+array over the Opus smoke suite in 2 shards, the dependent merge job, and the merged results
+compared with one process's run of the same suite: the same record keys, the same values.
+
+Needs root and apt-get (or Slurm and munge already installed): skipped with the reason otherwise
+(a user's machine). ``CODEC_CONFORMANCE_SLURM=require`` (set by .ci/run) turns a skip into a
+failure, so CI cannot pass without running it. Run alone (it keeps 2 cores busy for ~3-5 min):
+``pytest tests/test_slurm.py -m slurm``; run-tests.sh does."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from codec_conformance.results.records import load_results, record_key
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "slurm_single_node.sh"
+SUBMIT = ROOT / "examples" / "slurm" / "submit.sh"
+WAIT_S = 420  # the array and the merge (the single-process run goes on meanwhile)
+
+pytestmark = pytest.mark.slurm
+
+
+def cannot(reason: str):
+    if os.environ.get("CODEC_CONFORMANCE_SLURM") == "require":
+        pytest.fail(f"CODEC_CONFORMANCE_SLURM=require, but: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def slurm(tmp_path_factory):
+    """A running single-node cluster: the environment its commands need; stopped afterwards."""
+    if os.geteuid() != 0:
+        cannot("not root: the single-node Slurm test cluster needs root (scripts/slurm_single_node.sh)")
+    if not shutil.which("sbatch") and not shutil.which("apt-get"):
+        cannot("neither Slurm nor apt-get here: cannot install slurm-wlm and munge")
+    state = tmp_path_factory.mktemp("slurm")
+    env = {**os.environ, "SLURM_TEST_DIR": str(state)}
+    try:
+        r = subprocess.run([str(SCRIPT), "start"], env=env, capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        subprocess.run([str(SCRIPT), "stop"], env=env, timeout=60)
+        cannot("Slurm did not start within 10 minutes (scripts/slurm_single_node.sh)")
+    if r.returncode != 0:
+        subprocess.run([str(SCRIPT), "stop"], env=env, timeout=60)
+        cannot(f"Slurm could not be started here: {(r.stderr or r.stdout).strip()[-800:]}")
+    env["SLURM_CONF"] = str(state / "slurm.conf")
+    try:
+        yield env
+    finally:
+        subprocess.run([str(SCRIPT), "stop"], env=env, timeout=60)
+
+
+def job_state(env, job: str) -> str:
+    r = subprocess.run(["scontrol", "show", "job", "-o", job], env=env, capture_output=True, text=True)
+    for field in r.stdout.split():
+        if field.startswith("JobState="):
+            return field.split("=", 1)[1]
+    return "UNKNOWN"
+
+
+def comparable(rec: dict) -> dict:
+    """A record as compared: every field (values, intervals, per-item values, verdict, test id)."""
+    return json.loads(json.dumps(rec, sort_keys=True))
+
+
+def test_array_of_two_then_merge_equals_one_process(slurm, tmp_path):
+    t0 = time.monotonic()
+    out = tmp_path / "out"
+    suite = "suites/ --codec=opus -q"
+    env = {**slurm, "OUT": str(out), "NUM_SHARDS": "2", "GPUS_PER_SHARD": "0", "PYTHON": sys.executable,
+           "PYTHONPATH": str(ROOT), "SUITES": "suites/",
+           # a cache of its own: the shards compute everything (not read from the one process's run)
+           "CONFORMANCE_ARGS": f"--codec=opus --codec-cache-dir={tmp_path / 'cache-shards'}",
+           "SBATCH_ARGS": "--cpus-per-task=1 --mem=1G --time=00:30:00"}
+    r = subprocess.run([str(SUBMIT)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    array, merge = r.stdout.split()
+
+    # meanwhile, the same suite in one process (no xdist), with a cache of its own
+    single = subprocess.run([sys.executable, "-m", "pytest", *suite.split(), "-p", "no:cacheprovider",
+                             f"--codec-report-dir={tmp_path / 'single'}", f"--codec-cache-dir={tmp_path / 'cache-single'}"],
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+                            timeout=WAIT_S)
+    assert single.returncode == 0, single.stdout[-3000:] + single.stderr[-2000:]
+
+    deadline = time.monotonic() + WAIT_S
+    while (state := job_state(slurm, merge)) in ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING"):
+        assert time.monotonic() < deadline, f"merge job {merge} still {state} after {WAIT_S}s"
+        time.sleep(2)
+    logs = "\n".join(p.read_text(errors="replace")[-2000:] for p in sorted(out.glob("slurm-*.out")))
+    assert state == "COMPLETED", f"merge job {merge}: {state} (array {array}: {job_state(slurm, array)})\n{logs}"
+
+    merged = load_results(out / "merged" / "results.json")
+    one = load_results(tmp_path / "single" / "latest" / "results.json")
+    assert (out / "merged" / "index.html").is_file()
+    # each shard ran its own part: two runs, disjoint tests that together are the whole suite
+    shards = [load_results(out / f"shard-{k}" / "latest") for k in (0, 1)]
+    tests = [{x["test_id"] for x in d["records"]} for d in shards]
+    assert tests[0] and tests[1] and not tests[0] & tests[1]
+    assert tests[0] | tests[1] == {x["test_id"] for x in one["records"]}
+    assert [d["run"]["shard"] for d in shards] == [{"id": 0, "count": 2}, {"id": 1, "count": 2}]
+
+    mine = {record_key(x): comparable(x) for x in merged["records"]}
+    theirs = {record_key(x): comparable(x) for x in one["records"]}
+    assert len(mine) == len(merged["records"]) and len(theirs) == len(one["records"])
+    assert set(mine) == set(theirs)
+    differ = [k for k in theirs if mine[k] != theirs[k]]
+    assert not differ, f"{len(differ)} records differ, e.g. {differ[0]}: {mine[differ[0]]} vs {theirs[differ[0]]}"
+    assert merged["run"]["errors"] == [] and one["run"]["errors"] == []
+    assert set(merged["run"]["durations"]) == set(one["run"]["durations"])  # every shard's durations
+    print(f"slurm array of 2 + merge vs one process: {len(mine)} records identical; "
+          f"{time.monotonic() - t0:.0f} s")
