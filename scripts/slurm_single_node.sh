@@ -29,6 +29,14 @@ alive() {  # the process of pid file $1 is running
 }
 
 stop() {
+    if alive "$STATE/slurmctld.pid" && alive "$STATE/slurmd.pid"; then
+        # the jobs first (slurmd ends their processes), so no job outlives the cluster
+        SLURM_CONF="$CONF" scancel --quiet --partition=debug 2>/dev/null || true
+        for _ in $(seq 60); do
+            [ -z "$(SLURM_CONF="$CONF" squeue -h -o %i 2>/dev/null)" ] && break
+            sleep 0.5
+        done
+    fi
     for name in slurmd slurmctld munged; do
         pidf="$STATE/$name.pid"
         if alive "$pidf"; then
@@ -70,18 +78,23 @@ start_munge() {
     mkdir -p /run/munge /var/lib/munge /var/log/munge
     chown "$user" /run/munge /var/lib/munge /var/log/munge /etc/munge /etc/munge/munge.key
     chmod 0700 /etc/munge && chmod 0400 /etc/munge/munge.key && chmod 0755 /run/munge
-    local args=(--pid-file="$STATE/munged.pid" --log-file="$STATE/munged.log")
+    # munged writes its pid and log files as its user: in its own folders, not in $STATE (which
+    # may be private to root); its pid is copied to $STATE/munged.pid for `stop`
+    local log=/var/log/munge/munged.log pid=/run/munge/munged.pid
+    rm -f "$pid"
     if [ "$user" = root ]; then
-        munged --force "${args[@]}" || die "munged did not start (see $STATE/munged.log)"
-    else  # munged writes its pid file as its user
-        touch "$STATE/munged.pid" "$STATE/munged.log" && chown munge "$STATE/munged.pid" "$STATE/munged.log"
-        runuser -u munge -- munged "${args[@]}" || die "munged did not start (see $STATE/munged.log)"
+        munged --force --pid-file="$pid" --log-file="$log" || die "munged did not start (see $log)"
+    else
+        runuser -u munge -- munged --pid-file="$pid" --log-file="$log" || die "munged did not start (see $log)"
     fi
     for _ in $(seq 50); do
-        munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && return 0
+        if munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
+            [ -s "$pid" ] && cp "$pid" "$STATE/munged.pid"
+            return 0
+        fi
         sleep 0.1
     done
-    die "munged does not answer (see $STATE/munged.log)"
+    die "munged does not answer (see $log)"
 }
 
 write_conf() {

@@ -3,6 +3,9 @@ this machine (scripts/slurm_single_node.sh: slurm-wlm and munge from Debian's pa
 array over the Opus smoke suite in 2 shards, the dependent merge job, and the merged results
 compared with one process's run of the same suite: the same record keys, the same values.
 
+The shards compute everything (an empty cache of their own); the single-process run uses the
+user's cache (warm after run-tests.sh's suite run, which ran with -n 2: computed apart).
+
 Needs root and apt-get (or Slurm and munge already installed): skipped with the reason otherwise
 (a user's machine). ``CODEC_CONFORMANCE_SLURM=require`` (set by .ci/run) turns a skip into a
 failure, so CI cannot pass without running it. Run alone (it keeps 2 cores busy for ~3-5 min):
@@ -24,7 +27,7 @@ from codec_conformance.results.records import load_results, record_key
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "slurm_single_node.sh"
 SUBMIT = ROOT / "examples" / "slurm" / "submit.sh"
-WAIT_S = 420  # the array and the merge (the single-process run goes on meanwhile)
+WAIT_S = 900  # from submission to the merge's end (the single-process run goes on meanwhile)
 
 pytestmark = pytest.mark.slurm
 
@@ -85,14 +88,16 @@ def test_array_of_two_then_merge_equals_one_process(slurm, tmp_path):
     assert r.returncode == 0, r.stderr
     array, merge = r.stdout.split()
 
-    # meanwhile, the same suite in one process (no xdist), with a cache of its own
+    # meanwhile, the same suite in one process (no xdist), with the user's cache: run-tests.sh runs
+    # this test after `pytest suites/ --codec=opus -n 2`, whose codec outputs and scores it then
+    # reads (computed apart from the shards, which start from an empty cache of their own)
+    deadline = time.monotonic() + WAIT_S
     single = subprocess.run([sys.executable, "-m", "pytest", *suite.split(), "-p", "no:cacheprovider",
-                             f"--codec-report-dir={tmp_path / 'single'}", f"--codec-cache-dir={tmp_path / 'cache-single'}"],
+                             f"--codec-report-dir={tmp_path / 'single'}"],
                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
                             timeout=WAIT_S)
     assert single.returncode == 0, single.stdout[-3000:] + single.stderr[-2000:]
 
-    deadline = time.monotonic() + WAIT_S
     while (state := job_state(slurm, merge)) in ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING"):
         assert time.monotonic() < deadline, f"merge job {merge} still {state} after {WAIT_S}s"
         time.sleep(2)
