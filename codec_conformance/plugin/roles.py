@@ -69,7 +69,16 @@ class Role:
         tests among ``items``), then order them for this process."""
         s = self.settings
         have = self.done_ids(conf_items)
-        shard_of = self.shards(conf_items) if s.num_shards > 1 else {}
+        shard_of: dict[str, int] = {}
+        if s.num_shards > 1:  # the same partition in every shard (shards.py): by measured or declared cost
+            from . import shards
+            where = s.path(s.shard_costs)  # --codec-shard-costs: an earlier run's durations
+            try:
+                measured = shards.load_durations(where, key=test_id) if where is not None else None
+            except ValueError as exc:
+                raise pytest.UsageError(f"--codec-shard-costs {exc}") from None
+            declared = {test_id(it.nodeid): estimated_cost(it) for it in conf_items}
+            shard_of = shards.partition(sorted(declared), s.num_shards, measured, declared)
         keep, drop = [], []
         for it in items:
             conf = it in conf_items
@@ -85,22 +94,6 @@ class Role:
             self.config.hook.pytest_deselected(items=drop)
             items[:] = keep
         self.order(items)
-
-    def shards(self, conf_items) -> dict[str, int]:
-        """{test id: shard} of the selected suite tests (shards.py), the same in every shard:
-        balanced by the measured durations of --codec-shard-costs, else by the suites' declared
-        costs."""
-        from . import shards
-        s = self.settings
-        measured = None
-        where = s.path(s.shard_costs)
-        if where is not None:
-            try:
-                measured = shards.load_durations(where, key=test_id)
-            except ValueError as exc:
-                raise pytest.UsageError(f"--codec-shard-costs: {exc}") from None
-        declared = {test_id(it.nodeid): estimated_cost(it) for it in conf_items}
-        return shards.partition(sorted(declared), s.num_shards, measured, declared)
 
     def done_ids(self, conf_items) -> set[str]:
         """Test ids whose records the run already has (a resume)."""
@@ -396,8 +389,8 @@ def make_role(config) -> Role:
 
 
 def config_hash(s) -> str:
-    keep = {k: v for k, v in s.to_dict().items() if k not in ("resume", "shard_id", "num_shards", "shard_costs", "report_dir",
-                                                             "cache_dir", "no_cache", "timeout",
+    keep = {k: v for k, v in s.to_dict().items() if k not in ("resume", "shard_id", "num_shards", "shard_costs",
+                                                             "report_dir", "cache_dir", "no_cache", "timeout",
                                                              "offline", "model_mirror")}
     return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
