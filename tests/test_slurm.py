@@ -29,8 +29,6 @@ SCRIPT = ROOT / "scripts" / "slurm_single_node.sh"
 SUBMIT = ROOT / "examples" / "slurm" / "submit.sh"
 WAIT_S = 900  # from submission to the merge's end (the single-process run goes on meanwhile)
 
-pytestmark = pytest.mark.slurm
-
 
 def cannot(reason: str):
     if os.environ.get("CODEC_CONFORMANCE_SLURM") == "require":
@@ -38,28 +36,45 @@ def cannot(reason: str):
     pytest.skip(reason)
 
 
-@pytest.fixture
-def slurm(tmp_path_factory):
-    """A running single-node cluster: the environment its commands need; stopped afterwards."""
+def start_cluster(state: Path) -> dict:
+    """Start the single-node cluster with its files under ``state``: the environment its commands
+    need; skips (or fails, with CODEC_CONFORMANCE_SLURM=require) with the reason where it cannot."""
     if os.geteuid() != 0:
         cannot("not root: the single-node Slurm test cluster needs root (scripts/slurm_single_node.sh)")
     if not shutil.which("sbatch") and not shutil.which("apt-get"):
         cannot("neither Slurm nor apt-get here: cannot install slurm-wlm and munge")
-    state = tmp_path_factory.mktemp("slurm")
     env = {**os.environ, "SLURM_TEST_DIR": str(state)}
     try:
         r = subprocess.run([str(SCRIPT), "start"], env=env, capture_output=True, text=True, timeout=600)
     except subprocess.TimeoutExpired:
-        subprocess.run([str(SCRIPT), "stop"], env=env, timeout=60)
+        subprocess.run([str(SCRIPT), "stop"], env=env, timeout=120)
         cannot("Slurm did not start within 10 minutes (scripts/slurm_single_node.sh)")
     if r.returncode != 0:
-        subprocess.run([str(SCRIPT), "stop"], env=env, timeout=60)
+        subprocess.run([str(SCRIPT), "stop"], env=env, timeout=120)
         cannot(f"Slurm could not be started here: {(r.stderr or r.stdout).strip()[-800:]}")
-    env["SLURM_CONF"] = str(state / "slurm.conf")
+    return {**env, "SLURM_CONF": str(state / "slurm.conf")}
+
+
+@pytest.fixture
+def slurm(tmp_path_factory):
+    """A running single-node cluster (its environment); stopped afterwards, its jobs cancelled."""
+    env = start_cluster(tmp_path_factory.mktemp("slurm"))
     try:
         yield env
     finally:
-        subprocess.run([str(SCRIPT), "stop"], env=env, timeout=60)
+        subprocess.run([str(SCRIPT), "stop"], env=env, timeout=120)
+
+
+def test_without_root_it_skips_with_the_reason_or_fails_where_required(monkeypatch, tmp_path):
+    """(Not marked slurm: runs with the library's tests.) A user's machine skips; CI fails."""
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.delenv("CODEC_CONFORMANCE_SLURM", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="not root: the single-node Slurm test cluster needs root"):
+        start_cluster(tmp_path)
+    monkeypatch.setenv("CODEC_CONFORMANCE_SLURM", "require")
+    with pytest.raises(pytest.fail.Exception, match="CODEC_CONFORMANCE_SLURM=require, but: not root"):
+        start_cluster(tmp_path)
+    assert not list(tmp_path.iterdir())  # nothing was started
 
 
 def job_state(env, job: str) -> str:
@@ -75,6 +90,7 @@ def comparable(rec: dict) -> dict:
     return json.loads(json.dumps(rec, sort_keys=True))
 
 
+@pytest.mark.slurm
 def test_array_of_two_then_merge_equals_one_process(slurm, tmp_path):
     t0 = time.monotonic()
     out = tmp_path / "out"
