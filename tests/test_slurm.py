@@ -140,3 +140,47 @@ def test_array_of_two_then_merge_equals_one_process(slurm, tmp_path):
     assert set(merged["run"]["durations"]) == set(one["run"]["durations"])  # every shard's durations
     print(f"slurm array of 2 + merge vs one process: {len(mine)} records identical; "
           f"{time.monotonic() - t0:.0f} s")
+
+
+FAKE_PYTHON = """#!/usr/bin/env bash
+# pytest as far as the recipe sees it: a shard's results.json, then exit $FAKE_RC; anything else: Python
+if [ "$1 $2" = "-m pytest" ]; then
+    for a in "$@"; do case "$a" in --codec-report-dir=*) dir="${a#*=}" ;; --codec-shard-id=*) k="${a#*=}" ;; esac; done
+    mkdir -p "$dir/run" && ln -sfn run "$dir/latest"
+    printf '{"schema": "codec-conformance/results/1", "run": {"id": "s%s", "finished": "2025-01-01T00:00:00+00:00", "errors": []}, "codecs": [], "records": [], "curves": []}' "$k" > "$dir/run/results.json"
+    rc_var="FAKE_RC_$k"
+    exit "${!rc_var:-0}"
+fi
+exec "$REAL_PYTHON" "$@"
+"""
+
+
+@pytest.mark.parametrize("rcs, task_rcs, merge_rc", [((0, 0), (0, 0), 0), ((0, 1), (0, 0), 1), ((2, 0), (2, 0), None)])
+def test_recipe_exit_statuses(tmp_path, rcs, task_rcs, merge_rc):
+    """(Not marked slurm: the batch scripts run as plain bash with a stand-in pytest.) A shard
+    whose checks failed (pytest 1) still succeeds, so afterok starts the merge, which then exits
+    1; a shard that could not run (pytest 2) fails its task (Slurm cancels the merge); a missing
+    shard makes the merge exit 2."""
+    fake = tmp_path / "python"
+    fake.write_text(FAKE_PYTHON)
+    fake.chmod(0o755)
+    out = tmp_path / "out"
+    env = {**os.environ, "OUT": str(out), "NUM_SHARDS": "2", "PYTHON": str(fake), "REAL_PYTHON": sys.executable,
+           "PYTHONPATH": str(ROOT), **{f"FAKE_RC_{k}": str(rc) for k, rc in enumerate(rcs)}}
+    recipe = ROOT / "examples" / "slurm"
+    for k in (0, 1):
+        r = subprocess.run(["bash", str(recipe / "conformance-array.sbatch")], env={**env, "SLURM_ARRAY_TASK_ID": str(k)},
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == task_rcs[k], r.stderr
+        assert (out / f"shard-{k}" / "exitstatus").read_text().strip() == str(rcs[k])
+    if merge_rc is None:
+        return  # afterok: no merge
+    r = subprocess.run(["bash", str(recipe / "conformance-merge.sbatch")], env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == merge_rc, r.stderr
+    assert json.loads((out / "merged" / "results.json").read_text())["run"]["merged_from"] == ["s0", "s1"]
+    assert (out / "merged" / "index.html").is_file()
+    (out / "shard-1" / "latest" / "results.json").unlink()
+    r = subprocess.run(["bash", str(recipe / "conformance-merge.sbatch")], env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2 and "shard 1 has no results" in r.stderr
