@@ -247,7 +247,15 @@ class Settings:
         path=True)
     no_cache: bool = option(False, "disable the on-disk cache")
     shard_id: int = option(0, "this shard's index (0-based), with --codec-num-shards", type=integer(0))
-    num_shards: int = option(1, "split the selected tests deterministically into this many shards", type=integer(1))
+    num_shards: int = option(
+        1,
+        "split the selected tests deterministically into this many shards, balanced by cost",
+        type=integer(1))
+    shard_costs: str | None = option(
+        None,
+        "results.json (or run folder) of an earlier run: balance the shards by its measured per-test "
+        "durations (default: the suites' declared costs)",
+        path=True)
     resume: str | None = option(None, "run directory (or 'latest') to continue: skip tests whose records exist")
     evaluators: str = option(
         "embedded",

@@ -26,6 +26,7 @@ from ..registry import load_codec_factory
 from ..results.contract import load_results
 from ..settings import Settings, flag
 from .session import resolve_device
+from .shards import load_durations
 
 AUDIO_FOLDERS = {"corpus": "speech", "noise_dir": "noise", "rir_dir": "room impulse response",
                  "emotion_corpus": "emotional speech (RAVDESS names)"}
@@ -38,7 +39,7 @@ def check_inputs(s: Settings) -> None:
     checks: list[Callable[[], None]] = [lambda: check_models(s)]
     checks += [partial(check_audio_folder, s, o) for o in AUDIO_FOLDERS]
     checks += [lambda: check_thresholds(s), lambda: check_baseline(s), lambda: check_resume(s),
-               lambda: check_report_dir(s), lambda: check_device(s.device)]
+               lambda: check_report_dir(s), lambda: check_device(s.device), lambda: check_shard_costs(s)]
     for check in checks:
         try:
             check()
@@ -46,6 +47,18 @@ def check_inputs(s: Settings) -> None:
             problems.append(str(exc))
     if problems:
         raise ConformanceError("codec-conformance: bad input, nothing was run:\n  " + "\n  ".join(problems))
+
+
+def check_shard_costs(s: Settings) -> None:
+    """--codec-shard-costs names a results file with per-test durations (read again, identically,
+    by every shard: engine/shards.py)."""
+    where = s.path(s.shard_costs)
+    if where is None:
+        return
+    try:
+        load_durations(where)
+    except ValueError as exc:
+        raise ConformanceError(f"--codec-shard-costs {exc}") from None
 
 
 def check_audio_folder(s: Settings, option: str) -> None:

@@ -37,6 +37,15 @@ class Scorer:
                 apply_torch_threads()
             return self._metrics[name]
 
+    def device_of(self, name: str) -> str:
+        """The device metric ``name``'s evaluator holds (a model on cuda:N, or cpu); cpu for one
+        that holds none (a signal metric: PESQ, STOI, ...) or that this process never built (the
+        quantity is computed from the signals in NumPy)."""
+        with self._lock:
+            m = self._metrics.get(name)
+        dev = getattr(m, "device", None) if m is not None else None
+        return str(dev) if isinstance(dev, str) and dev else "cpu"
+
     def score(self, metric_name: str, corpus: Corpus, signals: list[np.ndarray],
               tag: tuple[Hashable, ...]) -> MetricResult:
         import time

@@ -38,25 +38,66 @@ from .runner import CodecRunner
 from .scorer import Scorer
 
 
-def resolve_device(spec: str, worker_index: int = 0) -> str:
-    """auto | cpu | cuda | cuda:N -> the device this process uses; a CUDA device that is not
-    there is an error (never silently recorded as the device)."""
-    if spec == "cpu":
-        return spec
-    n_gpus = 0
+def cuda_device_count() -> int:
+    """CUDA devices torch can see in this process (CUDA_VISIBLE_DEVICES applied); 0 without torch."""
     try:
         import torch
-        if torch.cuda.is_available():
-            n_gpus = torch.cuda.device_count()
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
     except ImportError:
-        pass
+        return 0
+
+
+# Slurm's GPU binding of a job or step, as physical GPU indices: the step's, the job's, the
+# ordinal Slurm also sets for AMD GPUs (GPU_DEVICE_ORDINAL)
+SLURM_GPU_VARS = ("SLURM_STEP_GPUS", "SLURM_JOB_GPUS", "GPU_DEVICE_ORDINAL")
+
+
+def _indices(text: str) -> list[int] | None:
+    """'0,2' / '1-3' / '0,4-5' -> [0, 2] / [1, 2, 3] / [0, 4, 5]; None when not such a list."""
+    out: list[int] = []
+    for part in text.replace(" ", "").split(","):
+        lo, dash, hi = part.partition("-")
+        if not lo.isdigit() or (dash and not hi.isdigit()):
+            return None
+        out += list(range(int(lo), int(hi) + 1)) if dash else [int(lo)]
+    return list(dict.fromkeys(out))
+
+
+def visible_gpus(n_gpus: int, env=None) -> list[int]:
+    """The torch CUDA ordinals this process may use, of the ``n_gpus`` torch sees.
+
+    With ``CUDA_VISIBLE_DEVICES`` set (by the user, or by Slurm for a job with ``--gres=gpu``), torch
+    sees only those GPUs, renumbered from 0: all of them. Without it torch sees every GPU of the
+    machine by its physical index, and Slurm's binding (``SLURM_STEP_GPUS``, ``SLURM_JOB_GPUS``,
+    ``GPU_DEVICE_ORDINAL``: physical indices) names the ones this job was given: those (the ones
+    torch can see), so a shard never computes on another job's GPU. Else every GPU."""
+    env = os.environ if env is None else env
+    if "CUDA_VISIBLE_DEVICES" in env:
+        return list(range(n_gpus))
+    for var in SLURM_GPU_VARS:
+        idx = _indices(env.get(var) or "")
+        mine = [i for i in idx or () if i < n_gpus]
+        if mine:
+            return mine
+    return list(range(n_gpus))
+
+
+def resolve_device(spec: str, worker_index: int = 0, env=None) -> str:
+    """auto | cpu | cuda | cuda:N -> the device this process uses; a CUDA device that is not
+    there is an error (never silently recorded as the device). ``auto`` and ``cuda``: the GPUs this
+    process may use (:func:`visible_gpus`: CUDA_VISIBLE_DEVICES, Slurm's binding), one per xdist
+    worker in turn (worker index mod their number); ``cuda:N``: torch's ordinal N, as given."""
+    if spec == "cpu":
+        return spec
+    n_gpus = cuda_device_count()
+    gpus = visible_gpus(n_gpus, env)
     if spec == "auto":
-        return f"cuda:{worker_index % n_gpus}" if n_gpus else "cpu"
+        return f"cuda:{gpus[worker_index % len(gpus)]}" if gpus else "cpu"
     if spec == "cuda" or spec.startswith("cuda:"):
         if not n_gpus:
             raise ConformanceError(f"--codec-device {spec}: no CUDA device is available here; use cpu or auto")
         if spec == "cuda":
-            return f"cuda:{worker_index % n_gpus}"
+            return f"cuda:{gpus[worker_index % len(gpus)]}"
         index = spec.partition(":")[2]
         if not index.isdigit() or int(index) >= n_gpus:
             raise ConformanceError(f"--codec-device {spec}: this machine has {n_gpus} CUDA device(s), "

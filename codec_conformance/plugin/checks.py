@@ -118,6 +118,9 @@ def emit(sess: ConformanceSession, request: pytest.FixtureRequest, codec: str, r
         if why:
             r["passed"] = False
             r["failure"] = "; ".join(filter(None, [r.get("failure"), *why])) + f" ({NON_FINITE_WHY})"
+    codec_device = str(getattr(sess.runner.codec(codec), "device", None) or "cpu")
+    for r in records:  # where this record's codec and evaluator computed (results contract: device)
+        r.setdefault("device", {"codec": codec_device, "evaluator": sess.scorer.device_of(str(r.get("metric")))})
     payload: dict[str, Any] = {"records": records, "curves": curve_list, "codecs": [sess_codec_info(sess, codec)],
                **catalogue_json([r["metric"] for r in records], [r["condition"]["kind"] for r in records]),
                "evaluators": sess.scorer.evaluator_infos(), "corpora": sess.corpus_infos(), "device": sess.device,

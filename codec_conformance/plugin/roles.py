@@ -30,6 +30,7 @@ import pytest
 from .. import __version__
 from ..catalogue import suites
 from ..engine.preflight import check_inputs
+from ..engine import shards
 from ..engine.session import ConformanceSession
 from ..errors import CheckpointError, ConformanceError
 from ..fetch import configure_from, redact
@@ -118,12 +119,21 @@ class Role:
         conf_items = [it for it in items if any(n in getattr(it, "fixturenames", ()) for n in fixtures)]
         s = self.settings
         have = self.done_ids(conf_items)
+        shard_of: dict[str, int] = {}
+        if s.num_shards > 1:  # the same partition in every shard (shards.py): by measured or declared cost
+
+            where = s.path(s.shard_costs)  # --codec-shard-costs: an earlier run's durations
+            try:
+                measured = shards.load_durations(where, key=test_id) if where is not None else None
+            except ValueError as exc:
+                raise pytest.UsageError(f"--codec-shard-costs {exc}") from None
+            declared = {test_id(it.nodeid): estimated_cost(it) for it in conf_items}
+            shard_of = shards.partition(sorted(declared), s.num_shards, measured, declared)
         keep, drop = [], []
         for it in items:
             conf = it in conf_items
             if conf and s.num_shards > 1:
-                h = int(hashlib.sha256(test_id(it.nodeid).encode()).hexdigest()[:8], 16)
-                if h % s.num_shards != s.shard_id:
+                if shard_of[test_id(it.nodeid)] != s.shard_id:
                     drop.append(it)
                     continue
             if conf and test_id(it.nodeid) in have:
@@ -456,8 +466,8 @@ def recorded_settings(s: Settings) -> dict[str, Any]:
 
 
 def config_hash(s: Settings) -> str:
-    keep = {k: v for k, v in s.to_dict().items() if k not in ("resume", "shard_id", "num_shards", "report_dir",
-                                                             "cache_dir", "no_cache", "timeout",
+    keep = {k: v for k, v in s.to_dict().items() if k not in ("resume", "shard_id", "num_shards", "shard_costs",
+                                                             "report_dir", "cache_dir", "no_cache", "timeout",
                                                              "offline", "model_mirror")}
     return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

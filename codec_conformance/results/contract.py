@@ -459,6 +459,14 @@ def _check_record(ck: _Checker, r, w: str) -> None:
         if b.get("change_ci") is not None:
             ck.numbers(b["change_ci"], f"{w}.baseline.change_ci")
         ck.flag(b["passed"], f"{w}.baseline.passed")
+    if r.get("device") is not None:  # optional: files before it have none
+        dev = ck.obj(r["device"], f"{w}.device", keys=("codec", "evaluator"))
+        for k in ("codec", "evaluator"):
+            ck.text(dev[k], f"{w}.device.{k}", null=True)
+    if r.get("device") is not None:  # optional: files before it have none
+        dev = ck.obj(r["device"], f"{w}.device", keys=("codec", "evaluator"))
+        for k in ("codec", "evaluator"):
+            ck.text(dev[k], f"{w}.device.{k}", null=True)
     if r.get("audio") is not None:
         for k, v in ck.obj(r["audio"], f"{w}.audio").items():
             ck.text(v, f"{w}.audio.{k}", null=True)

@@ -8,7 +8,9 @@ from .run_folder import curve_key
 
 
 def merge_results(docs: list[dict]) -> dict:
-    """Join shards of one run (or several runs): records deduplicated by key, later wins."""
+    """Join shards of one run (or several runs): records deduplicated by key, later wins; the
+    runs' errors, per-test durations and devices are joined too (the rest of ``run`` is the
+    first file's)."""
     if not docs:
         raise ValueError("nothing to merge")
     out: dict[str, Any] = {"schema": SCHEMA, "run": dict(docs[0]["run"]), "codecs": [], "metrics": {}, "conditions": {},
@@ -27,6 +29,19 @@ def merge_results(docs: list[dict]) -> dict:
             curves[curve_key(c)] = c
         for k, v in d["run"].get("evaluators", {}).items():
             out["run"].setdefault("evaluators", {})[k] = v
+    # what each shard knew of its own tests: errors (the verdict), durations (--codec-shard-costs),
+    # devices (run.device)
+    errors: list = []
+    durations: dict = {}
+    devices: set[str] = set()
+    for d in docs:
+        errors += [e for e in d["run"].get("errors") or [] if e not in errors]
+        durations.update(d["run"].get("durations") or {})
+        devices |= set(filter(None, str(d["run"].get("device") or "").split(",")))
+    out["run"]["errors"] = errors
+    if durations:
+        out["run"]["durations"] = durations
+    out["run"]["device"] = ",".join(sorted(devices)) or None
     out["run"]["merged_from"] = [d["run"].get("id") for d in docs]
     out["run"]["finished"] = None if any(d["run"].get("finished") is None for d in docs) else \
         max(d["run"]["finished"] for d in docs)
