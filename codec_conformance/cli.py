@@ -105,7 +105,7 @@ def _cmd_compare(a) -> int:
 
 
 def _cmd_merge(a) -> int:
-    doc = merge_results([load_results(p) for p in a.inputs])
+    doc = merge_results([load_results(p) for p in a.inputs], [str(p) for p in a.inputs], a.allow_different_runs)
     _write(atomic_write_json, Path(a.output), doc)
     print(f"merged {len(a.inputs)} files, {len(doc['records'])} records -> {a.output}")
     return 0
@@ -210,6 +210,9 @@ def main(argv=None) -> int:
     m = sub.add_parser("merge", help="join results files of shards or runs")
     m.add_argument("inputs", nargs="+")
     m.add_argument("-o", "--output", required=True)
+    m.add_argument("--allow-different-runs", action="store_true",
+                   help="join runs with other settings (codecs, profile, seed...) or other values of one record "
+                        "(the later file wins); default: only the shards of one run")
     m.set_defaults(fn=_cmd_merge)
     k = sub.add_parser("calibrate", help="write thresholds files from runs of one codec under several seeds "
                                          "(worst value across them + a capped margin; docs/thresholds.md)")
