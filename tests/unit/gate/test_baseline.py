@@ -158,9 +158,9 @@ def test_a_quantity_the_catalogue_does_not_know_takes_the_results_files_declarat
 
 
 def test_one_status_vocabulary():
-    assert set(baseline.BAD) == {baseline.REGRESSED, baseline.UNDEFINED, baseline.MISSING}
-    assert len(set(baseline.STATUSES)) == len(baseline.STATUSES) == 8
-    for s in baseline.STATUSES:
+    assert set(baseline.BAD) == {baseline.Status.REGRESSED, baseline.Status.UNDEFINED, baseline.Status.MISSING}
+    assert len(set(baseline.Status)) == len(list(baseline.Status)) == 8
+    for s in baseline.Status:
         assert f"``{s}``" in baseline.__doc__
 
 
@@ -181,7 +181,7 @@ def test_a_worst_case_over_random_draws_without_an_interval_regresses_only_when_
     """Opus 64 kbps additivity speech+speech, seed 0 vs seed 3 of the same codec: the worst of 16
     draws moves from 7.97 to 4.39 dB (other examples drawn), the draws' median does not: the old
     rule flagged it REGRESSED. A codec that got less additive moves both."""
-    from codec_conformance.gate.baseline import NOT_SIGNIFICANT, REGRESSED, judge, judged_text
+    from codec_conformance.gate.baseline import Status, judge, judged_text
     from codec_conformance.results.contract import make_record
 
     def rec(worst, median):
@@ -189,19 +189,19 @@ def test_a_worst_case_over_random_draws_without_an_interval_regresses_only_when_
                            condition={"kind": "mixture", "mixture": "speech_speech"}, value=worst, median=median,
                            test_id="t")
     row = judge(rec(7.97, 16.0), rec(4.39, 15.8))
-    assert row["status"] == NOT_SIGNIFICANT and "their median changed -0.2" in judged_text(row)
-    assert judge(rec(7.97, 16.0), rec(4.39, 11.0))["status"] == REGRESSED
+    assert row["status"] == Status.NOT_SIGNIFICANT and "their median changed -0.2" in judged_text(row)
+    assert judge(rec(7.97, 16.0), rec(4.39, 11.0))["status"] == Status.REGRESSED
     # a frequency-response quantity (one deterministic number, no median) keeps the plain rule
     fr = make_record(codec="opus", bitrate_kbps=64, suite="frequency_response", metric="mid_band_ripple_db",
                      direction="lower", condition={"kind": "sweep", "level_dbfs": 0.0}, value=7.97, test_id="t")
-    assert judge(fr, dict(fr, value=9.0))["status"] == REGRESSED
+    assert judge(fr, dict(fr, value=9.0))["status"] == Status.REGRESSED
 
 
 def test_a_worst_case_over_random_draws_is_judged_by_the_median_of_its_draws():
     """With the median's 95 % interval on both sides (what the suites write now), the median is
     tested: another seed's draws (median inside the spread) is not a regression, a median that
     dropped far beyond both intervals is."""
-    from codec_conformance.gate.baseline import NOT_SIGNIFICANT, REGRESSED, judge, testable
+    from codec_conformance.gate.baseline import Status, judge, testable
     from codec_conformance.results.contract import make_record
 
     def rec(worst, median, ci):
@@ -211,8 +211,8 @@ def test_a_worst_case_over_random_draws_is_judged_by_the_median_of_its_draws():
     base = rec(7.97, 16.0, [14.5, 17.5])
     assert testable(base)
     row = judge(base, rec(4.39, 15.0, [13.4, 16.6]))
-    assert row["status"] == NOT_SIGNIFICANT and row["p_value"] > row["alpha"] and "median" in row["test"]["method"]
-    assert judge(base, rec(1.0, 9.0, [8.0, 10.0]))["status"] == REGRESSED
+    assert row["status"] == Status.NOT_SIGNIFICANT and row["p_value"] > row["alpha"] and "median" in row["test"]["method"]
+    assert judge(base, rec(1.0, 9.0, [8.0, 10.0]))["status"] == Status.REGRESSED
 
 
 # ----------------------------------------------------------------------

@@ -133,6 +133,6 @@ def test_random_codes_agree_at_chance():
 
 # --------------------------------------------------------------- 11. direction of each quantity
 def test_band_quantities_declare_their_direction():
-    from codec_conformance.probes.analysis import BAND_DIRECTIONS
-    assert BAND_DIRECTIONS == {"low_band_boost_db": "two-sided", "mid_band_ripple_db": "lower",
+    from codec_conformance.probes.analysis import BAND_QUANTITIES
+    assert {k: q.direction for k, q in BAND_QUANTITIES.items()} == {"low_band_boost_db": "two-sided", "mid_band_ripple_db": "lower",
                                "high_band_rolloff_db": "two-sided", "passband_gain_db": "two-sided"}
