@@ -57,14 +57,16 @@ class Stages:
         """Erase whatever is shown (before pytest writes a test's outcome)."""
 
     def summary_lines(self) -> list[str]:
-        if not self.totals:
-            return []
-        parts = [f"{k} {v:.1f} s" + (f" ({self.counts[k]}×)" if self.counts.get(k, 1) > 1 else "")
-                 for k, v in sorted(self.totals.items(), key=lambda kv: -kv[1])]
-        return ["codec-conformance time per stage: " + "; ".join(parts)]
+        return stage_summary(self.totals, self.counts)
 
 
-
+def stage_summary(totals: dict[str, float], counts: dict[str, int]) -> list[str]:
+    """The terminal summary's line of time per stage (none when nothing was timed)."""
+    if not totals:
+        return []
+    parts = [f"{k} {v:.1f} s" + (f" ({counts[k]}×)" if counts.get(k, 1) > 1 else "")
+             for k, v in sorted(totals.items(), key=lambda kv: -kv[1])]
+    return ["codec-conformance time per stage: " + "; ".join(parts)]
 
 
 class Progress(Stages):

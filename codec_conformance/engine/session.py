@@ -132,6 +132,7 @@ class ConformanceSession:
         self.timing = {"codec_s": 0.0, "evaluator_s": 0.0}
         self._reported = {"codec_s": 0.0, "evaluator_s": 0.0}
         self._metric_reported: dict[str, float] = {}
+        self._stages_reported: tuple[dict[str, float], dict[str, int]] = ({}, {})
         self.runner = CodecRunner(settings, self.device, self.cache, self.timing, self.stages)
         self.scorer = Scorer(settings, self.device, self.cache, self.timing, self.stages)
 
@@ -248,6 +249,12 @@ class ConformanceSession:
         out["evaluator_s_by_metric"] = {k: v - self._metric_reported.get(k, 0.0) for k, v in self.scorer.metric_s.items()
                                         if v > self._metric_reported.get(k, 0.0)}
         self._metric_reported = dict(self.scorer.metric_s)
+        # the stages of long work this process timed (summed over processes by the controller)
+        out["stages"] = {k: v - self._stages_reported[0].get(k, 0.0) for k, v in self.stages.totals.items()
+                         if v > self._stages_reported[0].get(k, 0.0)}
+        out["stage_counts"] = {k: n - self._stages_reported[1].get(k, 0) for k, n in self.stages.counts.items()
+                               if n > self._stages_reported[1].get(k, 0)}
+        self._stages_reported = (dict(self.stages.totals), dict(self.stages.counts))
         out["worker"] = os.environ.get("PYTEST_XDIST_WORKER", "main")
         out["threads"] = cpu_budget()
         out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

@@ -37,7 +37,7 @@ from ..fetch import configure_from, redact
 from ..gate.baseline import mismatch_message
 from ..gate.calibration import write_thresholds
 from ..gate.thresholds import limit_text
-from ..progress import Progress, Stages
+from ..progress import Progress, Stages, stage_summary
 from ..registry import codec_names
 from ..report import load_errors, write_html
 from ..results.contract import load_results, now_iso, verdict
@@ -372,8 +372,6 @@ class Controller(Role):
             return  # nothing more is written after a write error (the last good results.json stays)
         interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED)
         rec.run["durations"] = {k: round(v, 3) for k, v in self.durations.items()}
-        if self.progress.totals:
-            rec.run.setdefault("timing", {})["stages"] = {k: round(v, 2) for k, v in self.progress.totals.items()}
         gate_errors = self.gate_problems()
         if gate_errors:
             rec.run["gate_errors"] = gate_errors
@@ -448,7 +446,8 @@ class Controller(Role):
                                         "results.json is complete")
         for p in self.updated or []:
             terminalreporter.write_line(f"codec-conformance: wrote thresholds {p}")
-        for line in self.progress.summary_lines():
+        timing = self.recorder.run.get("timing") or {}  # every process's stages (the workers' under -n)
+        for line in stage_summary(timing.get("stages") or {}, timing.get("stage_counts") or {}):
             terminalreporter.write_line(line)
 
 

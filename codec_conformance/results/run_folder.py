@@ -242,6 +242,10 @@ class RunRecorder:
             by = tm.setdefault("evaluator_s_by_metric", {})
             for k, v in (t.get("evaluator_s_by_metric") or {}).items():
                 by[k] = by.get(k, 0.0) + v
+            for block in ("stages", "stage_counts"):  # every process's long work, summed
+                acc = tm.setdefault(block, {})
+                for k, v in (t.get(block) or {}).items():
+                    acc[k] = acc.get(k, 0) + v
             if t.get("threads"):
                 tm.setdefault("threads", {})[t.get("worker", "main")] = t["threads"]
             w = t.get("worker", "main")

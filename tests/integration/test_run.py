@@ -318,3 +318,14 @@ def test_one_codec_id_in_records_curves_and_codecs(outside, pytester):
            | {c["name"] for c in doc["codecs"]})
     assert ids == {"toys:renamed"}
     assert doc["codecs"][0]["reported_name"] == "hidden-name"
+
+
+def test_time_per_stage_is_summed_over_xdist_workers(run_suites, pytester):
+    """Issue 26 (8): under -n 2 the workers do the long work, and the terminal's 'time per stage'
+    line and results.json's timing.stages were missing (only the controller's own stages were
+    counted). Each worker's stages now travel with its tests' telemetry and are summed."""
+    r = run_suites("--codec=opus", "-k", "noise_robustness and clean and (pesq or mel_distance)", "-n", "2", "-q")
+    assert r.ret == 0, r.stdout.str()[-2000:]
+    assert "codec-conformance time per stage:" in r.stdout.str()
+    timing = latest_results(pytester)["run"]["timing"]
+    assert timing["stages"].get("scoring pesq", 0) > 0 and timing["stage_counts"]["scoring pesq"] >= 2
