@@ -1,11 +1,13 @@
 """Fixtures for the library's own tests. Real data comes from ../shared/data (read-only, by
 path, see tests/helpers.py); tests that need it skip with a reason when it is absent (a user's machine)."""
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.helpers import SHARED
+from tests.helpers import SHARED, USER_CODECS
 
 pytest_plugins = ["pytester"]
 
@@ -44,3 +46,17 @@ def run_suites(pytester, tmp_path):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def usercodecs(tmp_path, monkeypatch):
+    """A user codec package in a temporary directory (importable as ``usercodecs``)."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "usercodecs.py").write_text(USER_CODECS)
+    (pkg / "usercodecs_gain.txt").write_text("1.0")
+    monkeypatch.syspath_prepend(str(pkg))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(pkg), os.environ.get("PYTHONPATH")])))
+    sys.modules.pop("usercodecs", None)
+    yield pkg
+    sys.modules.pop("usercodecs", None)
