@@ -150,7 +150,16 @@ def headroom_table(doc: dict, good: list[dict]) -> str:
                                  "headroom", "threshold source"], rows))
 
 
-def _measurement_row(doc: dict, r: dict) -> str:
+def device_text(r: dict) -> str | None:
+    """Where a record was computed, ``codec / evaluator`` (``cpu / cuda:0``; ``—`` for a quantity
+    computed without one), or None (a file before records carried ``device``)."""
+    d = r.get("device")
+    if not isinstance(d, dict) or not (d.get("codec") or d.get("evaluator")):
+        return None
+    return " / ".join(str(d.get(k)) if d.get(k) else "—" for k in ("codec", "evaluator"))
+
+
+def _measurement_row(doc: dict, r: dict, has_dev: bool = False) -> str:
     unit = unit_of(r, doc)
     p = r.get("passed")
     cl, txt = ("ok", "pass") if p is True else ("bad", "FAIL") if p is False else \
@@ -163,12 +172,15 @@ def _measurement_row(doc: dict, r: dict) -> str:
             f"{td_num(r['oracle'], unit, ci=ci_of(r, 'oracle_ci95'))}"
             f"{td_num(r['delta'], unit, sign=True, ci=ci_of(r, 'delta_ci95'))}"
             f"<td class='{cl}'>{txt}</td><td title='{E(json.dumps(why))}'>{int_text(r['n_items'])}"
-            f"{f' ({int_text(und)})' if und else ''}</td></tr>")
+            f"{f' ({int_text(und)})' if und else ''}</td>"
+            + (f"<td class='small'>{E(device_text(r) or '—')}</td>" if has_dev else "") + "</tr>")
 
 
 def measurements_table(doc: dict, recs: list[dict]) -> str:
-    """Every record."""
-    rows = [_measurement_row(doc, r) for r in recs]
+    """Every record; where any record says where it was computed, a device column (codec /
+    evaluator)."""
+    has_dev = any(device_text(r) for r in recs)
+    rows = [_measurement_row(doc, r, has_dev) for r in recs]
     return (f"<h2>All measurements ({len(recs)})</h2><p class='small'>{CI_NOTE}</p>" + table(
         "records", ["codec", "kbps", "suite", "condition", "metric", "unit", "value", "oracle", "delta",
-                    "passed", "items (undefined)"], rows))
+                    "passed", "items (undefined)"] + (["device (codec / evaluator)"] if has_dev else []), rows))

@@ -113,3 +113,24 @@ def test_failing_table_shows_why_a_baseline_check_failed_early_in_the_row(tmp_pa
                 "worse by ≥ 0.1 (min. meaningful difference)", "α = 0.005", "p = 0.004"):
         assert txt in cell, txt
     assert "td.base{" in page and "max-width:230px" in page  # a compact column that wraps
+
+
+def test_device_column_and_provenance_show_where_each_record_was_computed(tmp_path):
+    """Old code: records carried ``device: {codec, evaluator}`` (issue 28) but the report showed
+    neither a device column nor the run's devices."""
+    gpu = noise("wer", "white", 0.0, 0.3, 0.2, limit=0.2, passed=True, device={"codec": "cpu", "evaluator": "cuda:0"})
+    cpu = noise("pesq", "white", 0.0, 2.0, 2.2, limit=-0.5, passed=True, device={"codec": "cpu", "evaluator": "cpu"})
+    old = noise("stoi", "white", 0.0, 0.8, 0.9, limit=-0.2, passed=True)  # a record without device
+    page = render(results([gpu, cpu, old]), tmp_path)
+    i = page.index("All measurements")
+    records = page[i:page.index("</table>", i)]
+    assert "<th>device (codec / evaluator)</th>" in records
+    row = lambda m: [tr for tr in records.split("<tr>") if f">{m}<" in tr][0]  # noqa: E731
+    assert "cpu / cuda:0" in row("wer") and "cpu / cpu" in row("pesq") and ">—<" in row("stoi")
+    i = page.index("<h2>Provenance")
+    prov = page[i:page.index("<h2>", i + 1)] if "<h2>" in page[i + 1:] else page[i:]
+    assert "device (codec / evaluator)" in prov
+    assert "<td>cpu / cpu</td><td class='num'>1</td>" in prov and "<td>cpu / cuda:0</td><td class='num'>1</td>" in prov
+    # a file whose records carry no device: no empty column
+    page = render(results([old]), tmp_path / "old")
+    assert "device (codec / evaluator)" not in page
