@@ -217,6 +217,26 @@ def judged_text(row: dict) -> str:
     return "; ".join(parts)
 
 
+def record_change(record: dict) -> float | None:
+    """A record's change against its baseline block, new - base (None without both numbers)."""
+    b = record.get("baseline")
+    base, new = _number(b.get("value")) if isinstance(b, dict) else None, _number(record.get("value"))
+    return None if base is None or new is None else new - base
+
+
+def rule_text(block: dict) -> str:
+    """The rule a record's ``baseline`` block was judged by, in words (the report's failing table,
+    JUnit's ``baseline.rule``): the minimal meaningful difference and, where there was a test, the
+    significance level (``alpha`` = (1 - ``change_ci_confidence``) / 2) and the p-value."""
+    mmd, conf, p = (_number(block.get(k)) for k in ("min_meaningful_difference", "change_ci_confidence", "p_value"))
+    diff = f"worse by ≥ {mmd:g} (min. meaningful difference)" if mmd is not None else "worse by any amount"
+    if block.get("change_ci") is None:
+        return f"REGRESSED if {diff}; no test (one number per record)"
+    alpha = f" = {(1 - conf) / 2:.2g}" if conf is not None else ""
+    return (f"REGRESSED if {diff} and significantly worse (one-sided p ≤ α{alpha})"
+            + (f"; p = {p:.2g}" if p is not None else ""))
+
+
 RULE = ("regression: worse by at least min diff (the quantity's declared minimal meaningful difference) and, "
         "where there is a test, significantly (one-sided p <= α = 0.05 / the records of its codec and bitrate); "
         "not significant: the change's interval holds 0; negligible: smaller than min diff")

@@ -34,7 +34,7 @@ from ..engine import shards
 from ..engine.session import ConformanceSession
 from ..errors import CheckpointError, ConformanceError
 from ..fetch import configure_from, redact
-from ..gate.baseline import mismatch_message
+from ..gate.baseline import mismatch_message, record_change, rule_text
 from ..gate.calibration import write_thresholds
 from ..gate.thresholds import limit_text
 from ..progress import Progress, Stages, stage_summary
@@ -483,8 +483,9 @@ def versions() -> dict[str, str]:
 
 
 def junit_properties(payloads: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """A few readable JUnit properties per test (value, limit, delta, passed per record) in place of
-    the records themselves (which are kept in results.json)."""
+    """A few readable JUnit properties per test (value, limit, delta, passed per record; with a
+    baseline its value, the change new - base, its interval, the status and the rule applied) in
+    place of the records themselves (which are kept in results.json)."""
     recs = [r for p in payloads for r in p.get("records", []) if isinstance(r, dict)]
     out = []
     for r in recs:
@@ -497,9 +498,25 @@ def junit_properties(payloads: list[dict[str, Any]]) -> list[tuple[str, str]]:
                      ("passed", r.get("passed"))):
             if v is None and k in ("oracle", "delta", "unit", "limit"):
                 continue
-            out.append((pre + k, f"{v:.6g}" if isinstance(v, float) else str(v).lower() if isinstance(v, bool) or v is None
-                        else str(v)))
+            out.append((pre + k, _prop(v)))
+        b = r.get("baseline")
+        if isinstance(b, dict):  # why a baseline check passed or failed (issue 26): base, change, interval, rule
+            ch, ci = record_change(r), b.get("change_ci")
+            for k, v in (("baseline", b.get("value")), ("baseline.change", ch),
+                         ("baseline.change_ci", f"[{_prop(ci[0])}, {_prop(ci[1])}]"
+                          if isinstance(ci, (list, tuple)) and len(ci) == 2 else None),
+                         ("baseline.status", b.get("status") or ("ok" if b.get("passed") else "REGRESSED")),
+                         ("baseline.rule", rule_text(b))):
+                if v is not None or k == "baseline":
+                    out.append((pre + k, _prop(v)))
     return out
+
+
+def _prop(v: Any) -> str:
+    """A JUnit property's text: floats to 6 significant digits, booleans and None in lower case."""
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v).lower() if isinstance(v, bool) or v is None else str(v)
 
 
 # ---------------------------------------------------------------- scheduling (the workers' order)

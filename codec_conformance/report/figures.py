@@ -20,7 +20,7 @@ import numpy as np
 
 from ..results.contract import direction_of, is_number
 from ..results.run_folder import atomic_write_text
-from .declared import axis_label, figure_columns, plot_span, unit_of
+from .declared import axis_label, declaration, figure_columns, plot_span, unit_of
 from .html import CI_LABEL, CI_WHAT, E, display, g
 from .html import ci_of as _ci
 from .limits import limit_in_value
@@ -164,15 +164,50 @@ def _x_of(r: dict, row: str, doc: dict | None = None) -> float | str:
     return str(c.get("source") or c.get("kind"))
 
 
-def _y_range(vals: list[float], min_span: float | None) -> tuple[float, float]:
+def _y_range(vals: list[float], min_span: float | None,
+             bounds: tuple[float, float] = (-np.inf, np.inf)) -> tuple[float, float]:
     """The axis' range: the values', at least ``min_span`` wide (display units; None: 5 % of the
-    largest magnitude), padded."""
+    largest magnitude), kept within the quantity's declared ``bounds`` where the data allow
+    (widened to ``min_span``, a PESQ near its floor is not shown below 1.04), padded."""
     lo, hi = min(vals), max(vals)
     span = max(hi - lo, min_span if min_span is not None else 0.05 * max(abs(hi), abs(lo), 1e-9))
     mid = (lo + hi) / 2
     lo, hi = mid - span / 2, mid + span / 2
+    if lo < bounds[0] <= min(vals):
+        lo, hi = bounds[0], bounds[0] + span
+    elif hi > bounds[1] >= max(vals):
+        lo, hi = bounds[1] - span, bounds[1]
     pad = 0.08 * span
     return lo - pad, hi + pad
+
+
+def _bounds(met: str, doc: dict, f: float) -> tuple[float, float]:
+    """The quantity's declared bounds in display units ((-inf, inf) where not declared)."""
+    b = declaration(doc, met, "bounds")
+    if isinstance(b, (list, tuple)) and len(b) == 2:
+        lo = float(b[0]) * f if is_number(b[0]) else -np.inf
+        hi = float(b[1]) * f if is_number(b[1]) else np.inf
+        if lo < hi:
+            return lo, hi
+    return -np.inf, np.inf
+
+
+def _limits_in_range(mrecs: list[dict], rows: list[str], f: float, data: list[float],
+                     min_span: float | None, bounds: tuple[float, float]) -> list[float]:
+    """The limits (display units) that may widen a metric's axis: within the quantity's bounds and
+    within one data span (at least ``min_span``) of the data. A limit further off (a delta limit
+    judged at an oracle near the floor: PESQ 1.05 - 1.55 = -0.5) does not stretch the axis; it is
+    drawn at the axis' edge (``_fig1_series``)."""
+    if not data:
+        return []
+    lo, hi = min(data), max(data)
+    margin = max(hi - lo, min_span or 0.0)
+    out = []
+    for r in mrecs:
+        v = limit_in_value(r) if r["condition"].get("kind") in rows else None
+        if v is not None and bounds[0] <= v * f <= bounds[1] and lo - margin <= v * f <= hi + margin:
+            out.append(v * f)
+    return out
 
 
 def fig1(doc: dict) -> Any:
@@ -199,13 +234,14 @@ def fig1(doc: dict) -> Any:
 
 
 def _column_ys(mrecs: list[dict], rows: list[str], f: float) -> list[float]:
-    """What a metric's panels draw (not the clean reference, which has none), in display units."""
+    """The data a metric's panels draw (not the clean reference, which has none; not the limits:
+    ``_limits_in_range``), in display units."""
     ys = []
     for r in mrecs:
         if r["condition"].get("kind") not in rows:
             continue
         v: Any
-        for v in (r.get("value"), r.get("oracle"), limit_in_value(r),
+        for v in (r.get("value"), r.get("oracle"),
                   (r.get("baseline") or {}).get("value") if isinstance(r.get("baseline"), dict) else None):
             if is_number(v):
                 ys.append(float(v) * f)
@@ -222,26 +258,34 @@ def _fig1_column(axes: Any, j: int, met: str, mrecs: list[dict], rows: list[str]
     f, _ = display(unit)
     ys = _column_ys(mrecs, rows, f)
     span = plot_span(met, doc)
+    min_span = span * f if span is not None else None
+    bounds = _bounds(met, doc, f)
+    ylim = _y_range(ys + _limits_in_range(mrecs, rows, f, ys, min_span, bounds), min_span, bounds) if ys else None
     for i, row in enumerate(rows):
         ax = axes[i][j]
         sel = [r for r in mrecs if r["condition"].get("kind") == row]
         if not sel:
             ax.axis("off")
             continue
-        _fig1_panel(ax, sel, row, colors, f, doc)
-        if ys:
-            ax.set_ylim(*_y_range(ys, span * f if span is not None else None))
+        _fig1_panel(ax, sel, row, colors, f, doc, ylim)
+        if ylim:
+            ax.set_ylim(*ylim)
         if i == 0:
             title = axis_label(met, unit, direction_of(mrecs[0]), doc, sep="\n")  # a long label wraps
             ax.set_title("\n".join(textwrap.fill(t, 22) for t in title.split("\n")), fontsize=7)
         if j == 0:
             ax.set_ylabel(row)
-        if i == len(rows) - 1 or not any(r["condition"].get("kind") == rows[i + 1] for r in mrecs):
+        below = rows[i + 1] if i + 1 < len(rows) else None
+        # every x axis named: a panel whose lower neighbour plots another quantity (SNR above
+        # RT60) or nothing carries its own label
+        if below is None or not any(r["condition"].get("kind") == below for r in mrecs) \
+                or _xkey(below, doc)[1] != _xkey(row, doc)[1]:
             ax.set_xlabel(_xkey(row, doc)[1])
         ax.grid(alpha=0.3)
 
 
-def _fig1_panel(ax: Any, sel: list[dict], row: str, colors: dict, f: float, doc: dict) -> None:
+def _fig1_panel(ax: Any, sel: list[dict], row: str, colors: dict, f: float, doc: dict,
+                ylim: tuple[float, float] | None = None) -> None:
     """One panel: each series (codec x bitrate), the oracle, limits, baselines, whiskers."""
     xs = sorted({_x_of(r, row, doc) for r in sel},
                 key=lambda x: (isinstance(x, str), x if not isinstance(x, str) else 0, str(x)))
@@ -266,7 +310,7 @@ def _fig1_panel(ax: Any, sel: list[dict], row: str, colors: dict, f: float, doc:
     for lab in drawn:
         pts = sorted(((pos(_x_of(r, row, doc)) + dodge[lab], r) for r in series.get(lab, [])
                       if is_number(r.get("value"))), key=lambda t: t[0])
-        _fig1_series(ax, pts, lab, colors[lab], f)
+        _fig1_series(ax, pts, lab, colors[lab], f, ylim)
     op = sorted(((pos(x) + dodge["oracle"], r) for x, r in oracle.items() if is_number(r.get("oracle"))),
                 key=lambda t: t[0])
     if op:
@@ -279,16 +323,24 @@ def _fig1_panel(ax: Any, sel: list[dict], row: str, colors: dict, f: float, doc:
         ax.set_xlim(-0.6, len(xs) - 0.4)
 
 
-def _fig1_series(ax: Any, pts: list[tuple[float, dict]], lab: str, color: str, f: float) -> None:
-    """One series' values (with whiskers), its limits (red ticks) and baselines (open diamonds)."""
+def _fig1_series(ax: Any, pts: list[tuple[float, dict]], lab: str, color: str, f: float,
+                 ylim: tuple[float, float] | None = None) -> None:
+    """One series' values (with whiskers), its limits (red ticks; a limit beyond the axis ``ylim``
+    as a red triangle on its edge, pointing out) and baselines (open diamonds)."""
     X = [p for p, _ in pts]
     Y = [float(r["value"]) * f for _, r in pts]
     ax.plot(X, Y, marker="o", color=color, label=lab)
     _whiskers(ax, X, [_ci(r, "value_ci95") for _, r in pts], f, color, label=CI_LABEL)
-    lim = [(x, v) for x, r in pts if (v := limit_in_value(r)) is not None]
-    if lim:
-        ax.plot([x for x, _ in lim], [v * f for _, v in lim], ls="none", marker="_", ms=9, mew=1.4,
+    lim = [(x, v * f) for x, r in pts if (v := limit_in_value(r)) is not None]
+    lo, hi = ylim if ylim else (-np.inf, np.inf)
+    inside = [(x, v) for x, v in lim if lo <= v <= hi]
+    if inside:
+        ax.plot([x for x, _ in inside], [v for _, v in inside], ls="none", marker="_", ms=9, mew=1.4,
                 color="#c0392b", label="limit (threshold)")
+    for edge, marker, off in ((lo, "v", [x for x, v in lim if v < lo]), (hi, "^", [x for x, v in lim if v > hi])):
+        if off:
+            ax.plot(off, [edge] * len(off), ls="none", marker=marker, ms=4, color="#c0392b", clip_on=False,
+                    label="limit beyond the axis (▲/▼ at its edge)")
     base = [(x, r["baseline"]["value"]) for x, r in pts
             if isinstance(r.get("baseline"), dict) and is_number(r["baseline"].get("value"))]
     if base:
@@ -336,7 +388,9 @@ def fig2(doc: dict) -> Any:
                 _gain_panel(ax, gains)
             ax.grid(alpha=0.3)
             hl = dict(zip(*reversed(ax.get_legend_handles_labels())))  # one entry per label
-            ax.legend(list(hl.values()), list(hl.keys()), frameon=False)
+            # under the axes, not over the points (issue 26: the legend covered a point)
+            ax.legend(list(hl.values()), list(hl.keys()), frameon=False, loc="upper center",
+                      bbox_to_anchor=(0.5, -0.3), ncol=min(2, len(hl)), borderaxespad=0.0)
         fig.tight_layout()
     return fig
 

@@ -128,6 +128,7 @@ table{border-collapse:collapse;font-size:13px;margin:8px 0;max-width:100%} td,th
 th{background:#f5f6f8} td.ok{background:#e8f7ea} td.bad{background:#fbe3e2} td.na{color:#777}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.id{word-break:break-all;min-width:200px;max-width:320px;font-size:12px;color:#555} td.ce{max-width:280px;word-break:break-word}
+td.base{min-width:150px;max-width:230px;font-size:12px;overflow-wrap:anywhere}
 table.sortable th{cursor:pointer} table.sortable th:after{content:" \\2195";color:#aaa;font-size:11px}
 input.filter{margin:6px 0;padding:4px 8px;width:320px;font-size:13px}
 code{background:#f3f3f3;padding:1px 4px;border-radius:3px} .small{font-size:12px;color:#555}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import shlex
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from ..gate.thresholds import limit_text
@@ -14,7 +14,7 @@ from ..results.contract import verdict as run_verdict
 from .figures import Figures, fig1, fig2, fig3, fig_tokens
 from .html import NO_CI, E, by_number, fmt, g, head, int_text, table
 from .limits import source_of
-from .tables import failing_table, headroom_table, measurements_table, summary_table
+from .tables import device_text, failing_table, headroom_table, measurements_table, summary_table
 
 WER_NOTE = ("WER is in % of the reference words; it can exceed 100 % because inserted words count as "
             "errors too.")
@@ -297,7 +297,12 @@ def provenance(doc: dict) -> list[str]:
                    f"<td>{E(str(c.get('weights') or '— (no weights)'))}</td><td>{E(str(c.get('checkpoint') or '—'))}</td>"
                    f"<td><code>{E(str(c.get('checkpoint_sha256') or '—'))}</code></td><td>{E(str(c.get('device')))}</td>"
                    f"<td>{E(str(prec)) if prec else '<span class=na>n/a (not a neural codec)</span>'}</td></tr>")
-    out.append("</table><table><tr><th>evaluator</th><th>model</th><th>stand-in</th><th>description</th></tr>")
+    out.append("</table>")
+    devices = Counter(d for r in doc["records"] if (d := device_text(r)))
+    if devices:  # where the records were computed (results contract: a record's device)
+        out.append("<table><tr><th>device (codec / evaluator)</th><th>records</th></tr>" + "".join(
+            f"<tr><td>{E(d)}</td><td class='num'>{n}</td></tr>" for d, n in sorted(devices.items())) + "</table>")
+    out.append("<table><tr><th>evaluator</th><th>model</th><th>stand-in</th><th>description</th></tr>")
     for k, v in sorted(doc["run"].get("evaluators", {}).items()):
         out.append(f"<tr><td>{E(k)}</td><td>{E(str(v.get('name')))}</td><td>{'YES' if v.get('stand_in') else 'no'}</td>"
                    f"<td class='small'>{E(str(v.get('description', '')))}</td></tr>")

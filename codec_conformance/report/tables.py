@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..gate.baseline import record_change, rule_text
 from ..gate.thresholds import limit_text
 from ..results.contract import condition_text, could_not_fail, direction_of, is_number, worsening
 from .declared import column_order, label_of, unit_of
-from .html import CI_NOTE, E, by_number, ci_of, display, g, int_text, num, num_ci, table, td_num
+from .html import CI_NOTE, E, bare, by_number, ci_of, display, g, int_text, num, num_ci, table, td_num
 from .limits import excess, excess_ci, source_of
 
 
@@ -19,16 +20,21 @@ def _source_cell(th: dict) -> str:
 
 
 def _baseline_cell(r: dict, unit: str) -> str:
+    """Why a baseline check passed or failed, compact (it sits early in the row, visible at 1,400
+    px): base → now, the change new − base with its interval, the status and the rule applied."""
     b = r.get("baseline") if isinstance(r.get("baseline"), dict) else None
     if not b:
         return "<td class='na'>no baseline</td>"
-    reg = worsening(direction_of(r), float(b["value"]), float(r["value"])) \
-        if is_number(b.get("value")) and is_number(r.get("value")) else None
-    return (f"<td>{num(b.get('value'), unit)} → {num(r.get('value'), unit)}"
-            f"{' (' + num(reg, unit, sign=True) + ' worse)' if reg is not None else ''} "
-            f"<b>{E(b.get('status', 'ok' if b.get('passed') else 'REGRESSED'))}</b>"
-            + (f"<br><span class='small'>{E(b['judged'])}</span>" if b.get("judged") else "")
-            + "</td>")
+    ch = record_change(r)
+    reg = worsening(direction_of(r), float(b["value"]), float(r["value"])) if ch is not None else None
+    cci = ci_of(b, "change_ci")
+    status = b.get("status", "ok" if b.get("passed") else "REGRESSED")
+    change = (f"<br>change {num(ch, unit, sign=True)}"
+              + (f" [{bare(cci[0], unit, sign=True)}, {bare(cci[1], unit, sign=True)}]" if cci else "")
+              + (f" ({num(reg, unit, sign=True)} worse)" if reg is not None and reg > 0 else "")) if ch is not None else ""
+    dv = f" data-v='{ch * display(unit)[0]!r}'" if ch is not None else ""
+    return (f"<td class='base'{dv}>{num(b.get('value'), unit)} → {num(r.get('value'), unit)} "
+            f"<b>{E(status)}</b>{change}<br><span class='small'>{E(rule_text(b))}</span></td>")
 
 
 def _ids_cell(g_: list[dict]) -> str:
@@ -50,14 +56,13 @@ def _failing_row(doc: dict, g_: list[dict], has_base: bool, has_ce: bool) -> str
              f"<td>{E(condition_text(r['condition']))}</td>",
              f"<td>{E(label_of(r['metric'], doc))}<br><span class='small'>{E(r['metric'])}"
              f"{' · unit ' + E(display(unit)[1]) if unit else ''}</span></td>",
+             *([_baseline_cell(r, unit)] if has_base else []),
              td_num(r.get("value"), unit, ci=ci_of(r, "value_ci95")),
              td_num(r.get("oracle"), unit, ci=ci_of(r, "oracle_ci95")),
              td_num(r.get("delta"), unit, sign=True, ci=ci_of(r, "delta_ci95")),
              f"<td>{E(limit_text(th)) if th else '—'}</td>",
              f"<td class='num bad' data-v='{(ex or 0) * display(unit)[0]!r}'><b>{worse}</b>{'<br>' + why if why else ''}</td>",
              _source_cell(th)]
-    if has_base:
-        cells.append(_baseline_cell(r, unit))
     if has_ce:
         ce = r.get("counterexample")
         cells.append(f"<td class='ce'><code>{E(json.dumps(ce))}</code></td>" if ce else
@@ -76,9 +81,10 @@ def failing_table(doc: dict, bad: list[dict]) -> str:
         sig = json.dumps({k: v for k, v in r.items() if k not in ("test_id", "examples", "audio", "details")},
                          sort_keys=True, default=str)
         groups.setdefault(sig, []).append(r)
-    header = ["codec", "kbps", "suite", "condition", "metric", "value", "oracle", "delta", "limit",
-              "<b>worse by</b>", "threshold source (file, key)"]
-    header += ["baseline → now (regression)"] if has_base else []
+    # the baseline's column early (after the metric), compact: visible at 1,400 px (issue 26)
+    header = ["codec", "kbps", "suite", "condition", "metric"]
+    header += ["baseline → now, change [interval], rule"] if has_base else []
+    header += ["value", "oracle", "delta", "limit", "<b>worse by</b>", "threshold source (file, key)"]
     header += ["counterexample"] if has_ce else []
     header += ["test"]
     ordered = sorted(groups.values(), key=lambda g_: -(excess(g_[0]) or 0.0) * display(unit_of(g_[0], doc))[0])
@@ -144,7 +150,16 @@ def headroom_table(doc: dict, good: list[dict]) -> str:
                                  "headroom", "threshold source"], rows))
 
 
-def _measurement_row(doc: dict, r: dict) -> str:
+def device_text(r: dict) -> str | None:
+    """Where a record was computed, ``codec / evaluator`` (``cpu / cuda:0``; ``—`` for a quantity
+    computed without one), or None (a file before records carried ``device``)."""
+    d = r.get("device")
+    if not isinstance(d, dict) or not (d.get("codec") or d.get("evaluator")):
+        return None
+    return " / ".join(str(d.get(k)) if d.get(k) else "—" for k in ("codec", "evaluator"))
+
+
+def _measurement_row(doc: dict, r: dict, has_dev: bool = False) -> str:
     unit = unit_of(r, doc)
     p = r.get("passed")
     cl, txt = ("ok", "pass") if p is True else ("bad", "FAIL") if p is False else \
@@ -157,12 +172,15 @@ def _measurement_row(doc: dict, r: dict) -> str:
             f"{td_num(r['oracle'], unit, ci=ci_of(r, 'oracle_ci95'))}"
             f"{td_num(r['delta'], unit, sign=True, ci=ci_of(r, 'delta_ci95'))}"
             f"<td class='{cl}'>{txt}</td><td title='{E(json.dumps(why))}'>{int_text(r['n_items'])}"
-            f"{f' ({int_text(und)})' if und else ''}</td></tr>")
+            f"{f' ({int_text(und)})' if und else ''}</td>"
+            + (f"<td class='small'>{E(device_text(r) or '—')}</td>" if has_dev else "") + "</tr>")
 
 
 def measurements_table(doc: dict, recs: list[dict]) -> str:
-    """Every record."""
-    rows = [_measurement_row(doc, r) for r in recs]
+    """Every record; where any record says where it was computed, a device column (codec /
+    evaluator)."""
+    has_dev = any(device_text(r) for r in recs)
+    rows = [_measurement_row(doc, r, has_dev) for r in recs]
     return (f"<h2>All measurements ({len(recs)})</h2><p class='small'>{CI_NOTE}</p>" + table(
         "records", ["codec", "kbps", "suite", "condition", "metric", "unit", "value", "oracle", "delta",
-                    "passed", "items (undefined)"], rows))
+                    "passed", "items (undefined)"] + (["device (codec / evaluator)"] if has_dev else []), rows))

@@ -3,7 +3,7 @@ import threading
 from types import SimpleNamespace
 
 from codec_conformance.data import conditions as C
-from codec_conformance.plugin.roles import estimated_cost
+from codec_conformance.plugin.roles import estimated_cost, junit_properties
 from codec_conformance.results.contract import load_results, make_record
 
 
@@ -69,3 +69,35 @@ def test_runs_created_in_the_same_second_get_their_own_folders(tmp_path, monkeyp
     for st in states:  # each run's folder holds exactly its own record
         assert [r["test_id"] for r in load_results(st.run_dir)["records"]] == [f"t::{id(st)}"]
         st.recorder.close()
+
+
+def _regressed(metric, value, base, **extra):
+    r = make_record(codec="mycodec", bitrate_kbps=6.0, suite="noise",
+                    condition={"kind": "white", "snr_db": 0.0, "rt60_s": None}, metric=metric,
+                    higher_is_better=True, value=value, oracle=2.2, n_items=6, test_id="t", unit="MOS-LQO")
+    r["passed"] = False
+    r["baseline"] = {"value": base, "min_meaningful_difference": 0.1, "passed": False, "status": "REGRESSED",
+                     "source": "base.json", "judged": "change -0.3", "p_value": 0.004, **extra}
+    return r
+
+
+def test_junit_properties_carry_the_baseline_its_change_interval_and_rule():
+    """Old code: the JUnit properties had value, oracle, delta, limit, unit and passed only; a check
+    failed against its baseline said nothing of the baseline value, the change or the rule."""
+    one = dict(junit_properties([{"records": [_regressed("pesq", 1.9, 2.2, change_ci=[-0.4, -0.2],
+                                                                     change_ci_confidence=0.99)]}]))
+    assert one["baseline"] == "2.2" and one["value"] == "1.9"
+    assert one["baseline.change"] == "-0.3" and one["baseline.change_ci"] == "[-0.4, -0.2]"
+    assert one["baseline.status"] == "REGRESSED"
+    rule = one["baseline.rule"]
+    assert "0.1" in rule and "min. meaningful difference" in rule and "α = 0.005" in rule and "p = 0.004" in rule
+    # several records: prefixed by the metric, like the others; no test: no interval, the rule says so
+    two = dict(junit_properties([{"records": [_regressed("pesq", 1.9, 2.2, change_ci=[-0.4, -0.2]),
+                                              _regressed("stoi", 0.5, 0.7, change_ci=None)]}]))
+    assert two["pesq.baseline"] == "2.2" and two["stoi.baseline"] == "0.7"
+    assert two["stoi.baseline.change"] == "-0.2" and "stoi.baseline.change_ci" not in two
+    assert "no test" in two["stoi.baseline.rule"] and two["pesq.baseline.change_ci"] == "[-0.4, -0.2]"
+    # a record without a baseline gets no baseline property
+    plain = _regressed("pesq", 1.9, 2.2)
+    del plain["baseline"]
+    assert not [k for k, _ in junit_properties([{"records": [plain]}]) if "baseline" in k]

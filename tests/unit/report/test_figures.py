@@ -259,3 +259,55 @@ def test_thresholds_and_baseline_drawn():
     r["baseline"] = {"value": 2.1, "tolerance": 0.1, "passed": True}
     labels = visible_axes(F.fig1(results([r])))[0].get_legend_handles_labels()[1]
     assert "limit (threshold)" in labels and "baseline" in labels
+
+
+def test_every_fig1_x_axis_is_labelled_from_the_conditions_block():
+    """Old code labelled only the bottom row of a column: with reverb below, the SNR panels (white,
+    ambient) had no x-axis label."""
+    recs = [noise("pesq", k, x, 2.5, 2.6) for k, xs in (("ambient", (0.0, 10.0)), ("white", (0.0, 10.0)),
+                                                         ("reverb", (0.3, 0.6))) for x in xs]
+    doc = results(recs)
+    doc["conditions"] = {"white": {"label": "white", "axis": "snr_db", "axis_label": "SNR re speech (dB)"},
+                         "ambient": {"label": "ambient", "axis": "snr_db", "axis_label": "SNR re speech (dB)"},
+                         "reverb": {"label": "reverb", "axis": "rt60_s", "axis_label": "RT60 (s)"}}
+    ambient, white, reverb = visible_axes(F.fig1(doc))
+    assert white.get_xlabel() == "SNR re speech (dB)"  # the SNR axis, named from results.json
+    assert reverb.get_xlabel() == "RT60 (s)"
+    assert ambient.get_xlabel() == ""  # the same axis as the panel below it: named once, under it
+
+
+def test_a_limit_far_from_the_data_does_not_stretch_the_axis():
+    """Old code widened the axis to every limit tick: a PESQ delta limit judged at an oracle near the
+    floor (1.05 - 1.55 = -0.5) stretched the PESQ axis to -0.5, below the quantity's floor (1.04)."""
+    far = noise("pesq", "white", 0.0, 1.06, 1.05, limit=-1.55, passed=True)     # limit at -0.5
+    near = noise("pesq", "white", 10.0, 1.9, 2.1, limit=-0.5, passed=True)      # limit at 1.6, near the data
+    ax = visible_axes(F.fig1(results([far, near])))[0]
+    lo, hi = ax.get_ylim()
+    assert 0.9 < lo < 1.05 and hi < 2.2  # the data's range, within PESQ's bounds, not stretched to -0.5
+    labels = ax.get_legend_handles_labels()[1]
+    assert "limit (threshold)" in labels  # the near limit as a tick
+    edge = [ln for ln in ax.lines if ln.get_label().startswith("limit beyond the axis")]
+    assert edge and list(edge[0].get_ydata()) == [lo] and edge[0].get_marker() == "v"  # the far one at the edge
+    # a limit within reach of the data still widens the axis to show it
+    close = noise("pesq", "white", 0.0, 2.0, 2.2, limit=-0.7, passed=True)      # limit at 1.5
+    lo, _ = visible_axes(F.fig1(results([close, noise("pesq", "white", 10.0, 2.5, 2.6)])))[0].get_ylim()
+    assert lo < 1.5
+
+
+def test_fig2_legend_sits_outside_the_axes():
+    """Old code put each panel's legend inside its axes (matplotlib's 'best' place), over a point."""
+    recs = [make_record(codec="c", bitrate_kbps=b, suite="additivity",
+                        condition={"kind": "mixture", "mixture": mix}, metric="ser_db", higher_is_better=True,
+                        value=20.0, median=m, n_items=6, test_id="t", unit="dB")
+            for mix, ms in (("speech_speech", (10.0, 20.0, 30.0)), ("speech_noise", (12.0, 22.0, 31.0)))
+            for b, m in zip((1.5, 6.0, 24.0), ms)]
+    curves = [{"codec": "c", "bitrate_kbps": 6.0, "kind": "homogeneity_gain", "level_dbfs": None,
+               "x": [-40.0, 0.0, 12.0], "y": [-39.0, 0.0, 10.0]}]
+    fig = F.fig2(results(recs, curves=curves))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in visible_axes(fig):
+        leg = ax.get_legend().get_window_extent(renderer)
+        assert not leg.overlaps(ax.get_window_extent(renderer))  # nothing of the plot under it
+        assert not leg.overlaps(ax.xaxis.label.get_window_extent(renderer))  # nor over the axis label
+        assert leg.y0 >= 0  # inside the figure

@@ -87,3 +87,50 @@ def test_failing_table_worse_by_source_and_no_empty_counterexample_cells(tmp_pat
     assert "counterexample" not in head  # no property test failed: no column of empty boxes
     assert "<b>×2</b>" in head  # identical failures grouped
     assert head.index("wer") < head.index("pesq")  # furthest past its limit first (20 points vs 0.5)
+
+
+def test_failing_table_shows_why_a_baseline_check_failed_early_in_the_row(tmp_path):
+    """Old code: the baseline's column came after the threshold source (past 1,400 px, off-screen
+    beside the negative headroom) and showed base → now and the status only: no change interval,
+    no rule."""
+    r = noise("pesq", "white", 0.0, 1.9, 2.2, limit=-0.5, passed=False, value_ci95=[1.8, 2.0])
+    r["baseline"] = {"value": 2.2, "min_meaningful_difference": 0.1, "passed": False, "status": "REGRESSED",
+                     "source": "base.json", "judged": "change -0.3", "change_ci": [-0.4, -0.2],
+                     "change_ci_confidence": 0.99, "p_value": 0.004}
+    page = render(results([r]), tmp_path)
+    i = page.index("Failing checks")
+    failing = page[i:page.index("</table>", i)]
+    header = failing[failing.index("<tr>"):failing.index("</tr>")]
+    heads = [h.split("</th>")[0] for h in header.split("<th>")[1:]]
+    b = next(k for k, h in enumerate(heads) if h.startswith("baseline"))
+    assert b == heads.index("metric") + 1  # right after the metric: before the wide cells
+    assert b < heads.index("value") < heads.index("threshold source (file, key)") < heads.index("test")
+    row = failing[failing.index("</tr>") + 5:]
+    cells = row.split("<td")[1:]
+    cell = cells[b]
+    assert "class='base'" in cell and "data-v='-0.3" in cell
+    for txt in ("2.2 → 1.9", "<b>REGRESSED</b>", "change -0.3 [-0.4, -0.2]", "(+0.3 worse)",
+                "worse by ≥ 0.1 (min. meaningful difference)", "α = 0.005", "p = 0.004"):
+        assert txt in cell, txt
+    assert "td.base{" in page and "max-width:230px" in page  # a compact column that wraps
+
+
+def test_device_column_and_provenance_show_where_each_record_was_computed(tmp_path):
+    """Old code: records carried ``device: {codec, evaluator}`` (issue 28) but the report showed
+    neither a device column nor the run's devices."""
+    gpu = noise("wer", "white", 0.0, 0.3, 0.2, limit=0.2, passed=True, device={"codec": "cpu", "evaluator": "cuda:0"})
+    cpu = noise("pesq", "white", 0.0, 2.0, 2.2, limit=-0.5, passed=True, device={"codec": "cpu", "evaluator": "cpu"})
+    old = noise("stoi", "white", 0.0, 0.8, 0.9, limit=-0.2, passed=True)  # a record without device
+    page = render(results([gpu, cpu, old]), tmp_path)
+    i = page.index("All measurements")
+    records = page[i:page.index("</table>", i)]
+    assert "<th>device (codec / evaluator)</th>" in records
+    row = lambda m: [tr for tr in records.split("<tr>") if f">{m}<" in tr][0]  # noqa: E731
+    assert "cpu / cuda:0" in row("wer") and "cpu / cpu" in row("pesq") and ">—<" in row("stoi")
+    i = page.index("<h2>Provenance")
+    prov = page[i:page.index("<h2>", i + 1)] if "<h2>" in page[i + 1:] else page[i:]
+    assert "device (codec / evaluator)" in prov
+    assert "<td>cpu / cpu</td><td class='num'>1</td>" in prov and "<td>cpu / cuda:0</td><td class='num'>1</td>" in prov
+    # a file whose records carry no device: no empty column
+    page = render(results([old]), tmp_path / "old")
+    assert "device (codec / evaluator)" not in page
