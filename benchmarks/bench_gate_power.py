@@ -6,7 +6,7 @@ Runs the noise suite (``-k test_noise_robustness``, ``--codec-measure-only``) of
 - false alarms: Opus 64 kbps with ``--codec-seed`` 0..4 (other noise draws, same codec); every
   pair of seeds is compared with the baseline gate (``gate.baseline.compare``: the paired test
   with minimal meaningful differences), and every seed's records are checked against the
-  shipped thresholds (``gate/builtin_thresholds/opus.toml``); a flag here is a false alarm;
+  shipped thresholds (``thresholds/opus.toml``); a flag here is a false alarm;
 - power: Opus 12 kbps against an Opus 24 kbps baseline, and a 6-bit against an 8-bit uniform
   quantiser (``benchmarks/quantizers.py``): the worse codec should be flagged.
 Records are matched across codecs/bitrates by rewriting the new run's codec id and bitrate to
@@ -49,7 +49,7 @@ def flags(base: list[dict], new: list[dict]) -> Counter:
 
 
 def threshold_failures(doc: dict) -> Counter:
-    th = ThresholdSet.load(ROOT / "codec_conformance" / "gate" / "builtin_thresholds" / "opus.toml")
+    th = ThresholdSet.load(ROOT / "thresholds" / "opus.toml")
     out = Counter()
     for r in doc["records"]:
         t = th.lookup(r["bitrate_kbps"], r["suite"], suite_info(r["suite"]).key(r["condition"]), r["metric"])

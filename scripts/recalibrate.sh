@@ -31,7 +31,7 @@ case "${1:-}" in
                run opus6 "$s" --codec=opus --codec-bitrate=6 -k "additivity or homogeneity"
            done ;;
   write)   python -m codec_conformance.cli calibrate "$OUT"/top-s*/latest "$OUT"/lower-s*/latest \
-               -o codec_conformance/gate/builtin_thresholds
+               -o thresholds
            python scripts/calibrate_default.py "$OUT" ;;
   *)       sed -n 2,9p "$0"; exit 2 ;;
 esac

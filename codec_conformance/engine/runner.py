@@ -46,26 +46,40 @@ class CodecRunner:
             raise
 
     def codec(self, name: str):
+        """The codec ``name``, built once. One that cannot be loaded raises CheckpointError, the
+        same for every codec (remembered: every later call raises it again, nothing is rebuilt)."""
         with self._lock:
             if name not in self._codecs:
-                s = self.settings
-                given = [k for k, v in (("checkpoint", s.checkpoint), ("config", s.config),
-                                        ("weights", s.weights != "pretrained"),
-                                        ("trust_checkpoint", s.trust_checkpoint),
-                                        ("device", s.device != "auto")) if v]
-                codec = make_codec(
-                    name, given, checkpoint=str(s.path(s.checkpoint)) if s.checkpoint else None,
-                    config=str(s.path(s.config)) if s.config else None, weights=s.weights,
-                    trust_checkpoint=bool(s.trust_checkpoint), device=self.device)
-                apply_torch_threads()
-                precision = s.precision
-                if precision != "fp32":
-                    if not hasattr(codec, "set_precision"):
-                        raise ConformanceError(f"--codec-precision {precision}: codec {name!r} runs in its own "
-                                               "precision only (neural codecs support fp16/bf16); drop the option")
-                    codec.set_precision(precision)
-                self._codecs[name] = codec
+                self._codecs[name] = self._loading(name, lambda: self._build(name))
             return self._codecs[name]
+
+    def _build(self, name: str):
+        s = self.settings
+        given = [k for k, v in (("checkpoint", s.checkpoint), ("config", s.config),
+                                ("weights", s.weights != "pretrained"),
+                                ("trust_checkpoint", s.trust_checkpoint),
+                                ("device", s.device != "auto")) if v]
+        checkpoint = str(s.path(s.checkpoint)) if s.checkpoint else None
+        try:
+            codec = make_codec(name, given, checkpoint=checkpoint,
+                               config=str(s.path(s.config)) if s.config else None, weights=s.weights,
+                               trust_checkpoint=bool(s.trust_checkpoint), device=self.device)
+        except ConformanceError:  # ours: a usage error (CodecError) or already a CheckpointError
+            raise
+        except Exception as exc:  # a plugin factory's own error on the checkpoint it was given
+            if checkpoint is None:
+                raise
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            raise CheckpointError(f"cannot build the codec from checkpoint {checkpoint}: "
+                                  f"{type(exc).__name__}: {first}") from None
+        apply_torch_threads()
+        precision = s.precision
+        if precision != "fp32":
+            if not hasattr(codec, "set_precision"):
+                raise ConformanceError(f"--codec-precision {precision}: codec {name!r} runs in its own "
+                                       "precision only (neural codecs support fp16/bf16); drop the option")
+            codec.set_precision(precision)
+        return codec
 
     def bitrates(self, name: str) -> list[float]:
         return select_bitrates(self.codec(name).bitrates_kbps, self.settings.bitrate)

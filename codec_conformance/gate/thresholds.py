@@ -22,15 +22,18 @@ both of the last two in one table (``{ min_value = -25.0, max_value = -17.0 }``:
 two-sided quantities such as the low-band boost, where a larger cut is as wrong as a boost).
 
 Where a codec's limits come from, first found wins: ``--codec-thresholds FILE``; the project's
-``thresholds/<codec>.toml``; the file shipped in this package (``builtin_thresholds/``, the
-reference codecs and ``default.toml``); the project's ``thresholds/default.toml``; the packaged
-``default.toml``. So a run from any repository is gated, and a project's own files override.
+``thresholds/<codec>.toml``; the file shipped with the package (the repository's top-level
+``thresholds/``, installed as ``codec_conformance.thresholds``: the reference codecs and
+``default.toml``); the project's ``thresholds/default.toml``; the shipped ``default.toml``. So a run
+from any repository is gated, and a project's own files override. In this repository the project's
+folder and the shipped one are the same folder: each file is looked at once.
 """
 from __future__ import annotations
 
 import math
 import tomllib
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 
 from ..catalogue import gated_names, info, suites
@@ -38,7 +41,22 @@ from ..errors import ThresholdError
 
 KINDS = {"max_delta", "min_value", "max_value"}
 RANGE = frozenset({"min_value", "max_value"})
-BUILTIN_DIR = Path(__file__).resolve().parent / "builtin_thresholds"
+
+
+def builtin_dir() -> Path:
+    """The folder of the shipped limits: the repository's ``thresholds/`` when this package runs
+    from its source tree (a checkout on PYTHONPATH, or an editable install of it: the folder next
+    to ``codec_conformance/``, so a checkout never reads another checkout's limits), else the
+    installed package ``codec_conformance.thresholds`` (a wheel; pyproject's package-dir)."""
+    source = Path(__file__).resolve().parents[2]
+    if (source / "pyproject.toml").is_file() and (source / "thresholds" / "__init__.py").is_file():
+        return source / "thresholds"
+    return Path(str(files("codec_conformance.thresholds")))
+
+
+BUILTIN_DIR = builtin_dir()
+
+
 def known_metrics() -> set[str]:
     """Every metric key a thresholds file may name: the gated quantities of the catalogue (the
     registered metrics, SI-SDR excepted, and the suites' own measurements)."""
@@ -247,4 +265,11 @@ def candidates(codec: str | list[str], directory: str | Path | None) -> list[Pat
     names = [codec] if isinstance(codec, str) else list(dict.fromkeys(codec))
     dirs = [Path(directory)] if directory else []
     own = [d / f"{file_stem(n)}.toml" for d in (*dirs, BUILTIN_DIR) for n in names]
-    return own + [d / "default.toml" for d in (*dirs, BUILTIN_DIR)]
+    seen: set[Path] = set()  # the project's folder may be the shipped one (this repository): once each
+    out = []
+    for p in own + [d / "default.toml" for d in (*dirs, BUILTIN_DIR)]:
+        key = p.resolve()
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out

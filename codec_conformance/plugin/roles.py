@@ -90,9 +90,9 @@ class Role:
             if "codec_point" in names:
                 # marks at parametrization, so that -m and xdist's --dist loadgroup (which reads
                 # xdist_group during collection) see them: one codec's tests share a worker
-                points = [pytest.param((c, b), id=f"{c}-{b:g}kbps",
+                points = [pytest.param((c, b), id=f"{c}-{b:g}kbps" if b == b else f"{c}-unloaded",
                                        marks=[pytest.mark.conformance, pytest.mark.xdist_group(c)])
-                          for c in self.settings.codecs for b in sess.runner.bitrates(c)]
+                          for c in self.settings.codecs for b in self.bitrates_or_placeholder(sess, c)]
                 metafunc.parametrize("codec_point", points)
             for suite in suites().values():  # each suite's parameters, as its SUITE declares them
                 for fixture, values in suite.params.items():
@@ -108,6 +108,16 @@ class Role:
                         metafunc.parametrize(n, [])
                     except ValueError:
                         pass
+
+    @staticmethod
+    def bitrates_or_placeholder(sess: ConformanceSession, codec: str) -> list[float]:
+        """The codec's bitrates to run; one that cannot be loaded (CheckpointError, from a
+        registered codec or a plugin factory alike) cannot tell them: one placeholder point (NaN)
+        whose tests run and report the load error once, as when it fails at test time."""
+        try:
+            return sess.runner.bitrates(codec)
+        except CheckpointError:
+            return [float("nan")]
 
     @pytest.hookimpl(trylast=True)  # after -k/-m deselection: plan only what will run
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
@@ -159,6 +169,15 @@ class Role:
         if codec is not None and codec in self.load_failed:
             pytest.skip(f"codec {codec!r} could not be loaded (reported once, above): {self.load_failed[codec]}")
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> None:
+        """A codec that could not even tell its bitrates (its placeholder point): its load error,
+        before the test does any work, reported as a load error at test time always is."""
+        point = codec_point_of(item)
+        if point is not None and point[1] != point[1]:
+            err = self.session().runner.load_failed.get(point[0])
+            raise err if err is not None else CheckpointError(f"codec {point[0]!r} could not be loaded")
+
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item,
                                   call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
@@ -186,10 +205,15 @@ def conf_fixtures() -> tuple[str, ...]:
     return ("codec_point", *(p for s in suites().values() for p in s.params))
 
 
-def codec_of(item: pytest.Item) -> str | None:
+def codec_point_of(item: pytest.Item) -> tuple[str, float] | None:
     cs = getattr(item, "callspec", None)
     point = cs.params.get("codec_point") if cs is not None else None
-    return str(point[0]) if isinstance(point, tuple) and point else None
+    return (str(point[0]), float(point[1])) if isinstance(point, tuple) and len(point) == 2 else None
+
+
+def codec_of(item: pytest.Item) -> str | None:
+    point = codec_point_of(item)
+    return point[0] if point is not None else None
 
 
 class Worker(Role):

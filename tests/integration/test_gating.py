@@ -7,6 +7,7 @@ import textwrap
 
 import pytest
 
+from codec_conformance.gate.thresholds import BUILTIN_DIR
 from codec_conformance.results.contract import SCHEMA, make_record
 from tests.helpers import latest_results, sweep_levels
 
@@ -45,7 +46,8 @@ def test_outside_the_repository_the_packaged_thresholds_gate(outside, pytester):
     gated = [x for x in doc["records"] if x["threshold"]]
     from codec_conformance.probes.analysis import BAND_QUANTITIES
     n = 3 * len(BAND_QUANTITIES)  # 3 sweep levels
-    assert len(gated) == n and all("builtin_thresholds/default.toml" in x["threshold"]["source"] for x in gated)
+    assert len(gated) == n and all(x["threshold"]["source"].startswith(f"{BUILTIN_DIR / 'default.toml'} [")
+                                      for x in gated)
     assert f"PASS — all {n} gated checks passed" in r.stdout.str()
 
 

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import pytest
 
+from codec_conformance.results.contract import verdict
 from codec_conformance.suites.test_additivity import MIXTURES
 from tests.helpers import ROOT, default_metrics, grid, latest_results, sweep_levels, token_tests
 
@@ -262,6 +263,60 @@ def make():
     assert "ERROR: codec could not be loaded" in out and "0 of 0" not in out
     res = json.loads((pytester.path / "reports" / "latest" / "results.json").read_text())
     assert [e["kind"] for e in res["run"]["errors"]] == ["codec_load"]
+
+
+CORRUPT_FACTORY = """
+import numpy as np
+from codec_conformance.codecs.base import BaseCodec
+class Ck(BaseCodec):
+    name, sample_rate, bitrates_kbps = "ck", 16000, (8.0,)
+    def __init__(self, checkpoint):
+        import torch
+        self.sd = torch.load(checkpoint, weights_only=True)   # a corrupt file: torch's own error
+    def roundtrip_one(self, x, br):
+        return x
+def make(checkpoint=None, **kw):
+    return Ck(checkpoint)
+"""
+
+
+def test_a_codec_that_cannot_load_is_one_error_for_plugin_and_registered_codecs(pytester, tmp_path):
+    """Issue 26 item 4: a corrupt --codec-checkpoint. A registered codec (encodec) said 'ERROR:
+    codec could not be loaded' and wrote a report; a module:factory codec whose factory raised
+    (at collection, asked for its bitrates) gave torch's message, exit 4, no report, and
+    reports/latest kept pointing at the previous run. Now both: one load error naming the codec
+    and the cause, no traceback, results.json with one codec_load error, the ERROR verdict, an
+    HTML report, and reports/latest pointing at this run."""
+    pytest.importorskip("torch")
+    pytest.importorskip("encodec")
+    pytester.makeini("[pytest]\n")
+    pytester.makepyfile(corruptcodec=CORRUPT_FACTORY)
+    bad = tmp_path / "corrupt.pt"
+    bad.write_bytes(bytes(range(256)) * 8)
+    docs = {}
+    for codec in ("encodec", "corruptcodec:make"):
+        r = pytester.runpytest_subprocess("--pyargs", "codec_conformance.suites", "-p", "no:cacheprovider",
+                                          f"--codec={codec}", f"--codec-checkpoint={bad}", "-k", "frequency_response",
+                                          "-p", "no:randomly", "--codec-cache-dir", str(tmp_path / "cache"))
+        out = r.stdout.str() + r.stderr.str()
+        assert r.ret == pytest.ExitCode.TESTS_FAILED, out[-3000:]
+        assert "Traceback" not in out and "INTERNALERROR" not in out
+        assert out.count(f"codec-conformance: ERROR: codec {codec!r} could not be loaded: ") == 1, out[-3000:]
+        r.assert_outcomes(failed=1, skipped=r.parseoutcomes().get("skipped", 0))
+        latest = pytester.path / "reports" / "latest"
+        doc = json.loads((latest / "results.json").read_text())
+        assert "ERROR: codec could not be loaded" in (latest / "index.html").read_text()
+        assert codec.replace(":", "_") in latest.resolve().name  # this run, not the previous one
+        status, text = verdict(doc)
+        assert status == "ERROR" and text.startswith(f"ERROR: codec could not be loaded — {codec}: "), text
+        assert str(bad) in text
+        assert f"codec-conformance verdict: {text}" in out
+        docs[codec] = doc
+    shapes = {c: [(sorted(e), e["kind"], e["when"]) for e in d["run"]["errors"]] for c, d in docs.items()}
+    assert shapes["encodec"] == shapes["corruptcodec:make"] == [(["codec", "kind", "message", "test_id", "when"],
+                                                                 "codec_load", "call")]
+    assert [e["codec"] for d in docs.values() for e in d["run"]["errors"]] == ["encodec", "corruptcodec:make"]
+    assert "UnpicklingError" in docs["corruptcodec:make"]["run"]["errors"][0]["message"]
 
 
 def test_readme_example_codec_runs(pytester, tmp_path):

@@ -4,9 +4,13 @@ report, to the pytest integration and the command line on top: no module imports
 higher layer, and imports of the project's own modules sit at the top of each module (one inside a
 function only where an optional dependency requires it, saying so)."""
 import ast
+import fnmatch
+import os
+import tomllib
 from pathlib import Path
 
 import codec_conformance
+from codec_conformance.gate.thresholds import BUILTIN_DIR, ThresholdSet, candidates, known_metrics
 
 PKG = Path(codec_conformance.__file__).parent
 # the rooms of codec_conformance/, bottom first; a room may import its own layer's rooms only
@@ -107,3 +111,53 @@ def test_relative_imports_are_resolved():
     mods = set().union(*(m for _, m in _imports(PKG / "engine" / "scorer.py")))
     assert any(m.startswith("codec_conformance.metrics") for m in mods), mods
     assert "codec_conformance.results.contract" in set().union(*(m for _, m in _imports(PKG / "catalogue.py")))
+
+
+# ---------------------------------------------------------------- the repository's top level
+ROOT = PKG.parent
+
+
+def _repo_files(pattern: str) -> list[Path]:
+    """Files of the repository matching ``pattern`` (not the virtual environment, caches, run
+    folders or build output)."""
+    skip = {"reports", "build", "dist", "node_modules", "__pycache__"}
+    out = []
+    for d, dirs, names in os.walk(ROOT):
+        dirs[:] = [x for x in dirs if not x.startswith(".") and x not in skip and not x.endswith(".egg-info")]
+        out += [Path(d) / n for n in names if fnmatch.fnmatch(n, pattern)]
+    return out
+
+
+def test_the_shipped_limits_live_once_in_the_top_level_thresholds_folder_and_load():
+    """Issue 26 item 2: the design card's top level (pyproject.toml, conftest.py, codec_conformance/,
+    suites/, thresholds/, reports/, tests/); thresholds/ is the one place the shipped limits are
+    kept and edited, packaged from there as codec_conformance.thresholds (not a second copy inside
+    the package), and they load."""
+    for name in ("pyproject.toml", "conftest.py", "codec_conformance", "suites", "thresholds", "tests"):
+        assert (ROOT / name).exists(), name
+    shipped = sorted((ROOT / "thresholds").glob("*.toml"))
+    assert {f.name for f in shipped} >= {"default.toml", "opus.toml", "lyra.toml"}
+    assert BUILTIN_DIR == ROOT / "thresholds"  # run from the checkout: its own folder
+    tomls = [f for f in _repo_files("*.toml") if f != ROOT / "pyproject.toml"]
+    assert sorted(tomls) == shipped  # no second copy anywhere (e.g. codec_conformance/gate/builtin_thresholds)
+    for f in shipped:
+        ThresholdSet.load(f, known_metrics())
+    # packaged from there: package-dir maps codec_conformance.thresholds to the folder, with its files
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert tool["package-dir"] == {"codec_conformance.thresholds": "thresholds"}
+    assert (ROOT / "thresholds" / "__init__.py").is_file()
+    assert all(any(fnmatch.fnmatch(f.name, g) for g in tool["package-data"]["codec_conformance.thresholds"])
+               for f in shipped)
+    assert not any("thresholds" in g for g in tool["package-data"]["codec_conformance"])
+    # every package of the library is listed (the list is explicit because of the mapping)
+    found = sorted(".".join(d.relative_to(ROOT).parts) for d in [PKG, *PKG.rglob("*")]
+                   if d.is_dir() and (d / "__init__.py").is_file())
+    assert sorted(tool["packages"]) == sorted([*found, "codec_conformance.thresholds"])
+
+
+def test_the_project_folder_that_is_the_shipped_one_is_read_once():
+    """In this repository the project's thresholds/ (--codec-thresholds-dir, default thresholds)
+    is the shipped folder: each file is a candidate once, in the same order as elsewhere."""
+    assert candidates("opus", ROOT / "thresholds") == [BUILTIN_DIR / "opus.toml", BUILTIN_DIR / "default.toml"]
+    assert ThresholdSet.for_codec("opus", ROOT / "thresholds").path == BUILTIN_DIR / "opus.toml"
+    assert ThresholdSet.for_codec("mycodec", ROOT / "thresholds").path == BUILTIN_DIR / "default.toml"

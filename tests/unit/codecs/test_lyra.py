@@ -46,9 +46,11 @@ def test_pyproject_registers_lyra_and_ships_its_files():
     assert proj["project"]["entry-points"]["codec_conformance.codecs"]["lyra"] == "codec_conformance.codecs.lyra:LyraCodec"
     globs = proj["tool"]["setuptools"]["package-data"]["codec_conformance"]
     pkg = ROOT / "codec_conformance"
-    for f in [*MODEL_DIR.iterdir(), pkg / "gate" / "builtin_thresholds" / "lyra.toml"]:
+    for f in MODEL_DIR.iterdir():
         rel = f.relative_to(pkg).as_posix()
         assert any(fnmatch.fnmatch(rel, g) for g in globs), f"{rel} is not package data"
+    limits = proj["tool"]["setuptools"]["package-data"]["codec_conformance.thresholds"]  # thresholds/, packaged
+    assert (ROOT / "thresholds" / "lyra.toml").is_file() and any(fnmatch.fnmatch("lyra.toml", g) for g in limits)
 
 
 @pytest.mark.skipif(not SHARED_MODELS.is_dir(), reason=f"{SHARED_MODELS} not present (shared models)")

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from codec_conformance.errors import CodecError
+from codec_conformance.errors import CheckpointError, CodecError
 from tests.helpers import make_session, tone
 
 # ----------------------------------------------------------------------
@@ -26,6 +26,24 @@ def test_option_the_factory_cannot_take_is_a_usage_error(tmp_path, usercodecs):
     assert s.runner.codec("usercodecs:only_checkpoint_param").g == 1.0
     with pytest.raises(CodecError, match="'device'.*--codec-device"):
         make_session(tmp_path, "usercodecs:make_codec", checkpoint=str(ck), device="cpu").runner.codec("usercodecs:make_codec")
+
+
+def test_a_plugin_factory_failing_on_its_checkpoint_is_a_load_error_remembered(tmp_path, usercodecs, monkeypatch):
+    """Issue 26 item 4: a module:factory codec whose factory raises on the --codec-checkpoint it was
+    given (here float() of a corrupt file) is a CheckpointError naming the file and the cause, as a
+    registered codec's is; it is remembered (the factory is not called again); without a
+    checkpoint the factory's own error propagates as it is (a bug in the adapter)."""
+    ck = tmp_path / "corrupt.txt"
+    ck.write_text("\x00garbage")
+    s = make_session(tmp_path, "usercodecs:ckgain", checkpoint=str(ck))
+    with pytest.raises(CheckpointError, match=rf"checkpoint {ck}: ValueError: could not convert"):
+        s.runner.bitrates("usercodecs:ckgain")
+    import usercodecs as mod
+    monkeypatch.setattr(mod, "CkptGain", None)  # a second build would fail differently
+    with pytest.raises(CheckpointError, match="ValueError"):
+        s.runner.codec("usercodecs:ckgain")
+    with pytest.raises(TypeError):
+        make_session(tmp_path, "usercodecs:ckgain").runner.codec("usercodecs:ckgain")
 
 
 def test_reference_codec_refuses_a_checkpoint(tmp_path):

@@ -69,7 +69,7 @@ def test_shipped_threshold_files_are_valid():
     from codec_conformance.gate.thresholds import known_metrics
     known = known_metrics()
     assert "si_sdr" not in known and "token_agreement" in known  # never gated; the token suite's
-    files = sorted((ROOT / "codec_conformance" / "gate" / "builtin_thresholds").glob("*.toml"))
+    files = sorted((ROOT / "thresholds").glob("*.toml"))
     assert any(f.name == "default.toml" for f in files)
     for f in files:
         ThresholdSet.load(f, known)
