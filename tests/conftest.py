@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.fetch_helpers import FileServer
 from tests.helpers import SHARED, USER_CODECS
 
 pytest_plugins = ["pytester"]
@@ -60,3 +61,11 @@ def usercodecs(tmp_path, monkeypatch):
     sys.modules.pop("usercodecs", None)
     yield pkg
     sys.modules.pop("usercodecs", None)
+
+
+@pytest.fixture
+def server():
+    """A file server on 127.0.0.1 (tests/fetch_helpers.py), closed after the test."""
+    s = FileServer()
+    yield s
+    s.close()

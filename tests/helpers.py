@@ -1,6 +1,9 @@
 """Helpers shared by the test files (fixtures live in the conftest files): the repository's paths,
-the shared test data, and reading a run's results."""
+the shared test data, reading a run's results, a speech-like signal, the codec modules of the
+subprocess runs, and a plugin package installed by entry points alone. Area helpers:
+tests/report_helpers.py, tests/results_helpers.py, tests/fetch_helpers.py, tests/asr_helpers.py."""
 import json
+import os
 import textwrap
 from pathlib import Path
 
@@ -152,3 +155,140 @@ def make_session(tmp_path, codec, **values):
 
 def tone(n=1600):
     return (0.3 * np.sin(np.arange(n) * 0.05)).astype(np.float32)
+
+
+SR = 16000  # the sample rate of speechlike()
+
+
+def speechlike(f0: float, seconds: float = 1.5, seed: int = 0) -> np.ndarray:
+    """Harmonics of ``f0`` under a 4-Hz syllable envelope, -6 dBFS peak: enough 'speech' for
+    levels, SNRs, Mel distance and a linear codec."""
+    t = np.arange(int(seconds * SR)) / SR
+    x = sum(np.sin(2 * np.pi * k * f0 * t + k) / k for k in range(1, 12))
+    env = np.clip(np.sin(2 * np.pi * 4 * t), 0, None) ** 0.5
+    x = x * env + 1e-3 * np.random.default_rng(seed).standard_normal(len(t))
+    return (0.5 * x / np.max(np.abs(x))).astype(np.float32)
+
+
+# codecs for the subprocess runs of tests/integration/ (its conftest.py writes them as mycodecs.py / toys.py)
+GAIN_CODECS = textwrap.dedent('''
+    import numpy as np
+    from codec_conformance.codecs.base import BaseCodec
+
+    class Gain(BaseCodec):
+        sample_rate, bitrates_kbps = 16000, (8.0, 16.0)
+        def __init__(self, name="gain", g=0.9, fail_at=None, interrupt_after=None, **kw):
+            self.name, self.g, self.fail_at, self.interrupt_after, self.calls = name, g, fail_at, interrupt_after, 0
+        def roundtrip_one(self, x, br):
+            self.calls += 1
+            if self.interrupt_after is not None and self.calls > self.interrupt_after:
+                raise KeyboardInterrupt
+            if self.fail_at is not None and br == self.fail_at:
+                raise RuntimeError("decoder exploded")
+            return (self.g * x).astype(np.float32)
+
+    def gain(**kw): return Gain()
+    def quieter(**kw): return Gain(g=0.5)
+    def broken16(**kw): return Gain(name="broken", fail_at=16.0)
+    def evil(**kw): return Gain(name="<script>alert(1)</script>")
+    def interrupting(**kw): return Gain(name="intr", interrupt_after=5)
+
+    class Nan(Gain):
+        def roundtrip_one(self, x, br):
+            return x * np.nan
+    def nan(**kw): return Nan(name="nanny")
+
+    class Short(Gain):
+        def roundtrip_one(self, x, br):
+            return x[: len(x) // 2]
+    def short(**kw): return Short(name="shorty")
+
+    class Dies(Gain):
+        def roundtrip_one(self, x, br):
+            import os
+            if br == 16.0:
+                os._exit(3)  # a worker killed mid-test (segfault, OOM killer)
+            return x
+    def dies(**kw): return Dies(name="dies")
+''')
+
+
+TOYS = textwrap.dedent('''
+    import numpy as np
+    from codec_conformance.codecs.base import BaseCodec
+
+    class Quant(BaseCodec):
+        """A uniform quantiser: a toy codec with a known, bit-depth dependent error."""
+        sample_rate, bitrates_kbps = 16000, (64.0,)
+        def __init__(self, bits=4, name="quant"):
+            self.bits, self.name = bits, name
+        def roundtrip_one(self, x, br):
+            q = 2.0 ** (self.bits - 1)
+            return (np.round(np.clip(x, -1, 1) * q) / q).astype(np.float32)
+
+    def quant4(**kw): return Quant(4)
+    def quant8(**kw): return Quant(8)
+    def renamed(**kw): return Quant(8, name="hidden-name")
+''')
+
+
+_FLAKY = textwrap.dedent('''
+    import os, time
+    from pathlib import Path
+    import numpy as np
+    from codec_conformance.codecs.base import BaseCodec
+
+    class Flaky(BaseCodec):
+        """Behaviour from ./mode.txt: ok | slow | interrupt:N | die | hang16"""
+        sample_rate, bitrates_kbps = 16000, (8.0, 16.0)
+        def __init__(self):
+            self.name, self.calls = "flaky", 0
+        def roundtrip_one(self, x, br):
+            mode = Path("mode.txt").read_text().strip() if Path("mode.txt").exists() else "ok"
+            self.calls += 1
+            if mode.startswith("interrupt:") and self.calls > int(mode.split(":")[1]):
+                raise KeyboardInterrupt
+            __DIE__
+            if mode == "slow":
+                time.sleep(4.0)
+            if mode == "hang16" and br == 16.0:
+                time.sleep(3600)
+            return (0.9 * x).astype(np.float32)
+
+    def flaky(**kw): return Flaky()
+''')
+
+
+def flaky_codecs(die16: bool = False) -> str:
+    """A codec (``mycodecs:flaky``) that reads what to do from ./mode.txt (see ``mode``): ok, slow,
+    interrupt:N, die, hang16; with ``die16``, also die16 (a worker dies at 16 kbps)."""
+    die = ('if mode == "die" or (mode == "die16" and br == 16.0):\n'
+           '            os._exit(3)  # killed a few seconds into a resume (die16: a worker dies at 16 kbps)'
+           if die16 else
+           'if mode == "die":\n'
+           '            os._exit(3)  # killed a few seconds into a resume')
+    return _FLAKY.replace("__DIE__", die)
+
+
+def mode(pytester, m):
+    """What the flaky codec does from now on."""
+    (pytester.path / "mode.txt").write_text(m)
+
+
+def child_env():
+    """The environment of a child process that imports tests.helpers (the repository on PYTHONPATH)."""
+    return dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+
+def install_plugin(site, monkeypatch, name: str, source: str, entry_points: str):
+    """A package ``name`` (``source``: its __init__.py) outside the repository, installed only as a
+    .dist-info with ``entry_points`` (entry_points.txt) under ``site``, which goes on the subprocess'
+    sys.path (PYTHONPATH); returns ``site``."""
+    (site / name).mkdir(parents=True)
+    (site / name / "__init__.py").write_text(source)
+    dist = site / f"{name}-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(entry_points)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    return site

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import grid
+from tests.helpers import grid, speechlike
 
 SR = 16000
 
@@ -24,16 +24,6 @@ CODEC = textwrap.dedent('''
 
     def gain(**kw): return Gain()
 ''')
-
-
-def speechlike(f0: float, seconds: float = 1.5, seed: int = 0) -> np.ndarray:
-    """Harmonics of ``f0`` under a 4-Hz syllable envelope, -6 dBFS peak: enough 'speech' for
-    levels, SNRs, Mel distance and a linear codec."""
-    t = np.arange(int(seconds * SR)) / SR
-    x = sum(np.sin(2 * np.pi * k * f0 * t + k) / k for k in range(1, 12))
-    env = np.clip(np.sin(2 * np.pi * 4 * t), 0, None) ** 0.5
-    x = x * env + 1e-3 * np.random.default_rng(seed).standard_normal(len(t))
-    return (0.5 * x / np.max(np.abs(x))).astype(np.float32)
 
 
 def make_corpus(root: Path, silent: str | None = None) -> Path:

@@ -1,5 +1,4 @@
 import json
-import os
 import sys
 import textwrap
 
@@ -8,6 +7,7 @@ import pytest
 from codec_conformance.catalogue import quantities
 from codec_conformance.cli import main
 from codec_conformance.report.figures import fig1
+from tests.helpers import install_plugin
 
 # ----------------------------------------------------------------------
 # The catalogue: each metric, condition kind and suite declares itself once, and a package
@@ -71,13 +71,7 @@ class HalfGain:
 def outside_package(tmp_path, monkeypatch):
     """A package outside the repository, installed only as a .dist-info with entry_points.txt on
     the subprocess' sys.path (PYTHONPATH)."""
-    site = tmp_path / "site"
-    (site / "ccplug").mkdir(parents=True)
-    (site / "ccplug" / "__init__.py").write_text(PLUGIN)
-    dist = site / "ccplug-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ccplug\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text(textwrap.dedent("""\
+    return install_plugin(tmp_path / "site", monkeypatch, "ccplug", PLUGIN, textwrap.dedent("""\
         [codec_conformance.codecs]
         halfgain = ccplug:HalfGain
 
@@ -88,8 +82,6 @@ def outside_package(tmp_path, monkeypatch):
         clipping = ccplug:CLIPPING
         lowpass = ccplug:LOWPASS
         """))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), *filter(None, [os.environ.get("PYTHONPATH")])]))
-    return site
 
 
 def test_a_metric_a_condition_and_a_codec_from_entry_points_alone(outside_package, run_suites, pytester):
@@ -224,21 +216,13 @@ class HalfGain:
 
 @pytest.fixture
 def toy_package(tmp_path, monkeypatch):
-    site = tmp_path / "site"
-    (site / "toyplug").mkdir(parents=True)
-    (site / "toyplug" / "__init__.py").write_text(PLUGIN_report_declarations)
-    dist = site / "toyplug-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: toyplug\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text(textwrap.dedent("""\
+    return install_plugin(tmp_path / "site", monkeypatch, "toyplug", PLUGIN_report_declarations, textwrap.dedent("""\
         [codec_conformance.codecs]
         halfgain = toyplug:HalfGain
 
         [codec_conformance.metrics]
         toy_score = toyplug:ToyScore
         """))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), *filter(None, [os.environ.get("PYTHONPATH")])]))
-    return site
 
 
 def test_a_metric_from_an_entry_point_is_a_fig1_column_and_on_the_compare_page(toy_package, run_suites, pytester,

@@ -3,38 +3,13 @@ checked; a baseline that matches nothing is an error; undefined values are regre
 own selection and xdist's grouping see the suite's markers; one record key and one codec id; each
 gated quantity is judged in its own direction."""
 import json
-import textwrap
 
 import pytest
 
 from codec_conformance.gate.thresholds import BUILTIN_DIR
-from codec_conformance.results.contract import SCHEMA, make_record
 from tests.helpers import latest_results, sweep_levels
-
-TOYS = textwrap.dedent('''
-    import numpy as np
-    from codec_conformance.codecs.base import BaseCodec
-
-    class Quant(BaseCodec):
-        """A uniform quantiser: a toy codec with a known, bit-depth dependent error."""
-        sample_rate, bitrates_kbps = 16000, (64.0,)
-        def __init__(self, bits=4, name="quant"):
-            self.bits, self.name = bits, name
-        def roundtrip_one(self, x, br):
-            q = 2.0 ** (self.bits - 1)
-            return (np.round(np.clip(x, -1, 1) * q) / q).astype(np.float32)
-
-    def quant4(**kw): return Quant(4)
-    def quant8(**kw): return Quant(8)
-    def renamed(**kw): return Quant(8, name="hidden-name")
-''')
-
-
-@pytest.fixture
-def outside(pytester, run_suites):
-    """A user's repository: no thresholds/ of its own, no pyproject, the suites by --pyargs."""
-    pytester.makepyfile(toys=TOYS)
-    return run_suites
+from tests.results_helpers import rec_verdict as rec
+from tests.results_helpers import verdict_doc as _doc
 
 
 # --------------------------------------------------------------- 1. nothing gated is not a pass
@@ -78,17 +53,6 @@ def test_project_thresholds_override_the_packaged_ones(outside, pytester):
 
 
 # --------------------------------------------------------------- 2. a baseline that matches nothing
-def _doc(records, run_id="r"):
-    return {"schema": SCHEMA, "run": {"id": run_id, "finished": "x"}, "codecs": [], "records": records,
-            "curves": []}
-
-
-def rec(metric="pesq", value=3.0, oracle=3.5, direction="higher", br=6.0, codec="c", **cond):
-    cond = {"kind": "white", "snr_db": 10, **cond}
-    return make_record(codec=codec, bitrate_kbps=br, suite="noise", condition=cond, metric=metric,
-                       direction=direction, value=value, oracle=oracle, n_items=4, test_id="t")
-
-
 def test_baseline_of_another_codec_is_a_usage_error_before_any_work(outside, pytester):
     base = pytester.path / "base.json"
     base.write_text(json.dumps(_doc([rec(codec="opus")])))

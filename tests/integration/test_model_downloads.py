@@ -4,85 +4,14 @@ import io
 import os
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import pytest
 
-from codec_conformance import fetch
 from tests.helpers import ROOT
 
 # ----------------------------------------------------------------------
 # Downloads of published weights, evaluator models and corpora (codec_conformance.fetch), against
-# a server started here on 127.0.0.1 that serves small generated files in each source's layout.
+# a server on 127.0.0.1 (the ``server`` fixture) that serves small generated files in each source's layout.
 # Nothing else is contacted: every URL goes through the mirror setting to that server.
-
-
-class FileServer:
-    """Serves ``files`` (URL path -> bytes) with HTTP Range; ``drop_once[path] = n`` sends only
-    the first n bytes of the next full response to that path and closes the connection."""
-
-    def __init__(self):
-        self.files: dict[str, bytes] = {}
-        self.drop_once: dict[str, int] = {}
-        self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                rng = self.headers.get("Range")
-                server.requests.append((self.path, rng))
-                if len(server.requests) > 200:  # bounded: a retry loop would stop here
-                    self.send_error(429)
-                    return
-                body = server.files.get(self.path)
-                if body is None:
-                    self.send_error(404)
-                    return
-                start = int(rng.split("=")[1].split("-")[0]) if rng else 0
-                if start >= len(body) and start:
-                    self.send_response(416)
-                    self.send_header("Content-Range", f"bytes */{len(body)}")
-                    self.end_headers()
-                    return
-                part = body[start:]
-                self.send_response(206 if start else 200)
-                if start:
-                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-                self.send_header("Content-Length", str(len(part)))
-                self.end_headers()
-                cut = server.drop_once.pop(self.path, None)
-                if cut is not None:
-                    self.wfile.write(part[:cut])
-                    self.wfile.flush()
-                    self.close_connection = True
-                    return
-                self.wfile.write(part)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def serve(self, canonical_url: str, body: bytes) -> str:
-        """Serve ``body`` where the mirror maps ``canonical_url``; returns that path."""
-        path = fetch.rewrite(canonical_url, "http://mirror").split("http://mirror", 1)[1]
-        self.files[path] = body
-        return path
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-@pytest.fixture
-def server():
-    s = FileServer()
-    yield s
-    s.close()
 
 
 # ------------------------------------------------------------------------------ the plugin

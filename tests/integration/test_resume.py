@@ -1,73 +1,25 @@
 """Faults and bad input: malformed results files, two processes on one run folder, resume, write
 errors, hung codecs, file permissions (the battery of docs/reliability.md; the report's escaping
 is in tests/unit/report/test_html.py)."""
-import json
-import os
 import subprocess
 import sys
-import textwrap
 import time
 
 import pytest
 
 from codec_conformance.cli import main
 from codec_conformance.results.contract import load_results
-from tests.helpers import ROOT, latest_results
-
-
-def _child_env():
-    return dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+from tests.helpers import GAIN_CODECS as CODECS_plugin, child_env as _child_env, mode
+from tests.helpers import latest_results, latest_results as latest
 
 
 # ---------------------------------------------------------------- plugin end to end (5, 6, 7, 8)
-CODECS = textwrap.dedent('''
-    import os, time
-    from pathlib import Path
-    import numpy as np
-    from codec_conformance.codecs.base import BaseCodec
-
-    class Flaky(BaseCodec):
-        """Behaviour from ./mode.txt: ok | slow | interrupt:N | die | hang16"""
-        sample_rate, bitrates_kbps = 16000, (8.0, 16.0)
-        def __init__(self):
-            self.name, self.calls = "flaky", 0
-        def roundtrip_one(self, x, br):
-            mode = Path("mode.txt").read_text().strip() if Path("mode.txt").exists() else "ok"
-            self.calls += 1
-            if mode.startswith("interrupt:") and self.calls > int(mode.split(":")[1]):
-                raise KeyboardInterrupt
-            if mode == "die":
-                os._exit(3)  # killed a few seconds into a resume
-            if mode == "slow":
-                time.sleep(4.0)
-            if mode == "hang16" and br == 16.0:
-                time.sleep(3600)
-            return (0.9 * x).astype(np.float32)
-
-    def flaky(**kw): return Flaky()
-''')
-
 K = ("-k", "frequency", "--codec-bitrate=all")  # 6 tests, one codec call each
 
 
 @pytest.fixture
-def run(pytester, tmp_path):
-    pytester.makepyfile(mycodecs=CODECS)
-    pytester.makeini("[pytest]\n")
-
-    def _run(*args):
-        return pytester.runpytest_subprocess("--pyargs", "codec_conformance.suites", "-p", "no:cacheprovider",
-                                             "--codec=mycodecs:flaky", "--codec-no-cache",
-                                             "--codec-cache-dir", str(tmp_path / "cache"), *args)
-    return _run
-
-
-def mode(pytester, m):
-    (pytester.path / "mode.txt").write_text(m)
-
-
-def latest(pytester) -> dict:
-    return json.loads((pytester.path / "reports" / "latest" / "results.json").read_text())
+def run(flaky_suites):
+    return flaky_suites(die16=False)
 
 
 def test_resume_killed_early_loses_no_records(run, pytester):
@@ -121,52 +73,9 @@ def test_two_resumes_at_once_second_is_refused(run, pytester, tmp_path):
 # ----------------------------------------------------------------------
 # The pytest plugin end to end, in subprocess pytest runs of the packaged suites.
 
-CODECS_plugin = textwrap.dedent('''
-    import numpy as np
-    from codec_conformance.codecs.base import BaseCodec
-
-    class Gain(BaseCodec):
-        sample_rate, bitrates_kbps = 16000, (8.0, 16.0)
-        def __init__(self, name="gain", g=0.9, fail_at=None, interrupt_after=None, **kw):
-            self.name, self.g, self.fail_at, self.interrupt_after, self.calls = name, g, fail_at, interrupt_after, 0
-        def roundtrip_one(self, x, br):
-            self.calls += 1
-            if self.interrupt_after is not None and self.calls > self.interrupt_after:
-                raise KeyboardInterrupt
-            if self.fail_at is not None and br == self.fail_at:
-                raise RuntimeError("decoder exploded")
-            return (self.g * x).astype(np.float32)
-
-    def gain(**kw): return Gain()
-    def quieter(**kw): return Gain(g=0.5)
-    def broken16(**kw): return Gain(name="broken", fail_at=16.0)
-    def evil(**kw): return Gain(name="<script>alert(1)</script>")
-    def interrupting(**kw): return Gain(name="intr", interrupt_after=5)
-
-    class Nan(Gain):
-        def roundtrip_one(self, x, br):
-            return x * np.nan
-    def nan(**kw): return Nan(name="nanny")
-
-    class Short(Gain):
-        def roundtrip_one(self, x, br):
-            return x[: len(x) // 2]
-    def short(**kw): return Short(name="shorty")
-
-    class Dies(Gain):
-        def roundtrip_one(self, x, br):
-            import os
-            if br == 16.0:
-                os._exit(3)  # a worker killed mid-test (segfault, OOM killer)
-            return x
-    def dies(**kw): return Dies(name="dies")
-''')
-
-
 @pytest.fixture
-def run_plugin(pytester, run_suites):
-    pytester.makepyfile(mycodecs=CODECS_plugin)
-    return run_suites
+def run_plugin(gain_suites):
+    return gain_suites
 
 
 def test_interrupted_run_keeps_finished_records_and_resume(run_plugin, pytester):

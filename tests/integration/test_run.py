@@ -8,56 +8,10 @@ import pytest
 
 from codec_conformance.results.contract import verdict
 from codec_conformance.suites.test_additivity import MIXTURES
+from tests.helpers import GAIN_CODECS as CODECS
 from tests.helpers import ROOT, default_metrics, grid, latest_results, sweep_levels, token_tests
 
-CODECS = textwrap.dedent('''
-    import numpy as np
-    from codec_conformance.codecs.base import BaseCodec
-
-    class Gain(BaseCodec):
-        sample_rate, bitrates_kbps = 16000, (8.0, 16.0)
-        def __init__(self, name="gain", g=0.9, fail_at=None, interrupt_after=None, **kw):
-            self.name, self.g, self.fail_at, self.interrupt_after, self.calls = name, g, fail_at, interrupt_after, 0
-        def roundtrip_one(self, x, br):
-            self.calls += 1
-            if self.interrupt_after is not None and self.calls > self.interrupt_after:
-                raise KeyboardInterrupt
-            if self.fail_at is not None and br == self.fail_at:
-                raise RuntimeError("decoder exploded")
-            return (self.g * x).astype(np.float32)
-
-    def gain(**kw): return Gain()
-    def quieter(**kw): return Gain(g=0.5)
-    def broken16(**kw): return Gain(name="broken", fail_at=16.0)
-    def evil(**kw): return Gain(name="<script>alert(1)</script>")
-    def interrupting(**kw): return Gain(name="intr", interrupt_after=5)
-
-    class Nan(Gain):
-        def roundtrip_one(self, x, br):
-            return x * np.nan
-    def nan(**kw): return Nan(name="nanny")
-
-    class Short(Gain):
-        def roundtrip_one(self, x, br):
-            return x[: len(x) // 2]
-    def short(**kw): return Short(name="shorty")
-
-    class Dies(Gain):
-        def roundtrip_one(self, x, br):
-            import os
-            if br == 16.0:
-                os._exit(3)  # a worker killed mid-test (segfault, OOM killer)
-            return x
-    def dies(**kw): return Dies(name="dies")
-''')
-
 FAST = "not wer and not eer and not dnsmos and not prosody and not stoi and not si_sdr"
-
-
-@pytest.fixture
-def run(pytester, run_suites):
-    pytester.makepyfile(mycodecs=CODECS)
-    return run_suites
 
 
 def test_options_are_one_group(pytester):
@@ -338,32 +292,6 @@ def test_readme_example_codec_runs(pytester, tmp_path):
 # checked; a baseline that matches nothing is an error; undefined values are regressions; pytest's
 # own selection and xdist's grouping see the suite's markers; one record key and one codec id; each
 # gated quantity is judged in its own direction.
-
-TOYS = textwrap.dedent('''
-    import numpy as np
-    from codec_conformance.codecs.base import BaseCodec
-
-    class Quant(BaseCodec):
-        """A uniform quantiser: a toy codec with a known, bit-depth dependent error."""
-        sample_rate, bitrates_kbps = 16000, (64.0,)
-        def __init__(self, bits=4, name="quant"):
-            self.bits, self.name = bits, name
-        def roundtrip_one(self, x, br):
-            q = 2.0 ** (self.bits - 1)
-            return (np.round(np.clip(x, -1, 1) * q) / q).astype(np.float32)
-
-    def quant4(**kw): return Quant(4)
-    def quant8(**kw): return Quant(8)
-    def renamed(**kw): return Quant(8, name="hidden-name")
-''')
-
-
-@pytest.fixture
-def outside(pytester, run_suites):
-    """A user's repository: no thresholds/ of its own, no pyproject, the suites by --pyargs."""
-    pytester.makepyfile(toys=TOYS)
-    return run_suites
-
 
 def test_one_codec_id_in_records_curves_and_codecs(outside, pytester):
     outside("--codec=toys:renamed", "-k", "frequency and 0dBFS", "-q").assert_outcomes(

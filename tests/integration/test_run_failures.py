@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from codec_conformance.results.contract import load_results, verdict
-from tests.helpers import sweep_levels
+from tests.helpers import latest_results as latest, mode, sweep_levels
 
 # ----------------------------------------------------------------------
 # Faults and bad input: malformed results files, two processes on one run folder, resume, write
@@ -15,33 +15,6 @@ from tests.helpers import sweep_levels
 
 
 # ---------------------------------------------------------------- plugin end to end (5, 6, 7, 8)
-CODECS = textwrap.dedent('''
-    import os, time
-    from pathlib import Path
-    import numpy as np
-    from codec_conformance.codecs.base import BaseCodec
-
-    class Flaky(BaseCodec):
-        """Behaviour from ./mode.txt: ok | slow | interrupt:N | die | hang16"""
-        sample_rate, bitrates_kbps = 16000, (8.0, 16.0)
-        def __init__(self):
-            self.name, self.calls = "flaky", 0
-        def roundtrip_one(self, x, br):
-            mode = Path("mode.txt").read_text().strip() if Path("mode.txt").exists() else "ok"
-            self.calls += 1
-            if mode.startswith("interrupt:") and self.calls > int(mode.split(":")[1]):
-                raise KeyboardInterrupt
-            if mode == "die" or (mode == "die16" and br == 16.0):
-                os._exit(3)  # killed a few seconds into a resume (die16: a worker dies at 16 kbps)
-            if mode == "slow":
-                time.sleep(4.0)
-            if mode == "hang16" and br == 16.0:
-                time.sleep(3600)
-            return (0.9 * x).astype(np.float32)
-
-    def flaky(**kw): return Flaky()
-''')
-
 LIMIT_FSIZE = textwrap.dedent('''
     """Test plugin: after the 2nd test's results are written, file writes beyond the current size
     of results.json fail (EFBIG), as on a full disk."""
@@ -62,23 +35,8 @@ LIMIT_FSIZE = textwrap.dedent('''
 
 
 @pytest.fixture
-def run(pytester, tmp_path):
-    pytester.makepyfile(mycodecs=CODECS)
-    pytester.makeini("[pytest]\n")
-
-    def _run(*args):
-        return pytester.runpytest_subprocess("--pyargs", "codec_conformance.suites", "-p", "no:cacheprovider",
-                                             "--codec=mycodecs:flaky", "--codec-no-cache",
-                                             "--codec-cache-dir", str(tmp_path / "cache"), *args)
-    return _run
-
-
-def mode(pytester, m):
-    (pytester.path / "mode.txt").write_text(m)
-
-
-def latest(pytester) -> dict:
-    return json.loads((pytester.path / "reports" / "latest" / "results.json").read_text())
+def run(flaky_suites):
+    return flaky_suites(die16=True)
 
 
 def test_write_error_mid_run_stops_with_one_clear_error(run, pytester):

@@ -2,11 +2,9 @@
 --only-regressions, --html), list-codecs, JUnit properties, the session's start time and the
 command in provenance, the cache provider, the live progress line."""
 import json
-import os
 import re
 import subprocess
 import sys
-import textwrap
 import tomllib
 from types import SimpleNamespace
 
@@ -16,7 +14,8 @@ from codec_conformance.cli import main
 from codec_conformance.gate import baseline
 from codec_conformance.gate.thresholds import ThresholdSet
 from codec_conformance.results.contract import make_record
-from tests.helpers import ROOT
+from tests.helpers import child_env as _child_env, ROOT
+from tests.results_helpers import MALFORMED, good_doc, limited as _limited, rec_reliability, rec_results_cli
 
 
 def rec(metric, value, mixture=None, kind="mixture", hib=True):
@@ -140,41 +139,9 @@ def test_no_relative_tolerance_option_is_left(capsys):
 # Faults and bad input: malformed results files, two processes on one run folder, resume, write
 # errors, hung codecs, file permissions (the battery of docs/reliability.md; the report's escaping
 # is in tests/unit/report/test_html.py).
-SCHEMA = "codec-conformance/results/1"
-
-
-def rec_reliability(metric="pesq", value=3.0, test_id="t::a", br=6.0):
-    return make_record(codec="c", bitrate_kbps=br, suite="noise",
-                       condition={"kind": "white", "snr_db": 10, "gain_db": None, "rt60_s": None, "level_dbfs": None},
-                       metric=metric, higher_is_better=True, value=value, oracle=3.5, n_items=4, test_id=test_id)
-
-
-def good_doc(**run):
-    return {"schema": SCHEMA, "run": {"id": "a", "finished": "2026-01-01T00:00:00+00:00", **run},
-            "codecs": [{"name": "c", "sample_rate": 16000, "bitrates_kbps": [6.0]}],
-            "records": [rec_reliability(), rec_reliability(metric="stoi")], "curves": []}
-
-
-def _child_env():
-    return dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
 
 
 # ---------------------------------------------------------------- 4. malformed input files
-MALFORMED = {
-    "top-level array": lambda: "[1, 2]",
-    "missing keys": lambda: json.dumps({k: v for k, v in good_doc().items() if k != "records"}),
-    "record missing a key": lambda: json.dumps(dict(good_doc(), records=[
-        {k: v for k, v in rec_reliability().items() if k != "metric"}])),
-    "null run": lambda: json.dumps(dict(good_doc(), run=None)),
-    "non-list records": lambda: json.dumps(dict(good_doc(), records={"a": 1})),
-    "records of non-objects": lambda: json.dumps(dict(good_doc(), records=[1, 2])),
-    "400-digit number": lambda: json.dumps(good_doc()).replace('"bitrate_kbps": 6.0',
-                                                               '"bitrate_kbps": ' + "9" * 400, 1),
-    "Infinity": lambda: json.dumps(good_doc()).replace('"value": 3.0', '"value": Infinity', 1),
-    "string value": lambda: json.dumps(good_doc()).replace('"value": 3.0', '"value": "3.0"', 1),
-}
-
-
 @pytest.mark.parametrize("cmd", ["compare", "merge", "report"])
 @pytest.mark.parametrize("case", sorted(MALFORMED))
 def test_cli_refuses_malformed_results_in_one_line(tmp_path, capsys, cmd, case):
@@ -201,17 +168,6 @@ def test_entry_point_prints_no_traceback(tmp_path):
 
 
 # ---------------------------------------------------------------- 7. write errors
-def _limited(code: str, limit_bytes: int) -> subprocess.CompletedProcess:
-    """Run ``code`` in a child whose file writes beyond ``limit_bytes`` fail (EFBIG), like a full disk."""
-    pre = textwrap.dedent(f'''
-        import resource, signal
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, ({limit_bytes}, {limit_bytes}))
-    ''')
-    return subprocess.run([sys.executable, "-c", pre + textwrap.dedent(code)], capture_output=True, text=True,
-                          env=_child_env(), timeout=120)
-
-
 def test_failed_merge_is_one_line_and_leaves_no_temporary(tmp_path):
     big = dict(good_doc(), records=[rec_reliability(test_id=f"t::{k}", metric=f"m{k}") for k in range(400)])
     (tmp_path / "a.json").write_text(json.dumps(big))
@@ -231,12 +187,6 @@ def test_failed_merge_is_one_line_and_leaves_no_temporary(tmp_path):
 
 
 # ----------------------------------------------------------------------
-
-
-def rec_results_cli(metric="pesq", value=3.0, oracle=3.5, hib=True, br=6.0, codec="c"):
-    return make_record(codec=codec, bitrate_kbps=br, suite="noise", condition={"kind": "white", "snr_db": 10,
-                       "gain_db": None, "rt60_s": None, "level_dbfs": None}, metric=metric,
-                       higher_is_better=hib, value=value, oracle=oracle, n_items=4, test_id="t")
 
 
 def test_compare_exit_code_is_the_gate(tmp_path, capsys):

@@ -5,6 +5,7 @@ import pytest
 
 from codec_conformance.data.corpus import load_embedded, load_folder, load_ravdess
 from codec_conformance.errors import ConformanceError
+from tests.helpers import speechlike
 
 
 def test_embedded_corpus_is_deterministic_and_cached(tmp_path):
@@ -73,16 +74,6 @@ def test_bad_audio_messages(tmp_path):
 # reason, instead of skewing a curve or erroring every noisy-condition test.
 
 SR = 16000
-
-
-def speechlike(f0: float, seconds: float = 1.5, seed: int = 0) -> np.ndarray:
-    """Harmonics of ``f0`` under a 4-Hz syllable envelope, -6 dBFS peak: enough 'speech' for
-    levels, SNRs, Mel distance and a linear codec."""
-    t = np.arange(int(seconds * SR)) / SR
-    x = sum(np.sin(2 * np.pi * k * f0 * t + k) / k for k in range(1, 12))
-    env = np.clip(np.sin(2 * np.pi * 4 * t), 0, None) ** 0.5
-    x = x * env + 1e-3 * np.random.default_rng(seed).standard_normal(len(t))
-    return (0.5 * x / np.max(np.abs(x))).astype(np.float32)
 
 
 def test_unreadable_noise_and_emotion_files_are_skipped_and_named(tmp_path):

@@ -1,23 +1,11 @@
 import numpy as np
 import pytest
+from tests.helpers import SR, speechlike
 
 # ----------------------------------------------------------------------
 # Bad configuration and bad input: one clear usage error up front (exit 4) naming the option or
 # file; unreadable corpus files skipped, counted and named; near-silent items undefined, with a
 # reason, instead of skewing a curve or erroring every noisy-condition test.
-
-SR = 16000
-
-
-def speechlike(f0: float, seconds: float = 1.5, seed: int = 0) -> np.ndarray:
-    """Harmonics of ``f0`` under a 4-Hz syllable envelope, -6 dBFS peak: enough 'speech' for
-    levels, SNRs, Mel distance and a linear codec."""
-    t = np.arange(int(seconds * SR)) / SR
-    x = sum(np.sin(2 * np.pi * k * f0 * t + k) / k for k in range(1, 12))
-    env = np.clip(np.sin(2 * np.pi * 4 * t), 0, None) ** 0.5
-    x = x * env + 1e-3 * np.random.default_rng(seed).standard_normal(len(t))
-    return (0.5 * x / np.max(np.abs(x))).astype(np.float32)
-
 
 def test_silent_items_keep_their_place_in_per_item_values():
     from codec_conformance.data.corpus import Corpus, Utterance

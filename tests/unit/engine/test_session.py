@@ -1,8 +1,9 @@
 import pytest
 
 from codec_conformance.errors import ConformanceError
-from codec_conformance.metrics.asr import FasterWhisperAsr, WordErrorRate
+from codec_conformance.metrics.asr import WordErrorRate
 from tests.helpers import ROOT as REPO
+from tests.asr_helpers import StubWhisper as _StubWhisper
 
 # ----------------------------------------------------------------------
 # Bad configuration and bad input: one clear usage error up front (exit 4) naming the option or
@@ -48,26 +49,6 @@ def test_precision_option_is_validated_and_refused_for_codecs_without_it():
 # change both). See docs/reproducibility.md for the measurements behind the fixes.
 
 ROOT = str(REPO)  # the repository, for PYTHONPATH and cwd
-
-
-class _Seg:
-    def __init__(self, text, avg_logprob=-0.3, compression_ratio=1.2, no_speech_prob=0.0):
-        self.text, self.avg_logprob = text, avg_logprob
-        self.compression_ratio, self.no_speech_prob = compression_ratio, no_speech_prob
-
-
-class _StubWhisper(FasterWhisperAsr):
-    """FasterWhisperAsr's decoding logic on scripted decoder outputs (no model)."""
-
-    def __init__(self, first_pass):
-        self.name, self.stand_in = "stub-whisper", True
-        self._model_kwargs = {"device": "cpu", "compute_type": "int8", "cpu_threads": 1}
-        self._model_cls, self._model_dir = lambda d, **kw: ("fresh", d), "stub-dir"
-        self.model, self.first_pass, self.calls = "long-lived", first_pass, []
-
-    def _decode(self, model, audio, temperatures):
-        self.calls.append((model, tuple(temperatures)))
-        return self.first_pass if model == "long-lived" else [_Seg("sampled")]
 
 
 def test_evaluator_settings_reach_run_provenance():

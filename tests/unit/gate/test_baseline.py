@@ -9,7 +9,8 @@ import pytest
 from codec_conformance.cli import main
 from codec_conformance.gate import baseline
 from codec_conformance.gate.baseline import BaselineMismatch, compare, judge
-from codec_conformance.results.contract import SCHEMA, make_record
+from codec_conformance.results.contract import make_record
+from tests.results_helpers import rec_verdict as rec, verdict_doc as _doc_verdict
 
 
 def _doc(records):
@@ -241,17 +242,6 @@ def test_min_meaningful_difference_is_declared_beside_each_metric():
 
 
 # --------------------------------------------------------------- 2. a baseline that matches nothing
-def _doc_verdict(records, run_id="r"):
-    return {"schema": SCHEMA, "run": {"id": run_id, "finished": "x"}, "codecs": [], "records": records,
-            "curves": []}
-
-
-def rec(metric="pesq", value=3.0, oracle=3.5, direction="higher", br=6.0, codec="c", **cond):
-    cond = {"kind": "white", "snr_db": 10, **cond}
-    return make_record(codec=codec, bitrate_kbps=br, suite="noise", condition=cond, metric=metric,
-                       direction=direction, value=value, oracle=oracle, n_items=4, test_id="t")
-
-
 def test_compare_with_nothing_in_common_is_an_error(tmp_path, capsys):
     (tmp_path / "a.json").write_text(json.dumps(_doc_verdict([rec(codec="opus")])))
     (tmp_path / "b.json").write_text(json.dumps(_doc_verdict([rec(codec="dac", br=8.0)])))

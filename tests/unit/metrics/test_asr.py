@@ -1,6 +1,7 @@
 import numpy as np
 
 from codec_conformance.metrics.asr import FasterWhisperAsr, WordErrorRate, normalize_text, word_errors
+from tests.asr_helpers import Seg as _Seg, StubWhisper as _StubWhisper
 
 # ----------------------------------------------------------------------
 
@@ -39,26 +40,6 @@ def test_pocketsphinx_wer_on_harvard(shared_data):
 # Reproducibility of the evaluators: the same signal scores the same in any fresh process,
 # whatever the thread count and whatever was evaluated before (cache hits, shards and xdist layouts
 # change both). See docs/reproducibility.md for the measurements behind the fixes.
-
-
-class _Seg:
-    def __init__(self, text, avg_logprob=-0.3, compression_ratio=1.2, no_speech_prob=0.0):
-        self.text, self.avg_logprob = text, avg_logprob
-        self.compression_ratio, self.no_speech_prob = compression_ratio, no_speech_prob
-
-
-class _StubWhisper(FasterWhisperAsr):
-    """FasterWhisperAsr's decoding logic on scripted decoder outputs (no model)."""
-
-    def __init__(self, first_pass):
-        self.name, self.stand_in = "stub-whisper", True
-        self._model_kwargs = {"device": "cpu", "compute_type": "int8", "cpu_threads": 1}
-        self._model_cls, self._model_dir = lambda d, **kw: ("fresh", d), "stub-dir"
-        self.model, self.first_pass, self.calls = "long-lived", first_pass, []
-
-    def _decode(self, model, audio, temperatures):
-        self.calls.append((model, tuple(temperatures)))
-        return self.first_pass if model == "long-lived" else [_Seg("sampled")]
 
 
 def test_long_lived_decoder_never_samples_and_fallback_runs_on_a_fresh_seeded_one(monkeypatch):

@@ -14,7 +14,6 @@ import pytest
 
 from codec_conformance.errors import ConformanceError
 from codec_conformance.metrics import paper, trust
-from tests.unit.test_fetch import caches, server, sha  # noqa: F401  (fixtures of the local mirror)
 
 # the published ECAPA file's shape (tags and callables), small sizes
 ECAPA_YAML = """\

@@ -2,7 +2,6 @@
 no empty panels), the failing-checks table, a codec that cannot load, the Listen section,
 provenance; and in headless Chromium, what a person sees on a failing run, a passing run, a -k
 slice and a run whose codec could not be loaded."""
-import json
 import re
 
 import pytest
@@ -11,56 +10,9 @@ from codec_conformance.report import figures as F
 from codec_conformance.report import render, write_html
 from codec_conformance.report.html import CI_LABEL, CI_WHAT
 from codec_conformance.results.contract import make_record
+from tests.report_helpers import noise, results, write, grid_records, with_ci, linearity_and_tokens
 
 pytestmark = pytest.mark.filterwarnings("ignore")
-
-
-UNITS = {"pesq": "MOS-LQO", "stoi": "0-1", "wer": "fraction", "eer": "fraction", "mel_distance": "log10-mel L1"}
-
-
-def noise(metric, kind, x, value, oracle, *, codec="mycodec", br=6.0, hib=None, unit=None, limit=None,
-          passed=None, audio=None, **extra):
-    hib = metric in ("pesq", "stoi", "prosody_corr") if hib is None else hib
-    cond = {"kind": kind, "snr_db": x if kind in ("white", "ambient") else None,
-            "rt60_s": x if kind == "reverb" else None}
-    r = make_record(codec=codec, bitrate_kbps=br, suite="noise", condition=cond, metric=metric,
-                    higher_is_better=hib, value=value, oracle=oracle, n_items=6,
-                    threshold=None if limit is None else {"kind": "max_delta", "limit": limit,
-                                                          "source": f"thresholds/{codec}.toml [6.noise.{kind}.{metric}]"},
-                    test_id=f"suites/test_noise_robustness.py::test_noise_robustness[{codec}-{br:g}kbps-{kind}-{x}-{metric}]",
-                    unit=unit or UNITS.get(metric, ""), audio=audio, **extra)
-    r["passed"] = passed
-    return r
-
-
-def results(records, *, curves=(), codecs=None, errors=(), argv=("suites/", "--codec=mycodec"), **run):
-    codecs = codecs if codecs is not None else [{"name": "mycodec", "sample_rate": 16000, "bitrates_kbps": [6.0],
-                                                 "weights": "none", "device": "cpu"}]
-    return {"schema": "codec-conformance/results/1",
-            "run": {"id": "r1", "started": "2026-11-29T10:00:00+00:00", "finished": "2026-11-29T10:05:00+00:00",
-                    "argv": list(argv), "seed": 0, "profile": "smoke", "device": "cpu",
-                    "versions": {"python": "3.11.7", "numpy": "2.0"}, "errors": list(errors), "evaluators": {},
-                    "corpora": {}, **run},
-            "codecs": codecs, "records": list(records), "curves": list(curves)}
-
-
-def write(tmp_path, doc, name="run"):
-    run = tmp_path / name
-    run.mkdir(parents=True, exist_ok=True)
-    (run / "results.json").write_text(json.dumps(doc))
-    return run
-
-
-def grid_records(passed=True, shift=0.0):
-    """pesq / wer / mel under white and ambient at 0 and 10 dB, reverb at one RT60, and clean."""
-    recs = []
-    for kind, xs in (("white", (0.0, 10.0)), ("ambient", (0.0, 10.0)), ("reverb", (0.6,)), ("clean", (None,))):
-        for x in xs:
-            lvl = 0 if x is None else (10 - x) / 10 if kind != "reverb" else 0.5
-            recs.append(noise("pesq", kind, x, 3.0 - lvl - shift, 3.1 - lvl, limit=-0.5, passed=passed))
-            recs.append(noise("wer", kind, x, 0.1 + 0.3 * lvl + shift, 0.08 + 0.3 * lvl, limit=0.2, passed=passed))
-            recs.append(noise("mel_distance", kind, x, 0.8 + lvl, 0.7 + lvl, limit=0.3, passed=passed))
-    return recs
 
 
 # ------------------------------------------------------------------ figures
@@ -149,33 +101,6 @@ def test_confidence_intervals_drawn_when_records_carry_them():
 
 
 # ------------------------------------------------------------------ intervals (issue 14)
-def with_ci(recs, skip=lambda r: False, w=0.05):
-    """Records with value / oracle / delta intervals (not those ``skip`` picks: null, as a worst case's)."""
-    out = []
-    for r in recs:
-        r = dict(r)
-        if not skip(r) and r.get("suite") == "noise":
-            v, o = r["value"], r["oracle"]
-            r.update(value_ci95=[v - w, v + 2 * w], oracle_ci95=[o - w, o + w], delta_ci95=[v - o - w, v - o + w])
-        out.append(r)
-    return out
-
-
-def linearity_and_tokens():
-    """Records and curves of the other figures, whose intervals are null (worst cases, single measurements)."""
-    add = make_record(codec="mycodec", bitrate_kbps=6.0, suite="additivity",
-                      condition={"kind": "mixture", "mixture": "speech_speech"}, metric="ser_db",
-                      higher_is_better=True, value=20.0, median=30.0, n_items=6, test_id="t", unit="dB")
-    tok = make_record(codec="mycodec", bitrate_kbps=6.0, suite="tokens", condition={"kind": "white", "snr_db": 10.0},
-                      metric="token_agreement", higher_is_better=True, value=0.8, n_items=6, test_id="t",
-                      unit="fraction", agreement_per_level=[0.9, 0.7, 0.6])
-    curves = [{"codec": "mycodec", "bitrate_kbps": 6.0, "kind": "frequency_response", "level_dbfs": 0.0,
-               "x": [20.0, 100.0, 1000.0, 8000.0], "y": [-3.0, 0.0, 0.0, -10.0]},
-              {"codec": "mycodec", "bitrate_kbps": 6.0, "kind": "homogeneity_gain", "level_dbfs": None,
-               "x": [-40.0, 0.0, 12.0], "y": [-39.0, 0.0, 10.0]}]
-    return [add, tok], curves
-
-
 def ci_groups(svg: str) -> tuple[int, int]:
     """(whisker groups marked ``class="ci"``, whisker segments: the ``M`` commands of their bar paths)."""
     groups = re.findall(r'<g id="(ci-[^"]+)" class="ci">(.*?)</g>', svg, flags=re.S)

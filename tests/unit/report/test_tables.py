@@ -2,7 +2,7 @@ import pytest
 
 from codec_conformance.report import render
 from codec_conformance.report.html import CI_WHAT
-from codec_conformance.results.contract import make_record
+from tests.report_helpers import noise, results
 
 # ----------------------------------------------------------------------
 # The report as a paper author and a CI maintainer read it: figures (vector files, honest scales,
@@ -11,35 +11,6 @@ from codec_conformance.results.contract import make_record
 # slice and a run whose codec could not be loaded.
 
 pytestmark = pytest.mark.filterwarnings("ignore")
-
-
-UNITS = {"pesq": "MOS-LQO", "stoi": "0-1", "wer": "fraction", "eer": "fraction", "mel_distance": "log10-mel L1"}
-
-
-def noise(metric, kind, x, value, oracle, *, codec="mycodec", br=6.0, hib=None, unit=None, limit=None,
-          passed=None, audio=None, **extra):
-    hib = metric in ("pesq", "stoi", "prosody_corr") if hib is None else hib
-    cond = {"kind": kind, "snr_db": x if kind in ("white", "ambient") else None,
-            "rt60_s": x if kind == "reverb" else None}
-    r = make_record(codec=codec, bitrate_kbps=br, suite="noise", condition=cond, metric=metric,
-                    higher_is_better=hib, value=value, oracle=oracle, n_items=6,
-                    threshold=None if limit is None else {"kind": "max_delta", "limit": limit,
-                                                          "source": f"thresholds/{codec}.toml [6.noise.{kind}.{metric}]"},
-                    test_id=f"suites/test_noise_robustness.py::test_noise_robustness[{codec}-{br:g}kbps-{kind}-{x}-{metric}]",
-                    unit=unit or UNITS.get(metric, ""), audio=audio, **extra)
-    r["passed"] = passed
-    return r
-
-
-def results(records, *, curves=(), codecs=None, errors=(), argv=("suites/", "--codec=mycodec"), **run):
-    codecs = codecs if codecs is not None else [{"name": "mycodec", "sample_rate": 16000, "bitrates_kbps": [6.0],
-                                                 "weights": "none", "device": "cpu"}]
-    return {"schema": "codec-conformance/results/1",
-            "run": {"id": "r1", "started": "2026-11-29T10:00:00+00:00", "finished": "2026-11-29T10:05:00+00:00",
-                    "argv": list(argv), "seed": 0, "profile": "smoke", "device": "cpu",
-                    "versions": {"python": "3.11.7", "numpy": "2.0"}, "errors": list(errors), "evaluators": {},
-                    "corpora": {}, **run},
-            "codecs": codecs, "records": list(records), "curves": list(curves)}
 
 
 def test_tables_show_every_interval_in_one_form(tmp_path):

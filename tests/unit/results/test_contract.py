@@ -5,6 +5,7 @@ import pytest
 
 from codec_conformance.errors import ResultsFormatError
 from codec_conformance.results.contract import SCHEMA, load_results, make_record, record_key, validate_results, verdict
+from tests.results_helpers import MALFORMED, rec_results_cli, rec_verdict, verdict_doc as _doc
 
 # ----------------------------------------------------------------------
 # Faults and bad input: malformed results files, two processes on one run folder, resume, write
@@ -12,34 +13,7 @@ from codec_conformance.results.contract import SCHEMA, load_results, make_record
 # is in tests/unit/report/test_html.py).
 
 
-def rec(metric="pesq", value=3.0, test_id="t::a", br=6.0):
-    return make_record(codec="c", bitrate_kbps=br, suite="noise",
-                       condition={"kind": "white", "snr_db": 10, "gain_db": None, "rt60_s": None, "level_dbfs": None},
-                       metric=metric, higher_is_better=True, value=value, oracle=3.5, n_items=4, test_id=test_id)
-
-
-def good_doc(**run):
-    return {"schema": SCHEMA, "run": {"id": "a", "finished": "2026-01-01T00:00:00+00:00", **run},
-            "codecs": [{"name": "c", "sample_rate": 16000, "bitrates_kbps": [6.0]}],
-            "records": [rec(), rec(metric="stoi")], "curves": []}
-
-
 # ---------------------------------------------------------------- 4. malformed input files
-MALFORMED = {
-    "top-level array": lambda: "[1, 2]",
-    "missing keys": lambda: json.dumps({k: v for k, v in good_doc().items() if k != "records"}),
-    "record missing a key": lambda: json.dumps(dict(good_doc(), records=[
-        {k: v for k, v in rec().items() if k != "metric"}])),
-    "null run": lambda: json.dumps(dict(good_doc(), run=None)),
-    "non-list records": lambda: json.dumps(dict(good_doc(), records={"a": 1})),
-    "records of non-objects": lambda: json.dumps(dict(good_doc(), records=[1, 2])),
-    "400-digit number": lambda: json.dumps(good_doc()).replace('"bitrate_kbps": 6.0',
-                                                               '"bitrate_kbps": ' + "9" * 400, 1),
-    "Infinity": lambda: json.dumps(good_doc()).replace('"value": 3.0', '"value": Infinity', 1),
-    "string value": lambda: json.dumps(good_doc()).replace('"value": 3.0', '"value": "3.0"', 1),
-}
-
-
 def test_malformed_file_messages_name_the_field(tmp_path):
     p = tmp_path / "r.json"
     for case, where in (("400-digit number", "records[0].bitrate_kbps"), ("null run", "run must be an object"),
@@ -55,12 +29,6 @@ def test_malformed_file_messages_name_the_field(tmp_path):
 
 
 # ----------------------------------------------------------------------
-
-
-def rec_results_cli(metric="pesq", value=3.0, oracle=3.5, hib=True, br=6.0, codec="c"):
-    return make_record(codec=codec, bitrate_kbps=br, suite="noise", condition={"kind": "white", "snr_db": 10,
-                       "gain_db": None, "rt60_s": None, "level_dbfs": None}, metric=metric,
-                       higher_is_better=hib, value=value, oracle=oracle, n_items=4, test_id="t")
 
 
 def test_record_shape_follows_contract():
@@ -113,17 +81,6 @@ def test_the_verdict_does_not_count_a_limit_that_could_not_fail():
 
 
 # --------------------------------------------------------------- 2. a baseline that matches nothing
-def _doc(records, run_id="r"):
-    return {"schema": SCHEMA, "run": {"id": run_id, "finished": "x"}, "codecs": [], "records": records,
-            "curves": []}
-
-
-def rec_verdict(metric="pesq", value=3.0, oracle=3.5, direction="higher", br=6.0, codec="c", **cond):
-    cond = {"kind": "white", "snr_db": 10, **cond}
-    return make_record(codec=codec, bitrate_kbps=br, suite="noise", condition=cond, metric=metric,
-                       direction=direction, value=value, oracle=oracle, n_items=4, test_id="t")
-
-
 # --------------------------------------------------------------- 10. one record key, one codec id
 def test_record_key_keeps_the_rir_source_and_mixture():
     from codec_conformance.data import conditions as C

@@ -9,7 +9,8 @@ import pytest
 from codec_conformance.cli import main
 from codec_conformance.results.contract import load_results, make_record
 from codec_conformance.results.run_folder import RunRecorder, recover_from_journal
-from tests.helpers import ROOT
+from tests.helpers import child_env as _child_env
+from tests.results_helpers import limited as _limited, rec_reliability
 
 
 def rec(metric="pesq", value=3.0, oracle=3.5, hib=True, br=6.0, codec="c"):
@@ -34,16 +35,6 @@ def test_recorder_journal_survives_interruption(tmp_path):
 # Faults and bad input: malformed results files, two processes on one run folder, resume, write
 # errors, hung codecs, file permissions (the battery of docs/reliability.md; the report's escaping
 # is in tests/unit/report/test_html.py).
-
-
-def rec_reliability(metric="pesq", value=3.0, test_id="t::a", br=6.0):
-    return make_record(codec="c", bitrate_kbps=br, suite="noise",
-                       condition={"kind": "white", "snr_db": 10, "gain_db": None, "rt60_s": None, "level_dbfs": None},
-                       metric=metric, higher_is_better=True, value=value, oracle=3.5, n_items=4, test_id=test_id)
-
-
-def _child_env():
-    return dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
 
 
 # ---------------------------------------------------------------- 5. two processes, one run folder
@@ -109,17 +100,6 @@ def test_resume_reads_journal_records_missing_from_results(tmp_path):
 
 
 # ---------------------------------------------------------------- 7. write errors
-def _limited(code: str, limit_bytes: int) -> subprocess.CompletedProcess:
-    """Run ``code`` in a child whose file writes beyond ``limit_bytes`` fail (EFBIG), like a full disk."""
-    pre = textwrap.dedent(f'''
-        import resource, signal
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, ({limit_bytes}, {limit_bytes}))
-    ''')
-    return subprocess.run([sys.executable, "-c", pre + textwrap.dedent(code)], capture_output=True, text=True,
-                          env=_child_env(), timeout=120)
-
-
 def test_failed_write_keeps_last_good_file_and_leaves_no_temporary(tmp_path):
     target = tmp_path / "results.json"
     p = _limited(f'''
