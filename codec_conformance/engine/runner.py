@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..codecs.base import BaseCodec, check_output
+from ..codecs.base import BaseCodec, check_declared, check_output
 from ..codecs.cache import Cache
 from ..codecs.checkpoint import sha256_file
 from ..data.audio import content_hash, fit_length, resample
@@ -57,6 +57,7 @@ class CodecRunner:
                     name, given, checkpoint=str(s.path(s.checkpoint)) if s.checkpoint else None,
                     config=str(s.path(s.config)) if s.config else None, weights=s.weights,
                     trust_checkpoint=bool(s.trust_checkpoint), device=self.device)
+                check_declared(name, codec)  # NaN/Inf/non-positive rates: one error naming the field
                 apply_torch_threads()
                 precision = s.precision
                 if precision != "fp32":

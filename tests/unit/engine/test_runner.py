@@ -98,6 +98,21 @@ USER_CODECS = textwrap.dedent('''
             self.calls += 1
             return x
     def plain(**kw): return Plain()
+
+    class Declared(BaseCodec):
+        """Declares whatever it is given (issue 29 item 6: NaN/Inf/non-positive facts)."""
+        def __init__(self, sr, rates):
+            self.name, self.sample_rate, self.bitrates_kbps = "declared", sr, rates
+        def roundtrip_one(self, x, br):
+            return x
+    def nan_bitrate(**kw): return Declared(16000, (6.0, float("nan")))
+    def inf_bitrate(**kw): return Declared(16000, (float("inf"),))
+    def zero_bitrate(**kw): return Declared(16000, (0.0, 6.0))
+    def nan_rate(**kw): return Declared(float("nan"), (6.0,))
+    def inf_rate(**kw): return Declared(float("inf"), (6.0,))
+    def negative_rate(**kw): return Declared(-16000, (6.0,))
+    def fractional_rate(**kw): return Declared(16000.5, (6.0,))
+    def text_rate(**kw): return Declared("16000", (6.0,))
 ''')
 
 
@@ -194,3 +209,22 @@ def test_framework_identity_names_the_gpu_model(tmp_path, usercodecs, monkeypatc
     cpu = s.runner.framework_identity("usercodecs:ckgain")
     s.runner.device = "cuda:1"
     assert s.runner.framework_identity("usercodecs:ckgain")["device"] == "cuda/FakeGPU(cuda:1)" != cpu["device"]
+
+
+# ------------------------------------------------------------------ issue 29 item 6: declared facts
+@pytest.mark.parametrize("factory,field", [
+    ("nan_bitrate", r"bitrates_kbps\[1\] = nan"), ("inf_bitrate", r"bitrates_kbps\[0\] = inf"),
+    ("zero_bitrate", r"bitrates_kbps\[0\] = 0\.0"), ("nan_rate", "sample_rate nan"),
+    ("inf_rate", "sample_rate inf"), ("negative_rate", "sample_rate -16000"),
+    ("fractional_rate", "sample_rate 16000.5"), ("text_rate", "sample_rate '16000'")])
+def test_codec_declaring_a_non_finite_or_non_positive_rate_is_one_codec_error(tmp_path, usercodecs, factory, field):
+    """A codec declaring a NaN/Inf/zero bitrate or a NaN/Inf/negative sample rate is refused when it
+    is built, with one CodecError naming the codec and the field. The old code built it without a
+    word and the session crashed later (int(nan) in resampling, a 'nan kbps' operating point that
+    no bitrate matches)."""
+    spec = f"usercodecs:{factory}"
+    s = make_session(tmp_path, spec, no_cache=True)
+    with pytest.raises(CodecError, match=rf"codec '{spec}' declares {field}"):
+        s.runner.codec(spec)
+    with pytest.raises(CodecError, match=rf"codec '{spec}' declares"):  # every entry point goes through it
+        s.runner.bitrates(spec)
