@@ -91,7 +91,7 @@ def check_output(name: str, batch: np.ndarray, out: Any, bitrate_kbps: float | N
     """The codec's output as float32 numpy, or a CodecError naming the codec and what it returned.
 
     Only a real floating-point array (numpy or torch) of the input's shape, without NaN/Inf, is
-    accepted: integer PCM (whose scale fakes perfect scale-invariant scores), complex, boolean or
+    accepted (also after the cast to float32: 1e300 in float64 would become Inf): integer PCM (whose scale fakes perfect scale-invariant scores), complex, boolean or
     object output is refused, never converted. The output is at the codec's ``sample_rate`` (the
     protocol's only rate), so a different length is refused too."""
     at = "" if bitrate_kbps is None else f" at {bitrate_kbps:g} kbps"
@@ -116,7 +116,13 @@ def check_output(name: str, batch: np.ndarray, out: Any, bitrate_kbps: float | N
                          "(output is at the codec's sample_rate)")
     if not np.all(np.isfinite(arr)):
         raise CodecError(f"codec {name!r}{at} returned NaN/Inf samples")
-    return arr.astype(np.float32, copy=False)
+    with np.errstate(over="ignore"):
+        out32 = arr.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(out32)):  # finite float64 beyond float32's range (1e300) casts to Inf
+        peak = float(np.max(np.abs(arr)))
+        raise CodecError(f"codec {name!r}{at} returned {arr.dtype} samples up to {peak:.3g} in magnitude, beyond "
+                         f"float32's range (they become Inf); return float32 samples in [-1, 1]")
+    return out32
 
 
 def check_declared(spec: str, codec: Any) -> None:
