@@ -126,7 +126,7 @@ class ThresholdSet:
             raise ThresholdError(f"thresholds file {p} is a directory; give a .toml file "
                                  "(a folder of per-codec files is --codec-thresholds-dir)")
         try:
-            table = tomllib.loads(p.read_text())
+            table = tomllib.loads(p.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ThresholdError(f"thresholds file not found: {p}") from None
         except UnicodeDecodeError:
@@ -252,7 +252,7 @@ def _number_text(x: int | float) -> str:
 def _line_key(path: Path, hit) -> str:
     """'key K (line N): ' for the first line of ``path`` where ``hit(line)``, else ''."""
     try:
-        lines = path.read_text().splitlines()
+        lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError):
         return ""
     table = ""
