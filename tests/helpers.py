@@ -1,6 +1,8 @@
 """Helpers shared by the test files (fixtures live in the conftest files): the repository's paths,
 the shared test data, and reading a run's results."""
 import json
+import signal
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -47,3 +49,18 @@ def token_tests(profile: str = "smoke") -> int:
     determinism check."""
     from codec_conformance.suites.test_token_robustness import SHIFTS
     return len(grid("tokens", profile, reference=False)) + 1 + len(SHIFTS) + 1
+
+
+@contextmanager
+def within(seconds: float):
+    """Fail with TimeoutError when the block takes longer than ``seconds`` (SIGALRM: a blocking
+    open() of a FIFO is interrupted; main thread, POSIX only)."""
+    def ring(signum, frame):
+        raise TimeoutError(f"did not finish within {seconds:g} s")
+    old = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)

@@ -13,7 +13,7 @@ from ..codecs.base import BaseCodec, check_declared, check_output
 from ..codecs.cache import Cache
 from ..codecs.checkpoint import sha256_file
 from ..data.audio import content_hash, fit_length, resample
-from ..errors import CheckpointError, CodecError, ConformanceError
+from ..errors import CheckpointError, CodecError, ConformanceError, check_regular_file
 from ..metrics.threads import apply_torch_threads
 from ..progress import Stages
 from ..registry import make_codec
@@ -205,6 +205,8 @@ def sha256_path(path) -> str:
     p = Path(path)
     if not p.exists():
         raise ConformanceError(f"{p}: not found (checkpoint/config files are hashed for the cache key)")
+    if not p.is_dir():
+        check_regular_file(p, ConformanceError, "a checkpoint/config file or folder")
     files = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
     stamp = (str(p.resolve()), tuple((str(q), q.stat().st_size, q.stat().st_mtime_ns) for q in files))
     if stamp not in _SHA_MEMO:

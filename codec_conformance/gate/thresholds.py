@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..catalogue import gated_names, info, suites
-from ..errors import ThresholdError
+from ..errors import ThresholdError, check_regular_file
 
 KINDS = {"max_delta", "min_value", "max_value"}
 RANGE = frozenset({"min_value", "max_value"})
@@ -125,6 +125,7 @@ class ThresholdSet:
         if p.is_dir():
             raise ThresholdError(f"thresholds file {p} is a directory; give a .toml file "
                                  "(a folder of per-codec files is --codec-thresholds-dir)")
+        check_regular_file(p, ThresholdError, "a thresholds .toml file")
         try:
             table = tomllib.loads(p.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -150,7 +151,7 @@ class ThresholdSet:
         if explicit:
             return cls.load(explicit, metrics)
         for cand in candidates(codec, directory):
-            if cand.is_file():
+            if cand.exists():  # a FIFO or device there is refused by load, not passed over
                 return cls.load(cand, metrics)
         return cls(None, {}, metrics)
 

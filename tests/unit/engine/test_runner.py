@@ -228,3 +228,18 @@ def test_codec_declaring_a_non_finite_or_non_positive_rate_is_one_codec_error(tm
         s.runner.codec(spec)
     with pytest.raises(CodecError, match=rf"codec '{spec}' declares"):  # every entry point goes through it
         s.runner.bitrates(spec)
+
+
+def test_a_fifo_as_checkpoint_is_refused_before_hashing(tmp_path):
+    """Issue 29 item 6: --codec-checkpoint naming a FIFO is one error naming it; the old code
+    opened it to hash it for the cache key and blocked forever."""
+    import os
+
+    from codec_conformance.engine.runner import sha256_path
+    from codec_conformance.errors import ConformanceError
+    from tests.helpers import within
+    p = tmp_path / "w.pt"
+    os.mkfifo(p)
+    with within(10):
+        with pytest.raises(ConformanceError, match=rf"{p}: is a FIFO \(named pipe\).*checkpoint"):
+            sha256_path(p)

@@ -216,3 +216,23 @@ def test_huge_number_or_deep_nesting_is_a_threshold_error_naming_file_and_key(tm
     p = write(tmp_path, text)
     with pytest.raises(ThresholdError, match=rf"^{p}: .*{says}"):
         ThresholdSet.load(p, METRICS)
+
+
+# ------------------------------------------------------------------ issue 29 item 6: FIFO, /dev/zero
+@pytest.mark.parametrize("kind,says", [("fifo", r"is a FIFO \(named pipe\)"), ("zero", "is a character device")])
+def test_a_fifo_or_device_as_thresholds_file_is_refused_before_reading(tmp_path, kind, says):
+    """A FIFO (or a link to /dev/zero) given as a thresholds file: a ThresholdError naming it,
+    at once. The old code opened it: it blocked forever on the FIFO (no writer) and read /dev/zero
+    until memory ran out; a FIFO at thresholds/<codec>.toml was passed over for default.toml."""
+    import os
+
+    from tests.helpers import within
+    p = tmp_path / "t.toml"
+    os.mkfifo(p) if kind == "fifo" else p.symlink_to("/dev/zero")
+    with within(10):
+        with pytest.raises(ThresholdError, match=rf"^{p}: {says}, not a regular file.*give a thresholds"):
+            ThresholdSet.load(p, METRICS)
+        with pytest.raises(ThresholdError, match=rf"{tmp_path / 'opus.toml'}: {says}"):
+            (tmp_path / "opus.toml").unlink(missing_ok=True)
+            p.rename(tmp_path / "opus.toml")
+            ThresholdSet.for_codec("opus", tmp_path, metrics=METRICS)
