@@ -31,6 +31,7 @@ from .. import __version__
 from ..catalogue import suites
 from ..engine.preflight import check_inputs
 from ..engine import shards
+from ..engine.runner import exit_despite_hung_calls
 from ..engine.session import ConformanceSession
 from ..errors import CheckpointError, ConformanceError
 from ..fetch import configure_from, redact
@@ -79,6 +80,14 @@ class Role:
         if self._session is None:
             self._session = ConformanceSession(self.settings, self.progress)
         return self._session
+
+    @pytest.hookimpl(specname="pytest_sessionfinish", trylast=True)
+    def pytest_sessionfinish_end_despite_hung_calls(self, session: pytest.Session) -> None:
+        """A codec call abandoned past --codec-timeout that is still running must not keep the
+        process from exiting (issue 29): it ends, with the run's exit status, when pytest is done.
+        (pytest reads hooks from methods named pytest_*: hence the name, and specname.)"""
+        if self._session is not None:
+            exit_despite_hung_calls(self._session.runner.abandoned, lambda: session.exitstatus)
 
     # ------------------------------------------------------------ collection
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:

@@ -24,7 +24,7 @@ CODECS = textwrap.dedent('''
     from codec_conformance.codecs.base import BaseCodec
 
     class Flaky(BaseCodec):
-        """Behaviour from ./mode.txt: ok | slow | interrupt:N | die | hang16"""
+        """Behaviour from ./mode.txt: ok | slow | interrupt:N | die | hang16 | poolhang16"""
         sample_rate, bitrates_kbps = 16000, (8.0, 16.0)
         def __init__(self):
             self.name, self.calls = "flaky", 0
@@ -39,6 +39,9 @@ CODECS = textwrap.dedent('''
                 time.sleep(4.0)
             if mode == "hang16" and br == 16.0:
                 time.sleep(3600)
+            if mode == "poolhang16" and br == 16.0:  # waits on a worker thread of its own pool
+                from concurrent.futures import ThreadPoolExecutor
+                return ThreadPoolExecutor(1).submit(time.sleep, 3600).result()
             return (0.9 * x).astype(np.float32)
 
     def flaky(**kw): return Flaky()
@@ -68,10 +71,10 @@ def run(pytester, tmp_path):
     pytester.makepyfile(mycodecs=CODECS)
     pytester.makeini("[pytest]\n")
 
-    def _run(*args):
+    def _run(*args, timeout=None):
         return pytester.runpytest_subprocess("--pyargs", "codec_conformance.suites", "-p", "no:cacheprovider",
                                              "--codec=mycodecs:flaky", "--codec-no-cache",
-                                             "--codec-cache-dir", str(tmp_path / "cache"), *args)
+                                             "--codec-cache-dir", str(tmp_path / "cache"), *args, timeout=timeout)
     return _run
 
 
@@ -107,6 +110,24 @@ def test_hung_codec_errors_with_its_name_and_the_session_goes_on(run, pytester):
     doc = latest(pytester)
     assert doc["run"]["finished"] and {x["bitrate_kbps"] for x in doc["records"]} == {8.0}
     assert len(doc["run"]["errors"]) == n and wall_s < 120
+
+
+def test_a_codec_call_left_hanging_does_not_keep_pytest_from_exiting(run, pytester):
+    """Issue 29 item 6: a codec whose round trip waits on a thread of its own ThreadPoolExecutor
+    hangs past --codec-timeout; the tests error and the process exits with the run's status as
+    soon as pytest is done. The old code abandoned the call in a daemon thread, but at exit
+    Python joined the executor's worker (sleeping for an hour): the process never ended (killed
+    here after 120 s)."""
+    mode(pytester, "poolhang16")
+    t0 = time.time()
+    r = run("-k", "frequency and 0dBFS", "--codec-bitrate=all", "--codec-timeout=2", "-q", timeout=120)
+    wall_s = time.time() - t0
+    n = len(sweep_levels(having="0dBFS"))
+    r.assert_outcomes(passed=n, failed=n)
+    assert r.ret == pytest.ExitCode.TESTS_FAILED and wall_s < 90
+    assert "codec 'flaky' at 16 kbps did not return within 2 s (--codec-timeout)" in r.stdout.str()
+    assert "codec-conformance verdict: FAIL" in r.stdout.str()  # the terminal summary got out first
+    assert latest(pytester)["run"]["finished"]
 
 
 @pytest.mark.parametrize("which", ["die16", "die"])
