@@ -44,6 +44,7 @@ from ..report import load_errors, write_html
 from ..results.contract import load_results, now_iso, verdict
 from ..results.run_folder import RunRecorder, lock_run_dir, new_run_dir, recover_from_journal, safe_name
 from ..settings import Settings, build_settings
+from .checks import rejudge_resumed
 from .ids import PAYLOADS_ATTR, test_id
 
 ROLE = pytest.StashKey["Role"]()  # config.stash[ROLE]: this process's role
@@ -295,6 +296,8 @@ class Controller(Role):
                     "shard": {"id": s.shard_id, "count": s.num_shards}, "errors": []}
             try:  # a resume merges the old records before its first write: nothing is lost
                 self.recorder = RunRecorder(self.run_dir, info, old=old, lock_fd=lock)
+                if old is not None and rejudge_resumed(self.recorder.records):  # a stored pass is not trusted
+                    self.recorder.flush()
             except ConformanceError as exc:
                 raise pytest.UsageError(str(exc)) from None
         return self.recorder
