@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import __version__, fetch
 from .catalogue import metrics
+from .codecs.base import check_declared
 from .errors import ConformanceError
 from .gate.baseline import RULE, BaselineMismatch, compare, ordered_rows, p_text
 from .gate.calibration import calibrate
@@ -155,6 +156,7 @@ def _cmd_list_codecs(a) -> int:
         for name in names:
             try:
                 c = make_codec(name)
+                check_declared(name, c)
                 rows.append((name, f"{int(c.sample_rate)} Hz", ", ".join(rate_text(float(b)) for b in c.bitrates_kbps),
                              weights_status(c)))
             except Exception as exc:

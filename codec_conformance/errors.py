@@ -1,4 +1,6 @@
 """Exceptions with messages that name the input and the fix."""
+import os
+import stat
 
 
 class ConformanceError(Exception):
@@ -32,3 +34,20 @@ class ResultsFormatError(ConformanceError, ValueError):
 
 class RunInUseError(ConformanceError):
     """A run folder locked by another codec-conformance process."""
+
+
+def check_regular_file(path: "str | os.PathLike[str]", error: type[Exception], want: str = "a file") -> None:
+    """Raise ``error`` naming ``path`` when it exists and is not a regular file: reading a FIFO
+    blocks until something writes to it and a device such as ``/dev/zero`` never ends, so they are
+    refused before they are opened. A missing path is left to the caller (its own message)."""
+    try:
+        mode = os.stat(path).st_mode  # follows links: a link to /dev/zero is /dev/zero
+    except OSError:
+        return
+    if stat.S_ISREG(mode):
+        return
+    kind = ("a folder" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else
+            "a character device" if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode) else
+            "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+    raise error(f"{os.fspath(path)}: is {kind}, not a regular file (reading it could block or never end); "
+                f"give {want}")

@@ -143,6 +143,21 @@ USER_CODECS = textwrap.dedent('''
             self.calls += 1
             return x
     def plain(**kw): return Plain()
+
+    class Declared(BaseCodec):
+        """Declares whatever it is given (issue 29 item 6: NaN/Inf/non-positive facts)."""
+        def __init__(self, sr, rates):
+            self.name, self.sample_rate, self.bitrates_kbps = "declared", sr, rates
+        def roundtrip_one(self, x, br):
+            return x
+    def nan_bitrate(**kw): return Declared(16000, (6.0, float("nan")))
+    def inf_bitrate(**kw): return Declared(16000, (float("inf"),))
+    def zero_bitrate(**kw): return Declared(16000, (0.0, 6.0))
+    def nan_rate(**kw): return Declared(float("nan"), (6.0,))
+    def inf_rate(**kw): return Declared(float("inf"), (6.0,))
+    def negative_rate(**kw): return Declared(-16000, (6.0,))
+    def fractional_rate(**kw): return Declared(16000.5, (6.0,))
+    def text_rate(**kw): return Declared("16000", (6.0,))
 ''')
 
 
@@ -253,6 +268,9 @@ _FLAKY = textwrap.dedent('''
                 time.sleep(4.0)
             if mode == "hang16" and br == 16.0:
                 time.sleep(3600)
+            if mode == "poolhang16" and br == 16.0:  # waits on a worker thread of its own pool
+                from concurrent.futures import ThreadPoolExecutor
+                return ThreadPoolExecutor(1).submit(time.sleep, 3600).result()
             return (0.9 * x).astype(np.float32)
 
     def flaky(**kw): return Flaky()

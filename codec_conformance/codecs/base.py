@@ -7,6 +7,8 @@ loop fallback, input validation and output checks.
 """
 from __future__ import annotations
 
+import math
+from numbers import Real
 from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
@@ -89,7 +91,7 @@ def check_output(name: str, batch: np.ndarray, out: Any, bitrate_kbps: float | N
     """The codec's output as float32 numpy, or a CodecError naming the codec and what it returned.
 
     Only a real floating-point array (numpy or torch) of the input's shape, without NaN/Inf, is
-    accepted: integer PCM (whose scale fakes perfect scale-invariant scores), complex, boolean or
+    accepted (also after the cast to float32: 1e300 in float64 would become Inf): integer PCM (whose scale fakes perfect scale-invariant scores), complex, boolean or
     object output is refused, never converted. The output is at the codec's ``sample_rate`` (the
     protocol's only rate), so a different length is refused too."""
     at = "" if bitrate_kbps is None else f" at {bitrate_kbps:g} kbps"
@@ -114,7 +116,42 @@ def check_output(name: str, batch: np.ndarray, out: Any, bitrate_kbps: float | N
                          "(output is at the codec's sample_rate)")
     if not np.all(np.isfinite(arr)):
         raise CodecError(f"codec {name!r}{at} returned NaN/Inf samples")
-    return arr.astype(np.float32, copy=False)
+    with np.errstate(over="ignore"):
+        out32 = arr.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(out32)):  # finite float64 beyond float32's range (1e300) casts to Inf
+        peak = float(np.max(np.abs(arr)))
+        raise CodecError(f"codec {name!r}{at} returned {arr.dtype} samples up to {peak:.3g} in magnitude, beyond "
+                         f"float32's range (they become Inf); return float32 samples in [-1, 1]")
+    return out32
+
+
+def check_declared(spec: str, codec: Any) -> None:
+    """A CodecError naming the codec and the field unless its declared facts are usable: a name
+    (a non-empty string), ``sample_rate`` a positive whole number of Hz and ``bitrates_kbps`` a
+    non-empty list of finite positive numbers. Checked once, when the codec is built, so that a
+    NaN, Inf, zero or negative declaration is one clear error instead of a crash in whatever
+    first uses it (resampling, test ids, the results file)."""
+    def number(v: Any) -> bool:
+        return isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(float(v)) and float(v) > 0
+
+    name = getattr(codec, "name", None)
+    if not isinstance(name, str) or not name.strip():
+        raise CodecError(f"codec {spec!r} declares name {name!r}; declare a non-empty string")
+    sr: Any = getattr(codec, "sample_rate", None)
+    if not number(sr) or float(sr) != int(float(sr)):
+        raise CodecError(f"codec {spec!r} declares sample_rate {sr!r}; declare a positive whole number of Hz "
+                         "(e.g. 16000)")
+    try:
+        rates = list(codec.bitrates_kbps)
+    except TypeError:
+        raise CodecError(f"codec {spec!r} declares bitrates_kbps {codec.bitrates_kbps!r}; declare a list of "
+                         "finite positive kbps numbers (e.g. (6.0, 12.0))") from None
+    if not rates:
+        raise CodecError(f"codec {spec!r} declares no bitrates_kbps; declare at least one operating point")
+    for i, b in enumerate(rates):
+        if not number(b):
+            raise CodecError(f"codec {spec!r} declares bitrates_kbps[{i}] = {b!r}; every bitrate must be a finite "
+                             "positive number of kbps (e.g. (6.0, 12.0))")
 
 
 def codec_info(codec: Codec) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BadAudioError
+from ..errors import BadAudioError, check_regular_file
 
 EPS = 1e-12
 
@@ -68,6 +68,7 @@ def load_audio(path: str | Path, target_sr: int | None = None, notes: list[str] 
     import soundfile as sf
 
     p = Path(path)
+    check_regular_file(p, BadAudioError, "an audio file")  # a FIFO would block, /dev/zero never end
     if not p.is_file():
         raise BadAudioError(f"audio file not found: {p}")
     try:

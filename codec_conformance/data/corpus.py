@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import BadAudioError, ConformanceError
+from ..errors import BadAudioError, ConformanceError, check_regular_file
 from ..fetch import cache_root
 from .audio import active_rms, content_hash, db, load_audio, resample
 from .harvard import SENTENCES
@@ -186,6 +186,7 @@ def load_embedded(n_speakers: int = 4, n_per_speaker: int = 3, cache_dir: Path |
 def read_transcripts_tsv(path: Path) -> dict[str, str]:
     """A TSV with a header naming an id column (``utt_id`` or ``local_path``) and a text column
     (``text`` or ``transcript``); ``UNKNOWN`` or empty text is skipped."""
+    check_regular_file(path, ConformanceError, "a transcripts TSV file")
     lines = Path(path).read_text().splitlines()
     if not lines:
         return {}
@@ -207,6 +208,7 @@ def _read_transcripts(root: Path, extra: Sequence[Path] = ()) -> dict[str, str]:
     """Map utterance id -> text from LibriSpeech ``*.trans.txt`` and ``transcripts.tsv`` files."""
     out: dict[str, str] = {}
     for f in root.rglob("*.trans.txt"):
+        check_regular_file(f, ConformanceError, "a LibriSpeech *.trans.txt file")
         for line in f.read_text().splitlines():
             if " " in line:
                 k, v = line.split(" ", 1)

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..codecs.base import BaseCodec, check_output
+from ..codecs.base import BaseCodec, check_declared, check_output
 from ..codecs.cache import Cache
 from ..codecs.checkpoint import sha256_file
 from ..data.audio import content_hash, fit_length, resample
-from ..errors import CheckpointError, CodecError, ConformanceError
+from ..errors import CheckpointError, CodecError, ConformanceError, check_regular_file
 from ..metrics.threads import apply_torch_threads
 from ..progress import Stages
 from ..registry import make_codec
@@ -33,6 +33,7 @@ class CodecRunner:
         self._lists: dict[tuple, list] = {}
         self._memo: dict[str, np.ndarray] = {}
         self.load_failed: dict[str, Exception] = {}  # codec -> the error that stopped it loading
+        self.abandoned: list[threading.Thread] = []   # codec calls left running past --codec-timeout
 
     def _loading(self, name: str, fn):
         """``fn()``; a codec whose weights are missing or unusable (CheckpointError) is remembered,
@@ -72,6 +73,7 @@ class CodecRunner:
             first = (str(exc).strip().splitlines() or [""])[0][:300]
             raise CheckpointError(f"cannot build the codec from checkpoint {checkpoint}: "
                                   f"{type(exc).__name__}: {first}") from None
+        check_declared(name, codec)  # NaN/Inf/non-positive rates: one error naming the field
         apply_torch_threads()
         precision = s.precision
         if precision != "fp32":
@@ -164,7 +166,7 @@ class CodecRunner:
             inp = batch if isinstance(codec, BaseCodec) else _as_tensor(batch)  # a BaseCodec takes numpy as it is
             res = call_with_time_limit(partial(codec.roundtrip, inp, bitrate),  # --codec-timeout
                                        self.settings.timeout, str(getattr(codec, "name", name)),
-                                       bitrate)
+                                       bitrate, self.abandoned)
             res = check_output(name, batch, res, bitrate)  # real float of the input's shape, finite
             for (_, i, key), y, row in zip(chunk, ys, res):
                 z = fit_length(resample(row[: len(y)], codec.sample_rate, sr), len(signals[i])).astype(np.float32)
@@ -218,6 +220,8 @@ def sha256_path(path) -> str:
     p = Path(path)
     if not p.exists():
         raise ConformanceError(f"{p}: not found (checkpoint/config files are hashed for the cache key)")
+    if not p.is_dir():
+        check_regular_file(p, ConformanceError, "a checkpoint/config file or folder")
     files = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
     stamp = (str(p.resolve()), tuple((str(q), q.stat().st_size, q.stat().st_mtime_ns) for q in files))
     if stamp not in _SHA_MEMO:
@@ -231,10 +235,12 @@ def sha256_path(path) -> str:
     return _SHA_MEMO[stamp]
 
 
-def call_with_time_limit(fn, limit_s, codec_name: str, bitrate: float):
+def call_with_time_limit(fn, limit_s, codec_name: str, bitrate: float, abandoned: list | None = None):
     """``fn()`` (one codec round trip), or a CodecError naming the codec when it has not returned
     after ``limit_s`` seconds (--codec-timeout; 0 or None: no limit). The call runs in a daemon
-    thread; a call past its limit is abandoned there (Python cannot stop it) and the test errors."""
+    thread; a call past its limit is abandoned there (Python cannot stop it), added to
+    ``abandoned`` (the process must not wait for it at exit: :func:`exit_despite_hung_calls`) and
+    the test errors."""
     if not limit_s:
         return fn()
     box = {}
@@ -249,12 +255,46 @@ def call_with_time_limit(fn, limit_s, codec_name: str, bitrate: float):
     t.start()
     t.join(float(limit_s))
     if t.is_alive():
+        if abandoned is not None:
+            abandoned.append(t)
         raise CodecError(f"codec {codec_name!r} at {float(bitrate):g} kbps did not return within {float(limit_s):g} s "
                          "(--codec-timeout); the call was abandoned and this test errors. Raise --codec-timeout "
                          "for a slow codec, or fix the hang")
     if "error" in box:
         raise box["error"]
     return box["value"]
+
+
+def exit_despite_hung_calls(abandoned: list[threading.Thread], exit_status) -> bool:
+    """When codec calls abandoned past ``--codec-timeout`` are still running, make this process
+    end when its main thread does, with ``exit_status()``, instead of waiting for them: a daemon
+    thread alone does not hang the exit, but a thread the codec's call waits on does (a
+    ``ThreadPoolExecutor``'s workers are joined at exit; a non-daemon thread of the codec is
+    too). Registered with ``threading``'s exit hooks, which run before those joins; stdout and
+    stderr are flushed first. True when registered."""
+    if not any(t.is_alive() for t in abandoned):
+        return False
+    import os
+    import sys
+
+    def end() -> None:
+        if any(t.is_alive() for t in abandoned):
+            for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+                try:
+                    if stream is not None:
+                        stream.flush()
+                except Exception:  # noqa: BLE001  (a closed stream: nothing to flush)
+                    pass
+            os._exit(int(exit_status()))
+
+    register = getattr(threading, "_register_atexit", None)  # CPython: runs before joining threads
+    if register is None:
+        return False
+    try:
+        register(end)
+    except RuntimeError:  # the interpreter is already shutting down
+        return False
+    return True
 
 
 def _as_tensor(a: np.ndarray):

@@ -45,6 +45,7 @@ from __future__ import annotations
 from collections import Counter
 from enum import StrEnum
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..catalogue import info
 from ..data.audio import stable_seed
@@ -98,6 +99,55 @@ def min_meaningful_difference(metric: str, declared: dict | None = None) -> floa
     return 0.0 if mmd is None else mmd
 
 
+def trusted(record: dict, side: str = "") -> tuple[dict, list[str]]:
+    """``record`` without the supporting data that contradicts its own numbers, and why: a
+    ``per_item`` whose (weighted) mean is not the record's ``value`` (or whose oracle array's
+    mean is not its ``oracle``), a ``value_ci95`` that does not hold the value, a
+    ``median_ci95`` that does not hold the median. The verdict is judged from the values: a
+    crafted or damaged file cannot turn a changed value into "not significant" with copied
+    per-item arrays. (A record's ``passed`` is never read here.)"""
+    out, why = dict(record), []
+    tag = f"{side} " if side else ""
+    pi = record.get("per_item")
+    if pi:
+        total: Any
+        for field_, total in (("value", record.get("value")), ("oracle", record.get("oracle"))):
+            if field_ == "oracle" and pi.get("oracle") is None:
+                continue
+            mean = _weighted_mean(pi.get(field_) or [], pi.get("weights"))
+            if mean is None or not is_number(total) or abs(mean - float(total)) > _AGREE * max(1.0, abs(float(total))):
+                out.pop("per_item")
+                why.append(f"{tag}per_item: the mean of its {field_}s "
+                           f"({'none' if mean is None else f'{mean:.6g}'}) is not the record's {field_} "
+                           f"({total if not is_number(total) else f'{float(total):.6g}'})")
+                break
+    for ci, centre in (("value_ci95", "value"), ("median_ci95", "median")):
+        bounds, c = record.get(ci), _number(record.get(centre))
+        if bounds is not None and c is not None and not _holds(bounds, c):
+            out.pop(ci)
+            why.append(f"{tag}{ci} {list(bounds)} does not hold its {centre} {c:.6g}")
+    return out, why
+
+
+_AGREE = 1e-4  # per-item values carry 6 significant digits: their mean agrees with the value to ~1e-6
+
+
+def _weighted_mean(values: list, weights: list | None) -> float | None:
+    ws = weights if weights else [1.0] * len(values)
+    pairs = [(float(v), float(w or 0.0)) for v, w in zip(values, ws) if is_number(v)]
+    total = sum(w for _, w in pairs)
+    return sum(v * w for v, w in pairs) / total if pairs and total > 0 else None
+
+
+def _holds(bounds, x: float) -> bool:
+    try:
+        lo, hi = float(bounds[0]), float(bounds[1])
+    except (TypeError, ValueError, IndexError):
+        return False
+    slack = _AGREE * max(1.0, abs(x))
+    return lo - slack <= x <= hi + slack
+
+
 def testable(record: dict) -> bool:
     """A gated record with per-item values or an interval: one the statistical test can judge
     (one member of its codec-bitrate family)."""
@@ -107,7 +157,7 @@ def testable(record: dict) -> bool:
 
 def family_sizes(base_records: list[dict]) -> Counter:
     """(codec, bitrate_kbps) -> the number of the baseline's testable records there."""
-    return Counter(record_key(r)[:2] for r in base_records if testable(r))
+    return Counter(record_key(r)[:2] for r in base_records if testable(trusted(r)[0]))
 
 
 def statistical_test(base: dict, new: dict, direction: str, alpha: float) -> dict | None:
@@ -149,13 +199,23 @@ def judge(base: dict, new: dict | None, family_size: int = 1, declared: dict | N
     is tested at ``FAMILY_ALPHA / family_size``. ``declared``: a results file's ``metrics``
     block, for quantities the catalogue here does not know."""
     ref = new if new is not None else base
+    # direction and whether it is gated: the quantity's declaration (catalogue), else the
+    # baseline's record; never the new file's say-so (a crafted 'gated: false' or a flipped
+    # direction must not hide a regression)
+    q = info(ref["metric"])
     row = {"key": record_key(ref), "codec": ref["codec"], "bitrate_kbps": ref["bitrate_kbps"],
            "suite": ref["suite"], "condition": ref.get("condition") or {}, "metric": ref["metric"],
-           "direction": direction_of(ref), "base": _number(base.get("value")),
+           "direction": q.direction if q is not None else direction_of(base), "base": _number(base.get("value")),
            "new": None if new is None else _number(new.get("value")), "change": None,
            "min_meaningful_difference": min_meaningful_difference(ref["metric"], declared),
            "change_ci": None, "change_ci_confidence": None, "p_value": None, "alpha": None}
-    gated = base.get("gated", True) is not False and (new is None or new.get("gated", True) is not False)
+    gated = base.get("gated", True) is not False and (q is None or q.gated)
+    base, ignored = trusted(base, "base")
+    if new is not None:
+        new, more = trusted(new, "new")
+        ignored += more
+    if ignored:
+        row["ignored"] = ignored
     if not gated:
         row["status"] = Status.NOT_GATED
     elif row["base"] is None:
@@ -214,6 +274,8 @@ def judged_text(row: dict) -> str:
         parts.append(f"a worst case over random draws: their median changed {row['median_change']:+.3g}")
     if row.get("min_meaningful_difference") is not None and row["status"] not in (Status.NOT_GATED, Status.NO_BASE):
         parts.append(f"min. meaningful difference {row['min_meaningful_difference']:g}")
+    if row.get("ignored"):
+        parts.append("ignored, as it contradicts the values: " + "; ".join(row["ignored"]))
     return "; ".join(parts)
 
 

@@ -177,25 +177,30 @@ def render(codec: str, table: dict, runs: list[dict], margin: float, skipped: li
              *(["# Not written: a limit that could not fail (the measurement sits at the metric's bound):"]
                + [f"#   {w}" for w in skipped] if skipped else []),
              *([f"# Kept as they were (not measured by these runs): "
-                f"{', '.join(f'{h} {s}' for h, suites in kept.items() for s in sorted(suites))}"] if kept else []),
-             "", "[meta]",
-             'source = "' + f"calibrated: {len(runs)} run(s), profile {', '.join(profiles)}, seeds {seeds}, "
-             f"margin {margin:g}; first run {first.get('id')}".replace('"', "'").replace("\\", "/") + '"', ""]
+                f"{', '.join(f'{_head_text(h)} {s}' for h, suites in kept.items() for s in sorted(suites))}"]
+               if kept else []),
+             ]
+    lines = [toml_comment(line) for line in lines]  # a newline in a run id or argv must not end a comment
+    lines += ["", "[meta]",
+              "source = " + toml_string(f"calibrated: {len(runs)} run(s), profile {', '.join(profiles)}, seeds {seeds}, "
+                                        f"margin {margin:g}; first run {first.get('id')}"), ""]
     for br in sorted(table, key=lambda b: -1.0 if b is None else b):
         head = "default" if br is None else f'bitrate."{br:g}"'
         for suite in sorted(table[br]):
             for cond in sorted(table[br][suite]):
-                lines.append(f"[{head}.{suite}.{cond}]")
+                lines.append(f"[{head}.{toml_key(suite)}.{toml_key(cond)}]")
                 for metric, (kind, limit) in sorted(table[br][suite][cond].items()):
-                    lines.append(f"{metric} = {_entry(kind, limit)}")
+                    lines.append(f"{toml_key(metric)} = {_entry(kind, limit)}")
                 lines.append("")
-    for head, suites in (kept or {}).items():
+    for (top, br), suites in (kept or {}).items():
+        head = top if br is None else f"{top}.{toml_key(br)}"
         for suite in sorted(suites):
             for cond in sorted(suites[suite]):
-                lines.append(f"[{head}.{suite}.{cond}]")
+                lines.append(f"[{head}.{toml_key(suite)}.{toml_key(cond)}]")
                 for metric, spec in sorted(suites[suite][cond].items()):
                     th = as_threshold(spec, "")
-                    lines.append(f"{metric} = {_entry(th.kind, (th.limit, th.upper) if th.kind == 'range' else th.limit)}")
+                    lines.append(f"{toml_key(metric)} = "
+                                 f"{_entry(th.kind, (th.limit, th.upper) if th.kind == 'range' else th.limit)}")
                 lines.append("")
     return "\n".join(lines)
 
@@ -225,7 +230,7 @@ def calibrate(docs: list[dict], out_dir: Path, margin: float, name: str | None =
         table = derive([dict(r, bitrate_kbps=None) for r in records], margin, skipped)
         p = out_dir / f"{file_stem(name)}.toml"
         p.write_text(render(" + ".join(sorted({r["codec"] for r in records})) + f" (as {name})", table, runs, margin,
-                            skipped, bitrate))
+                            skipped, bitrate), encoding="utf-8")
         return [p]
     out = []
     for codec in sorted({r["codec"] for r in records}):
@@ -234,7 +239,7 @@ def calibrate(docs: list[dict], out_dir: Path, margin: float, name: str | None =
         p = out_dir / f"{file_stem(codec)}.toml"  # the name the lookup tries first
         kept = _unmeasured(p, table) if p.is_file() else {}
         own = [d["run"] for d in docs if any(r["codec"] == codec for r in d["records"])]
-        p.write_text(render(codec, table, own, margin, skipped, bitrate, kept))
+        p.write_text(render(codec, table, own, margin, skipped, bitrate, kept), encoding="utf-8")
         out.append(p)
     return out
 
@@ -243,16 +248,55 @@ def _unmeasured(path: Path, table: dict) -> dict:
     """The tables of an existing thresholds file that ``table`` (the runs' limits) does not
     measure: a bitrate's suite the runs did not run, by table header (``bitrate."6"``)."""
     import tomllib
-    old = tomllib.loads(path.read_text())
+    old = tomllib.loads(path.read_text(encoding="utf-8"))
     kept: dict = {}
     for br, block in (old.get("bitrate") or {}).items():
         ran: dict = next((table[b] for b in table if b is not None and abs(float(br) - b) < 1e-6), {})
         rest = {suite: conds for suite, conds in block.items() if suite not in ran}
         if rest:
-            kept[f'bitrate."{br}"'] = rest
+            kept[("bitrate", br)] = rest
     if old.get("default") and None not in table:
-        kept["default"] = old["default"]
+        kept[("default", None)] = old["default"]
     return kept
+
+
+def _head_text(head: tuple) -> str:
+    top, br = head
+    return top if br is None else f'{top}."{br}"'
+
+
+# TOML text (https://toml.io/en/v1.0.0): what a results file holds (run ids, profiles, argv, keys
+# of an older file) may hold quotes, backslashes, newlines and control characters
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+
+
+def toml_string(text: str) -> str:
+    """``text`` as a TOML basic string that reads back as ``text`` (control characters as
+    ``\\uXXXX``; a lone surrogate, which no file can hold, as U+FFFD)."""
+    out = []
+    for ch in str(text):
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        elif 0xD800 <= ord(ch) <= 0xDFFF:
+            out.append("\ufffd")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def toml_key(key: str) -> str:
+    """A bare key when ``key`` is one (letters, digits, ``_``, ``-``), else a quoted one."""
+    key = str(key)
+    return key if key and all(c.isascii() and (c.isalnum() or c in "_-") for c in key) else toml_string(key)
+
+
+def toml_comment(line: str) -> str:
+    """One comment line as it is, but for the characters a TOML comment cannot hold (control
+    characters but tab: a newline would end the comment), written as escapes."""
+    return "".join(ch if ch == "\t" or (ord(ch) >= 0x20 and ord(ch) != 0x7F and not 0xD800 <= ord(ch) <= 0xDFFF)
+                   else f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else "\ufffd" for ch in line)
 
 
 def write_thresholds(results: dict, settings: Settings) -> list[Path]:

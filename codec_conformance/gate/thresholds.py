@@ -37,7 +37,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from ..catalogue import gated_names, info, suites
-from ..errors import ThresholdError
+from ..errors import ThresholdError, check_regular_file
 
 KINDS = {"max_delta", "min_value", "max_value"}
 RANGE = frozenset({"min_value", "max_value"})
@@ -143,8 +143,9 @@ class ThresholdSet:
         if p.is_dir():
             raise ThresholdError(f"thresholds file {p} is a directory; give a .toml file "
                                  "(a folder of per-codec files is --codec-thresholds-dir)")
+        check_regular_file(p, ThresholdError, "a thresholds .toml file")
         try:
-            table = tomllib.loads(p.read_text())
+            table = tomllib.loads(p.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ThresholdError(f"thresholds file not found: {p}") from None
         except UnicodeDecodeError:
@@ -153,6 +154,11 @@ class ThresholdSet:
             raise ThresholdError(f"cannot read thresholds file {p}: {exc.strerror or exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ThresholdError(f"{p}: not valid TOML: {exc}") from None
+        except RecursionError:  # [[[[...]]]] or {a={a=...}} thousands deep
+            raise ThresholdError(f"{p}: {_nested_key(p)}arrays or inline tables nested too deeply to read; "
+                                 "a thresholds file is tables of { max_delta = -0.5 }-style limits") from None
+        except ValueError as exc:  # an integer of more digits than Python converts (4300)
+            raise ThresholdError(f"{p}: {_huge_key(p)}{exc}; a limit is a number like -0.5") from None
         return cls(p, table, metrics)
 
     @classmethod
@@ -163,7 +169,7 @@ class ThresholdSet:
         if explicit:
             return cls.load(explicit, metrics)
         for cand in candidates(codec, directory):
-            if cand.is_file():
+            if cand.exists():  # a FIFO or device there is refused by load, not passed over
                 return cls.load(cand, metrics)
         return cls(None, {}, metrics)
 
@@ -218,8 +224,8 @@ class ThresholdSet:
                             self._err(key, f"unknown limit kind {kind!r}; expected one of {sorted(KINDS)}")
                         if isinstance(limit, bool) or not isinstance(limit, (int, float)):
                             self._err(key, f"limit must be a number, got {limit!r}")
-                        if not math.isfinite(limit):
-                            self._err(key, f"limit must be a finite number, got {limit!r}")
+                        if not _finite(limit):
+                            self._err(key, f"limit must be a finite number, got {_number_text(limit)}")
                     if set(lim) == RANGE and lim["min_value"] > lim["max_value"]:
                         self._err(key, f"range is empty: min_value {lim['min_value']} > max_value {lim['max_value']}")
                     self._check_reachable(key, met, lim)
@@ -246,6 +252,47 @@ class ThresholdSet:
             if lim:
                 return as_threshold(lim, f"{self.source} [{name}.{suite}.{condition}.{metric}]")
         return None
+
+
+def _finite(x: int | float) -> bool:
+    """Finite as a float: an integer of 400 digits is not (float() would overflow)."""
+    try:
+        return math.isfinite(float(x))
+    except OverflowError:
+        return False
+
+
+def _number_text(x: int | float) -> str:
+    if isinstance(x, int) and not _finite(x):
+        return f"an integer of {len(str(abs(x)))} digits"
+    return repr(x)
+
+
+def _line_key(path: Path, hit) -> str:
+    """'key K (line N): ' for the first line of ``path`` where ``hit(line)``, else ''."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return ""
+    table = ""
+    for n, line in enumerate(lines, 1):
+        head = line.strip()
+        if hit(line):
+            key = head.split("=", 1)[0].strip() if "=" in head else head
+            key = f"{table}.{key}" if table and "=" in head else key
+            return f"key {key[:80]!r} (line {n}): "
+        if head.startswith("[") and head.endswith("]") and len(head) < 200:
+            table = head.strip("[]").strip()
+    return ""
+
+
+def _huge_key(path: Path) -> str:
+    import re
+    return _line_key(path, lambda line: re.search(r"\d{4000}", line.replace("_", "")) is not None)
+
+
+def _nested_key(path: Path) -> str:
+    return _line_key(path, lambda line: line.count("[") + line.count("{") > 500)
 
 
 def as_threshold(lim: dict, where: str) -> Threshold:

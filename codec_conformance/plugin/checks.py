@@ -15,7 +15,7 @@ from ..codecs.checkpoint import provenance
 from ..engine.session import ConformanceSession
 from ..gate.baseline import BAD, Status, family_sizes, judge, judged_text
 from ..gate.thresholds import Threshold, limit_text
-from ..results.contract import NON_FINITE_WHY, finite_json, load_results, make_record, record_key
+from ..results.contract import NON_FINITE_WHY, direction_of, finite_json, is_number, load_results, make_record, record_key
 from ..results.run_folder import safe_name
 from .ids import hand_over, test_id
 
@@ -87,6 +87,42 @@ def build_record(sess: ConformanceSession, request: pytest.FixtureRequest, *, co
                     rec["baseline"]["test"] = row["test"]
                 rec["passed"] = ok if rec["passed"] is None else (rec["passed"] and ok)
     return rec
+
+
+def rejudge_resumed(records: Iterable[dict]) -> int:
+    """A resumed run's old records judged again from their values (issue 29): a stored ``passed:
+    true`` that its value, oracle and threshold (or its baseline verdict) contradict becomes a
+    failure saying so. Only a pass is checked (a stored failure stays one: a test may fail for
+    reasons beyond its numbers). Direction from the catalogue, else the record. Returns how many
+    records were changed."""
+    changed = 0
+    for r in records:
+        if r.get("passed") is not True:
+            continue
+        why = None
+        base = r.get("baseline")
+        if isinstance(base, dict) and base.get("passed") is False:
+            why = "its baseline verdict failed"
+        th = r.get("threshold")
+        if why is None and isinstance(th, dict) and "cannot_fail" not in th:
+            q = info(str(r.get("metric")))
+            direction = q.direction if q is not None else direction_of(r)
+            value: Any = r.get("value") if is_number(r.get("value")) else None
+            oracle: Any = r.get("oracle") if is_number(r.get("oracle")) else None
+            delta = None if value is None or oracle is None else float(value) - float(oracle)
+            try:
+                t = Threshold("range" if th.get("kind") == "range" else str(th.get("kind")), float(th["limit"]),
+                              str(th.get("source", "")), None if th.get("upper") is None else float(th["upper"]))
+                ok = t.check(None if value is None else float(value), delta, direction == "higher")
+            except (KeyError, TypeError, ValueError):
+                ok = None
+            if ok is not True:
+                why = f"value {value} (oracle {oracle}) against {limit_text(th)}"
+        if why is not None:
+            r["passed"] = False
+            r["failure"] = f"resumed record stored as passed, but {why}: judged from its values, it fails"
+            changed += 1
+    return changed
 
 
 def emit(sess: ConformanceSession, request: pytest.FixtureRequest, codec: str, records: list[dict],

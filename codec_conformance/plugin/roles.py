@@ -31,6 +31,7 @@ from .. import __version__
 from ..catalogue import suites
 from ..engine.preflight import check_inputs
 from ..engine import shards
+from ..engine.runner import exit_despite_hung_calls
 from ..engine.session import ConformanceSession
 from ..errors import CheckpointError, ConformanceError
 from ..fetch import configure_from, redact
@@ -43,6 +44,7 @@ from ..report import load_errors, write_html
 from ..results.contract import load_results, now_iso, verdict
 from ..results.run_folder import RunRecorder, lock_run_dir, new_run_dir, recover_from_journal, safe_name
 from ..settings import Settings, build_settings
+from .checks import rejudge_resumed
 from .ids import PAYLOADS_ATTR, test_id
 
 ROLE = pytest.StashKey["Role"]()  # config.stash[ROLE]: this process's role
@@ -79,6 +81,14 @@ class Role:
         if self._session is None:
             self._session = ConformanceSession(self.settings, self.progress)
         return self._session
+
+    @pytest.hookimpl(specname="pytest_sessionfinish", trylast=True)
+    def pytest_sessionfinish_end_despite_hung_calls(self, session: pytest.Session) -> None:
+        """A codec call abandoned past --codec-timeout that is still running must not keep the
+        process from exiting (issue 29): it ends, with the run's exit status, when pytest is done.
+        (pytest reads hooks from methods named pytest_*: hence the name, and specname.)"""
+        if self._session is not None:
+            exit_despite_hung_calls(self._session.runner.abandoned, lambda: session.exitstatus)
 
     # ------------------------------------------------------------ collection
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
@@ -310,6 +320,8 @@ class Controller(Role):
                     "shard": {"id": s.shard_id, "count": s.num_shards}, "errors": []}
             try:  # a resume merges the old records before its first write: nothing is lost
                 self.recorder = RunRecorder(self.run_dir, info, old=old, lock_fd=lock)
+                if old is not None and rejudge_resumed(self.recorder.records):  # a stored pass is not trusted
+                    self.recorder.flush()
             except ConformanceError as exc:
                 raise pytest.UsageError(str(exc)) from None
         return self.recorder

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NoReturn, overload
 
-from ..errors import ResultsFormatError
+from ..errors import ResultsFormatError, check_regular_file
 
 SCHEMA = "codec-conformance/results/1"
 # a quantity's direction: which way is better (two-sided: the ideal is 0, |value| lower is better)
@@ -200,6 +200,7 @@ def load_results(path: str | Path) -> dict:
     p = Path(path)
     if p.is_dir():
         p = p / "results.json"
+    check_regular_file(p, ResultsFormatError, "a results.json file or its run folder")
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:

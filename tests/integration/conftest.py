@@ -43,9 +43,10 @@ def flaky_suites(pytester, tmp_path):
         pytester.makepyfile(mycodecs=flaky_codecs(die16))
         pytester.makeini("[pytest]\n")
 
-        def _run(*args):
+        def _run(*args, timeout=None):
             return pytester.runpytest_subprocess("--pyargs", "codec_conformance.suites", "-p", "no:cacheprovider",
                                                  "--codec=mycodecs:flaky", "--codec-no-cache",
-                                                 "--codec-cache-dir", str(tmp_path / "cache"), *args)
+                                                 "--codec-cache-dir", str(tmp_path / "cache"), *args,
+                                                 timeout=timeout)
         return _run
     return _start

@@ -1,6 +1,7 @@
 """Faults and bad input: malformed results files, two processes on one run folder, resume, write
 errors, hung codecs, file permissions (the battery of docs/reliability.md; the report's escaping
 is in tests/unit/report/test_html.py)."""
+import json
 import subprocess
 import sys
 import time
@@ -9,9 +10,10 @@ import pytest
 
 from codec_conformance.cli import main
 from codec_conformance.results.contract import load_results
-from tests.helpers import GAIN_CODECS as CODECS_plugin, child_env as _child_env, mode
-from tests.helpers import latest_results, latest_results as latest
-
+from tests.helpers import GAIN_CODECS as CODECS_plugin
+from tests.helpers import child_env as _child_env
+from tests.helpers import latest_results, mode
+from tests.helpers import latest_results as latest
 
 # ---------------------------------------------------------------- plugin end to end (5, 6, 7, 8)
 K = ("-k", "frequency", "--codec-bitrate=all")  # 6 tests, one codec call each
@@ -115,3 +117,28 @@ def test_killed_worker_loses_no_finished_results(run_plugin, pytester):
     done = {x["test_id"] for x in doc["records"]}
     assert len(done) == 3 and all("8kbps" in t for t in done)  # every 8 kbps test kept
     assert doc["run"]["finished"] is not None
+
+
+def test_resume_judges_old_records_from_their_values_not_their_stored_passed(run_plugin, pytester):
+    """Issue 29 item 6: a resumed run's results.json whose record says ``passed: true`` beside a
+    value that fails its own threshold is judged from the value: that record fails, and so does
+    the verdict. The old code carried the stored pass over and printed PASS."""
+    r = run_plugin("--codec=mycodecs:gain", "-k", "frequency", "-q")
+    assert r.ret == pytest.ExitCode.OK
+    path = pytester.path / "reports" / "latest" / "results.json"
+    doc = json.loads(path.read_text())
+    rec = next(x for x in doc["records"] if x.get("passed") is True and (x.get("threshold") or {}).get("kind")
+               in ("range", "min_value", "max_value"))
+    th = rec["threshold"]
+    rec["value"] = th["upper"] + 10.0 if th["kind"] == "range" else (
+        th["limit"] - 10.0 if th["kind"] == "min_value" else th["limit"] + 10.0)
+    if rec.get("oracle") is not None:
+        rec["delta"] = rec["value"] - rec["oracle"]
+    path.write_text(json.dumps(doc))
+    (path.parent / "journal.jsonl").unlink()  # (its copy of the record would replace the crafted one)
+    r2 = run_plugin("--codec=mycodecs:gain", "-k", "frequency or homogeneity", "-q", "--codec-resume", "latest")
+    assert "codec-conformance verdict: FAIL" in r2.stdout.str(), r2.stdout.str()[-2000:]
+    again = next(x for x in latest_results(pytester)["records"]
+                 if x["test_id"] == rec["test_id"] and x["metric"] == rec["metric"]
+                 and x["condition"] == rec["condition"])
+    assert again["passed"] is False and "judged from its values" in again["failure"]

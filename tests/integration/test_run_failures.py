@@ -65,6 +65,24 @@ def test_hung_codec_errors_with_its_name_and_the_session_goes_on(run, pytester):
     assert len(doc["run"]["errors"]) == n and wall_s < 120
 
 
+def test_a_codec_call_left_hanging_does_not_keep_pytest_from_exiting(run, pytester):
+    """Issue 29 item 6: a codec whose round trip waits on a thread of its own ThreadPoolExecutor
+    hangs past --codec-timeout; the tests error and the process exits with the run's status as
+    soon as pytest is done. The old code abandoned the call in a daemon thread, but at exit
+    Python joined the executor's worker (sleeping for an hour): the process never ended (killed
+    here after 120 s)."""
+    mode(pytester, "poolhang16")
+    t0 = time.time()
+    r = run("-k", "frequency and 0dBFS", "--codec-bitrate=all", "--codec-timeout=2", "-q", timeout=120)
+    wall_s = time.time() - t0
+    n = len(sweep_levels(having="0dBFS"))
+    r.assert_outcomes(passed=n, failed=n)
+    assert r.ret == pytest.ExitCode.TESTS_FAILED and wall_s < 90
+    assert "codec 'flaky' at 16 kbps did not return within 2 s (--codec-timeout)" in r.stdout.str()
+    assert "codec-conformance verdict: FAIL" in r.stdout.str()  # the terminal summary got out first
+    assert latest(pytester)["run"]["finished"]
+
+
 @pytest.mark.parametrize("which", ["die16", "die"])
 def test_a_crashed_worker_is_a_run_error_not_a_silent_pass(run, pytester, which):
     """A codec that kills its xdist worker (os._exit) under -n 2: the tests it was running are run

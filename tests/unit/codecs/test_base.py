@@ -45,3 +45,20 @@ def test_check_output_refuses_wrong_types_and_shapes():
     with pytest.raises(CodecError, match="shape"):
         check_output("c", batch, np.zeros((1, 7), np.float32))
     assert check_output("c", batch, np.ones((1, 8), np.float16)).dtype == np.float32
+
+
+def test_float64_output_beyond_float32_range_is_a_codec_error_not_a_measurement():
+    """Issue 29 item 6: float64 output holding 1e300 is finite, so the old code's NaN/Inf check
+    let it through; the cast to float32 made it Inf and STOI passed at 1.000. Now the output is
+    checked after the cast: a CodecError naming the codec."""
+    from codec_conformance.codecs.base import check_output
+    batch = np.zeros((1, 8), np.float32)
+    out = np.zeros((1, 8), np.float64)
+    out[0, 3] = 1e300
+    with pytest.raises(CodecError, match=r"codec 'big' at 8 kbps returned float64 samples up to 1e\+300.*float32"):
+        check_output("big", batch, out, 8.0)
+    out[0, 3] = -1e300
+    with pytest.raises(CodecError, match="codec 'big'.*Inf"):
+        check_output("big", batch, out)
+    out[0, 3] = 0.5  # in range: still accepted and cast
+    assert check_output("big", batch, out).dtype == np.float32

@@ -104,3 +104,31 @@ def test_silence_is_detected_and_speech_is_not(embedded):
     assert "only 20 ms" in silence_reason(click, SR)[1]
     assert silence_reason(speechlike(150.0), SR)[1] is None
     assert all(u.silent is None for u in embedded.items)
+
+
+def test_a_fifo_in_a_corpus_is_refused_before_reading(tmp_path):
+    """Issue 29 item 6: a FIFO among a corpus folder's audio files is skipped and named as a FIFO
+    (the old code called it 'audio file not found'); a FIFO as a transcripts file (a
+    *.trans.txt in the folder, or --codec-transcripts) is one ConformanceError naming it, where
+    the old code blocked forever reading it."""
+    import os
+
+    import soundfile as sf
+
+    from tests.helpers import within
+    root = tmp_path / "corpus"
+    (root / "spk").mkdir(parents=True)
+    sf.write(root / "spk" / "spk-1.wav", 0.3 * np.sin(np.arange(16000) * 0.05), 16000)
+    os.mkfifo(root / "spk" / "spk-2.wav")
+    with within(10):
+        c = load_folder(root)
+    assert [u.id for u in c.items] == ["spk-1"]
+    assert "is a FIFO (named pipe), not a regular file" in c.skipped[str(root / "spk" / "spk-2.wav")]
+    tsv = tmp_path / "transcripts.tsv"
+    os.mkfifo(tsv)
+    with within(10):
+        with pytest.raises(ConformanceError, match=rf"{tsv}: is a FIFO.*give a transcripts TSV file"):
+            load_folder(root, transcripts=tsv)
+        os.mkfifo(root / "spk" / "spk.trans.txt")
+        with pytest.raises(ConformanceError, match=r"spk\.trans\.txt: is a FIFO"):
+            load_folder(root)

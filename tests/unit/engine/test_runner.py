@@ -94,3 +94,37 @@ def test_framework_identity_names_the_gpu_model(tmp_path, usercodecs, monkeypatc
     cpu = s.runner.framework_identity("usercodecs:ckgain")
     s.runner.device = "cuda:1"
     assert s.runner.framework_identity("usercodecs:ckgain")["device"] == "cuda/FakeGPU(cuda:1)" != cpu["device"]
+
+
+# ------------------------------------------------------------------ issue 29 item 6: declared facts
+@pytest.mark.parametrize("factory,field", [
+    ("nan_bitrate", r"bitrates_kbps\[1\] = nan"), ("inf_bitrate", r"bitrates_kbps\[0\] = inf"),
+    ("zero_bitrate", r"bitrates_kbps\[0\] = 0\.0"), ("nan_rate", "sample_rate nan"),
+    ("inf_rate", "sample_rate inf"), ("negative_rate", "sample_rate -16000"),
+    ("fractional_rate", "sample_rate 16000.5"), ("text_rate", "sample_rate '16000'")])
+def test_codec_declaring_a_non_finite_or_non_positive_rate_is_one_codec_error(tmp_path, usercodecs, factory, field):
+    """A codec declaring a NaN/Inf/zero bitrate or a NaN/Inf/negative sample rate is refused when it
+    is built, with one CodecError naming the codec and the field. The old code built it without a
+    word and the session crashed later (int(nan) in resampling, a 'nan kbps' operating point that
+    no bitrate matches)."""
+    spec = f"usercodecs:{factory}"
+    s = make_session(tmp_path, spec, no_cache=True)
+    with pytest.raises(CodecError, match=rf"codec '{spec}' declares {field}"):
+        s.runner.codec(spec)
+    with pytest.raises(CodecError, match=rf"codec '{spec}' declares"):  # every entry point goes through it
+        s.runner.bitrates(spec)
+
+
+def test_a_fifo_as_checkpoint_is_refused_before_hashing(tmp_path):
+    """Issue 29 item 6: --codec-checkpoint naming a FIFO is one error naming it; the old code
+    opened it to hash it for the cache key and blocked forever."""
+    import os
+
+    from codec_conformance.engine.runner import sha256_path
+    from codec_conformance.errors import ConformanceError
+    from tests.helpers import within
+    p = tmp_path / "w.pt"
+    os.mkfifo(p)
+    with within(10):
+        with pytest.raises(ConformanceError, match=rf"{p}: is a FIFO \(named pipe\).*checkpoint"):
+            sha256_path(p)

@@ -285,3 +285,54 @@ def test_two_sided_quantities_regress_both_ways(metric, base, new):
                                direction="two-sided", value=v)
     assert judge(mk(base), mk(new))["status"] == "REGRESSED"
     assert judge(mk(new), mk(base))["status"] == "improved"
+
+
+# --------------------------------------------------------------- issue 29 item 6: crafted files
+def _pesq(value, per, **extra):
+    ids = [f"u{i}" for i in range(len(per))]
+    return make_record(codec="c", bitrate_kbps=6.0, suite="noise", condition={"kind": "white", "snr_db": 10},
+                       metric="pesq", direction="higher", value=value, oracle=3.5, n_items=len(per), test_id="t",
+                       per_item={"ids": ids, "value": per, "oracle": [3.5] * len(per)}, **extra)
+
+
+BASE_PER = [2.9, 3.1, 3.0, 2.95, 3.05, 3.0, 2.9, 3.1]  # mean 3.0
+
+
+@pytest.mark.parametrize("craft", ["per_item_copied", "gated_false", "direction_flipped", "interval_elsewhere",
+                                   "passed_true"])
+def test_compare_judges_from_the_values_not_what_a_crafted_file_says_of_them(tmp_path, capsys, craft):
+    """A new file whose PESQ fell from 3.0 to 2.0 is a regression, whatever else the file says.
+    The old code trusted the file over its values: per-item arrays copied from the baseline (mean
+    3.0 beside a value of 2.0) made the paired test call it not significant, 'gated: false' on the
+    new record made it 'not gated', a new record claiming direction 'lower' made it 'improved', and
+    a value_ci95 of [50, 250] that does not hold the value 2.0 made it not significant. A stored
+    ``passed: true`` beside a failing threshold never entered compare's verdict (kept so here)."""
+    base = _pesq(3.0, BASE_PER)
+    new = _pesq(2.0, [v - 1.0 for v in BASE_PER])
+    if craft == "per_item_copied":
+        new["per_item"] = base["per_item"]
+    elif craft == "gated_false":
+        new["gated"] = False
+    elif craft == "direction_flipped":
+        new["direction"], new["higher_is_better"] = "lower", False
+    elif craft == "interval_elsewhere":
+        base.pop("per_item"), new.pop("per_item")
+        base["value_ci95"], new["value_ci95"] = [2.95, 3.05], [50.0, 250.0]
+    else:
+        new["threshold"] = {"kind": "min_value", "limit": 4.0, "source": "x"}
+        new["passed"] = True
+    rc, row = _status(tmp_path, capsys, base, new)
+    assert row["status"] == "REGRESSED" and row["direction"] == "higher", row
+    assert rc != 0
+    if craft in ("per_item_copied", "interval_elsewhere"):
+        assert any(w.startswith("new ") for w in row["ignored"]), row
+        assert "ignored, as it contradicts the values" in baseline.judged_text(row)
+    else:
+        assert "ignored" not in row
+
+
+def test_consistent_per_item_values_are_still_used_for_the_paired_test():
+    base = _pesq(3.0, BASE_PER)
+    new = _pesq(2.95, [v - 0.05 for v in BASE_PER])
+    row = judge(base, new)
+    assert "ignored" not in row and "paired" in row["test"]["method"]

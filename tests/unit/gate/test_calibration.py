@@ -141,3 +141,31 @@ def test_threshold_lookup_and_update_use_the_records_own_key():
     r = make_record(codec="c", bitrate_kbps=6, suite="additivity", condition=mixture, metric="ser_db",
                     direction="higher", value=10.0)
     assert derive([r], 0.2)[6.0]["additivity"]["speech_noise"]["ser_db"] == ("min_value", 7.0)
+
+
+def test_written_thresholds_file_reads_back_whatever_the_runs_notes_hold(tmp_path):
+    """Issue 29 item 6: a run id, profile or command line holding a backslash, a quote, a newline
+    or a control character is written as TOML that reads back as it was. The old code wrote the
+    note with quotes turned into ' and backslashes into / (altered), and a newline in the run id
+    or argv ended the comment and the string: tomllib could not load the file it wrote."""
+    import tomllib
+    from types import SimpleNamespace
+
+    from codec_conformance.gate.calibration import write_thresholds
+
+    settings = SimpleNamespace(path=lambda v: tmp_path / v, thresholds_dir="th", threshold_margin=0.2, bitrate="all")
+    note = 'C:\\runs\\"quoted"\nnext line\x01 \u00e9'
+    doc = {"run": {"id": note, "profile": 'smo\\ke "x"', "seed": 0,
+                   "argv": ["suites", "--codec=a\\b", "-k", 'x"\ny', "-m", "\\"]}, "records": [
+        _rec(64.0, "noise", {"kind": "white", "snr_db": 0.0}, "pesq", 3.0, -0.5)]}
+    (path,) = write_thresholds(doc, settings)
+    table = tomllib.loads(path.read_text(encoding="utf-8"))
+    assert table["meta"]["source"].endswith(f"first run {note}")
+    assert 'profile smo\\ke "x"' in table["meta"]["source"]
+    assert ThresholdSet.load(path).lookup(64, "noise", "white", "pesq").limit == pytest.approx(-0.65)
+    # a table kept from an older file under a key that needs quoting is written back quoted
+    path.write_text(path.read_text(encoding="utf-8") + '\n[bitrate."8\\t".homogeneity.gain]\nser_db = { min_value = 5.0 }\n',
+                    encoding="utf-8")
+    (path,) = write_thresholds(doc, settings)
+    assert tomllib.loads(path.read_text(encoding="utf-8"))["bitrate"]["8\t"]["homogeneity"]["gain"]["ser_db"] == {
+        "min_value": 5.0}

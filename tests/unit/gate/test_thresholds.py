@@ -195,3 +195,44 @@ def test_shipped_frequency_limits_are_two_sided():
             for metric, lim in b.get("frequency_response", {}).get("sweep", {}).items():
                 if metric in ("low_band_boost_db", "high_band_rolloff_db", "passband_gain_db"):
                     assert set(lim) == {"min_value", "max_value"}, (f.name, metric, lim)
+
+
+# ------------------------------------------------------------------ issue 29 item 6: huge and deep
+@pytest.mark.parametrize("text,says", [
+    ("[default.noise.white]\npesq = { max_delta = -" + "9" * 400 + " }\n",
+     r"key 'default.noise.white.pesq': limit must be a finite number, got an integer of 400 digits"),
+    ("[default.noise.white]\npesq = { max_delta = -" + "9" * 5000 + " }\n",
+     r"key 'default.noise.white.pesq' \(line 2\): Exceeds the limit \(4300 digits\)"),
+    ("[default.noise.white]\npesq = " + "[" * 5000 + "]" * 5000 + "\n",
+     r"key 'default.noise.white.pesq' \(line 2\): arrays or inline tables nested too deeply"),
+    ("[default.noise.white]\npesq = " + "{a=" * 5000 + "1" + "}" * 5000 + "\n",
+     r"key 'default.noise.white.pesq' \(line 2\): arrays or inline tables nested too deeply"),
+])
+def test_huge_number_or_deep_nesting_is_a_threshold_error_naming_file_and_key(tmp_path, text, says):
+    """A 400-digit limit, a number of more digits than Python converts, or arrays / inline tables
+    nested thousands deep: one ThresholdError naming the file and the key. The old code crashed:
+    OverflowError from math.isfinite(10**400), ValueError (integer string conversion) and
+    RecursionError out of tomllib, none of them a ThresholdError."""
+    p = write(tmp_path, text)
+    with pytest.raises(ThresholdError, match=rf"^{p}: .*{says}"):
+        ThresholdSet.load(p, METRICS)
+
+
+# ------------------------------------------------------------------ issue 29 item 6: FIFO, /dev/zero
+@pytest.mark.parametrize("kind,says", [("fifo", r"is a FIFO \(named pipe\)"), ("zero", "is a character device")])
+def test_a_fifo_or_device_as_thresholds_file_is_refused_before_reading(tmp_path, kind, says):
+    """A FIFO (or a link to /dev/zero) given as a thresholds file: a ThresholdError naming it,
+    at once. The old code opened it: it blocked forever on the FIFO (no writer) and read /dev/zero
+    until memory ran out; a FIFO at thresholds/<codec>.toml was passed over for default.toml."""
+    import os
+
+    from tests.helpers import within
+    p = tmp_path / "t.toml"
+    os.mkfifo(p) if kind == "fifo" else p.symlink_to("/dev/zero")
+    with within(10):
+        with pytest.raises(ThresholdError, match=rf"^{p}: {says}, not a regular file.*give a thresholds"):
+            ThresholdSet.load(p, METRICS)
+        with pytest.raises(ThresholdError, match=rf"{tmp_path / 'opus.toml'}: {says}"):
+            (tmp_path / "opus.toml").unlink(missing_ok=True)
+            p.rename(tmp_path / "opus.toml")
+            ThresholdSet.for_codec("opus", tmp_path, metrics=METRICS)

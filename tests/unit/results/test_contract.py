@@ -121,3 +121,19 @@ def test_make_record_writes_non_finite_numbers_as_null_with_a_reason():
     json.dumps(rec, allow_nan=False)
     clean, notes = finite_json({"y": np.array([1.0, -np.inf]), "n": np.int64(3)})
     assert clean == {"y": [1.0, None], "n": 3} and notes == {"y[1]": "-inf"}
+
+
+@pytest.mark.parametrize("kind,says", [("fifo", r"is a FIFO \(named pipe\)"), ("zero", "is a character device")])
+def test_a_fifo_or_device_as_results_file_is_refused_before_reading(tmp_path, kind, says):
+    """Issue 29 item 6: a FIFO or /dev/zero given as a results file (a baseline, compare, merge,
+    or a run folder's results.json) is one ResultsFormatError naming it, at once. The old code
+    opened it: it blocked forever on a FIFO with no writer and read /dev/zero without end."""
+    import os
+
+    from tests.helpers import within
+    for p in (tmp_path / "base.json", tmp_path / "run" / "results.json"):
+        p.parent.mkdir(exist_ok=True)
+        os.mkfifo(p) if kind == "fifo" else p.symlink_to("/dev/zero")
+        with within(10):
+            with pytest.raises(ResultsFormatError, match=rf"^{p}: {says}, not a regular file"):
+                load_results(p if p.name == "base.json" else p.parent)
