@@ -4,7 +4,9 @@ subprocess runs, and a plugin package installed by entry points alone. Area help
 tests/report_helpers.py, tests/results_helpers.py, tests/fetch_helpers.py, tests/asr_helpers.py."""
 import json
 import os
+import signal
 import textwrap
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -310,3 +312,18 @@ def install_plugin(site, monkeypatch, name: str, source: str, entry_points: str)
     (dist / "entry_points.txt").write_text(entry_points)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), *filter(None, [os.environ.get("PYTHONPATH")])]))
     return site
+
+
+@contextmanager
+def within(seconds: float):
+    """Fail with TimeoutError when the block takes longer than ``seconds`` (SIGALRM: a blocking
+    open() of a FIFO is interrupted; main thread, POSIX only)."""
+    def ring(signum, frame):
+        raise TimeoutError(f"did not finish within {seconds:g} s")
+    old = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
