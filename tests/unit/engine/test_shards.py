@@ -1,4 +1,4 @@
-"""Which shard runs which test (codec_conformance/plugin/shards.py): a deterministic LPT
+"""Which shard runs which test (codec_conformance/engine/shards.py): a deterministic LPT
 partition over measured or declared costs; --codec-shard-costs; merge keeps every shard's
 errors and durations."""
 import hashlib
