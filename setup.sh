@@ -10,7 +10,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 # requirements.lock pins every package (torch 2.13.0: the CPU wheel where one lies in pip's
 # find-links, else PyPI's build). Resolved and measured on Python 3.11, x86_64.
 python -m pip install -q -r requirements.lock
-# Installed without their declared requirements (documented exceptions to `pip check`):
+# Installed without their declared requirements (requirements-nodeps.txt; exceptions to `pip check`):
 # - openai-whisper pulls triton (1 GB, useless on CPU); its few needs are in the lock.
 # - descript-audiotools pins protobuf<3.20, which onnxruntime and tensorboard have outgrown; DAC
 #   works with the lock's protobuf (tested by tests/unit/codecs/test_neural.py). Its other needs are in the lock.
@@ -20,8 +20,7 @@ python -m pip install -q -r requirements.lock
 # - funasr 1.4.16 (emotion2vec, --codec-evaluators paper) pulls modelscope, transformers, tiktoken, umap-learn,
 #   oss2 and websockets, none used for emotion2vec inference; what it imports (omegaconf, hydra-core, jaconv,
 #   jamo, sentencepiece, kaldiio, torch-complex) is in the lock (tests/unit/test_fetch.py imports AutoModel).
-python -m pip install -q --no-deps --no-build-isolation openai-whisper==20250625 \
-    descript-audiotools==0.7.2 descript-audio-codec==1.0.0 funcodec==0.2.0 espnet==202511 funasr==1.4.16
+python -m pip install -q --no-deps --no-build-isolation -r requirements-nodeps.txt
 # torchaudio 2.11's compiled extension is built against CUDA 13 and fails to load beside a CPU
 # torch; resample/mel/lfilter work without it (see ../shared/docs/dependency-notes.md).
 if ! python -c "import torch, torchaudio" 2>/dev/null; then
