@@ -15,6 +15,10 @@ class CodecError(ConformanceError):
     """A codec that cannot be found, built, or that returned something unusable."""
 
 
+class CodecTimeout(CodecError):
+    """A codec call (build, round trip, encode) that did not return within --codec-timeout."""
+
+
 class CheckpointError(ConformanceError):
     """A checkpoint that is missing, corrupted, untrusted or does not fit the model."""
 

@@ -271,8 +271,8 @@ class Settings:
         "base URL replacing scheme and host of every download (or env CODEC_CONFORMANCE_MIRROR)")
     timeout: float = option(
         600.0,
-        "seconds one codec round trip (one batch) may take; then its test errors, naming the codec (0: no "
-        "limit)",
+        "seconds one codec call (its build, a round trip of one batch, an encode) may take; then its test "
+        "errors, naming the codec, and that call is not started again (0: no limit)",
         type=seconds)
 
     @property

@@ -160,6 +160,27 @@ USER_CODECS = textwrap.dedent('''
     def negative_rate(**kw): return Declared(-16000, (6.0,))
     def fractional_rate(**kw): return Declared(16000.5, (6.0,))
     def text_rate(**kw): return Declared("16000", (6.0,))
+
+    import time as _time
+
+    class Sleepy(BaseCodec):
+        """Hangs (20 s) in the call it is told: its round trip, or its encode (issue 29 item 4)."""
+        name, sample_rate, bitrates_kbps = "sleepy", 16000, (8.0,)
+        def __init__(self, where):
+            self.where = where
+        def roundtrip_one(self, x, br):
+            if self.where == "roundtrip":
+                _time.sleep(20)
+            return x
+        def encode(self, x, br):
+            if self.where == "encode":
+                _time.sleep(20)
+            return np.zeros((1, 1, 4), np.int64)
+    def hang_build(**kw):
+        _time.sleep(20)
+        return Sleepy("")
+    def hang_roundtrip(**kw): return Sleepy("roundtrip")
+    def hang_encode(**kw): return Sleepy("encode")
 ''')
 
 

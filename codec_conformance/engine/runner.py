@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from functools import partial
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
@@ -13,7 +14,7 @@ from ..codecs.base import BaseCodec, check_declared, check_output
 from ..codecs.cache import Cache
 from ..codecs.checkpoint import sha256_file
 from ..data.audio import content_hash, fit_length, resample
-from ..errors import CheckpointError, CodecError, ConformanceError, check_regular_file
+from ..errors import CheckpointError, CodecError, CodecTimeout, ConformanceError, check_regular_file
 from ..metrics.threads import apply_torch_threads
 from ..progress import Stages
 from ..registry import make_codec
@@ -34,6 +35,21 @@ class CodecRunner:
         self._memo: dict[str, np.ndarray] = {}
         self.load_failed: dict[str, Exception] = {}  # codec -> the error that stopped it loading
         self.abandoned: list[threading.Thread] = []   # codec calls left running past --codec-timeout
+        # (codec, bitrate, call) -> the timeout of a call that hung: it is not started again in this
+        # process (a hung codec under Hypothesis' draws cost one timeout, not one per draw)
+        self.hung: dict[tuple[str, float | None, str], CodecTimeout] = {}
+
+    def _timed(self, name: str, bitrate: float | None, call: str, fn: Callable[[], Any], shown: str = "") -> Any:
+        """``fn()`` (one codec call) under --codec-timeout; a call that hung once at this codec
+        and bitrate fails at once afterwards, with the same error (``shown``: the codec's own name)."""
+        key = (name, bitrate, call)
+        if key in self.hung:
+            raise self.hung[key]
+        try:
+            return call_with_time_limit(fn, self.settings.timeout, shown or name, bitrate, self.abandoned, call)
+        except CodecTimeout as exc:
+            self.hung[key] = exc
+            raise
 
     def _loading(self, name: str, fn):
         """``fn()``; a codec whose weights are missing or unusable (CheckpointError) is remembered,
@@ -62,9 +78,9 @@ class CodecRunner:
                                 ("device", s.device != "auto")) if v]
         checkpoint = str(s.path(s.checkpoint)) if s.checkpoint else None
         try:
-            codec = make_codec(name, given, checkpoint=checkpoint,
-                               config=str(s.path(s.config)) if s.config else None, weights=s.weights,
-                               trust_checkpoint=bool(s.trust_checkpoint), device=self.device)
+            codec = self._timed(name, None, "build", partial(
+                make_codec, name, given, checkpoint=checkpoint, config=str(s.path(s.config)) if s.config else None,
+                weights=s.weights, trust_checkpoint=bool(s.trust_checkpoint), device=self.device))
         except ConformanceError:  # ours: a usage error (CodecError) or already a CheckpointError
             raise
         except Exception as exc:  # a plugin factory's own error on the checkpoint it was given
@@ -164,9 +180,8 @@ class CodecRunner:
             n = max(len(y) for y in ys)
             batch = np.stack([fit_length(y, n) for y in ys]).astype(np.float32)
             inp = batch if isinstance(codec, BaseCodec) else _as_tensor(batch)  # a BaseCodec takes numpy as it is
-            res = call_with_time_limit(partial(codec.roundtrip, inp, bitrate),  # --codec-timeout
-                                       self.settings.timeout, str(getattr(codec, "name", name)),
-                                       bitrate, self.abandoned)
+            res = self._timed(name, float(bitrate), "roundtrip", partial(codec.roundtrip, inp, bitrate),
+                              str(getattr(codec, "name", name)))
             res = check_output(name, batch, res, bitrate)  # real float of the input's shape, finite
             for (_, i, key), y, row in zip(chunk, ys, res):
                 z = fit_length(resample(row[: len(y)], codec.sample_rate, sr), len(signals[i])).astype(np.float32)
@@ -199,7 +214,9 @@ class CodecRunner:
             return self._memo[key]
         import time
         t0 = time.perf_counter()
-        codes = np.asarray(codec.encode(resample(np.asarray(x, np.float32), sr, codec.sample_rate)[None], bitrate))
+        signal = resample(np.asarray(x, np.float32), sr, codec.sample_rate)[None]
+        codes = np.asarray(self._timed(name, float(bitrate), "encode", partial(codec.encode, signal, bitrate),
+                                       str(getattr(codec, "name", name))))
         self.timing["codec_s"] += time.perf_counter() - t0
         if codes.ndim != 3 or codes.shape[0] != 1 or not np.issubdtype(codes.dtype, np.integer):
             raise CodecError(f"codec {name!r}: encode must return integer codes [batch, n_q, frames], "
@@ -235,31 +252,34 @@ def sha256_path(path) -> str:
     return _SHA_MEMO[stamp]
 
 
-def call_with_time_limit(fn, limit_s, codec_name: str, bitrate: float, abandoned: list | None = None):
-    """``fn()`` (one codec round trip), or a CodecError naming the codec when it has not returned
-    after ``limit_s`` seconds (--codec-timeout; 0 or None: no limit). The call runs in a daemon
-    thread; a call past its limit is abandoned there (Python cannot stop it), added to
-    ``abandoned`` (the process must not wait for it at exit: :func:`exit_despite_hung_calls`) and
-    the test errors."""
+def call_with_time_limit(fn: Callable[[], Any], limit_s: float | None, codec_name: str, bitrate: float | None,
+                         abandoned: list[threading.Thread] | None = None, call: str = "roundtrip") -> Any:
+    """``fn()`` (one codec call: its build, a round trip, an encode), or a CodecTimeout naming the
+    codec when it has not returned after ``limit_s`` seconds (--codec-timeout; 0 or None: no
+    limit). The call runs in a daemon thread; a call past its limit is abandoned there (Python
+    cannot stop it), added to ``abandoned`` (the process must not wait for it at exit:
+    :func:`exit_despite_hung_calls`) and the test errors."""
     if not limit_s:
         return fn()
     box = {}
 
-    def target():
+    def target() -> None:
         try:
             box["value"] = fn()
         except BaseException as exc:  # re-raised in the caller, KeyboardInterrupt included
             box["error"] = exc
 
-    t = threading.Thread(target=target, name=f"codec-{codec_name}-roundtrip", daemon=True)
+    t = threading.Thread(target=target, name=f"codec-{codec_name}-{call}", daemon=True)
     t.start()
     t.join(float(limit_s))
     if t.is_alive():
         if abandoned is not None:
             abandoned.append(t)
-        raise CodecError(f"codec {codec_name!r} at {float(bitrate):g} kbps did not return within {float(limit_s):g} s "
-                         "(--codec-timeout); the call was abandoned and this test errors. Raise --codec-timeout "
-                         "for a slow codec, or fix the hang")
+        what = {"roundtrip": "", "encode": " (encode)", "build": " (building it)"}.get(call, f" ({call})")
+        where = f" at {float(bitrate):g} kbps" if bitrate is not None else ""
+        raise CodecTimeout(f"codec {codec_name!r}{where}{what} did not return within {float(limit_s):g} s "
+                           "(--codec-timeout); the call was abandoned and this test errors. Raise --codec-timeout "
+                           "for a slow codec, or fix the hang")
     if "error" in box:
         raise box["error"]
     return box["value"]

@@ -128,3 +128,32 @@ def test_a_fifo_as_checkpoint_is_refused_before_hashing(tmp_path):
     with within(10):
         with pytest.raises(ConformanceError, match=rf"{p}: is a FIFO \(named pipe\).*checkpoint"):
             sha256_path(p)
+
+
+@pytest.mark.parametrize("factory,call", [("hang_build", "build"), ("hang_roundtrip", "roundtrip"),
+                                          ("hang_encode", "encode")])
+def test_every_codec_call_is_bounded_and_a_hang_costs_one_timeout(tmp_path, usercodecs, factory, call):
+    """Issue 29 item 4: --codec-timeout bounded only round trips, so a codec hanging in encode()
+    or in its factory hung the run, and a hung round trip under Hypothesis' draws cost one timeout
+    and one abandoned thread per draw (320 s instead of ~3 s). Now building, round trips and
+    encode are all bounded, and a call that hung at a codec and bitrate is not started again."""
+    import time
+
+    from tests.helpers import within
+    spec = f"usercodecs:{factory}"
+    s = make_session(tmp_path, spec, no_cache=True, timeout=1.0)
+
+    def go():
+        if call == "encode":
+            return s.runner.codes(spec, 8.0, tone(), 16000)
+        return s.runner.roundtrip_one(spec, 8.0, tone(), 16000)
+    with within(15):
+        t0 = time.perf_counter()
+        with pytest.raises(CodecError, match="did not return within 1 s"):
+            go()
+        first = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        with pytest.raises(CodecError, match="did not return within 1 s"):
+            go()
+        again = time.perf_counter() - t1
+    assert first < 5 and again < 0.5 and len(s.runner.abandoned) == 1
