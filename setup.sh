@@ -23,8 +23,6 @@ python -m pip install -q -r requirements.lock
 python -m pip install -q --no-deps --no-build-isolation -r requirements-nodeps.txt
 # torchaudio 2.11's compiled extension is built against CUDA 13 and fails to load beside a CPU
 # torch; resample/mel/lfilter work without it (see ../shared/docs/dependency-notes.md).
-if ! python -c "import torch, torchaudio" 2>/dev/null; then
-    rm -f .venv/lib/python*/site-packages/torchaudio/lib/*.so
-fi
+scripts/cpu_torchaudio.sh python
 python -m pip install -q --no-deps --no-build-isolation -e .
 python -c "import codec_conformance, torch, torchaudio, av; print('codec-conformance', codec_conformance.__version__, 'torch', torch.__version__, 'ready in .venv')"
