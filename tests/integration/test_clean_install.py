@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -50,8 +51,12 @@ def clean_venv(tmp_path_factory) -> Path:
     if r.returncode != 0:
         cannot(f"cannot create a venv: {r.stderr[-400:]}")
     py = venv / "bin" / "python"
+    # pip builds in the source tree (build/, *.egg-info): install from a copy, as a user's clone
+    src = base / "codec-conformance"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "reports", "build", "*.egg-info", ".*_cache", "__pycache__", ".hypothesis"))
     r = run([str(py), "-m", "pip", "install", "-q", "-c", str(ROOT / "requirements.lock"),
-             f"{ROOT}[{EXTRAS}]"], base)
+             f"{src}[{EXTRAS}]"], base)
     if r.returncode != 0:
         if "No matching distribution" in r.stderr or "Could not find a version" in r.stderr or "connection" in r.stderr.lower():
             cannot(f"the package index is not reachable: {r.stderr.strip()[-400:]}")
