@@ -242,8 +242,8 @@ def _check_funasr_config(path: Path, folder: Path) -> None:
                             f"{', '.join(sorted(FUNASR_TOKENIZERS))}")
     if cfg.get("frontend") not in (None, ""):
         raise _refuse(path, f"key 'frontend' = {cfg.get('frontend')!r}: the published emotion2vec model has none")
-    for key in ("tokenizer_conf", "frontend_conf"):
-        _paths_inside(path, folder, cfg.get(key), key)
+    if not (folder / "tokens.txt").is_file():  # with it, funasr reads the folder's tokens.txt whatever the config says
+        _paths_inside(path, folder, cfg.get("tokenizer_conf"), "tokenizer_conf")
     for where, value in _keys_named(cfg, _EVALUATED_KEYS):
         if not _is_layer_spec(value):
             raise _refuse(path, f"{where} = {value!r}: funasr passes this string to eval(); only a list of "

@@ -279,3 +279,15 @@ def test_the_published_emotion2vec_layer_spec_passes_and_bounded_specs_only():
     assert trust._is_layer_spec(ok)
     assert not any(trust._is_layer_spec(s) for s in ("[(1, 2, 3)] + [print(1)]", "[1]", "[(1,2,3)] * 101", "5", "",
                                                       "[(512, 10, 5)] * 1000 * 1000 * 1000"))  # 10**9 layers
+
+
+def test_an_emotion2vec_token_list_outside_the_folder_is_refused_unless_tokens_txt_replaces_it(tmp_path):
+    """funasr reads the folder's tokens.txt in place of the config's ``tokenizer_conf.token_list``
+    (a training path in published configs is harmless then); without tokens.txt a path out of
+    the folder is refused."""
+    cfg = "model: Emotion2vec\nmodel_conf: {}\ntokenizer: CharTokenizer\ntokenizer_conf:\n    token_list: /etc/passwd\n"
+    folder = _emotion_dir(tmp_path / "m", cfg)
+    trust.check_funasr_dir(folder)
+    (folder / "tokens.txt").unlink()
+    with pytest.raises(trust.EvaluatorFileRefused, match="token_list"):
+        trust.check_funasr_dir(folder)
