@@ -204,7 +204,7 @@ def needed_files(s: Settings) -> list[tuple[str, Source]]:
     if s.evaluators == "paper":
         metrics = [m.strip() for m in str(s.metrics).split(",")] if s.metrics else list(registered())
         metrics.append("emotion_acc")
-        for metric in metrics:
+        for metric in dict.fromkeys(metrics):  # once each: emotion_acc is registered too (it was listed twice)
             if paper.uses_paper(s, metric):
                 out += [(f"--codec-evaluators paper: {label}", src) for label, src in paper.sources(metric)]
     return out

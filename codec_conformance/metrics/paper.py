@@ -21,6 +21,8 @@ recorded on first download. Whatever their pins, every evaluator file passes :mo
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..fetch import Source, ensure, hf_snapshot_dir, hf_source
 
 WHISPER_LARGE_V3 = Source(
@@ -69,6 +71,17 @@ def model_path(metric: str) -> str:
     if metric == "eer":
         return str(hf_snapshot_dir(ECAPA_REPO, ECAPA_REVISION))
     return str(hf_snapshot_dir(EMOTION2VEC_REPO))
+
+
+def model_label(model_dir: str | Path) -> str:
+    """``org/name@revision`` for a model folder of the Hugging Face cache
+    (``.../models--org--name/snapshots/<revision>``, where the paper's ECAPA and emotion2vec
+    files are), else the folder's own name: what a run's provenance calls the evaluator."""
+    p = Path(model_dir)
+    repo = p.parent.parent.name
+    if p.parent.name == "snapshots" and repo.startswith("models--") and repo.count("--") >= 2:
+        return f"{repo[len('models--'):].replace('--', '/', 1)}@{p.name}"
+    return p.name
 
 
 def uses_paper(settings, metric: str) -> bool:

@@ -17,6 +17,7 @@ from ..errors import EvaluatorUnavailable
 from . import paper
 from .base import Metric, MetricResult, Undefined
 from .paper import RAVDESS_TO_EMOTION2VEC
+from .threads import cpu_budget
 from .trust import check_funasr_dir
 
 HOP_S = 0.010
@@ -120,13 +121,16 @@ class EmotionAccuracy(Metric):
     def from_settings(cls, settings: Any = None, device: str = "cpu") -> EmotionAccuracy:
         trusted = bool(getattr(settings, "trust_evaluators", False))
         if paper.uses_paper(settings, "emotion_acc"):
-            return cls(paper.model_path("emotion_acc"), trusted)
+            return cls(paper.model_path("emotion_acc"), trusted, device)
         if settings is None or not getattr(settings, "emotion_model", None):
             raise EvaluatorUnavailable("emotion_acc needs --codec-emotion-model DIR (emotion2vec via funasr) "
                                        "or --codec-evaluators paper")
-        return cls(str(settings.path(settings.emotion_model)), trusted)
+        return cls(str(settings.path(settings.emotion_model)), trusted, device)
 
-    def __init__(self, model_dir: str, trusted: bool = False) -> None:
+    description = ("emotion2vec (funasr) utterance-level emotion accuracy against the corpus labels "
+                   "(RAVDESS: calm counts as neutral)")
+
+    def __init__(self, model_dir: str, trusted: bool = False, device: str = "cpu") -> None:
         from pathlib import Path
         missing = [f for f in ("config.yaml", "model.pt") if not Path(model_dir, f).is_file()]
         if missing:
@@ -141,8 +145,12 @@ class EmotionAccuracy(Metric):
         pinned: dict[str, Any] = {} if trusted else {
             "trust_remote_code": False, "vad_model": None, "punc_model": None, "spk_model": None,
             "init_param": str(Path(model_dir, "model.pt"))}
-        self.model = AutoModel(model=model_dir, disable_update=True, **pinned)
-        self.evaluator = f"emotion2vec:{Path(model_dir).name}"
+        # on the run's device (funasr's default is cuda:0, whatever the worker's GPU) with the
+        # run's CPU thread budget (funasr's default sets torch to 4 threads for the whole process)
+        self.device = device
+        self.model = AutoModel(model=model_dir, disable_update=True, disable_pbar=True, device=device, ncpu=cpu_budget(),
+                               **pinned)
+        self.evaluator = f"emotion2vec:{paper.model_label(model_dir)}"
 
     def compute(self, items: Any, signals: Any, refs: Any, sr: int, cache: Any = None) -> MetricResult:
         per: list[float | None] = []

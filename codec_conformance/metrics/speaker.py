@@ -113,7 +113,7 @@ class EcapaEmbedder(Embedder):
         self.model = EncoderClassifier.from_hparams(source=model_dir, savedir=model_dir,
                                                     run_opts={"device": device},
                                                     overrides={"pretrained_path": model_dir})
-        self.name = f"ecapa-tdnn:{Path(model_dir).name}"
+        self.name = f"ecapa-tdnn:{paper.model_label(model_dir)}"
 
     def embed(self, audio: np.ndarray, sr: int) -> np.ndarray:
         import torch

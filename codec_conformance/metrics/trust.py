@@ -54,6 +54,15 @@ _CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".pyd", ".so", ".dylib", ".dll", ".sh")
 _CODE_NAMES = ("requirements.txt", "setup.py", "pyproject.toml")
 # funasr config keys that make it import code (remote_code) or build a model fetched from a hub
 _FUNASR_KEYS = ("trust_remote_code", "remote_code", "vad_model", "punc_model", "spk_model")
+# what the published emotion2vec config names: its model class (funasr's registry holds hundreds,
+# some of which eval() their own config strings), its tokenizer, and no frontend
+FUNASR_MODELS = frozenset({"Emotion2vec"})
+FUNASR_TOKENIZERS = frozenset({"CharTokenizer"})
+# config strings funasr passes to eval(): emotion2vec's audio encoder evaluates
+# ``modalities.audio.feature_encoder_spec`` (funasr/models/emotion2vec/audio.py), published as
+# '[(512, 10, 5)] + [(512, 3, 2)] * 4 + [(512,2,2)] + [(512,2,2)]'
+_EVALUATED_KEYS = ("feature_encoder_spec", "conv_feature_layers")
+MAX_SPEC_LAYERS = 100
 
 
 class EvaluatorFileRefused(ConformanceError):
@@ -225,6 +234,78 @@ def _check_funasr_config(path: Path, folder: Path) -> None:
         if key in cfg and cfg[key] not in (None, False, "", {}):
             raise _refuse(path, f"key {key!r} = {cfg[key]!r} (funasr would import code, or build a model it "
                                 "fetches from a hub)")
+    if cfg.get("model") not in FUNASR_MODELS:
+        raise _refuse(path, f"key 'model' = {cfg.get('model')!r}: funasr would build that class; the published "
+                            f"emotion2vec model is {', '.join(sorted(FUNASR_MODELS))}")
+    if cfg.get("tokenizer") not in (None, *FUNASR_TOKENIZERS):
+        raise _refuse(path, f"key 'tokenizer' = {cfg.get('tokenizer')!r}: the published emotion2vec model uses "
+                            f"{', '.join(sorted(FUNASR_TOKENIZERS))}")
+    if cfg.get("frontend") not in (None, ""):
+        raise _refuse(path, f"key 'frontend' = {cfg.get('frontend')!r}: the published emotion2vec model has none")
+    if not (folder / "tokens.txt").is_file():  # with it, funasr reads the folder's tokens.txt whatever the config says
+        _paths_inside(path, folder, cfg.get("tokenizer_conf"), "tokenizer_conf")
+    for where, value in _keys_named(cfg, _EVALUATED_KEYS):
+        if not _is_layer_spec(value):
+            raise _refuse(path, f"{where} = {value!r}: funasr passes this string to eval(); only a list of "
+                                "(channels, kernel, stride) integer tuples joined by + and * is accepted, e.g. "
+                                "'[(512, 10, 5)] + [(512, 3, 2)] * 4'")
+
+
+def _keys_named(value, names: tuple[str, ...], where: str = "") -> Iterator[tuple[str, Any]]:
+    """(key path, value) of every key in ``names`` at any depth of a loaded config."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            here = f"{where}.{k}" if where else str(k)
+            if k in names:
+                yield here, v
+            yield from _keys_named(v, names, here)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _keys_named(v, names, f"{where}[{i}]")
+
+
+def _is_layer_spec(text: Any) -> bool:
+    """Whether ``text`` is a conv-layer spec: a list of integer tuples, built with list
+    literals, ``+`` of lists and ``*`` of a list by an integer, at most MAX_SPEC_LAYERS layers
+    (nothing a Python eval() of it could call, look up, import, or blow up in memory)."""
+    import ast
+    if not isinstance(text, str) or len(text) > 2000:
+        return False
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        return False
+
+    class Bad(Exception):
+        pass
+
+    def value(node: ast.AST) -> Any:
+        if isinstance(node, ast.Constant) and type(node.value) is int and 0 <= node.value <= 100_000:
+            return node.value
+        if isinstance(node, ast.Tuple) and all(isinstance(e, ast.Constant) for e in node.elts):
+            return tuple(value(e) for e in node.elts)
+        if isinstance(node, ast.List):
+            out = [value(e) for e in node.elts]
+            if not all(isinstance(e, tuple) for e in out):
+                raise Bad()
+            return out
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
+            a, b = value(node.left), value(node.right)
+            if isinstance(node.op, ast.Add) and isinstance(a, list) and isinstance(b, list):
+                out = a + b
+            elif isinstance(node.op, ast.Mult) and isinstance(a, list) and isinstance(b, int) \
+                    and len(a) * b <= MAX_SPEC_LAYERS:
+                out = a * b
+            else:
+                raise Bad()
+            if len(out) > MAX_SPEC_LAYERS:
+                raise Bad()
+            return out
+        raise Bad()
+    try:
+        return isinstance(value(tree.body), list)
+    except Bad:
+        return False
 
 
 def _paths_inside(path: Path, folder: Path, value, where: str = "") -> None:

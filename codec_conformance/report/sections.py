@@ -263,16 +263,24 @@ def catalogue(doc: dict) -> list[str]:
     """What each metric and condition kind is (results.json's ``metrics`` and ``conditions``)."""
     out = []
     mets = doc.get("metrics") or {}
+    run = doc.get("run")
+    evaluators = run.get("evaluators") if isinstance(run, dict) else None
+    evaluators = evaluators if isinstance(evaluators, dict) else {}
     if mets:
         out.append("<h2>Metrics</h2><table><tr><th>metric</th><th>label</th><th>unit</th><th>better</th>"
                    "<th>smallest meaningful difference</th><th>gated</th><th>stand-in</th></tr>")
         for k, m in sorted(mets.items()):
             m = m if isinstance(m, dict) else {}
+            # the evaluator this run used where it has one (--codec-evaluators paper, an explicit
+            # model), else the metric's declared default: the two tables never disagree
+            ev = evaluators.get(k)
+            ev_stand_in = ev.get("stand_in") if isinstance(ev, dict) else None
+            stand_in = ev_stand_in if isinstance(ev_stand_in, bool) else m.get("stand_in")
             out.append(f"<tr><td><code>{E(k)}</code></td><td>{E(str(m.get('label', '')))}</td>"
                        f"<td>{E(str(m.get('unit', '')))}</td><td>{E(str(m.get('direction', '')))}</td>"
                        f"<td>{fmt(m.get('min_meaningful_difference'))}</td>"
                        f"<td>{'yes' if m.get('gated', True) else 'no (recorded)'}</td>"
-                       f"<td>{'YES' if m.get('stand_in') else 'no'}</td></tr>")
+                       f"<td>{'YES' if stand_in else 'no'}</td></tr>")
         out.append("</table>")
     conds = doc.get("conditions") or {}
     if conds:

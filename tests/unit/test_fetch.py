@@ -428,6 +428,17 @@ def test_paper_mode_preflight_lists_every_paper_evaluator_file():
     assert [src for _, src in needed_files(s)] == [paper.WHISPER_LARGE_V3]
 
 
+def test_paper_mode_preflight_lists_each_emotion2vec_file_once():
+    """With an emotion corpus, emotion2vec's files were listed (and, offline, reported) twice:
+    emotion_acc was appended to the registered metrics, which already hold it."""
+    from codec_conformance.engine.preflight import needed_files
+    from codec_conformance.metrics import paper
+    from codec_conformance.settings import Settings
+    s = Settings(codecs=["opus"], evaluators="paper", emotion_corpus="/data/ravdess")
+    got = [src for _, src in needed_files(s)]
+    assert sorted(got, key=str) == sorted([paper.WHISPER_LARGE_V3, *paper.ECAPA, *paper.EMOTION2VEC], key=str)
+
+
 def test_list_codecs_only_looks_it_downloads_nothing(caches, server, monkeypatch, capsys):
     """`codec-conformance list-codecs` tried to download every pretrained codec's weights; with an
     empty cache it now requests nothing and says the weights are not here, naming the file."""

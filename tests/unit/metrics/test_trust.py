@@ -227,3 +227,67 @@ def test_an_ecapa_checkpoint_that_is_not_weights_only_is_refused(tmp_path):
 
 def test_the_ecapa_files_are_pinned_at_one_commit():
     assert all(len(s.sha256 or "") == 64 and f"/resolve/{paper.ECAPA_REVISION}/" in s.url for s in paper.ECAPA)
+
+
+HOSTILE_SPECS = {
+    "a call": "__import__('os').system('touch {marker}')",
+    "an attribute walk": "[().__class__.__base__]",
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_SPECS))
+def test_an_emotion2vec_config_string_that_funasr_would_eval_is_refused(tmp_path, case):
+    """funasr's emotion2vec audio encoder passes ``modalities.audio.feature_encoder_spec`` to
+    ``eval()`` (funasr/models/emotion2vec/audio.py): the old gate checked YAML tags and a few
+    keys only, so a served config.yaml ran any Python expression when funasr built the model
+    (the call case touched a file). Now only integer-tuple layer specs joined by + and * pass."""
+    pytest.importorskip("funasr", reason="funasr is not installed (setup.sh installs it --no-deps)")
+    from tests import paper_models
+
+    from codec_conformance.metrics.prosody import EmotionAccuracy
+    marker = tmp_path / "pwned"
+    spec = HOSTILE_SPECS[case].format(marker=marker)
+    published = "'[(16, 10, 5)] + [(16, 3, 2)] * 4 + [(16,2,2)] + [(16,2,2)]'"
+    assert published in paper_models.EMOTION2VEC_CONFIG
+    folder = tmp_path / "m"
+    folder.mkdir()
+    for name, body in paper_models.emotion2vec_files().items():
+        (folder / name).write_bytes(body)
+    (folder / "config.yaml").write_text(paper_models.EMOTION2VEC_CONFIG.replace(published, repr(spec)))
+    with pytest.raises(trust.EvaluatorFileRefused) as e:
+        EmotionAccuracy(str(folder))
+    assert not marker.exists()
+    msg = str(e.value)
+    assert "config.yaml" in msg and "feature_encoder_spec" in msg and "eval()" in msg and trust.TRUST_FLAG in msg
+
+
+@pytest.mark.parametrize("key, value", [("model", "Data2VecEncoder"), ("tokenizer", "SentencepiecesTokenizer"),
+                                        ("frontend", "WavFrontend")])
+def test_an_emotion2vec_config_naming_another_funasr_class_is_refused(tmp_path, key, value):
+    """funasr builds whatever registered class the config names (hundreds; data2vec's encoder
+    eval()s its own ``conv_feature_layers``): only the published model's Emotion2vec and
+    CharTokenizer, and no frontend, pass. The old gate passed any class."""
+    cfg = f"model: Emotion2vec\nmodel_conf: {{}}\ntokenizer: CharTokenizer\n{key}: {value}\n"
+    folder = _emotion_dir(tmp_path / "m", cfg.replace("model: Emotion2vec\n", "") if key == "model" else cfg)
+    with pytest.raises(trust.EvaluatorFileRefused, match=f"'{key}' = '{value}'"):
+        trust.check_funasr_dir(folder)
+    trust.check_funasr_dir(folder, trusted=True)   # --codec-trust-evaluators: not checked
+
+
+def test_the_published_emotion2vec_layer_spec_passes_and_bounded_specs_only():
+    ok = "[(512, 10, 5)] + [(512, 3, 2)] * 4 + [(512,2,2)] + [(512,2,2)]"   # emotion2vec+ large, base, seed
+    assert trust._is_layer_spec(ok)
+    assert not any(trust._is_layer_spec(s) for s in ("[(1, 2, 3)] + [print(1)]", "[1]", "[(1,2,3)] * 101", "5", "",
+                                                      "[(512, 10, 5)] * 1000 * 1000 * 1000"))  # 10**9 layers
+
+
+def test_an_emotion2vec_token_list_outside_the_folder_is_refused_unless_tokens_txt_replaces_it(tmp_path):
+    """funasr reads the folder's tokens.txt in place of the config's ``tokenizer_conf.token_list``
+    (a training path in published configs is harmless then); without tokens.txt a path out of
+    the folder is refused."""
+    cfg = "model: Emotion2vec\nmodel_conf: {}\ntokenizer: CharTokenizer\ntokenizer_conf:\n    token_list: /etc/passwd\n"
+    folder = _emotion_dir(tmp_path / "m", cfg)
+    trust.check_funasr_dir(folder)
+    (folder / "tokens.txt").unlink()
+    with pytest.raises(trust.EvaluatorFileRefused, match="token_list"):
+        trust.check_funasr_dir(folder)

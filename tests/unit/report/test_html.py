@@ -125,3 +125,18 @@ def test_render_time_of_a_full_report(tmp_path):
     write_html(run)
     dt = time.perf_counter() - t0
     assert dt < 30, dt  # measured ~2-4 s here on a shared 2-core machine
+
+
+def test_the_metrics_table_says_stand_in_as_the_runs_evaluator_does():
+    """A paper-mode run (Whisper large-v3, ECAPA) showed "stand-in YES" for wer and eer in the
+    Metrics table (the declared default) and "no" for the same evaluators in the provenance
+    table. The Metrics table now follows the run's evaluator where the run has one."""
+    from codec_conformance.report import sections
+    doc = {"metrics": {"wer": {"label": "WER", "stand_in": True}, "eer": {"label": "EER", "stand_in": True},
+                       "pesq": {"label": "PESQ", "stand_in": False}},
+           "run": {"evaluators": {"wer": {"name": "openai-whisper:large-v3", "stand_in": False},
+                                  "eer": {"name": "resemblyzer-ge2e", "stand_in": True}}}}
+    html = "".join(sections.catalogue(doc))
+    rows = {row.split("</code>")[0].rsplit(">", 1)[1]: row.split("</tr>")[0] for row in html.split("<tr>") if "<code>" in row}
+    assert rows["wer"].endswith("<td>no</td>") and rows["eer"].endswith("<td>YES</td>")
+    assert rows["pesq"].endswith("<td>no</td>")
