@@ -171,8 +171,8 @@ class WorkerCodec:
         try:
             proc = subprocess.Popen(cmd, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
         finally:
-            _unblock_sigint(blocked)
             theirs.close()
+            _unblock_sigint(blocked)
         conn = Connection(mine.detach())
         self._proc, self._conn, self.pid = proc, conn, proc.pid
         self.starts += 1
