@@ -9,7 +9,7 @@ Prints medians, thread (the codec in pytest's process) against process (a codec 
   1 s of speech at 48 kHz with Opus, and of 8 s through a pass-through codec (the pipe alone).
 
     python benchmarks/bench_isolation.py                  # 3 suite runs each
-    python benchmarks/bench_isolation.py --repeats 1 --calls 20
+    python benchmarks/bench_isolation.py --repeats 2 --no-calls -k "not noise"   # the codec-bound suites
 """
 from __future__ import annotations
 
@@ -29,12 +29,12 @@ ROOT = Path(__file__).resolve().parent.parent
 MODES = ("thread", "process")
 
 
-def suite_run(isolation: str, tmp: Path) -> tuple[float, float]:
-    """(wall s, codec s) of one uncached Opus smoke run."""
+def suite_run(isolation: str, tmp: Path, k: str | None) -> tuple[float, float]:
+    """(wall s, codec s) of one uncached Opus smoke run (of the tests ``-k`` selects)."""
     reports = Path(tempfile.mkdtemp(dir=tmp))
     cmd = [sys.executable, "-m", "pytest", "suites/", "--codec=opus", "--codec-profile=smoke", "-q",
            "-p", "no:cacheprovider", "-p", "no:randomly", "--codec-no-cache", f"--codec-report-dir={reports}",
-           f"--codec-isolation={isolation}"]
+           f"--codec-isolation={isolation}", *(["-k", k] if k else [])]
     t0 = time.perf_counter()
     p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=dict(os.environ))
     wall = time.perf_counter() - t0
@@ -69,22 +69,24 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=3, help="Opus smoke suite runs per isolation")
     ap.add_argument("--calls", type=int, default=30, help="round trips per micro-benchmark")
+    ap.add_argument("-k", default=None, help="only the suite tests this selects (pytest -k)")
+    ap.add_argument("--no-calls", action="store_true", help="skip the per-call micro-benchmark")
     args = ap.parse_args()
-    print("per call (medians):")
-    for spec, seconds in (("opus", 1.0), ("ladder:identity", 8.0)):
+    for spec, seconds in () if args.no_calls else (("opus", 1.0), ("ladder:identity", 8.0)):
         for mode in MODES:
             build, one = calls(mode, spec, seconds, args.calls)
-            print(f"  {spec:16s} {mode:8s} build {build * 1000:7.0f} ms   round trip of {seconds:g} s "
+            print(f"per call (median): {spec:16s} {mode:8s} build {build * 1000:7.0f} ms   round trip of {seconds:g} s "
                   f"{one * 1000:7.2f} ms")
     if args.repeats <= 0:
         return
     tmp = Path(tempfile.mkdtemp(prefix="cc-bench-isolation-"))
     runs: dict[str, list[tuple[float, float]]] = {m: [] for m in MODES}
-    suite_run("thread", tmp)  # corpus, evaluators and the page cache warm, outside the timings
+    suite_run("thread", tmp, args.k)  # corpus, evaluators and the page cache warm, outside the timings
     for _ in range(args.repeats):
         for mode in MODES:
-            runs[mode].append(suite_run(mode, tmp))
-    print(f"Opus smoke suite, uncached, {args.repeats} runs each (medians):")
+            runs[mode].append(suite_run(mode, tmp, args.k))
+    what = f" -k {args.k!r}" if args.k else ""
+    print(f"Opus smoke suite{what}, uncached, {args.repeats} runs each (medians):")
     base = statistics.median(w for w, _ in runs["thread"])
     for mode in MODES:
         wall = statistics.median(w for w, _ in runs[mode])

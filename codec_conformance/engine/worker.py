@@ -18,12 +18,19 @@ timed out the same way wherever it runs.
 """
 from __future__ import annotations
 
+import faulthandler
+import json
 import os
 import pickle
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import traceback
+import weakref
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from typing import Any
 
 import numpy as np
@@ -152,13 +159,6 @@ class WorkerCodec:
     def _start(self) -> None:
         """Start a worker and build the codec in it (bounded by the limit: a build past it is a
         CodecTimeout, and the worker is ended; a build that fails ends the worker too)."""
-        import json
-        import socket
-        import subprocess
-        import sys
-        import weakref
-        from multiprocessing.connection import Connection
-
         mine, theirs = socket.socketpair()
         # a fresh interpreter with this one's import path (what multiprocessing's spawn does,
         # without running this process's __main__ again, which a script without the
@@ -235,9 +235,8 @@ class WorkerCodec:
         self.stop()
         where = f" at {float(bitrate):g} kbps" if bitrate is not None else ""
         return CodecCrash(f"codec {self._shown(call)!r}{where}{WHAT.get(call, f' ({call})')}: its worker process "
-                          f"died ({signal_text(code)}) and this test errors; the codec crashed the process "
-                          "(a segfault, os._exit, out of memory): run it alone with --codec-isolation thread "
-                          "to see where")
+                          f"died ({signal_text(code)}) and this test errors: the codec ended the process (a segfault, "
+                          "os._exit, out of memory); where a segfault happened is on stderr (faulthandler)")
 
     def _call(self, method: str, args: tuple) -> Any:
         bitrate = float(args[1]) if len(args) > 1 and isinstance(args[1], (int, float)) else None
@@ -266,8 +265,6 @@ class WorkerCodec:
 
 def _end(proc: Any, conn: Any) -> None:
     """End a worker: close its pipe (an idle worker leaves), then SIGTERM, then SIGKILL."""
-    import subprocess
-
     try:
         conn.close()
     except OSError:
@@ -308,9 +305,6 @@ class RemoteTraceback(Exception):
 def main() -> None:
     """The worker process's entry (argv: the import path, the pipe's descriptor, whether to die
     with the parent)."""
-    import sys
-    from multiprocessing.connection import Connection
-
     serve(Connection(int(sys.argv[2])), sys.argv[3] == "1")
 
 
@@ -318,6 +312,7 @@ def serve(conn: Any, die_with_parent: bool = True) -> None:
     """The worker: build the codec, then answer calls until the parent closes the pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # ignored from now on, not pending
+    faulthandler.enable()  # a segfault in the codec prints where, on the worker's stderr
     if die_with_parent:
         _die_with_parent()
     conn.send(("ok", os.getpid(), None))
