@@ -19,6 +19,10 @@ class CodecTimeout(CodecError):
     """A codec call (build, round trip, encode) that did not return within --codec-timeout."""
 
 
+class CodecCrash(CodecError):
+    """A codec whose worker process died during a call (a segfault, ``os._exit``, out of memory)."""
+
+
 class CheckpointError(ConformanceError):
     """A checkpoint that is missing, corrupted, untrusted or does not fit the model."""
 

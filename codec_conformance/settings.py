@@ -274,6 +274,12 @@ class Settings:
         "seconds one codec call (its build, a round trip of one batch, an encode) may take; then its test "
         "errors, naming the codec, and that call is not started again (0: no limit)",
         type=seconds)
+    isolation: str = option(
+        "process",
+        "where codec calls run: process (a worker process per codec: a hang, even one holding the GIL, ends at "
+        "--codec-timeout, and Ctrl-C ends the run at once) or thread (in this process, as a debugger expects; "
+        "a hang that holds the GIL cannot be ended)",
+        type=choice("process", "thread"))
 
     @property
     def profile_spec(self) -> Profile:

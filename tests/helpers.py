@@ -181,13 +181,65 @@ USER_CODECS = textwrap.dedent('''
         return Sleepy("")
     def hang_roundtrip(**kw): return Sleepy("roundtrip")
     def hang_encode(**kw): return Sleepy("encode")
+
+    import os as _os
+    import re as _re
+
+    def _hold_the_gil():
+        """Catastrophic backtracking inside the re module's C code: it never releases the GIL
+        (a `while True: pass` would, every 5 ms) and would take centuries (issue 29 item 4)."""
+        _re.match(r"(a+)+$", "a" * 64 + "!")
+
+    class Greedy(BaseCodec):
+        """Holds the GIL forever in the call it is told; crashes its process in another."""
+        name, sample_rate, bitrates_kbps = "greedy", 16000, (8.0, 16.0)
+        def __init__(self, where):
+            self.where = where
+        def roundtrip_one(self, x, br):
+            if self.where == "roundtrip":
+                _hold_the_gil()
+            if self.where == "exit" or (self.where == "exit16" and br == 16.0):
+                _os._exit(3)
+            if self.where == "segfault":
+                import ctypes
+                ctypes.string_at(0)
+            return x
+        def encode(self, x, br):
+            if self.where == "encode":
+                _hold_the_gil()
+            return np.zeros((1, 1, 4), np.int64)
+        def decode(self, codes, br):
+            return np.zeros((1, 16), np.float32)
+    class Batched(BaseCodec):
+        """Batches of up to 3; its output depends on the batch's size (so equal outputs mean
+        equal batching)."""
+        name, sample_rate, bitrates_kbps = "batched", 16000, (8.0,)
+        supports_batch, max_batch = True, 3
+        def cache_identity(self):
+            return ("batched", "1")
+        def roundtrip_batch(self, batch, br):
+            return (batch / batch.shape[0]).astype(np.float32)
+    def batched(**kw): return Batched()
+
+    def gil_build(**kw):
+        _hold_the_gil()
+        return Greedy("")
+    def gil_roundtrip(**kw): return Greedy("roundtrip")
+    def gil_encode(**kw): return Greedy("encode")
+    def exit_roundtrip(**kw): return Greedy("exit")
+    def exit_at_16(**kw): return Greedy("exit16")
+    def segfault_roundtrip(**kw): return Greedy("segfault")
 ''')
 
 
 def make_session(tmp_path, codec, **values):
+    """A session on ``codec``. Its codecs run in this process (isolation thread) unless the test
+    says otherwise: unit tests look into codec objects, and a worker process per session would
+    cost each test a fresh interpreter; tests/unit/engine/test_codec_worker.py and the
+    integration tests (the plugin's default) run them in worker processes."""
     from codec_conformance.engine.session import ConformanceSession
     from codec_conformance.settings import Settings
-    v = {"cache_dir": str(tmp_path / "cache"), **values}  # device: auto (not an option the user set)
+    v = {"cache_dir": str(tmp_path / "cache"), "isolation": "thread", **values}  # device: auto (not an option the user set)
     return ConformanceSession(Settings(codecs=[codec], rootdir=str(tmp_path), **v))
 
 
@@ -277,15 +329,24 @@ _FLAKY = textwrap.dedent('''
     from codec_conformance.codecs.base import BaseCodec
 
     class Flaky(BaseCodec):
-        """Behaviour from ./mode.txt: ok | slow | interrupt:N | die | hang16"""
+        """Behaviour from ./mode.txt: ok | slow | interrupt:N | die | hang16 | gilhang16 | gilhang:N
+        (gilhang: holding the GIL forever, at 16 kbps or after N calls). Every process that
+        builds it adds its id to ./pids.txt."""
         sample_rate, bitrates_kbps = 16000, (8.0, 16.0)
         def __init__(self):
             self.name, self.calls = "flaky", 0
+            with open("pids.txt", "a") as f:
+                f.write(f"{os.getpid()}\\n")
         def roundtrip_one(self, x, br):
             mode = Path("mode.txt").read_text().strip() if Path("mode.txt").exists() else "ok"
             self.calls += 1
             if mode.startswith("interrupt:") and self.calls > int(mode.split(":")[1]):
                 raise KeyboardInterrupt
+            if ((mode == "gilhang16" and br == 16.0)
+                    or (mode.startswith("gilhang:") and self.calls > int(mode.split(":")[1]))):
+                Path("hanging.txt").write_text(str(os.getpid()))
+                import re
+                re.match(r"(a+)+$", "a" * 64 + "!")  # catastrophic backtracking: holds the GIL in C
             __DIE__
             if mode == "slow":
                 time.sleep(4.0)

@@ -96,11 +96,7 @@ def check_output(name: str, batch: np.ndarray, out: Any, bitrate_kbps: float | N
     protocol's only rate), so a different length is refused too."""
     at = "" if bitrate_kbps is None else f" at {bitrate_kbps:g} kbps"
     try:
-        if hasattr(out, "detach"):  # torch: bfloat16 has no numpy dtype
-            t = out.detach().cpu()
-            arr = (t.float() if t.is_floating_point() else t).numpy()
-        else:
-            arr = np.asarray(out)
+        arr = np.asarray(host_array(out))
     except Exception as exc:  # noqa: BLE001  (ragged lists, exotic objects)
         raise CodecError(f"codec {name!r}{at} returned {type(out).__name__}, not an array of samples "
                          f"({exc}); return a float32 array of the input's shape") from None
@@ -123,6 +119,16 @@ def check_output(name: str, batch: np.ndarray, out: Any, bitrate_kbps: float | N
         raise CodecError(f"codec {name!r}{at} returned {arr.dtype} samples up to {peak:.3g} in magnitude, beyond "
                          f"float32's range (they become Inf); return float32 samples in [-1, 1]")
     return out32
+
+
+def host_array(out: Any) -> Any:
+    """A torch tensor as numpy on the CPU (a floating one as float32: bfloat16 has no numpy
+    dtype); anything else as it is. How the output checks read a codec's samples, in this
+    process or in a codec's worker process."""
+    if hasattr(out, "detach"):
+        t = out.detach().cpu()
+        return (t.float() if t.is_floating_point() else t).numpy()
+    return out
 
 
 def check_declared(spec: str, codec: Any) -> None:

@@ -1,6 +1,11 @@
 """The codec runner: builds each codec once, puts audio through it (the one verb: ``roundtrip``;
 padded, length-sorted batches; a time limit; every output checked by ``check_output``), caches
-outputs by content, and encodes for the token suite."""
+outputs by content, and encodes for the token suite.
+
+Where a codec runs is decided in one place, :meth:`CodecRunner._build` (``--codec-isolation``):
+in a worker process (:class:`~.worker.WorkerCodec`, the default: the worker's deadline bounds
+every call, and a hang is ended with the worker) or in this process (each call bounded by a
+watchdog thread, :func:`call_with_time_limit`)."""
 from __future__ import annotations
 
 import threading
@@ -10,15 +15,15 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..codecs.base import BaseCodec, check_declared, check_output
+from ..codecs.base import check_output
 from ..codecs.cache import Cache
 from ..codecs.checkpoint import sha256_file
 from ..data.audio import content_hash, fit_length, resample
-from ..errors import CheckpointError, CodecError, CodecTimeout, ConformanceError, check_regular_file
-from ..metrics.threads import apply_torch_threads
+from ..errors import CheckpointError, CodecCrash, CodecError, CodecTimeout, ConformanceError, check_regular_file
 from ..progress import Stages
 from ..registry import make_codec
 from ..settings import Settings, select_bitrates
+from .worker import CodecSpec, WorkerCodec, codec_input, finish_build, timeout_error
 
 
 class CodecRunner:
@@ -35,21 +40,38 @@ class CodecRunner:
         self._memo: dict[str, np.ndarray] = {}
         self.load_failed: dict[str, Exception] = {}  # codec -> the error that stopped it loading
         self.abandoned: list[threading.Thread] = []   # codec calls left running past --codec-timeout
-        # (codec, bitrate, call) -> the timeout of a call that hung: it is not started again in this
-        # process (a hung codec under Hypothesis' draws cost one timeout, not one per draw)
-        self.hung: dict[tuple[str, float | None, str], CodecTimeout] = {}
+        # (codec, bitrate, call) -> the timeout of a call that hung (or the crash of its worker):
+        # it is not started again in this process (a hung codec under Hypothesis' draws cost one
+        # timeout, not one per draw)
+        self.hung: dict[tuple[str, float | None, str], CodecError] = {}
+
+    @property
+    def in_process(self) -> bool:
+        """Codecs run in this process (--codec-isolation thread), not in worker processes."""
+        return self.settings.isolation == "thread"
 
     def _timed(self, name: str, bitrate: float | None, call: str, fn: Callable[[], Any], shown: str = "") -> Any:
         """``fn()`` (one codec call) under --codec-timeout; a call that hung once at this codec
-        and bitrate fails at once afterwards, with the same error (``shown``: the codec's own name)."""
+        and bitrate fails at once afterwards, with the same error (``shown``: the codec's own name).
+        In a worker process the worker's deadline bounds the call; in this process a watchdog
+        thread does."""
         key = (name, bitrate, call)
         if key in self.hung:
             raise self.hung[key]
         try:
+            if not self.in_process:
+                return fn()
             return call_with_time_limit(fn, self.settings.timeout, shown or name, bitrate, self.abandoned, call)
-        except CodecTimeout as exc:
+        except (CodecTimeout, CodecCrash) as exc:
             self.hung[key] = exc
             raise
+
+    def close(self) -> None:
+        """End the codecs' worker processes (at the end of a session; a later call starts them again)."""
+        with self._lock:
+            for codec in self._codecs.values():
+                if isinstance(codec, WorkerCodec):
+                    codec.close()
 
     def _loading(self, name: str, fn):
         """``fn()``; a codec whose weights are missing or unusable (CheckpointError) is remembered,
@@ -71,16 +93,21 @@ class CodecRunner:
             return self._codecs[name]
 
     def _build(self, name: str):
+        """The codec ``name``, built where its calls will run: in a worker process
+        (:class:`WorkerCodec`) or in this process (--codec-isolation thread)."""
         s = self.settings
-        given = [k for k, v in (("checkpoint", s.checkpoint), ("config", s.config),
-                                ("weights", s.weights != "pretrained"),
-                                ("trust_checkpoint", s.trust_checkpoint),
-                                ("device", s.device != "auto")) if v]
+        given = tuple(k for k, v in (("checkpoint", s.checkpoint), ("config", s.config),
+                                     ("weights", s.weights != "pretrained"),
+                                     ("trust_checkpoint", s.trust_checkpoint),
+                                     ("device", s.device != "auto")) if v)
         checkpoint = str(s.path(s.checkpoint)) if s.checkpoint else None
+        spec = CodecSpec(name, given, {"checkpoint": checkpoint, "config": str(s.path(s.config)) if s.config else None,
+                                       "weights": s.weights, "trust_checkpoint": bool(s.trust_checkpoint),
+                                       "device": self.device}, s.precision)
         try:
-            codec = self._timed(name, None, "build", partial(
-                make_codec, name, given, checkpoint=checkpoint, config=str(s.path(s.config)) if s.config else None,
-                weights=s.weights, trust_checkpoint=bool(s.trust_checkpoint), device=self.device))
+            if not self.in_process:  # the factory and what follows it, in the worker, within the limit
+                return self._timed(name, None, "build", partial(WorkerCodec, spec, s.timeout))
+            codec = self._timed(name, None, "build", partial(make_codec, spec.name, spec.given, **spec.options))
         except ConformanceError:  # ours: a usage error (CodecError) or already a CheckpointError
             raise
         except Exception as exc:  # a plugin factory's own error on the checkpoint it was given
@@ -89,15 +116,7 @@ class CodecRunner:
             first = (str(exc).strip().splitlines() or [""])[0][:300]
             raise CheckpointError(f"cannot build the codec from checkpoint {checkpoint}: "
                                   f"{type(exc).__name__}: {first}") from None
-        check_declared(name, codec)  # NaN/Inf/non-positive rates: one error naming the field
-        apply_torch_threads()
-        precision = s.precision
-        if precision != "fp32":
-            if not hasattr(codec, "set_precision"):
-                raise ConformanceError(f"--codec-precision {precision}: codec {name!r} runs in its own "
-                                       "precision only (neural codecs support fp16/bf16); drop the option")
-            codec.set_precision(precision)
-        return codec
+        return finish_build(spec, codec)  # checked facts, torch's threads, the precision
 
     def bitrates(self, name: str) -> list[float]:
         return select_bitrates(self.codec(name).bitrates_kbps, self.settings.bitrate)
@@ -112,8 +131,10 @@ class CodecRunner:
             if name not in self._identity:
                 c = self.codec(name)
                 ident = c.cache_identity() if hasattr(c, "cache_identity") else None
+                module, qualname = c.codec_class if isinstance(c, WorkerCodec) else (type(c).__module__,
+                                                                                   type(c).__qualname__)
                 self._identity[name] = None if ident is None else content_hash(
-                    type(c).__module__, type(c).__qualname__, ident, sorted(self.framework_identity(name).items()))
+                    module, qualname, ident, sorted(self.framework_identity(name).items()))
             return self._identity[name]
 
     def framework_identity(self, name: str) -> dict:
@@ -179,7 +200,7 @@ class CodecRunner:
             ys = [resample(signals[i], sr, codec.sample_rate) for _, i, _ in chunk]
             n = max(len(y) for y in ys)
             batch = np.stack([fit_length(y, n) for y in ys]).astype(np.float32)
-            inp = batch if isinstance(codec, BaseCodec) else _as_tensor(batch)  # a BaseCodec takes numpy as it is
+            inp = codec_input(codec, batch)  # numpy for a BaseCodec, else a tensor (in the worker, if there)
             res = self._timed(name, float(bitrate), "roundtrip", partial(codec.roundtrip, inp, bitrate),
                               str(getattr(codec, "name", name)))
             res = check_output(name, batch, res, bitrate)  # real float of the input's shape, finite
@@ -275,11 +296,7 @@ def call_with_time_limit(fn: Callable[[], Any], limit_s: float | None, codec_nam
     if t.is_alive():
         if abandoned is not None:
             abandoned.append(t)
-        what = {"roundtrip": "", "encode": " (encode)", "build": " (building it)"}.get(call, f" ({call})")
-        where = f" at {float(bitrate):g} kbps" if bitrate is not None else ""
-        raise CodecTimeout(f"codec {codec_name!r}{where}{what} did not return within {float(limit_s):g} s "
-                           "(--codec-timeout); the call was abandoned and this test errors. Raise --codec-timeout "
-                           "for a slow codec, or fix the hang")
+        raise timeout_error(codec_name, bitrate, call, float(limit_s), "the call was abandoned")
     if "error" in box:
         raise box["error"]
     return box["value"]
@@ -316,10 +333,3 @@ def exit_despite_hung_calls(abandoned: list[threading.Thread], exit_status) -> b
         return False
     return True
 
-
-def _as_tensor(a: np.ndarray):
-    try:
-        import torch
-        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
-    except ImportError:
-        return a

@@ -84,10 +84,13 @@ class Role:
 
     @pytest.hookimpl(specname="pytest_sessionfinish", trylast=True)
     def pytest_sessionfinish_end_despite_hung_calls(self, session: pytest.Session) -> None:
-        """A codec call abandoned past --codec-timeout that is still running must not keep the
-        process from exiting (issue 29): it ends, with the run's exit status, when pytest is done.
-        (pytest reads hooks from methods named pytest_*: hence the name, and specname.)"""
+        """The codecs' worker processes end with the session (this process's: an xdist worker's
+        its own). A codec call abandoned past --codec-timeout in this process that is still
+        running must not keep the process from exiting (issue 29): it ends, with the run's exit
+        status, when pytest is done. (pytest reads hooks from methods named pytest_*: hence the
+        name, and specname.)"""
         if self._session is not None:
+            self._session.runner.close()
             exit_despite_hung_calls(self._session.runner.abandoned, lambda: session.exitstatus)
 
     # ------------------------------------------------------------ collection
@@ -502,7 +505,7 @@ def recorded_settings(s: Settings) -> dict[str, Any]:
 
 def config_hash(s: Settings) -> str:
     keep = {k: v for k, v in s.to_dict().items() if k not in ("resume", "shard_id", "num_shards", "shard_costs",
-                                                             "report_dir", "cache_dir", "no_cache", "timeout",
+                                                             "report_dir", "cache_dir", "no_cache", "timeout", "isolation",
                                                              "offline", "model_mirror")}
     return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

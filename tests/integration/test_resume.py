@@ -29,8 +29,8 @@ def test_resume_killed_early_loses_no_records(run, pytester):
     assert run(*K, "-q").ret == pytest.ExitCode.INTERRUPTED
     before = latest(pytester)["records"]
     assert len({r["test_id"] for r in before}) == 3
-    mode(pytester, "die")  # the resume is killed at its first codec call
-    r = run(*K, "-q", "--codec-resume", "latest")
+    mode(pytester, "die")  # the resume is killed at its first codec call (the codec in the run's process)
+    r = run(*K, "-q", "--codec-resume", "latest", "--codec-isolation=thread")
     assert r.ret == 3
     after = latest(pytester)
     assert len(after["records"]) == len(before) and after["run"]["finished"] is None
