@@ -94,6 +94,27 @@ def check_output(name: str, batch: np.ndarray, out: Any, bitrate_kbps: float | N
     accepted (also after the cast to float32: 1e300 in float64 would become Inf): integer PCM (whose scale fakes perfect scale-invariant scores), complex, boolean or
     object output is refused, never converted. The output is at the codec's ``sample_rate`` (the
     protocol's only rate), so a different length is refused too."""
+    arr = as_samples(name, batch, out, bitrate_kbps)
+    at = "" if bitrate_kbps is None else f" at {bitrate_kbps:g} kbps"
+    if arr.shape != batch.shape:
+        raise CodecError(f"codec {name!r}{at} returned shape {tuple(arr.shape)} for input "
+                         f"{tuple(batch.shape)}; an adapter must trim/pad to the input length "
+                         "(output is at the codec's sample_rate)")
+    if not np.all(np.isfinite(arr)):
+        raise CodecError(f"codec {name!r}{at} returned NaN/Inf samples")
+    with np.errstate(over="ignore"):
+        out32 = arr.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(out32)):  # finite float64 beyond float32's range (1e300) casts to Inf
+        peak = float(np.max(np.abs(arr)))
+        raise CodecError(f"codec {name!r}{at} returned {arr.dtype} samples up to {peak:.3g} in magnitude, beyond "
+                         f"float32's range (they become Inf); return float32 samples in [-1, 1]")
+    return out32
+
+
+def as_samples(name: str, batch: np.ndarray, out: Any, bitrate_kbps: float | None = None) -> np.ndarray:
+    """The codec's output as a real floating-point numpy array, as it returned it (any shape,
+    NaN/Inf kept), or a CodecError naming the codec and what it returned: the first half of
+    :func:`check_output`, and what the implementation suite measures lengths and finiteness on."""
     at = "" if bitrate_kbps is None else f" at {bitrate_kbps:g} kbps"
     try:
         if hasattr(out, "detach"):  # torch: bfloat16 has no numpy dtype
@@ -110,19 +131,7 @@ def check_output(name: str, batch: np.ndarray, out: Any, bitrate_kbps: float | N
         raise CodecError(f"codec {name!r}{at} returned {arr.dtype} samples of shape {tuple(arr.shape)}; "
                          f"{hint}and return real floating-point samples (float32 in [-1, 1]) of the input's "
                          f"shape {tuple(batch.shape)}")
-    if arr.shape != batch.shape:
-        raise CodecError(f"codec {name!r}{at} returned shape {tuple(arr.shape)} for input "
-                         f"{tuple(batch.shape)}; an adapter must trim/pad to the input length "
-                         "(output is at the codec's sample_rate)")
-    if not np.all(np.isfinite(arr)):
-        raise CodecError(f"codec {name!r}{at} returned NaN/Inf samples")
-    with np.errstate(over="ignore"):
-        out32 = arr.astype(np.float32, copy=False)
-    if not np.all(np.isfinite(out32)):  # finite float64 beyond float32's range (1e300) casts to Inf
-        peak = float(np.max(np.abs(arr)))
-        raise CodecError(f"codec {name!r}{at} returned {arr.dtype} samples up to {peak:.3g} in magnitude, beyond "
-                         f"float32's range (they become Inf); return float32 samples in [-1, 1]")
-    return out32
+    return arr
 
 
 def check_declared(spec: str, codec: Any) -> None:

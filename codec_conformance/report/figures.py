@@ -544,3 +544,62 @@ def _token_noise_panel(ax: Any, recs: list[dict], kind: str) -> bool:
             ax.set_xticklabels([f"{s:g}" for s in snrs])
     ax.set_xlabel("SNR (dB)")
     return bool(sel)
+
+
+# ------------------------------------------------------------------ implementation
+def _impl_x(r: dict) -> str:
+    """A condition of the implementation suite as an x tick: its kind and its parameters."""
+    c = r.get("condition") or {}
+    params = [f"{v:g}" if is_number(v) else str(v) for k, v in c.items() if k not in ("kind", "input_samples")
+              and v is not None]
+    return " ".join([str(c.get("kind")), *params])
+
+
+def fig_implementation(doc: dict) -> Any:
+    """The implementation suite: one panel per quantity it recorded (label and unit declared in
+    the file's ``metrics`` block), its conditions on a categorical x axis, one marker series per
+    codec x bitrate, the limit of each record as a red tick (both ends of a range)."""
+    recs = [r for r in doc["records"] if r.get("suite") == "implementation" and isinstance(r.get("condition"), dict)
+            and is_number(r.get("value"))]
+    mets = sorted({str(r["metric"]) for r in recs})
+    if not mets:
+        return None
+    plt = _plt()
+    series = sorted({_series_label(r) for r in recs}, key=str)
+    colors = {s: f"C{i % 10}" for i, s in enumerate(series)}
+    ncols = min(3, len(mets))
+    nrows = -(-len(mets) // ncols)
+    with plt.rc_context(RC):
+        fig, axes = plt.subplots(nrows, ncols, figsize=(PAGE_IN if ncols > 1 else COLUMN_IN, 1.9 * nrows + 0.6),
+                                 squeeze=False)
+        for k, met in enumerate(mets):
+            ax = axes[k // ncols][k % ncols]
+            mine = [r for r in recs if r["metric"] == met]
+            ticks = sorted({_impl_x(r) for r in mine})
+            ys: list[float] = []
+            for i, s in enumerate(series):
+                pts = [(ticks.index(_impl_x(r)), float(r["value"])) for r in mine if _series_label(r) == s]
+                if pts:
+                    off = (i - (len(series) - 1) / 2) * 0.08
+                    ax.plot([x + off for x, _ in pts], [y for _, y in pts], "o", color=colors[s], ms=3.5,
+                            label=s if k == 0 else None)
+                    ys += [y for _, y in pts]
+            for r in mine:
+                th = r.get("threshold") if isinstance(r.get("threshold"), dict) else {}
+                ends: list[Any] = [limit_in_value(r)] if th.get("kind") != "range" else [th.get("limit"), th.get("upper")]
+                for v in ends:
+                    if is_number(v):
+                        ax.plot([ticks.index(_impl_x(r))], [float(v)], "_", color="red", ms=9, mew=1.2)
+                        ys.append(float(v))
+            lo, hi = _y_range(ys, plot_span(met, doc), _bounds(met, doc, 1.0))
+            ax.set_ylim(lo, hi)
+            ax.set_xticks(range(len(ticks)))
+            ax.set_xticklabels(ticks, rotation=30, ha="right")
+            ax.set_ylabel(axis_label(met, unit_of({"metric": met}, doc), declaration(doc, met, "direction"), doc),
+                          fontsize=6.5)
+            ax.grid(alpha=0.3)
+        for k in range(len(mets), nrows * ncols):
+            axes[k // ncols][k % ncols].axis("off")
+        fig.legend(loc="upper center", ncol=min(4, len(series)), frameon=False)
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.25 / (1.9 * nrows + 0.6)))
+    return fig
