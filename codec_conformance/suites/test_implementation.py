@@ -15,8 +15,9 @@ utterances of the corpus, with the codec called as it is (uncached: ``CodecRunne
   ``CodecError`` (the contract's error for input it does not take) is recorded as a declared
   refusal, not a failure; any other exception fails the test naming it
   (descript-audio-codec#67, #37);
-- chunked: an utterance coded whole and in consecutive chunks of 0.5, 1 and 2 s, each chunk alone
-  (what a streaming user does): the worst SER of the joined chunks against the whole; for codecs
+- chunked: an utterance coded whole and in consecutive chunks of 0.5, 1 and 2 s (rounded to whole
+  code frames where the codec declares ``token_hop``), each chunk alone (what a streaming user
+  does): the worst SER of the joined chunks against the whole; for codecs
   with codes also the codes of the whole utterance decoded in blocks of the same duration against
   decoding them whole (descript-audio-codec#39);
 - repeat: the same inputs coded twice in this process (``repeat``) and once by a new Python
@@ -232,18 +233,19 @@ def test_chunked(impl_point, chunk_s):
     p = impl_point
     z = p.sizes
     utts = p.utterances(z.chunk_items, z.chunk_item_s)
-    chunk = int(round(chunk_s * p.sr))
+    hop = int(getattr(p.coder, "token_hop", 0) or 0)
+    # a streaming user cuts at code frames: chunks of whole frames where the codec declares its hop
+    chunk = max(1, int(round(chunk_s * p.sr / hop))) * hop if hop > 0 else int(round(chunk_s * p.sr))
     whole = [p.reference(x) for _, x in utts]
     parts = [chunked(p.f, x, chunk) for _, x in utts]
     worst, per = worst_ser([fit(w, len(x)) for w, (_, x) in zip(whole, utts)], parts)
     ids = [i for i, _ in utts]
     recs = [p.record(condition_record("chunked", chunk_s=chunk_s), "chunked_ser_db", worst, n_items=len(utts),
-                     per_item={"ids": ids, "value": per},
+                     per_item={"ids": ids, "value": per}, chunk_samples=chunk,
                      finding=_ser_finding(f"coding in {chunk_s:g} s chunks changes the output against coding the "
                                           "whole utterance", worst))]
-    hop = int(getattr(p.coder, "token_hop", 0) or 0)
     if p.has_codes and hop > 0:
-        frames = max(1, int(round(chunk * 1.0 / hop)))
+        frames = chunk // hop
         codes = [p.sess.runner.codes(p.codec, p.bitrate, x, p.sr) for _, x in utts]  # memoised: once per point
         dec = (lambda c: p.sess.runner.decode(p.codec, p.bitrate, c))
         full = [dec(c[None])[0] for c in codes]
