@@ -16,6 +16,7 @@ from pathlib import Path
 from codec_conformance.catalogue import info
 from codec_conformance.catalogue import suite as suite_info
 from codec_conformance.gate.thresholds import BUILTIN_DIR, ThresholdSet
+from codec_conformance.results.contract import record_key
 
 COLUMNS = (("batch", "batch_ser_db", "batch (dB)"), ("batch_padded", "batch_ser_db", "padded batch (dB)"),
            ("batch", "batch_code_agreement", "batch codes"), ("length", "length_error_samples", "length error (samples)"),
@@ -47,7 +48,7 @@ def verdict(r: dict, later: dict) -> str:
 def cell(recs: list[dict], later: dict) -> str:
     if not recs:
         return "n/a"
-    order = sorted(recs, key=lambda r: [str(v) for v in r["condition"].values()])
+    order = sorted(recs, key=lambda r: (r["condition"].get("input_samples") or 0, r["condition"].get("chunk_s") or 0))
     vals = "/".join("—" if r.get("value") is None else f"{r['value']:.4g}" for r in order)
     vs = [verdict(r, later) for r in order]
     worst = next((v for v in vs if v.startswith("FAIL")), None) or next((v for v in vs if v != "pass"), vs[0])
@@ -55,26 +56,41 @@ def cell(recs: list[dict], later: dict) -> str:
 
 
 def main(paths: list[str]) -> None:
-    rows = []
+    """Runs later on the command line win: a record of the same key (codec, bitrate, suite,
+    condition, metric), a test's duration."""
+    recs: dict = {}
+    durs: dict = {}
+    errors: dict = {}
+    commands: dict = defaultdict(list)
     for p in paths:
         doc = load(p)
         run = doc["run"]
-        by = defaultdict(list)
         for r in doc["records"]:
             if r["suite"] == "implementation":
-                by[(r["codec"], r["bitrate_kbps"])].append(r)
-        later = {c: ThresholdSet.for_codec(c, BUILTIN_DIR) for c, _ in by}
-        durs = run.get("durations") or {}
-        errors = [e for e in run.get("errors") or [] if "test_implementation" in str(e.get("test_id"))]
-        for (codec, br), recs in sorted(by.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-            secs = sum(float(v) for k, v in durs.items() if "test_implementation" in k and f"[{codec}-{br:g}kbps" in k)
-            cells = [cell([r for r in recs if r["condition"]["kind"] == k and r["metric"] == m], later)
-                     for k, m, _ in COLUMNS]
-            errs = [e for e in errors if f"[{codec}-{br:g}kbps" in str(e.get("test_id"))]
-            rows.append(f"| {codec} | {br:g} | " + " | ".join(cells) + f" | {len(errs)} | {secs:.0f} | `{run.get('command')}` |")
-    print("| codec | kbps | " + " | ".join(t for _, _, t in COLUMNS) + " | test errors | seconds | command |")
+                recs[record_key(r)] = r
+                if run.get("command") not in commands[r["codec"]]:
+                    commands[r["codec"]].append(run.get("command"))
+        durs.update({k: v for k, v in (run.get("durations") or {}).items() if "test_implementation" in k})
+        for e in run.get("errors") or []:
+            if "test_implementation" in str(e.get("test_id")):
+                errors[e.get("test_id")] = e
+    runs = list(dict.fromkeys(c for cs in commands.values() for c in cs))
+    by = defaultdict(list)
+    for r in recs.values():
+        by[(r["codec"], r["bitrate_kbps"])].append(r)
+    later = {c: ThresholdSet.for_codec(c, BUILTIN_DIR) for c, _ in by}
+    print("| codec | kbps | " + " | ".join(t for _, _, t in COLUMNS) + " | test errors | seconds | run |")
     print("|" + "---|" * (len(COLUMNS) + 5))
-    print("\n".join(rows))
+    for (codec, br), rs in sorted(by.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        point = f"[{codec}-{br:g}kbps"
+        secs = sum(float(v) for k, v in durs.items() if point in k)
+        cells = [cell([r for r in rs if r["condition"]["kind"] == k and r["metric"] == m], later) for k, m, _ in COLUMNS]
+        errs = [e for t, e in errors.items() if point in str(t)]
+        cmd = ", ".join(f"[{runs.index(c) + 1}]" for c in commands[codec])
+        print(f"| {codec} | {br:g} | " + " | ".join(cells) + f" | {len(errs)} | {secs:.0f} | {cmd} |")
+    print()
+    for i, c in enumerate(runs, 1):
+        print(f"[{i}] `{c}`  ")
 
 
 if __name__ == "__main__":

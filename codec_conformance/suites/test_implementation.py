@@ -145,6 +145,13 @@ def impl_point(conformance: ConformanceSession, request: pytest.FixtureRequest,
     return ImplPoint(conformance, request, codec, bitrate, conformance.runner.codec(codec))
 
 
+def _items(ids: list[str], values: list[float]) -> dict:
+    """``item_ser_db`` of a record: each item's SER (the value is the worst of them, not their mean:
+    so not the contract's ``per_item``, whose mean is the value); an item whose SER is undefined (a
+    silent utterance) is null, not NaN (a NaN anywhere in a record fails it as non-finite)."""
+    return {"ids": ids, "ser_db": [None if v != v else v for v in values]}
+
+
 def _ser_finding(what: str, value: float) -> str:
     return (f"{what}: worst item SER {value:.1f} dB (identical outputs: 120 dB)" if value == value
             else f"{what}: undefined (silent inputs)")
@@ -161,7 +168,7 @@ def test_batch(impl_point, batch_mode):
     signals = [x for _, x in utts]
     worst, per = batch_vs_single(p.f, signals)
     ids = [i for i, _ in utts]
-    recs = [p.record(cond, "batch_ser_db", worst, n_items=len(utts), per_item={"ids": ids, "value": per},
+    recs = [p.record(cond, "batch_ser_db", worst, n_items=len(utts), item_ser_db=_items(ids, per),
                      finding=_ser_finding(f"coding {len(utts)} utterances as one batch changes the output against "
                                           "coding each alone", worst))]
     if p.has_codes:
@@ -241,7 +248,7 @@ def test_chunked(impl_point, chunk_s):
     worst, per = worst_ser([fit(w, len(x)) for w, (_, x) in zip(whole, utts)], parts)
     ids = [i for i, _ in utts]
     recs = [p.record(condition_record("chunked", chunk_s=chunk_s), "chunked_ser_db", worst, n_items=len(utts),
-                     per_item={"ids": ids, "value": per}, chunk_samples=chunk,
+                     item_ser_db=_items(ids, per), chunk_samples=chunk,
                      finding=_ser_finding(f"coding in {chunk_s:g} s chunks changes the output against coding the "
                                           "whole utterance", worst))]
     if p.has_codes and hop > 0:
@@ -252,7 +259,7 @@ def test_chunked(impl_point, chunk_s):
         blocks = [decode_in_chunks(dec, c, frames) for c in codes]
         worst_d, per_d = worst_ser(full, blocks)
         recs.append(p.record(condition_record("chunked_decode", chunk_s=chunk_s), "chunked_decode_ser_db", worst_d,
-                             n_items=len(utts), per_item={"ids": ids, "value": per_d}, frames_per_chunk=frames,
+                             n_items=len(utts), item_ser_db=_items(ids, per_d), frames_per_chunk=frames,
                              finding=_ser_finding(f"decoding the codes in blocks of {frames} frames ({chunk_s:g} s) "
                                                   "changes the audio against decoding them whole", worst_d)))
     p.emit(recs)
