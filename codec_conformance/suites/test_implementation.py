@@ -55,6 +55,8 @@ from codec_conformance.results.contract import condition_record
 KINDS = ("batch", "batch_padded", "length", "chunked", "chunked_decode", "repeat", "fresh_process")
 CHUNKS_S = (0.5, 1.0, 2.0)
 LENGTHS = ("1-sample", "10ms", "half-frame", "odd")
+CASE_TEXT = {"1-sample": "a 1-sample input", "10ms": "a 10 ms input", "half-frame": "a half-frame input",
+             "odd": "an odd-length input"}
 BATCH_MODES = ("equal", "padded")
 
 
@@ -204,7 +206,7 @@ def test_output_length(impl_point, length_input):
     declared = getattr(p.coder, "output_samples", None)
     expected = int(declared(n)) if callable(declared) else n
     cond = condition_record("length", input_samples=n, input_case=length_input)  # two cases may share a length
-    what = f"a {length_input} input ({n} samples at {p.sr} Hz)"
+    what = f"{CASE_TEXT[length_input]} ({n} sample{'s' if n != 1 else ''} at {p.sr} Hz)"
     try:
         y = p.f(x[None])
     except CodecError as exc:  # the contract's refusal of an input it does not take: declared, not a crash

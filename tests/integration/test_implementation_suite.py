@@ -95,7 +95,8 @@ def test_batch_dependent_and_length_dropping_codecs_fail_with_messages_a_user_re
     drop = _failed(pytester, "faulty:dropper")
     lengths = sorted(x["value"] for (k, _), x in drop.items() if k == "length")  # 160 dropped, or all of a short input
     assert lengths and all(v < 0 for v in lengths) and -160 in lengths
-    assert "the codec drops 160 of 16001 input samples (the output is 15841 samples long)" in out
+    assert ("the codec drops 160 of 16001 input samples (the output is 15841 samples long) for an odd-length "
+            "input (16001 samples at 16000 Hz); it must return the input's length") in out
     # its other faults follow from the lost samples alone: equal-length batches, repeats agree (a padded
     # batch does not: the samples it drops are padding there, its own samples alone)
     assert not ({k for k, _ in drop} & {"batch", "repeat", "fresh_process"})
@@ -126,8 +127,8 @@ def test_a_crash_on_short_input_fails_and_a_declared_refusal_is_recorded(run_sui
     out = r.stdout.str()
     # 1 sample, 10 ms (160), half-frame (5 ms: 80) are shorter than 320 samples; the odd length is not
     r.assert_outcomes(failed=3, skipped=3, passed=2)
-    assert "the codec crashed on a 1-sample input (1 samples at 16000 Hz): IndexError: frame index out of range" in out
-    assert "faulty:shortrefusal refuses a 10ms input (160 samples at 16000 Hz)" in out
+    assert "the codec crashed on a 1-sample input (1 sample at 16000 Hz): IndexError: frame index out of range" in out
+    assert "faulty:shortrefusal refuses a 10 ms input (160 samples at 16000 Hz)" in out
     refused = [x for x in latest_results(pytester)["records"] if x["codec"] == "faulty:shortrefusal" and x.get("refused")]
     assert len(refused) == 3 and all(x["passed"] is None and x["value"] is None for x in refused)
 
