@@ -19,7 +19,8 @@ from codec_conformance.gate.thresholds import BUILTIN_DIR, ThresholdSet
 from codec_conformance.results.contract import record_key
 
 COLUMNS = (("batch", "batch_ser_db", "batch (dB)"), ("batch_padded", "batch_ser_db", "padded batch (dB)"),
-           ("batch", "batch_code_agreement", "batch codes"), ("length", "length_error_samples", "length error (samples)"),
+           ("batch", "batch_code_agreement", "batch codes"),
+           ("batch_padded", "batch_code_agreement", "padded batch codes"), ("length", "length_error_samples", "length error (samples)"),
            ("chunked", "chunked_ser_db", "chunked 0.5/1/2 s (dB)"),
            ("chunked_decode", "chunked_decode_ser_db", "chunked decode 0.5/1/2 s (dB)"),
            ("repeat", "repeat_ser_db", "repeat (dB)"), ("fresh_process", "repeat_ser_db", "fresh process (dB)"))
@@ -35,7 +36,7 @@ def verdict(r: dict, later: dict) -> str:
         return "refused"
     if r.get("value") is None:
         return "FAIL" if r.get("passed") is False else "—"
-    if r.get("passed") is not None or r.get("threshold"):
+    if not r.get("_measure_only"):
         return {True: "pass", False: "FAIL"}.get(r.get("passed"), "—")
     key = suite_info("implementation").key(r["condition"])
     th = later[r["codec"]].lookup(r["bitrate_kbps"], "implementation", key, r["metric"])
@@ -67,7 +68,7 @@ def main(paths: list[str]) -> None:
         run = doc["run"]
         for r in doc["records"]:
             if r["suite"] == "implementation":
-                recs[record_key(r)] = r
+                recs[record_key(r)] = dict(r, _measure_only="--codec-measure-only" in str(run.get("command")))
                 if run.get("command") not in commands[r["codec"]]:
                     commands[r["codec"]].append(run.get("command"))
         durs.update({k: v for k, v in (run.get("durations") or {}).items() if "test_implementation" in k})
