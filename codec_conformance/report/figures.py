@@ -558,8 +558,8 @@ def _impl_x(r: dict) -> str:
 def fig_implementation(doc: dict) -> Any:
     """The implementation suite: one panel per quantity it recorded (label and unit declared in
     the file's ``metrics`` block; fractions in %), its conditions on a categorical x axis, one
-    marker series per codec x bitrate, the limit of each record as a red tick (both ends of a
-    range)."""
+    marker series per codec x bitrate, the limit of each record as a red tick beside its marker
+    (both ends of a range)."""
     from matplotlib.lines import Line2D  # matplotlib: see _plt
     recs = [r for r in doc["records"] if r.get("suite") == "implementation" and isinstance(r.get("condition"), dict)
             and is_number(r.get("value"))]
@@ -581,10 +581,12 @@ def fig_implementation(doc: dict) -> Any:
             f, _ = display(unit)
             ticks = sorted({_impl_x(r) for r in mine})
             ys: list[float] = []
-            for i, s in enumerate(series):
+            offset = {s: (i - (len(series) - 1) / 2) * min(0.08, 0.6 / max(1, len(series)))
+                      for i, s in enumerate(series)}
+            for s in series:
                 pts = [(ticks.index(_impl_x(r)), float(r["value"]) * f) for r in mine if _series_label(r) == s]
                 if pts:
-                    off = (i - (len(series) - 1) / 2) * min(0.08, 0.6 / max(1, len(series)))
+                    off = offset[s]
                     ax.plot([x + off for x, _ in pts], [y for _, y in pts], "o", color=colors[s], ms=3.5)
                     ys += [y for _, y in pts]
             for r in mine:
@@ -592,7 +594,8 @@ def fig_implementation(doc: dict) -> Any:
                 ends: list[Any] = [limit_in_value(r)] if th.get("kind") != "range" else [th.get("limit"), th.get("upper")]
                 for v in ends:
                     if is_number(v):
-                        ax.plot([ticks.index(_impl_x(r))], [float(v) * f], "_", color="red", ms=9, mew=1.2)
+                        ax.plot([ticks.index(_impl_x(r)) + offset[_series_label(r)]], [float(v) * f], "_", color="red",
+                                ms=6, mew=1.2)
                         ys.append(float(v) * f)
             span = plot_span(met, doc)
             lo, hi = _y_range(ys, None if span is None else span * f, _bounds(met, doc, f))
