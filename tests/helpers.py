@@ -56,6 +56,13 @@ def token_tests(profile: str = "smoke") -> int:
     return len(grid("tokens", profile, reference=False)) + 1 + len(SHIFTS) + 1
 
 
+def implementation_tests() -> int:
+    """Tests of the implementation suite per codec and bitrate: the batch modes, the input
+    lengths, the chunk lengths, the repeat and the fresh process."""
+    from codec_conformance.suites.test_implementation import BATCH_MODES, CHUNKS_S, LENGTHS
+    return len(BATCH_MODES) + len(LENGTHS) + len(CHUNKS_S) + 2
+
+
 # a user codec package (module ``usercodecs``; the ``usercodecs`` fixture in conftest.py installs it)
 USER_CODECS = textwrap.dedent('''
     import numpy as np

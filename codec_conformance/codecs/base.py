@@ -94,18 +94,8 @@ def check_output(name: str, batch: np.ndarray, out: Any, bitrate_kbps: float | N
     accepted (also after the cast to float32: 1e300 in float64 would become Inf): integer PCM (whose scale fakes perfect scale-invariant scores), complex, boolean or
     object output is refused, never converted. The output is at the codec's ``sample_rate`` (the
     protocol's only rate), so a different length is refused too."""
+    arr = as_samples(name, batch, out, bitrate_kbps)
     at = "" if bitrate_kbps is None else f" at {bitrate_kbps:g} kbps"
-    try:
-        arr = np.asarray(host_array(out))
-    except Exception as exc:  # noqa: BLE001  (ragged lists, exotic objects)
-        raise CodecError(f"codec {name!r}{at} returned {type(out).__name__}, not an array of samples "
-                         f"({exc}); return a float32 array of the input's shape") from None
-    if not np.issubdtype(arr.dtype, np.floating):
-        hint = {"i": "scale integer PCM to [-1, 1] (x / 32768 for int16) ", "u": "scale unsigned PCM to [-1, 1] ",
-                "c": "return the real signal, not a complex one, "}.get(arr.dtype.kind, "")
-        raise CodecError(f"codec {name!r}{at} returned {arr.dtype} samples of shape {tuple(arr.shape)}; "
-                         f"{hint}and return real floating-point samples (float32 in [-1, 1]) of the input's "
-                         f"shape {tuple(batch.shape)}")
     if arr.shape != batch.shape:
         raise CodecError(f"codec {name!r}{at} returned shape {tuple(arr.shape)} for input "
                          f"{tuple(batch.shape)}; an adapter must trim/pad to the input length "
@@ -119,6 +109,25 @@ def check_output(name: str, batch: np.ndarray, out: Any, bitrate_kbps: float | N
         raise CodecError(f"codec {name!r}{at} returned {arr.dtype} samples up to {peak:.3g} in magnitude, beyond "
                          f"float32's range (they become Inf); return float32 samples in [-1, 1]")
     return out32
+
+
+def as_samples(name: str, batch: np.ndarray, out: Any, bitrate_kbps: float | None = None) -> np.ndarray:
+    """The codec's output as a real floating-point numpy array, as it returned it (any shape,
+    NaN/Inf kept), or a CodecError naming the codec and what it returned: the first half of
+    :func:`check_output`, and what the implementation suite measures lengths and finiteness on."""
+    at = "" if bitrate_kbps is None else f" at {bitrate_kbps:g} kbps"
+    try:
+        arr = np.asarray(host_array(out))
+    except Exception as exc:  # noqa: BLE001  (ragged lists, exotic objects)
+        raise CodecError(f"codec {name!r}{at} returned {type(out).__name__}, not an array of samples "
+                         f"({exc}); return a float32 array of the input's shape") from None
+    if not np.issubdtype(arr.dtype, np.floating):
+        hint = {"i": "scale integer PCM to [-1, 1] (x / 32768 for int16) ", "u": "scale unsigned PCM to [-1, 1] ",
+                "c": "return the real signal, not a complex one, "}.get(arr.dtype.kind, "")
+        raise CodecError(f"codec {name!r}{at} returned {arr.dtype} samples of shape {tuple(arr.shape)}; "
+                         f"{hint}and return real floating-point samples (float32 in [-1, 1]) of the input's "
+                         f"shape {tuple(batch.shape)}")
+    return arr
 
 
 def host_array(out: Any) -> Any:

@@ -8,6 +8,11 @@ every call, and a hang is ended with the worker) or in this process (each call b
 watchdog thread, :func:`call_with_time_limit`)."""
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import threading
 from functools import partial
 from pathlib import Path
@@ -15,7 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..codecs.base import check_output
+from ..codecs.base import as_samples, check_output
 from ..codecs.cache import Cache
 from ..codecs.checkpoint import sha256_file
 from ..data.audio import content_hash, fit_length, resample
@@ -23,7 +28,7 @@ from ..errors import CheckpointError, CodecCrash, CodecError, CodecTimeout, Conf
 from ..progress import Stages
 from ..registry import make_codec
 from ..settings import Settings, select_bitrates
-from .worker import CodecSpec, WorkerCodec, codec_input, finish_build, timeout_error
+from .worker import CodecSpec, WorkerCodec, codec_input, finish_build, raw_roundtrip, timeout_error
 
 
 class CodecRunner:
@@ -38,6 +43,7 @@ class CodecRunner:
         self._identity: dict[str, str | None] = {}
         self._lists: dict[tuple, list] = {}
         self._memo: dict[str, np.ndarray] = {}
+        self._fresh: dict[str, dict[float, list[np.ndarray]]] = {}  # fresh_process: per codec and inputs
         self.load_failed: dict[str, Exception] = {}  # codec -> the error that stopped it loading
         self.abandoned: list[threading.Thread] = []   # codec calls left running past --codec-timeout
         # (codec, bitrate, call) -> the timeout of a call that hung (or the crash of its worker):
@@ -218,6 +224,104 @@ class CodecRunner:
         """The codec at one bitrate as a function of a 1-D signal at ``sr`` (the probes' system)."""
         return lambda x: self.roundtrip_one(name, bitrate, np.asarray(x, np.float32), sr)
 
+    # -- the implementation suite: the codec as it is, uncached ---------------------------
+    def raw_roundtrip(self, name: str, bitrate: float, batch: np.ndarray, memo: bool = False) -> np.ndarray:
+        """``batch`` [batch, samples] (float32, at the codec's own rate) through the codec as it
+        is, under --codec-timeout: not cached, not memoised (two calls are two runs), and the
+        output not held to the input's shape: the implementation suite measures the length and
+        finiteness the codec returns, where every other suite goes through :meth:`roundtrip`,
+        which refuses a wrong length. A BaseCodec's ``roundtrip_batch`` is called directly (its
+        ``roundtrip`` refuses a wrong length too). Returns [batch, samples'] float numpy. ``memo``:
+        kept for this process by content (a reference output several checks compare against)."""
+        key = content_hash("raw", name, id(self.codec(name)), float(bitrate), np.asarray(batch, np.float32))
+        if memo and key in self._memo:
+            return self._memo[key]
+        out = self._loading(name, lambda: self._raw_roundtrip(name, bitrate, batch))
+        if memo and len(self._memo) < 4096:
+            self._memo[key] = out
+        return out
+
+    def _raw_roundtrip(self, name: str, bitrate: float, batch: np.ndarray) -> np.ndarray:
+        import time
+        codec = self.codec(name)
+        batch = np.ascontiguousarray(np.atleast_2d(batch), np.float32)
+        if isinstance(codec, WorkerCodec):
+            fn = partial(codec.raw_roundtrip, batch, bitrate)
+        else:
+            fn = partial(raw_roundtrip, codec, batch, bitrate)
+        t0 = time.perf_counter()
+        res = self._timed(name, float(bitrate), "roundtrip", fn, str(getattr(codec, "name", name)))
+        self.timing["codec_s"] += time.perf_counter() - t0
+        arr = as_samples(name, batch, res, bitrate)
+        if arr.ndim == 1 and batch.shape[0] == 1:
+            arr = arr[None]
+        if arr.ndim != 2 or arr.shape[0] != batch.shape[0]:
+            raise CodecError(f"codec {name!r} at {float(bitrate):g} kbps returned shape {tuple(arr.shape)} for input "
+                             f"{tuple(batch.shape)}: not one row of samples per input row")
+        return arr
+
+    def encode_batch(self, name: str, bitrate: float, batch: np.ndarray) -> np.ndarray:
+        """Codes [batch, n_q, frames] of ``batch`` [batch, samples] at the codec's own rate,
+        encoded together, uncached, under --codec-timeout."""
+        codec = self.codec(name)
+        batch = np.ascontiguousarray(np.atleast_2d(batch), np.float32)
+        codes = np.asarray(self._timed(name, float(bitrate), "encode", partial(codec.encode, batch, bitrate),
+                                       str(getattr(codec, "name", name))))
+        if codes.ndim != 3 or codes.shape[0] != batch.shape[0] or not np.issubdtype(codes.dtype, np.integer):
+            raise CodecError(f"codec {name!r}: encode must return integer codes [batch, n_q, frames], "
+                             f"got {codes.dtype} {codes.shape} for {batch.shape[0]} inputs")
+        return codes
+
+    def decode(self, name: str, bitrate: float, codes: np.ndarray) -> np.ndarray:
+        """Audio [batch, samples] (float numpy, at the codec's rate) of codes [batch, n_q, frames],
+        uncached, under --codec-timeout."""
+        codec = self.codec(name)
+        res = self._timed(name, float(bitrate), "decode", partial(codec.decode, codes, bitrate),
+                          str(getattr(codec, "name", name)))
+        arr = as_samples(name, np.asarray(codes), res, bitrate)
+        if arr.ndim != 2 or arr.shape[0] != np.shape(codes)[0]:
+            raise CodecError(f"codec {name!r}: decode must return audio [batch, samples], got shape {tuple(arr.shape)} "
+                             f"for codes {tuple(np.shape(codes))}")
+        return arr
+
+    def fresh_process(self, name: str, signals: list[np.ndarray]) -> dict[float, list[np.ndarray]]:
+        """The raw outputs (:meth:`raw_roundtrip`, each signal alone) of ``signals`` (1-D, at the
+        codec's own rate) at every bitrate this run selects, computed by a new Python process that
+        builds the codec from this run's settings (``engine/fresh.py``): the implementation
+        suite's determinism across processes. Memoised per codec and inputs, so a run starts one
+        process per codec, not one per bitrate. Bounded by --codec-timeout per call, plus two
+        minutes for the process to start and build."""
+        key = content_hash("fresh", name, *signals)
+        with self._lock:
+            if key in self._fresh:
+                return self._fresh[key]
+        bitrates = self.bitrates(name)
+        s = self.settings
+        spec = {"name": name, "bitrates": bitrates, "device": self.device,
+                "settings": {k: getattr(s, k) for k in FRESH_SETTINGS}}
+        with tempfile.TemporaryDirectory(prefix="codec-fresh-") as tmp:
+            np.savez(os.path.join(tmp, "in.npz"), *[np.asarray(x, np.float32) for x in signals])
+            with open(os.path.join(tmp, "spec.json"), "w", encoding="utf-8") as fh:
+                json.dump(spec, fh)
+            env = dict(os.environ)  # the child imports what this process imports (a plugin codec's module)
+            env["PYTHONPATH"] = os.pathsep.join(p for p in [os.getcwd(), *sys.path] if p)
+            limit = None if not s.timeout else float(s.timeout) * (len(bitrates) * len(signals) + 1) + 120.0
+            try:
+                done = subprocess.run([sys.executable, "-m", "codec_conformance.engine.fresh", tmp], env=env,
+                                      capture_output=True, text=True, timeout=limit, cwd=os.getcwd())
+            except subprocess.TimeoutExpired:
+                raise CodecTimeout(f"codec {name!r}: the fresh process (implementation suite) did not finish within "
+                                   f"{limit:g} s (--codec-timeout per call, plus 120 s)") from None
+            if done.returncode != 0:
+                tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-6:])
+                raise CodecError(f"codec {name!r}: the fresh process that reruns it (implementation suite) failed "
+                                 f"with exit status {done.returncode}:\n{tail}")
+            with np.load(os.path.join(tmp, "out.npz")) as z:
+                got = {float(b): [z[f"b{i}_{j}"] for j in range(len(signals))] for i, b in enumerate(bitrates)}
+        with self._lock:
+            self._fresh[key] = got
+        return got
+
     def token_codec(self, name: str):
         """The codec if it exposes codes (``encode``/``decode``), else None."""
         c = self.codec(name)
@@ -247,6 +351,9 @@ class CodecRunner:
         return codes[0]
 
 
+# the settings a fresh process (fresh_process, engine/fresh.py) builds the codec from
+FRESH_SETTINGS = ("rootdir", "checkpoint", "config", "weights", "trust_checkpoint", "device", "precision", "timeout",
+                  "offline", "model_mirror")
 _SHA_MEMO: dict[tuple, str] = {}
 
 

@@ -15,7 +15,8 @@ own file)::
 Suites and their condition keys are what the suites declare (``SuiteInfo.keys()``, see
 :mod:`codec_conformance.catalogue`): ``noise`` (clean, white, ambient, reverb and any plugin
 condition kind), ``additivity`` (speech_speech, speech_noise), ``homogeneity`` (gain),
-``frequency_response`` (sweep), ``tokens`` (white, ambient, reverb, gain, shift, determinism). Limit
+``frequency_response`` (sweep), ``tokens`` (white, ambient, reverb, gain, shift, determinism),
+``implementation`` (batch, batch_padded, length, chunked, chunked_decode, repeat, fresh_process). Limit
 kinds: ``max_delta`` (the largest allowed degradation against the oracle: for a
 higher-is-better metric delta >= limit, else delta <= limit), ``min_value``, ``max_value``, or
 both of the last two in one table (``{ min_value = -25.0, max_value = -17.0 }``: a range, for

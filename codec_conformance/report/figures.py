@@ -544,3 +544,70 @@ def _token_noise_panel(ax: Any, recs: list[dict], kind: str) -> bool:
             ax.set_xticklabels([f"{s:g}" for s in snrs])
     ax.set_xlabel("SNR (dB)")
     return bool(sel)
+
+
+# ------------------------------------------------------------------ implementation
+def _impl_x(r: dict) -> str:
+    """A condition of the implementation suite as an x tick: its kind and its parameters."""
+    c = r.get("condition") or {}
+    params = [f"{v:g}" if is_number(v) else str(v) for k, v in c.items() if k not in ("kind", "input_samples")
+              and v is not None]
+    return " ".join([str(c.get("kind")), *params])
+
+
+def fig_implementation(doc: dict) -> Any:
+    """The implementation suite: one panel per quantity it recorded (label and unit declared in
+    the file's ``metrics`` block; fractions in %), its conditions on a categorical x axis, one
+    marker series per codec x bitrate, the limit of each record as a red tick beside its marker
+    (both ends of a range)."""
+    from matplotlib.lines import Line2D  # matplotlib: see _plt
+    recs = [r for r in doc["records"] if r.get("suite") == "implementation" and isinstance(r.get("condition"), dict)
+            and is_number(r.get("value"))]
+    mets = sorted({str(r["metric"]) for r in recs})
+    if not mets:
+        return None
+    plt = _plt()
+    series = sorted({_series_label(r) for r in recs}, key=str)
+    colors = {s: f"C{i % 10}" for i, s in enumerate(series)}
+    ncols = min(3, len(mets))
+    nrows = -(-len(mets) // ncols)
+    height = 2.0 * nrows + 0.5
+    with plt.rc_context(RC):
+        fig, axes = plt.subplots(nrows, ncols, figsize=(PAGE_IN if ncols > 1 else COLUMN_IN, height), squeeze=False)
+        for k, met in enumerate(mets):
+            ax = axes[k // ncols][k % ncols]
+            mine = [r for r in recs if r["metric"] == met]
+            unit = unit_of({"metric": met}, doc)
+            f, _ = display(unit)
+            ticks = sorted({_impl_x(r) for r in mine})
+            ys: list[float] = []
+            offset = {s: (i - (len(series) - 1) / 2) * min(0.08, 0.6 / max(1, len(series)))
+                      for i, s in enumerate(series)}
+            for s in series:
+                pts = [(ticks.index(_impl_x(r)), float(r["value"]) * f) for r in mine if _series_label(r) == s]
+                if pts:
+                    off = offset[s]
+                    ax.plot([x + off for x, _ in pts], [y for _, y in pts], "o", color=colors[s], ms=3.5)
+                    ys += [y for _, y in pts]
+            for r in mine:
+                th = r.get("threshold") if isinstance(r.get("threshold"), dict) else {}
+                ends: list[Any] = [limit_in_value(r)] if th.get("kind") != "range" else [th.get("limit"), th.get("upper")]
+                for v in ends:
+                    if is_number(v):
+                        ax.plot([ticks.index(_impl_x(r)) + offset[_series_label(r)]], [float(v) * f], "_", color="red",
+                                ms=6, mew=1.2)
+                        ys.append(float(v) * f)
+            span = plot_span(met, doc)
+            lo, hi = _y_range(ys, None if span is None else span * f, _bounds(met, doc, f))
+            ax.set_ylim(lo, hi)
+            ax.set_xticks(range(len(ticks)))
+            ax.set_xticklabels(ticks, rotation=25, ha="right")
+            ax.set_title(textwrap.fill(axis_label(met, unit, declaration(doc, met, "direction"), doc), 34))
+            ax.grid(alpha=0.3)
+        for k in range(len(mets), nrows * ncols):
+            axes[k // ncols][k % ncols].axis("off")
+        handles = [Line2D([], [], marker="o", ls="", color=colors[s], label=s) for s in series]
+        handles.append(Line2D([], [], marker="_", ls="", color="red", ms=9, mew=1.2, label="limit"))
+        fig.legend(handles=handles, loc="upper center", ncol=min(5, len(handles)), frameon=False)
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / height))
+    return fig

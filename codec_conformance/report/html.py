@@ -20,7 +20,8 @@ CI_NOTE = (f"[lo, hi]: the {CI_WHAT}; a value without brackets has no interval (
 NO_CI = {"linearity": "No interval: the SER is a median over generated examples (the gated value their worst "
                       "case), each gain a single measurement.",
          "frequency_response": "No interval: a single sweep measurement.",
-         "tokens": "No interval: one measurement per condition (not bootstrapped)."}
+         "tokens": "No interval: one measurement per condition (not bootstrapped).",
+         "implementation": "No interval: the worst item of one measurement per condition."}
 
 
 def E(v: Any) -> str:

@@ -11,14 +11,14 @@ from pathlib import Path
 from ..gate.thresholds import limit_text
 from ..results.contract import condition_text, could_not_fail, is_number
 from ..results.contract import verdict as run_verdict
-from .figures import Figures, fig1, fig2, fig3, fig_tokens
+from .figures import Figures, fig1, fig2, fig3, fig_implementation, fig_tokens
 from .html import NO_CI, E, by_number, fmt, g, head, int_text, table
 from .limits import source_of
 from .tables import device_text, failing_table, headroom_table, measurements_table, summary_table
 
 WER_NOTE = ("WER is in % of the reference words; it can exceed 100 % because inserted words count as "
             "errors too.")
-SUITE_ORDER = ("noise", "additivity", "homogeneity", "frequency_response", "tokens")  # plugin suites after
+SUITE_ORDER = ("noise", "additivity", "homogeneity", "frequency_response", "tokens", "implementation")  # plugin suites after
 
 
 def load_errors(run: dict) -> list[dict]:
@@ -179,7 +179,13 @@ def figures(doc: dict, figures_dir: Path | None) -> list[str]:
                          "band edges of the checks: low band below 100 Hz, mid band 100 Hz–2 kHz, high band "
                          "2–8 kHz. " + NO_CI["frequency_response"]),
             figs.section("token robustness: agreement of the codes per RVQ level", "tokens", fig_tokens,
-                         "Fraction of frames whose code is unchanged (0-1); level 1 bold. " + NO_CI["tokens"])]
+                         "Fraction of frames whose code is unchanged (0-1); level 1 bold. " + NO_CI["tokens"]),
+            figs.section("implementation: batch, length, chunks, repeated runs", "implementation", fig_implementation,
+                         "Each panel one quantity of the implementation suite per condition (batch: N utterances "
+                         "as one batch vs each alone; length: a 1-sample, 10 ms, half-frame and odd-length input; "
+                         "chunked: chunks of 0.5, 1, 2 s vs the whole; repeat / fresh_process: a second run in this "
+                         "process / in a new one). An SER of 120 dB means identical outputs. Red ticks: the limit. "
+                         + NO_CI["implementation"])]
 
 
 def _audio_tag(run_dir: Path, rel: str | None) -> str:

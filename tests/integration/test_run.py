@@ -9,7 +9,7 @@ import pytest
 from codec_conformance.results.contract import verdict
 from codec_conformance.suites.test_additivity import MIXTURES
 from tests.helpers import GAIN_CODECS as CODECS
-from tests.helpers import ROOT, default_metrics, grid, latest_results, sweep_levels, token_tests
+from tests.helpers import ROOT, default_metrics, grid, implementation_tests, latest_results, sweep_levels, token_tests
 
 FAST = "not wer and not eer and not dnsmos and not prosody and not stoi and not si_sdr"
 
@@ -25,10 +25,10 @@ def test_options_are_one_group(pytester):
 def test_custom_codec_all_bitrates_and_contract(run, pytester):
     r = run("--codec=mycodecs:gain", "--codec-bitrate=all", "-k", FAST, "-q")
     # per bitrate (2): noise (its grid x the default metrics FAST keeps) + additivity + homogeneity +
-    # the sweep levels; the token tests skip: this codec exposes no codes
+    # the sweep levels + the implementation suite; the token tests skip: this codec exposes no codes
     fast = [m for m in default_metrics() if not any(w in m for w in ("wer", "eer", "dnsmos", "prosody", "stoi",
                                                                       "si_sdr"))]
-    per_bitrate = len(grid("noise")) * len(fast) + len(MIXTURES) + 1 + len(sweep_levels())
+    per_bitrate = len(grid("noise")) * len(fast) + len(MIXTURES) + 1 + len(sweep_levels()) + implementation_tests()
     r.assert_outcomes(passed=2 * per_bitrate, skipped=2 * token_tests())
     doc = latest_results(pytester)
     assert doc["schema"] == "codec-conformance/results/1" and doc["run"]["finished"]

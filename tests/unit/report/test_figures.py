@@ -236,3 +236,34 @@ def test_fig2_legend_sits_outside_the_axes():
         assert not leg.overlaps(ax.get_window_extent(renderer))  # nothing of the plot under it
         assert not leg.overlaps(ax.xaxis.label.get_window_extent(renderer))  # nor over the axis label
         assert leg.y0 >= 0  # inside the figure
+
+
+# ------------------------------------------------------------------ implementation suite
+def _impl(metric, kind, value, limit=None, **cond):
+    from codec_conformance.catalogue import info
+    from codec_conformance.results.contract import condition_record
+    q = info(metric)
+    r = make_record(codec="mycodec", bitrate_kbps=6.0, suite="implementation", condition=condition_record(kind, **cond),
+                    metric=metric, direction=q.direction, value=value, n_items=2, unit=q.unit,
+                    threshold=None if limit is None else {"kind": "min_value", "limit": limit, "source": "t [x]"},
+                    test_id=f"suites/test_implementation.py::test_x[mycodec-6kbps-{kind}]")
+    r["passed"] = None if limit is None else value >= limit
+    return r
+
+
+def test_implementation_figure_has_a_panel_per_quantity_and_the_limits_on_the_value_axis(tmp_path):
+    recs = [_impl("chunked_ser_db", "chunked", v, 10.0, chunk_s=c) for c, v in ((0.5, 12.0), (1.0, 20.0), (2.0, 30.0))]
+    recs += [_impl("batch_code_agreement", "batch", 0.5, 0.99, batch_items=4),
+             _impl("length_error_samples", "length", -160.0, input_samples=16001, input_case="odd")]
+    fig = F.fig_implementation(results(recs))
+    axes = visible_axes(fig)
+    titles = [ax.get_title() for ax in axes]
+    assert len(axes) == 3 and any("(%)" in t for t in titles)  # a fraction is shown in %
+    codes = axes[[i for i, t in enumerate(titles) if "codes" in t][0]]
+    ys = sorted(y for line in codes.get_lines() for y in line.get_ydata())
+    assert ys == [50.0, 99.0]  # 0.5 and its limit 0.99, in %
+    chunk = axes[[i for i, t in enumerate(titles) if "chunked" in t][0]]
+    assert [t.get_text() for t in chunk.get_xticklabels()] == ["chunked 0.5", "chunked 1", "chunked 2"]
+    assert F.fig_implementation(results([])) is None
+    page = write_html(write(tmp_path, results(recs))).read_text()
+    assert "implementation: batch, length, chunks, repeated runs" in page
