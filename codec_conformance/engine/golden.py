@@ -198,14 +198,14 @@ def _dist_version(dist: str) -> str | None:
 
 
 def libraries_of(codec: Any) -> dict[str, str | None]:
-    """{distribution: version} of the libraries the codec's output depends on (None: not installed)."""
+    """{distribution: version} of the libraries the codec's output depends on (None: not installed).
+    Asked after the codec has run (a user's codec that uses torch has imported it by then)."""
     names = getattr(codec, "golden_libraries", None)
-    if names is None:
-        module = type(codec).__module__
-        names = LIBRARIES.get(module)
-        if names is None:  # a user's codec: its own top-level package, and torch where it uses it
-            top = module.split(".")[0]
-            names = (top,) + (("torch",) if "torch" in sys.modules else ())
+    if names is None:  # the first class of its MRO that is one of our adapters (a subclass of one)
+        names = next((LIBRARIES[c.__module__] for c in type(codec).__mro__ if c.__module__ in LIBRARIES), None)
+    if names is None:  # a user's codec: its own top-level package, and torch where it uses it
+        top = type(codec).__module__.split(".")[0]
+        names = (top,) + (("torch",) if "torch" in sys.modules else ())
     return {d: _dist_version(d) for d in sorted({"numpy", *names})}
 
 
@@ -309,8 +309,10 @@ def run_codec(runner: CodecRunner, name: str, bitrate: float, x: np.ndarray) -> 
 
 
 def same(a: Output, b: Output) -> bool:
-    codes_same = (a.codes is None) == (b.codes is None) and (
-        a.codes is None or (a.codes.shape == b.codes.shape and bool(np.array_equal(a.codes, b.codes))))
+    if a.codes is None or b.codes is None:
+        codes_same = a.codes is None and b.codes is None
+    else:
+        codes_same = a.codes.shape == b.codes.shape and bool(np.array_equal(a.codes, b.codes))
     return codes_same and a.pcm.shape == b.pcm.shape and bool(np.array_equal(a.pcm, b.pcm))
 
 
@@ -412,7 +414,7 @@ def _what(v) -> str:
         return repr(v) if len(repr(v)) <= 30 else "a number of " + str(len(repr(v))) + " digits"
     if isinstance(v, str):
         return "the text " + (json.dumps(v) if len(v) <= 40 else json.dumps(v[:37]) + "...")
-    return {dict: "an object", list: "an array"}.get(type(v), type(v).__name__)
+    return "an object" if isinstance(v, dict) else "an array" if isinstance(v, list) else type(v).__name__
 
 
 def _check_codes(ck: _Check, v, where) -> None:
@@ -588,14 +590,15 @@ def compare(runner: CodecRunner, name: str, bitrate: float, doc: dict, source: P
             raise GoldenError(f"{source}: input {inp['name']!r} here is not the one the goldens were recorded from "
                               "(another codec-conformance version or resampler); re-record with "
                               f"`{record_command(name)}`")
-    why = key_differences(doc["key"], golden_key(runner, name))
+    outputs = {sig_name: run_codec(runner, name, bitrate, x) for sig_name, x in inputs.items()}
+    why = key_differences(doc["key"], golden_key(runner, name))  # after the codec ran (libraries_of)
     if not doc["deterministic"]:
         why.append("the codec's output varied between two calls when the goldens were recorded")
     cmp = Comparison("tolerance" if why else "bit-exact", why, float(doc["tolerance"]["snr_db"]))
     for sig_name, x in inputs.items():
         where = f"bitrates.{bitrate_key(bitrate)}.signals.{sig_name}"
         stored = entry["signals"][sig_name]
-        out = run_codec(runner, name, bitrate, x)
+        out = outputs[sig_name]
         notes = []
         want = stored["codes"]
         if want is None and out.codes is None:

@@ -214,3 +214,17 @@ def test_the_shipped_goldens_are_valid_and_bit_exact_here(tmp_path):
         cmp = golden.compare(s.runner, name, b, doc, shipped / f"{name}.json")
         assert cmp.tier == "bit-exact" and cmp.passed, (name, cmp.why_tolerance, cmp.failures())
         assert math.isfinite(doc["tolerance"]["snr_db"])
+
+
+def test_the_key_of_a_subclassed_adapter_names_its_libraries_and_is_the_same_in_a_fresh_session(tmp_path):
+    """A codec subclassing an adapter is keyed by the adapter's libraries; the key is taken after
+    the codec ran, so a session that compares before building the model (torch not yet imported
+    by it) gets the recording's key (this failed: torch and the device's torch part were missing)."""
+    pytest.importorskip("encodec")
+    from tests.small_codecs import small_encodec
+    assert set(golden.libraries_of(small_encodec(device="cpu"))) == {"encodec", "torch", "numpy"}
+    name = "tests.small_codecs:small_encodec"
+    _, doc, path = recorded(tmp_path, name, bitrates=[1.5], device="cpu")
+    fresh = make_session(tmp_path, name, device="cpu")
+    cmp = golden.compare(fresh.runner, name, 1.5, doc, path)
+    assert cmp.tier == "bit-exact" and cmp.passed, cmp.why_tolerance
