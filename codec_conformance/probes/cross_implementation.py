@@ -129,6 +129,12 @@ def encodec_to_transformers(model: Any, **config_overrides: Any):
 _UNIT = ("snake1", "conv1", "snake2", "conv2")
 
 
+def _indices(m: re.Match[str]) -> tuple[int, int | None, int | None]:
+    """The block indices of a matched DAC name: (i, j or None, k or None)."""
+    i, j, k = m.groups()
+    return int(i), None if j is None else int(j), None if k is None else int(k)
+
+
 def dac_hf_name(name: str, n_rates: int) -> str:
     """The transformers ``DacModel`` parameter of DAC parameter ``name`` (weight norm folded:
     ``weight_g``/``weight_v`` are one ``weight``); KeyError when no rule maps it."""
@@ -138,7 +144,7 @@ def dac_hf_name(name: str, n_rates: int) -> str:
         return f"{stem}.{leaf}"
     m = re.fullmatch(r"encoder\.block\.(\d+)(?:\.block\.(\d+)(?:\.block\.(\d+))?)?", stem)
     if m:
-        i, j, k = (None if g is None else int(g) for g in m.groups())
+        i, j, k = _indices(m)
         if j is None:
             where = {0: "conv1", n_rates + 1: "snake1", n_rates + 2: "conv2"}.get(i)
             if where is not None:
@@ -149,7 +155,7 @@ def dac_hf_name(name: str, n_rates: int) -> str:
             return f"encoder.block.{i - 1}.{'snake1' if j == 3 else 'conv1'}.{leaf}"
     m = re.fullmatch(r"decoder\.model\.(\d+)(?:\.block\.(\d+)(?:\.block\.(\d+))?)?", stem)
     if m:
-        i, j, k = (None if g is None else int(g) for g in m.groups())
+        i, j, k = _indices(m)
         if j is None:
             where = {0: "conv1", n_rates + 1: "snake1", n_rates + 2: "conv2"}.get(i)
             if where is not None:
