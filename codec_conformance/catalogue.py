@@ -223,7 +223,7 @@ BUILTIN_CONDITIONS = ("codec_conformance.data.conditions:CLEAN", "codec_conforma
                       "codec_conformance.data.conditions:GAIN")
 BUILTIN_SUITES = tuple(f"codec_conformance.suites.{m}" for m in (
     "test_noise_robustness", "test_additivity", "test_homogeneity", "test_frequency_response",
-    "test_token_robustness", "test_implementation"))
+    "test_token_robustness", "test_implementation", "test_golden"))
 
 
 def _load(spec: str):

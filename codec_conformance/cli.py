@@ -12,6 +12,8 @@ from pathlib import Path
 from . import __version__, fetch
 from .catalogue import metrics
 from .codecs.base import check_declared
+from .engine import golden
+from .engine.session import ConformanceSession
 from .errors import ConformanceError
 from .gate.baseline import RULE, BaselineMismatch, compare, ordered_rows, p_text
 from .gate.calibration import calibrate
@@ -21,7 +23,7 @@ from .report.compare import write_compare_html
 from .results.contract import condition_text, load_results, validate_results
 from .results.merge import merge_results
 from .results.run_folder import atomic_write_json, lock_run_dir, recover_from_journal
-from .settings import flag
+from .settings import OPTIONS, build_settings, flag
 
 
 def _cmd_report(a) -> int:
@@ -191,6 +193,47 @@ def _cmd_list_metrics(a) -> int:
     return 0
 
 
+# the run options the golden command takes (the same flags as under pytest, generated from settings.py)
+GOLDEN_OPTIONS = ("bitrate", "checkpoint", "config", "weights", "trust_checkpoint", "device", "precision",
+                  "offline", "model_mirror", "timeout", "goldens_dir")
+
+
+def _arg_type(fn):
+    """An option's type for argparse: its own message (``'abc': use seconds, ...``) on a bad value."""
+    if fn is None:
+        return None
+
+    def convert(text: str):
+        try:
+            return fn(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return convert
+
+
+def _cmd_golden(a) -> int:
+    """Record golden vectors (engine/golden.py) of each ``--codec`` into ``--out`` (default: the
+    project's goldens/, --codec-goldens-dir)."""
+    values = {f"codec_{n}": getattr(a, f"codec_{n}") for n in GOLDEN_OPTIONS}
+    values["codec"] = a.codec
+    s = build_settings(lambda name: values.get(name), os.getcwd())
+    s.no_cache = True  # goldens come from the codec itself, never from the output cache
+    fetch.configure_from(s)
+    out_dir = Path(a.out).resolve() if a.out else s.given_path("goldens_dir")
+    sess = ConformanceSession(s)
+    command = " ".join(["codec-conformance", *(sys.argv[1:] if a.argv is None else a.argv)])
+    for name in s.codecs:
+        rates = sess.runner.bitrates(name)
+        doc = golden.record(sess.runner, name, rates, a.tolerance_db, command)
+        path = golden.write_goldens(doc, golden.golden_path(out_dir, name))
+        tier = "bit-exact where the key matches" if doc["deterministic"] else \
+            "within the tolerance only: its output varied between two calls"
+        print(f"{path}: {name} at {', '.join(f'{b:g}' for b in rates)} kbps, {len(golden.SIGNALS)} signals; compared "
+              f"{tier} (tolerance {a.tolerance_db:g} dB); key: device {doc['key']['device']}, precision "
+              f"{doc['key']['precision']}, " + ", ".join(f"{k} {v}" for k, v in doc["key"]["libraries"].items()))
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="codec-conformance", description=__doc__)
     p.add_argument("--version", action="version", version=f"codec-conformance {__version__}")
@@ -225,6 +268,24 @@ def main(argv=None) -> int:
     k.add_argument("--name", help="file name instead of the codec's (e.g. default: the limits of any codec "
                                   "without its own file)")
     k.set_defaults(fn=_cmd_calibrate)
+    g = sub.add_parser("golden", help="record golden vectors of a codec (tokens, decoded-PCM checksum and "
+                                      "fingerprint of a fixed input set; docs/golden.md) for the golden suite")
+    g.add_argument("--codec", action="append", required=True, metavar="NAME|module:factory",
+                   help="codec to record (repeatable): a registered name or package.module:factory")
+    for n in GOLDEN_OPTIONS:
+        opt = OPTIONS[n]
+        if opt.is_flag:
+            g.add_argument(opt.flag, action="store_true", default=False, dest=f"codec_{n}", help=opt.help)
+        else:
+            g.add_argument(opt.flag, dest=f"codec_{n}", type=_arg_type(opt.type),
+                           default="all" if n == "bitrate" else None,
+                           help=opt.help + (" [default here: all]" if n == "bitrate" else ""))
+    g.add_argument("--out", metavar="DIR", help="folder of the written <codec>.json (default: --codec-goldens-dir, "
+                                                "the project's goldens/)")
+    g.add_argument("--tolerance-db", type=float, default=golden.DEFAULT_TOLERANCE_SNR_DB,
+                   help="the tolerance tier's limit: decoded difference at least this many dB below the golden "
+                        f"(default {golden.DEFAULT_TOLERANCE_SNR_DB:g})")
+    g.set_defaults(fn=_cmd_golden, argv=argv)
     sub.add_parser("list-codecs", help="registered codecs and their operating points").set_defaults(fn=_cmd_list_codecs)
     sub.add_parser("list-metrics", help="registered metrics").set_defaults(fn=_cmd_list_metrics)
     a = p.parse_args(argv)

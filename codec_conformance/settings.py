@@ -220,6 +220,11 @@ class Settings:
         "the project's thresholds: <dir>/<codec>.toml, <dir>/default.toml; they override the files shipped in"
         " the package (reference codecs, default.toml)",
         path=True)
+    goldens_dir: str = option(
+        "goldens",
+        "the project's golden vectors: <dir>/<codec>.json, written by `codec-conformance golden`, compared by the "
+        "golden suite (docs/golden.md)",
+        path=True)
     report_dir: str = option("reports", "where reports/<run-id>/ is written", path=True)
     seed: int = option(
         0,

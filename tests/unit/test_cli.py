@@ -228,3 +228,31 @@ def test_calibrate_command_writes_a_file_from_several_seeds(tmp_path):
     t = ThresholdSet.load(tmp_path / "th" / "default.toml")  # anchors' limits, for any bitrate
     assert t.lookup(64, "additivity", "speech_speech", "ser_db").limit == pytest.approx(9.5 - 3.0)
     assert "[default.additivity.speech_speech]" in (tmp_path / "th" / "default.toml").read_text()
+
+
+# ------------------------------------------------------------------ golden (issue 25, item 4)
+def test_golden_records_a_codec_into_the_project_goldens_and_says_the_key(tmp_path, capsys, monkeypatch):
+    from codec_conformance.engine.golden import read_goldens
+    (tmp_path / "pyproject.toml").write_text("")
+    monkeypatch.chdir(tmp_path)
+    assert main(["golden", "--codec", "mulaw"]) == 0
+    out = capsys.readouterr().out
+    path = tmp_path / "goldens" / "mulaw.json"
+    assert f"{path}: mulaw at 64 kbps, 3 signals; compared bit-exact where the key matches" in out
+    doc = read_goldens(path)
+    assert doc["command"] == "codec-conformance golden --codec mulaw" and list(doc["bitrates"]) == ["64"]
+    assert main(["golden", "--codec", "g722", "--out", str(tmp_path / "elsewhere"), "--tolerance-db", "40"]) == 0
+    assert read_goldens(tmp_path / "elsewhere" / "g722.json")["tolerance"]["snr_db"] == 40.0
+
+
+def test_golden_bad_options_are_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["golden", "--codec", "mulaw", "--codec-bitrate", "7"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == ("codec-conformance golden: --codec-bitrate 7 kbps is not an operating point; "
+                           "available: 64")
+    assert main(["golden", "--codec", "mulaw", "--tolerance-db", "0"]) == 2
+    assert "tolerance 0.0 dB: give a number in (0, 120]" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["golden", "--codec", "mulaw", "--codec-timeout", "abc"])
+    assert "'abc': use seconds" in capsys.readouterr().err
