@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from ..errors import CheckpointError, CodecError
-from ..fetch import Source, ensure, hf_source
+from ..fetch import FetchError, Source, ensure, hf_source, is_offline, offline_reason
 from .checkpoint import sha256_file
 from .neural import NeuralCodec
 
@@ -138,9 +138,12 @@ def seed_codebooks(model: Any, run_encoder: Callable[[], Any], seed: int) -> int
 
     Such codebooks start at zero and are only filled by k-means in training: an untrained model
     maps every input to code 0 and its output ignores its input. The model's own ``encode`` runs
-    once (``run_encoder``) with every codebook's ``encode`` wrapped: a codebook still at zero takes
-    random rows of its input (k-means' initialisation, no iterations) before quantising, so each
-    residual level is seeded from the residual its predecessors leave. Returns how many were seeded."""
+    once (``run_encoder``) with every codebook's ``encode`` wrapped: a codebook still at zero is
+    drawn from a Gaussian with its input's per-dimension mean and spread before quantising, so each
+    residual level is seeded from the residual its predecessors leave. (Copies of input frames,
+    k-means' usual initialisation, would quantise the seeding signal almost exactly at the first
+    level and leave later levels near zero: one code for any other input.) Returns how many were
+    seeded."""
     import torch
     books = [m for m in model.modules() if type(m).__name__.endswith("EuclideanCodebook")
              and not bool(torch.any(m.embed != 0))]
@@ -152,10 +155,10 @@ def seed_codebooks(model: Any, run_encoder: Callable[[], Any], seed: int) -> int
 
         def encode(hidden: Any) -> Any:
             if id(cb) in pending:
-                rows = hidden.reshape(-1, hidden.shape[-1]).detach().float()
-                idx = torch.randint(0, rows.shape[0], (cb.codebook_size,), generator=g)
-                jitter = 1e-3 * (float(rows.std()) or 1.0) * torch.randn(cb.codebook_size, rows.shape[1], generator=g)
-                embed = (rows[idx] + jitter).to(hidden.device)
+                rows = hidden.reshape(-1, hidden.shape[-1]).detach().float().cpu()
+                mean, std = rows.mean(0), rows.std(0) if rows.shape[0] > 1 else rows.abs().mean(0)
+                noise = torch.randn(cb.codebook_size, rows.shape[1], generator=g)
+                embed = (mean + std.clamp(min=1e-6) * noise).to(hidden.device)
                 if hasattr(cb, "embed_sum"):  # Mimi: embed = embed_sum / cluster_usage, cached in _embed
                     cb.embed_sum.copy_(embed)
                     cb.cluster_usage.fill_(1.0)
@@ -197,7 +200,14 @@ class HfAudioCodec(NeuralCodec):
         if self.weights == "checkpoint":
             self.checkpoint = self.checkpoint_arg(checkpoint)
         elif self.weights == "pretrained":  # the config fixes the bitrates: obtained now
-            paths = [ensure(src, f"{self.name} pretrained model ({spec.repo})") for src in self.sources()]
+            label = f"{self.name} pretrained model ({spec.repo})"
+            missing = [s for s in self.sources() if not s.path.is_file()]
+            if missing and is_offline():  # every missing file in one error, not the first alone
+                raise FetchError(f"{label}: {len(missing)} files are not in the cache and downloads are off "
+                                 f"({offline_reason()}): " + "; ".join(f"{s.url} -> {s.path}" for s in missing)
+                                 + ". Fetch them on a machine with internet and put them at those paths, or pass "
+                                 "--codec-checkpoint DIR (a save_pretrained folder)")
+            paths = [ensure(src, label) for src in self.sources()]
             self.folder = paths[0].parent
             self.checkpoint = str(paths[1])
         elif self.weights != "random-init":
@@ -363,6 +373,7 @@ def _factory(name: str) -> Callable[..., HfAudioCodec]:
         return HfAudioCodec(SPECS[name], checkpoint=checkpoint, config=config, weights=weights, device=device,
                             trust_checkpoint=trust_checkpoint, model_config=model_config)
     make.__name__ = make.__qualname__ = name.replace("-", "_")
+    make.licence = SPECS[name].licence  # type: ignore[attr-defined]  # list-codecs shows it without building
     make.__doc__ = f"{SPECS[name].title}: the {name!r} row of SPECS."
     return make
 

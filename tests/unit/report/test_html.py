@@ -125,3 +125,13 @@ def test_render_time_of_a_full_report(tmp_path):
     write_html(run)
     dt = time.perf_counter() - t0
     assert dt < 30, dt  # measured ~2-4 s here on a shared 2-core machine
+
+
+def test_provenance_shows_the_codecs_licence(tmp_path):
+    """Issue 25: a codec's declared licence (results' codecs[].licence) is in the provenance table."""
+    codec = {"name": "xcodec2", "sample_rate": 16000, "bitrates_kbps": [0.8], "checkpoint": None,
+             "checkpoint_sha256": None, "weights": "random-init", "licence": "CC-BY-NC-4.0 (weights: non-commercial)"}
+    recs = [dict(r, codec="xcodec2") for r in grid_records()]
+    page = render(results(recs, codecs=[codec], argv=["suites/", "--codec=xcodec2"]), tmp_path)
+    prov = page[page.index("<h2>Provenance"):]
+    assert "<th>licence</th>" in prov and "<td>CC-BY-NC-4.0 (weights: non-commercial)</td>" in prov
