@@ -102,6 +102,11 @@ SPECS: dict[str, HfCodecSpec] = {s.name: s for s in (
 )}
 
 
+# the published files of each codec (engine/preflight.py fetches them at session start)
+PRETRAINED: dict[str, tuple[Source, ...]] = {
+    name: tuple(hf_source(s.repo, f, s.revision, s.sha256.get(f)) for f in WEIGHTS_FILES) for name, s in SPECS.items()}
+
+
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     """``base`` with ``over`` merged in, nested dicts (sub-configs) key by key."""
     out = dict(base)
@@ -203,7 +208,7 @@ class HfAudioCodec(NeuralCodec):
             label = f"{self.name} pretrained model ({spec.repo})"
             missing = [s for s in self.sources() if not s.path.is_file()]
             if missing and is_offline():  # every missing file in one error, not the first alone
-                raise FetchError(f"{label}: {len(missing)} files are not in the cache and downloads are off "
+                raise FetchError(f"{label}: {len(missing)} file{'s' * (len(missing) > 1)} not in the cache and downloads are off "
                                  f"({offline_reason()}): " + "; ".join(f"{s.url} -> {s.path}" for s in missing)
                                  + ". Fetch them on a machine with internet and put them at those paths, or pass "
                                  "--codec-checkpoint DIR (a save_pretrained folder)")
@@ -245,8 +250,7 @@ class HfAudioCodec(NeuralCodec):
     # ---- facts ------------------------------------------------------------------------------
     def sources(self) -> tuple[Source, ...]:
         """The published files, at the pinned revision, in the Hugging Face cache's layout."""
-        s = self.spec
-        return tuple(hf_source(s.repo, f, s.revision, s.sha256.get(f)) for f in WEIGHTS_FILES)
+        return PRETRAINED[self.spec.name]
 
     def _rate(self, k: int) -> float:
         return self.frame_rate * k * math.log2(self.codebook_size) / 1000.0

@@ -48,6 +48,7 @@ NOISE_SEED = 0  # of the Gaussian noise SNAC's decoder adds (NoiseBlock): drawn 
 HF_REPO = "hubertsiuzdak/snac_24khz"
 LICENCE = "MIT"
 FILES = ("config.json", "pytorch_model.bin")
+PRETRAINED = {"snac": tuple(hf_source(HF_REPO, f) for f in FILES)}  # fetched at session start (engine/preflight.py)
 
 
 class SnacCodec(NeuralCodec):
@@ -67,8 +68,8 @@ class SnacCodec(NeuralCodec):
             self.checkpoint = str(folder / FILES[1])
             self.config_path = str(Path(config).expanduser() if config else folder / FILES[0])
         elif self.weights == "pretrained":  # the config fixes the bitrate: obtained now
-            self.config_path, self.checkpoint = (str(ensure(hf_source(HF_REPO, f), f"snac pretrained model ({HF_REPO})"))
-                                                 for f in FILES)
+            self.config_path, self.checkpoint = (str(ensure(src, f"snac pretrained model ({HF_REPO})"))
+                                                 for src in PRETRAINED[self.name])
         elif self.weights == "random-init":
             self.config_path = str(Path(config).expanduser()) if config else None
         else:

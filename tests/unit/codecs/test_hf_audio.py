@@ -238,3 +238,13 @@ def test_offline_with_an_empty_cache_is_one_clear_error(caches, server):
         assert f"HKUSTAudio/xcodec2-hf/resolve/main/{f}" in msg
         assert str(fetch.hf_snapshot_dir("HKUSTAudio/xcodec2-hf") / f) in msg
     assert server.requests == []
+
+
+def test_preflight_names_every_published_file(caches):
+    """The session's preflight fetches each codec's declared files before any test runs."""
+    from codec_conformance.engine.preflight import needed_files
+    from codec_conformance.settings import Settings
+    files = needed_files(Settings(codecs=["xcodec2", "snac"]))
+    urls = [src.url for _, src in files]
+    assert urls == [f"https://huggingface.co/HKUSTAudio/xcodec2-hf/resolve/main/{f}" for f in hf_audio.WEIGHTS_FILES] + [
+        f"https://huggingface.co/hubertsiuzdak/snac_24khz/resolve/main/{f}" for f in ("config.json", "pytorch_model.bin")]
