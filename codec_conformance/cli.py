@@ -17,7 +17,7 @@ from .engine.session import ConformanceSession
 from .errors import ConformanceError
 from .gate.baseline import RULE, BaselineMismatch, compare, ordered_rows, p_text
 from .gate.calibration import calibrate
-from .registry import codec_names, family_variants, make_codec
+from .registry import codec_names, family_variants, load_codec_factory, make_codec
 from .report import write_html
 from .report.compare import write_compare_html
 from .results.contract import condition_text, load_results, validate_results
@@ -126,6 +126,19 @@ def rate_text(b: float) -> str:
     return f"{b:.3g}" if b < 10 else f"{b:.4g}" if b < 1000 else f"{b:.0f}"
 
 
+def licence_text(codec, name: str = "") -> str:
+    """The licence a codec declares (``licence``: of its weights where they restrict use), "—"
+    when it declares none. A codec that could not be built (missing weights) still shows the
+    licence its class declares, so that a non-commercial licence is seen before downloading."""
+    lic = getattr(codec, "licence", None)
+    if lic is None and name:
+        try:
+            lic = getattr(load_codec_factory(name), "licence", None)
+        except Exception:  # noqa: BLE001  (listing only: an unloadable factory shows no licence)
+            lic = None
+    return str(lic) if lic else "—"
+
+
 def weights_status(codec) -> str:
     """Whether the codec's weights are on this machine: "no weights needed", "available (PATH)",
     "random-init only", or what is missing."""
@@ -160,13 +173,13 @@ def _cmd_list_codecs(a) -> int:
                 c = make_codec(name)
                 check_declared(name, c)
                 rows.append((name, f"{int(c.sample_rate)} Hz", ", ".join(rate_text(float(b)) for b in c.bitrates_kbps),
-                             weights_status(c)))
+                             licence_text(c), weights_status(c)))
             except Exception as exc:
-                rows.append((name, "—", "—", f"unavailable: {' '.join(str(exc).split())}"))
-    head = ("codec", "rate", "bitrates (kbps)", "weights here")
-    w = [max(len(r[i]) for r in rows + [head]) for i in range(3)]
+                rows.append((name, "—", "—", licence_text(None, name), f"unavailable: {' '.join(str(exc).split())}"))
+    head = ("codec", "rate", "bitrates (kbps)", "licence", "weights here")
+    w = [max(len(r[i]) for r in rows + [head]) for i in range(4)]
     for r in [head] + rows:
-        print(f"{r[0]:{w[0]}}  {r[1]:>{w[1]}}  {r[2]:{w[2]}}  {r[3]}")
+        print(f"{r[0]:{w[0]}}  {r[1]:>{w[1]}}  {r[2]:{w[2]}}  {r[3]:{w[3]}}  {r[4]}")
     return 0
 
 

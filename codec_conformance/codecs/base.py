@@ -41,6 +41,7 @@ class BaseCodec:
     device: str = "cpu"
     version: str = "0"           # part of the cache key: bump when outputs change
     description: str = ""
+    licence: str | None = None   # of the weights (or the codec), where it restricts use: list-codecs, results, report
 
     # -- to implement ----------------------------------------------------------------
     def roundtrip_one(self, x: np.ndarray, bitrate_kbps: float) -> np.ndarray:
@@ -84,7 +85,8 @@ class BaseCodec:
         return {"name": self.name, "sample_rate": int(self.sample_rate),
                 "bitrates_kbps": [float(b) for b in self.bitrates_kbps],
                 "checkpoint": self.checkpoint, "checkpoint_sha256": self.checkpoint_sha256,
-                "weights": self.weights, "device": self.device, "description": self.description}
+                "weights": self.weights, "device": self.device, "description": self.description,
+                "licence": self.licence}
 
 
 def check_output(name: str, batch: np.ndarray, out: Any, bitrate_kbps: float | None = None) -> np.ndarray:

@@ -300,15 +300,16 @@ def catalogue(doc: dict) -> list[str]:
 
 
 def provenance(doc: dict) -> list[str]:
-    """Codecs (weights, checkpoint, hash, device, precision) and evaluators."""
+    """Codecs (weights, licence, checkpoint, hash, device, precision) and evaluators."""
     out = ["<h2>Provenance</h2><table><tr><th>codec</th><th>sample rate (Hz)</th><th>bitrates (kbps)</th>"
-           "<th>weights</th><th>checkpoint</th><th>SHA-256</th><th>device</th><th>precision</th></tr>"]
+           "<th>weights</th><th>licence</th><th>checkpoint</th><th>SHA-256</th><th>device</th><th>precision</th></tr>"]
     for c in doc["codecs"]:
         own = f" <span class='small'>(calls itself {E(c['reported_name'])})</span>" if c.get("reported_name") else ""
         prec = c.get("precision")
         out.append(f"<tr><td>{E(c['name'])}{own}</td><td>{int_text(c.get('sample_rate'))}</td>"
                    f"<td>{', '.join(g(b) for b in c.get('bitrates_kbps') or [])}</td>"
-                   f"<td>{E(str(c.get('weights') or '— (no weights)'))}</td><td>{E(str(c.get('checkpoint') or '—'))}</td>"
+                   f"<td>{E(str(c.get('weights') or '— (no weights)'))}</td><td>{E(str(c.get('licence') or '—'))}</td>"
+                   f"<td>{E(str(c.get('checkpoint') or '—'))}</td>"
                    f"<td><code>{E(str(c.get('checkpoint_sha256') or '—'))}</code></td><td>{E(str(c.get('device')))}</td>"
                    f"<td>{E(str(prec)) if prec else '<span class=na>n/a (not a neural codec)</span>'}</td></tr>")
     out.append("</table>")

@@ -363,7 +363,7 @@ def validate_results(doc, source="results") -> dict:
             ck.num(c["sample_rate"], f"{w}.sample_rate", null=True, minimum=1)
         if "bitrates_kbps" in c:
             ck.numbers(c["bitrates_kbps"], f"{w}.bitrates_kbps")
-        for k in ("checkpoint", "checkpoint_sha256", "weights", "device", "precision"):
+        for k in ("checkpoint", "checkpoint_sha256", "weights", "device", "precision", "licence"):
             if k in c:
                 ck.text(c[k], f"{w}.{k}", null=True)
         ck.json_value(c, w)

@@ -256,3 +256,20 @@ def test_golden_bad_options_are_one_line(tmp_path, capsys, monkeypatch):
     with pytest.raises(SystemExit):
         main(["golden", "--codec", "mulaw", "--codec-timeout", "abc"])
     assert "'abc': use seconds" in capsys.readouterr().err
+
+
+def test_list_codecs_shows_each_codecs_licence_even_when_its_weights_are_missing(capsys, monkeypatch, tmp_path):
+    """Issue 25: X-Codec 2's weights are CC-BY-NC; list-codecs says so before anything is downloaded
+    (its pretrained weights are not in this empty cache, so the codec itself cannot be built)."""
+    pytest.importorskip("transformers")
+    import codec_conformance.registry as reg
+    for k in ("HF_HOME", "HF_HUB_CACHE", "CODEC_CONFORMANCE_MIRROR"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(reg, "codec_names", lambda: ["mulaw", "xcodec2"])
+    assert main(["list-codecs"]) == 0
+    lines = {ln.split()[0]: ln for ln in capsys.readouterr().out.splitlines()}
+    assert "licence" in lines["codec"]
+    assert "CC-BY-NC-4.0" in lines["xcodec2"] and "unavailable" in lines["xcodec2"]
+    assert "HKUSTAudio/xcodec2-hf" in lines["xcodec2"]
+    assert "—" in lines["mulaw"] and "CC-BY" not in lines["mulaw"]

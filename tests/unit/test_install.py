@@ -11,7 +11,9 @@ from tests.helpers import ROOT
 # the distribution each registered codec's adapter imports (the FFmpeg codecs: PyAV, a base need)
 CODEC_DISTRIBUTIONS = {"encodec": "encodec", "dac": "descript-audio-codec", "dac24": "descript-audio-codec",
                        "dac16": "descript-audio-codec", "freqcodec": "funcodec", "hificodec": "espnet",
-                       "speechtokenizer": "speechtokenizer", "lyra": "ai-edge-litert"}
+                       "speechtokenizer": "speechtokenizer", "lyra": "ai-edge-litert", "snac": "snac",
+                       **{n: "transformers" for n in ("hf-encodec", "hf-dac", "mimi", "xcodec", "xcodec2", "neucodec",
+                                                      "higgs-audio-v2")}}
 BASE_CODECS = {"identity", "opus", "amrnb", "g722", "mulaw", "mp3", "ladder"}
 
 

@@ -140,3 +140,13 @@ def test_the_metrics_table_says_stand_in_as_the_runs_evaluator_does():
     rows = {row.split("</code>")[0].rsplit(">", 1)[1]: row.split("</tr>")[0] for row in html.split("<tr>") if "<code>" in row}
     assert rows["wer"].endswith("<td>no</td>") and rows["eer"].endswith("<td>YES</td>")
     assert rows["pesq"].endswith("<td>no</td>")
+
+
+def test_provenance_shows_the_codecs_licence(tmp_path):
+    """Issue 25: a codec's declared licence (results' codecs[].licence) is in the provenance table."""
+    codec = {"name": "xcodec2", "sample_rate": 16000, "bitrates_kbps": [0.8], "checkpoint": None,
+             "checkpoint_sha256": None, "weights": "random-init", "licence": "CC-BY-NC-4.0 (weights: non-commercial)"}
+    recs = [dict(r, codec="xcodec2") for r in grid_records()]
+    page = render(results(recs, codecs=[codec], argv=["suites/", "--codec=xcodec2"]), tmp_path)
+    prov = page[page.index("<h2>Provenance"):]
+    assert "<th>licence</th>" in prov and "<td>CC-BY-NC-4.0 (weights: non-commercial)</td>" in prov

@@ -137,3 +137,12 @@ def test_a_fifo_or_device_as_results_file_is_refused_before_reading(tmp_path, ki
         with within(10):
             with pytest.raises(ResultsFormatError, match=rf"^{p}: {says}, not a regular file"):
                 load_results(p if p.name == "base.json" else p.parent)
+
+
+def test_a_codec_licence_is_a_string_or_null():
+    """Issue 25: codecs[].licence (optional) is checked like the other codec strings."""
+    base = {"schema": SCHEMA, "run": {}, "records": [], "curves": []}
+    for ok in ("MIT", None):
+        validate_results({**base, "codecs": [{"name": "c", "licence": ok}]}, "r.json")
+    with pytest.raises(ResultsFormatError, match=r"codecs\[0\]\.licence"):
+        validate_results({**base, "codecs": [{"name": "c", "licence": 3}]}, "r.json")
