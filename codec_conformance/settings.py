@@ -222,7 +222,7 @@ class Settings:
         path=True)
     goldens_dir: str = option(
         "goldens",
-        "the project's golden vectors: <dir>/<codec>.json, written by `codec-conformance golden`, compared by the "
+        "the project's golden vectors: <dir>/<codec>.json, written by codec-conformance golden, compared by the "
         "golden suite (docs/golden.md)",
         path=True)
     report_dir: str = option("reports", "where reports/<run-id>/ is written", path=True)
