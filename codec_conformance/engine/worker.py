@@ -168,7 +168,12 @@ class WorkerCodec:
         # without running this process's __main__ again, which a script without the
         # ``if __name__ == "__main__"`` guard cannot stand); the kernel ends the worker with the
         # thread that starts it: only the main thread's (the process's life) is asked for
-        boot = "import sys, json; sys.path[:] = json.loads(sys.argv[1]); from codec_conformance.engine.worker import main; main()"
+        # the standard library first, whatever order the parent's path has: pytest may have put
+        # site-packages at its front (--pyargs), where a PyPI backport (``typing`` 3.x) shadows it
+        boot = ("import sys, json, sysconfig; std = (sysconfig.get_path('stdlib'), sysconfig.get_path('platstdlib')); "
+                "own = [p for p in sys.path if p and (p.endswith('.zip') or p.startswith(std))]; "
+                "sys.path[:] = own + [p for p in json.loads(sys.argv[1]) if p not in own]; "
+                "from codec_conformance.engine.worker import main; main()")
         main_thread = threading.current_thread() is threading.main_thread()
         cmd = [sys.executable, "-c", boot, json.dumps(sys.path), str(theirs.fileno()), "1" if main_thread else "0"]
         blocked = _block_sigint()  # the child starts with SIGINT blocked: Ctrl-C is the parent's

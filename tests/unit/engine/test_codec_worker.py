@@ -210,3 +210,18 @@ def test_ctrl_c_while_waiting_ends_the_worker_at_once(tmp_path, usercodecs):
             call(s, spec, "roundtrip")
     assert time.perf_counter() - t0 < 4.0 and not alive(pid)
     assert ("usercodecs:gil_roundtrip", 8.0, "roundtrip") not in s.runner.hung  # interrupted, not hung
+
+
+def test_a_backport_at_the_front_of_the_path_does_not_shadow_the_workers_standard_library(tmp_path, usercodecs,
+                                                                                           monkeypatch):
+    """pytest --pyargs puts site-packages at the front of sys.path; a clean install from the extras
+    holds PyPI's ``typing`` 3.x there, and the worker, given the parent's path as it was, imported
+    it instead of the standard library's and died at start (exit code 1) for every codec."""
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "typing.py").write_text("raise ImportError('the PyPI typing backport, not the standard library')\n")
+    monkeypatch.syspath_prepend(str(shadow))
+    s = make_session(tmp_path, "usercodecs:plain", isolation="process")
+    c = s.runner.codec("usercodecs:plain")
+    assert c.name == "plain" and alive(c.pid)
+    s.runner.close()
