@@ -12,6 +12,7 @@ import pytest
 
 from codec_conformance.results.contract import load_results, verdict
 from tests.helpers import child_env, mode, sweep_levels
+from tests.helpers import alive
 from tests.helpers import latest_results as latest
 
 
@@ -19,13 +20,6 @@ from tests.helpers import latest_results as latest
 def run(flaky_suites):
     return flaky_suites(die16=True)
 
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def codec_pids(pytester) -> list[int]:

@@ -11,16 +11,8 @@ import numpy as np
 import pytest
 
 from codec_conformance.errors import CodecCrash, CodecError, CodecTimeout
-from tests.helpers import make_session, tone, within
+from tests.helpers import alive, make_session, tone, within
 
-
-def alive(pid: int) -> bool:
-    """The process exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def call(s, spec: str, how: str, bitrate: float = 8.0):
