@@ -169,9 +169,13 @@ class WorkerCodec:
         # ``if __name__ == "__main__"`` guard cannot stand); the kernel ends the worker with the
         # thread that starts it: only the main thread's (the process's life) is asked for
         # the standard library first, whatever order the parent's path has: pytest may have put
-        # site-packages at its front (--pyargs), where a PyPI backport (``typing`` 3.x) shadows it
-        boot = ("import sys, json, sysconfig; std = (sysconfig.get_path('stdlib'), sysconfig.get_path('platstdlib')); "
-                "own = [p for p in sys.path if p and (p.endswith('.zip') or p.startswith(std))]; "
+        # site-packages at its front (--pyargs), where a PyPI backport (``typing`` 3.x) shadows it;
+        # only the standard library: a venv's site-packages lies under its platstdlib, and moved
+        # first it would shadow the parent's PYTHONPATH (a ``tests`` package a dependency installs)
+        boot = ("import sys, json, sysconfig; g = sysconfig.get_path; std = (g('stdlib'), g('platstdlib')); "
+                "site = (g('purelib'), g('platlib')); "
+                "own = [p for p in sys.path if p and (p.endswith('.zip') "
+                "or (p.startswith(std) and not p.startswith(site)))]; "
                 "sys.path[:] = own + [p for p in json.loads(sys.argv[1]) if p not in own]; "
                 "from codec_conformance.engine.worker import main; main()")
         main_thread = threading.current_thread() is threading.main_thread()

@@ -9,9 +9,8 @@ import sys
 from tests.helpers import ROOT, latest_results
 
 
-def record(pytester, *args):
-    env_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    os.environ["PYTHONPATH"] = env_path
+def record(pytester, monkeypatch, *args):
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     return pytester.run(sys.executable, "-m", "codec_conformance.cli", "golden", *args)
 
 
@@ -19,12 +18,12 @@ def golden_records(pytester):
     return [r for r in latest_results(pytester)["records"] if r["suite"] == "golden"]
 
 
-def test_no_goldens_skip_then_record_then_bit_exact(run_suites, pytester):
+def test_no_goldens_skip_then_record_then_bit_exact(run_suites, pytester, monkeypatch):
     r = run_suites("--codec=opus", "--codec-bitrate=6", "-k", "golden", "-q", "-rs")
     r.assert_outcomes(skipped=1)
     assert "no golden vectors for codec 'opus'" in r.stdout.str()
     assert "codec-conformance golden --codec opus" in r.stdout.str()
-    rec = record(pytester, "--codec", "opus", "--codec-bitrate", "6")
+    rec = record(pytester, monkeypatch, "--codec", "opus", "--codec-bitrate", "6")
     assert rec.ret == 0, rec.stderr.str()
     assert (pytester.path / "goldens" / "opus.json").is_file()  # the project's goldens/
     r = run_suites("--codec=opus", "--codec-bitrate=6,8", "-k", "golden", "-q", "-rs")
@@ -57,7 +56,7 @@ def test_no_goldens_skip_then_record_then_bit_exact(run_suites, pytester):
 
 def test_changing_one_weight_of_a_stored_golden_codec_fails_the_golden_test(run_suites, pytester, monkeypatch):
     codec = "tests.small_codecs:small_encodec"
-    rec = record(pytester, "--codec", codec, "--codec-bitrate", "1.5", "--codec-device", "cpu")
+    rec = record(pytester, monkeypatch, "--codec", codec, "--codec-bitrate", "1.5", "--codec-device", "cpu")
     assert rec.ret == 0, rec.stderr.str()
     args = (f"--codec={codec}", "--codec-bitrate=1.5", "--codec-device=cpu", "-k", "golden", "-q")
     run_suites(*args).assert_outcomes(passed=1)

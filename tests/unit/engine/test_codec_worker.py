@@ -1,6 +1,7 @@
 """Codec calls in a worker process (issue 29 item 4): a hang that holds the GIL ends at
 --codec-timeout, a crashed worker is one clear error, and a normal codec's results are the same,
 bit for bit, wherever it runs."""
+import importlib.util
 import os
 import subprocess
 import sys
@@ -215,5 +216,24 @@ def test_a_backport_at_the_front_of_the_path_does_not_shadow_the_workers_standar
     monkeypatch.syspath_prepend(str(shadow))
     s = make_session(tmp_path, "usercodecs:plain", isolation="process")
     c = s.runner.codec("usercodecs:plain")
+    assert c.name == "plain" and alive(c.pid)
+    s.runner.close()
+
+
+def test_the_parents_path_keeps_its_order_before_site_packages(tmp_path, usercodecs, monkeypatch):
+    """A venv's site-packages lies under its platstdlib: moved to the front with the standard
+    library, it shadowed the parent's PYTHONPATH (descript-audio-codec installs a top-level ``tests``
+    package, and ``tests.small_codecs`` could no longer be imported in the worker). A module on the
+    parent's path named like one in site-packages must stay the parent's."""
+    spec = importlib.util.find_spec("six")
+    if spec is None or "site-packages" not in str(spec.origin):
+        pytest.skip("needs 'six' installed in site-packages")
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "six.py").write_text("from usercodecs import plain  # noqa: F401\n")
+    monkeypatch.syspath_prepend(str(shadow))
+    monkeypatch.delitem(sys.modules, "six", raising=False)
+    s = make_session(tmp_path, "six:plain", isolation="process")
+    c = s.runner.codec("six:plain")
     assert c.name == "plain" and alive(c.pid)
     s.runner.close()
