@@ -22,6 +22,9 @@ code that reads them (``codecs/<name>.py``: ``PRETRAINED``, ``metrics/paper.py``
   hand. Mirror: ``--codec-model-mirror URL`` or ``CODEC_CONFORMANCE_MIRROR`` replaces scheme and host
   of every URL (the path is kept: ``https://huggingface.co/a/b`` -> ``URL/a/b``); ``HF_ENDPOINT``
   does the same for Hugging Face URLs only, as in huggingface_hub.
+- Gated Hugging Face repositories: ``HF_TOKEN`` (or ``HUGGING_FACE_HUB_TOKEN``) goes as a Bearer
+  header to huggingface.co or the ``HF_ENDPOINT`` host only (never to another mirror, never on
+  through a redirect); a 401/403 says to accept the repository's terms and set it.
 """
 from __future__ import annotations
 
@@ -342,8 +345,12 @@ def _download(src: Source, path: Path, what: str) -> None:
             part.unlink()  # nothing arrived: nothing to continue
         kept = (f"; partial data ({part.stat().st_size} bytes) is kept in {part} and continued next time"
                 if part.is_file() else "")
-        raise FetchError(scrub(f"{what}cannot download {src.url}{via}: {getattr(last, 'reason', last)}. Fetch it "
-                               f"by hand and put it at {path} ({src.pin_text()}){kept}")) from None
+        gated = ""
+        if isinstance(last, urllib.error.HTTPError) and last.code in (401, 403) and "huggingface.co/" in src.url:
+            gated = (" (a gated or private repository: accept its terms on its Hugging Face page and set HF_TOKEN"
+                     f"{', which was sent' if _hf_token(src.url, url) else ''})")
+        raise FetchError(scrub(f"{what}cannot download {src.url}{via}: {getattr(last, 'reason', last)}{gated}. "
+                               f"Fetch it by hand and put it at {path} ({src.pin_text()}){kept}")) from None
     if src.size and part.stat().st_size != src.size:
         got = part.stat().st_size
         part.unlink()
@@ -378,6 +385,7 @@ def _transfer(url: str, part: Path, src: Source, limit: int, limit_text: str, en
         part.unlink()
         have = 0
     bare, auth = _credentials(url)
+    auth = auth or _hf_token(src.url, bare)
     req = urllib.request.Request(bare, headers={"User-Agent": "codec-conformance"})
     if auth:  # not sent on to another host by a redirect
         req.add_unredirected_header("Authorization", auth)
@@ -495,6 +503,20 @@ def _credentials(url: str) -> tuple[str, str | None]:
     token = f"{urllib.parse.unquote(u.username or '')}:{urllib.parse.unquote(u.password or '')}"
     return (urllib.parse.urlunsplit((u.scheme, netloc, u.path, u.query, u.fragment)),
             "Basic " + base64.b64encode(token.encode()).decode())
+
+
+def _hf_token(src_url: str, url: str) -> str | None:
+    """The Bearer header for a Hugging Face file (a gated repository, e.g. neuphonic/neucodec, answers
+    401/403 without one): ``HF_TOKEN`` (or ``HUGGING_FACE_HUB_TOKEN``), as huggingface_hub reads it,
+    sent only to huggingface.co or the ``HF_ENDPOINT`` host, never to another mirror."""
+    token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
+    if not token or urllib.parse.urlsplit(src_url).hostname != "huggingface.co":
+        return None
+    host = urllib.parse.urlsplit(url).hostname
+    endpoint = os.environ.get("HF_ENDPOINT")
+    if host == "huggingface.co" or (endpoint and host == urllib.parse.urlsplit(endpoint).hostname):
+        return f"Bearer {token.strip()}"
+    return None
 
 
 def redact(url: str | None) -> str:

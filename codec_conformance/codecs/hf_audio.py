@@ -11,9 +11,10 @@ X-Codec 2 and NeuCodec quantise with one FSQ codebook of ``prod(quantization_lev
 Weights, in order: ``--codec-checkpoint DIR`` (a ``save_pretrained`` folder: ``config.json`` and
 ``model.safetensors``), else the published repository's ``config.json`` and ``model.safetensors``
 in the Hugging Face cache (``$HF_HOME/hub/models--org--name/snapshots/<revision>/``), downloaded
-there when missing through :mod:`codec_conformance.fetch` (SHA-256 recorded on first download:
-no revision hash of these repositories could be checked here, see docs/codecs-2025.md; never with
-``--codec-offline``). Only safetensors are read (``use_safetensors=True``, no pickle, no remote
+there when missing through :mod:`codec_conformance.fetch` at the commit public code pins (all but
+X-Codec's), checked against pinned SHA-256 digests where public code agrees on them (Mimi, Higgs),
+else with the digest recorded on first download (docs/codecs-2025.md, "Pins"); never with
+``--codec-offline``. Only safetensors are read (``use_safetensors=True``, no pickle, no remote
 code) and every parameter must come from the file (missing or mis-shaped keys are an error).
 
 ``--codec-weights random-init`` builds the class's default config (plus the documented
@@ -62,8 +63,10 @@ class HfCodecSpec:
     output_rate_key: str = ""   # config attribute of the decoder's rate when it differs (NeuCodec: 24 kHz)
     random_init: dict[str, Any] = field(default_factory=dict)  # overrides of the default config, why in notes
     notes: str = ""
+    # the commit fetched, and SHA-256 digests by file name, where public code pins them (docs/codecs-2025.md,
+    # "Pins"); "main" and no digest: trust on first use
     revision: str = "main"
-    sha256: dict[str, str] = field(default_factory=dict)  # pinned digests by file name (none verifiable here)
+    sha256: dict[str, str] = field(default_factory=dict)
 
     @property
     def config_class(self) -> str:
@@ -72,23 +75,29 @@ class HfCodecSpec:
 
 SPECS: dict[str, HfCodecSpec] = {s.name: s for s in (
     HfCodecSpec("hf-encodec", "EncodecModel", "facebook/encodec_24khz", "CC-BY-NC-4.0 (weights; code MIT)",
-                "EnCodec 24 kHz (transformers)", "sampling_rate", "hop_length", "bandwidth", scales=True),
+                "EnCodec 24 kHz (transformers)", "sampling_rate", "hop_length", "bandwidth", scales=True,
+                revision="c1dbe2ae3f1de713481a3b3e7c47f357092ee040"),
     HfCodecSpec("hf-dac", "DacModel", "descript/dac_16khz", "MIT", "DAC 16 kHz (transformers)",
                 "sampling_rate", "hop_length", "n_quantizers", max_k_key="n_codebooks",
+                revision="7c2fc5e759f1f501aefc6e7a0265cc57f5d17ba7",
                 random_init={"downsampling_ratios": [2, 4, 5, 8], "n_codebooks": 12},
                 notes="DacConfig's default is documented as dac_16khz-style but has the 44.1 kHz model's strides "
                       "(hop 512) and 9 codebooks; random-init uses the 16 kHz model's (descript-audio-codec: "
                       "strides 2, 4, 5, 8, 12 codebooks)"),
     HfCodecSpec("mimi", "MimiModel", "kyutai/mimi", "CC-BY-4.0", "Mimi 24 kHz (Kyutai)", "sampling_rate",
-                "frame_size", "num_quantizers", max_k_key="num_quantizers"),
+                "frame_size", "num_quantizers", max_k_key="num_quantizers",
+                revision="89091b3e466eb6a9d11e537bf26b144f194978f7",
+                sha256={"model.safetensors": "bac7e85083dcded655d24eaadde7e6eea34c0da1b35fa2d284e641bd2b942a5e",
+                        "config.json": "aca6f44b04f7bc2e7466b71597d2d51e463ed1cf3cd7025d8848595580546c36"}),
     HfCodecSpec("xcodec", "XcodecModel", "hf-audio/xcodec-hubert-librispeech", "MIT (X-Codec code; model card)",
                 "X-Codec 16 kHz, HuBERT semantic branch", "sample_rate", "hop_length", "bandwidth"),
     HfCodecSpec("xcodec2", "Xcodec2Model", "HKUSTAudio/xcodec2-hf", "CC-BY-NC-4.0 (weights: non-commercial)",
                 "X-Codec 2 16 kHz, w2v-BERT 2.0 semantic branch, FSQ", "sampling_rate", "hop_length", "fsq",
-                features=True),
+                features=True, revision="64bd034d12d441299cdd535b15c33efd6ccdf252"),
     HfCodecSpec("neucodec", "NeuCodecModel", "neuphonic/neucodec", "Apache-2.0 (model card)",
                 "NeuCodec 16 kHz in, 24 kHz decoder, FSQ", "input_sampling_rate", "encoder_hop_length", "fsq",
                 features=True, output_rate_key="output_sampling_rate",
+                revision="30c1fdd19e68aee65d542cf043750d4c0165893e",
                 notes="the decoder's 24 kHz output is resampled to the 16 kHz input rate"),
     HfCodecSpec("higgs-audio-v2", "HiggsAudioV2TokenizerModel", "bosonai/higgs-audio-v2-tokenizer",
                 "Boson Higgs Audio 2 Community License (other)", "Higgs Audio v2 tokenizer 24 kHz",
@@ -96,6 +105,9 @@ SPECS: dict[str, HfCodecSpec] = {s.name: s for s in (
                 random_init={"acoustic_model_config": {"downsampling_ratios": [8, 5, 4, 2, 3],
                                                        "upsampling_ratios": [8, 5, 4, 2, 3]},
                              "target_bandwidths": [0.5, 1.0, 1.5, 2.0]},
+                revision="403fbacf2f60caaa102f893fdfabb694619b2417",
+                sha256={"model.safetensors": "fe7c5e8785e0a05833e1bfc3e002ec7f55af21e306b2e7154a448c1f54ccfb0d",
+                        "config.json": "eefb20806f7104e77c9a5277c9df0f9bb8826b08eb1d4e8ab2b9829b6ef9fac1"},
                 notes="the default config does not run (acoustic branch at 75 Hz, semantic at 50 Hz); random-init "
                       "uses the published structure: acoustic strides 8, 5, 4, 2, 3 both ways (hop 960: 25 Hz) "
                       "and bandwidths 0.5-2 kbps"),

@@ -9,8 +9,8 @@ for level 3: each coarse frame's codes in time order), a lossless layout of SNAC
 
 Weights, in order: ``--codec-checkpoint DIR`` (``config.json`` and ``pytorch_model.bin``, the
 layout ``SNAC.from_pretrained`` reads), else those two files of the published repository in the
-Hugging Face cache, downloaded when missing through :mod:`codec_conformance.fetch` (SHA-256
-recorded on first download; never with ``--codec-offline``). ``SNAC.from_pretrained`` unpickles the
+Hugging Face cache, downloaded when missing through :mod:`codec_conformance.fetch` at the pinned
+commit :data:`REVISION` and checked against :data:`SHA256` (never with ``--codec-offline``). ``SNAC.from_pretrained`` unpickles the
 ``.bin`` with plain ``torch.load``; this adapter reads it with ``weights_only=True`` and loads
 strictly. ``--codec-weights random-init`` builds the published config (:data:`CONFIG_24KHZ`)
 untrained with seed :data:`RANDOM_INIT_SEED` (SNAC's codebooks are randomly initialised
@@ -48,7 +48,10 @@ NOISE_SEED = 0  # of the Gaussian noise SNAC's decoder adds (NoiseBlock): drawn 
 HF_REPO = "hubertsiuzdak/snac_24khz"
 LICENCE = "MIT"
 FILES = ("config.json", "pytorch_model.bin")
-PRETRAINED = {"snac": tuple(hf_source(HF_REPO, f) for f in FILES)}  # fetched at session start (engine/preflight.py)
+REVISION = "d73ad176a12188fcf4f360ba3bf2c2fbbe8f58ec"  # pinned, with the digests, as public code pins them
+SHA256 = {"config.json": "e119b9366d4f5e73c6ca5f31137c4ff361578bbb132953a5203afe037c4012be",
+          "pytorch_model.bin": "4b8164cc6606bfa627f1a784734c1e539891518f1191ed9194fe1e3b9b4bff40"}
+PRETRAINED = {"snac": tuple(hf_source(HF_REPO, f, REVISION, SHA256[f]) for f in FILES)}  # fetched at session start (engine/preflight.py)
 
 
 class SnacCodec(NeuralCodec):

@@ -12,7 +12,7 @@ def caches(tmp_path, monkeypatch, server):
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     for k in ("TORCH_HOME", "HF_HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE", "HF_ENDPOINT", "CODEC_CONFORMANCE_CACHE",
-              "CODEC_CONFORMANCE_OFFLINE"):
+              "CODEC_CONFORMANCE_OFFLINE", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
         monkeypatch.delenv(k, raising=False)
     monkeypatch.setenv("CODEC_CONFORMANCE_MIRROR", server.url)
     monkeypatch.setenv("CODEC_CONFORMANCE_NO_PROGRESS", "1")

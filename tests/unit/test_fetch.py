@@ -786,3 +786,35 @@ def test_the_canonical_hosts_cdns_are_followed_for_unpinned_files():
     assert fetch._host_allowed("github.com", "release-assets.githubusercontent.com")
     assert not fetch._host_allowed("huggingface.co", "evil.example")
     assert not fetch._host_allowed("huggingface.co", "huggingface.co.evil.example")
+
+
+def test_a_gated_hugging_face_repository_gets_hf_token_and_only_its_endpoint_does(caches, server, monkeypatch):
+    """neuphonic/neucodec is gated: without a token the Hub answers 403. HF_TOKEN goes as a Bearer
+    header to the Hugging Face endpoint (here HF_ENDPOINT, the local server), and a 403 says what
+    to do; a generic mirror (CODEC_CONFORMANCE_MIRROR) is never given the token."""
+    body = os.urandom(3000)
+    src = fetch.hf_source("org/gated", "model.safetensors", "a" * 40, sha(body))
+    path = server.serve(src.url, body)
+
+    def gate(h):
+        if h.headers.get("Authorization") != "Bearer hf_s3cret":
+            h.send_error(403)
+            return
+        h.send_response(200)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+    server.handlers[path] = gate
+    monkeypatch.delenv("CODEC_CONFORMANCE_MIRROR")
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    with pytest.raises(FetchError, match=r"Forbidden \(a gated or private repository: accept its terms .* set HF_TOKEN\)"):
+        fetch.ensure(src)
+    monkeypatch.setenv("HF_TOKEN", "hf_s3cret")
+    assert fetch.ensure(src).read_bytes() == body and server.authorization[-1] == "Bearer hf_s3cret"
+    # a generic mirror is not the Hub's endpoint: no token for it
+    src.path.unlink()
+    monkeypatch.delenv("HF_ENDPOINT")
+    monkeypatch.setenv("CODEC_CONFORMANCE_MIRROR", server.url)
+    with pytest.raises(FetchError, match="set HF_TOKEN\\)"):
+        fetch.ensure(src)
+    assert server.authorization[-1] is None

@@ -3,6 +3,7 @@ published numbers, round trips and codes of reduced random-init models, and the 
 ``save_pretrained`` checkpoint served from 127.0.0.1, loaded through the download path, then again
 offline with no server."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from codec_conformance import fetch  # noqa: E402
-from codec_conformance.codecs import hf_audio  # noqa: E402
+from codec_conformance.codecs import hf_audio, snac  # noqa: E402
 from codec_conformance.codecs.hf_audio import SPECS, HfAudioCodec  # noqa: E402
 from codec_conformance.errors import CheckpointError, CodecError  # noqa: E402
 
@@ -234,9 +235,10 @@ def test_offline_with_an_empty_cache_is_one_clear_error(caches, server):
         hf_audio.xcodec2()
     msg = str(err.value)
     assert "--codec-offline" in msg and "2 files" in msg
+    rev = SPECS["xcodec2"].revision
     for f in hf_audio.WEIGHTS_FILES:  # every missing file named, with the URL to fetch it from
-        assert f"HKUSTAudio/xcodec2-hf/resolve/main/{f}" in msg
-        assert str(fetch.hf_snapshot_dir("HKUSTAudio/xcodec2-hf") / f) in msg
+        assert f"HKUSTAudio/xcodec2-hf/resolve/{rev}/{f}" in msg
+        assert str(fetch.hf_snapshot_dir("HKUSTAudio/xcodec2-hf", rev) / f) in msg
     assert server.requests == []
 
 
@@ -246,5 +248,20 @@ def test_preflight_names_every_published_file(caches):
     from codec_conformance.settings import Settings
     files = needed_files(Settings(codecs=["xcodec2", "snac"]))
     urls = [src.url for _, src in files]
-    assert urls == [f"https://huggingface.co/HKUSTAudio/xcodec2-hf/resolve/main/{f}" for f in hf_audio.WEIGHTS_FILES] + [
-        f"https://huggingface.co/hubertsiuzdak/snac_24khz/resolve/main/{f}" for f in ("config.json", "pytorch_model.bin")]
+    assert urls == [f"https://huggingface.co/HKUSTAudio/xcodec2-hf/resolve/{SPECS['xcodec2'].revision}/{f}"
+                    for f in hf_audio.WEIGHTS_FILES] + [
+        f"https://huggingface.co/hubertsiuzdak/snac_24khz/resolve/{snac.REVISION}/{f}"
+        for f in ("config.json", "pytorch_model.bin")]
+
+
+def test_pins_are_commits_and_digests_of_declared_files():
+    """A pinned revision is a full commit hash (a branch name moves: only X-Codec's is unpinned, see
+    docs/codecs-2025.md), a pinned digest a SHA-256 of one of the files fetched; the sources carry them."""
+    for name, spec in SPECS.items():
+        assert spec.revision == "main" if name == "xcodec" else re.fullmatch(r"[0-9a-f]{40}", spec.revision), name
+        assert set(spec.sha256) <= set(hf_audio.WEIGHTS_FILES), name
+        assert all(re.fullmatch(r"[0-9a-f]{64}", d) for d in spec.sha256.values()), name
+        for src in hf_audio.PRETRAINED[name]:
+            f = src.url.rsplit("/", 1)[1]
+            assert f"/resolve/{spec.revision}/" in src.url and src.sha256 == spec.sha256.get(f)
+    assert set(SPECS["mimi"].sha256) == set(SPECS["higgs-audio-v2"].sha256) == set(hf_audio.WEIGHTS_FILES)

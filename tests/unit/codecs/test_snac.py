@@ -10,7 +10,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("snac")
 
 from codec_conformance import fetch  # noqa: E402
-from codec_conformance.codecs.snac import FILES, HF_REPO, NOISE_SEED, SnacCodec  # noqa: E402
+from codec_conformance.codecs import snac  # noqa: E402
+from codec_conformance.codecs.snac import FILES, HF_REPO, NOISE_SEED, REVISION, SHA256, SnacCodec  # noqa: E402
 from codec_conformance.errors import CheckpointError, CodecError  # noqa: E402
 
 SMALL = {"encoder_dim": 8, "encoder_rates": [2, 4], "decoder_dim": 32, "decoder_rates": [4, 2],
@@ -111,12 +112,16 @@ def test_a_pickled_object_is_refused(published):
         _ = c.model
 
 
-def test_pretrained_through_the_download_path_then_offline(published, caches, server):
+def test_pretrained_through_the_download_path_then_offline(published, caches, server, monkeypatch):
+    """The files come from the pinned commit's resolve URLs; the digests pinned for them are swapped
+    for those of the served random-init files (the published ones' bytes are not here)."""
     folder, x, y = published
+    pins = {f: fetch._digests(folder / f)[0] for f in FILES}
+    monkeypatch.setitem(snac.PRETRAINED, "snac", tuple(fetch.hf_source(HF_REPO, f, REVISION, pins[f]) for f in FILES))
     for f in FILES:
-        server.serve(f"https://huggingface.co/{HF_REPO}/resolve/main/{f}", (folder / f).read_bytes())
+        server.serve(f"https://huggingface.co/{HF_REPO}/resolve/{REVISION}/{f}", (folder / f).read_bytes())
     c = SnacCodec()
-    assert c.checkpoint == str(fetch.hf_snapshot_dir(HF_REPO) / "pytorch_model.bin")
+    assert c.checkpoint == str(fetch.hf_snapshot_dir(HF_REPO, REVISION) / "pytorch_model.bin")
     assert np.array_equal(c.roundtrip(x, c.bitrates_kbps[0]), y)
     n = len(server.requests)
     server.files.clear()
@@ -129,3 +134,15 @@ def test_offline_with_an_empty_cache_is_one_clear_error(caches):
     fetch.configure(offline=True)
     with pytest.raises(fetch.FetchError, match=r"snac pretrained model .*config.json is not in the cache.*--codec-offline"):
         SnacCodec()
+
+
+def test_the_published_pins_refuse_other_bytes(published, caches, server):
+    """Served at the pinned commit's URLs, files that are not the published ones are refused by the
+    pinned SHA-256 (and deleted), before anything is loaded."""
+    folder = published[0]
+    assert len(REVISION) == 40 and all(len(SHA256[f]) == 64 for f in FILES)
+    for src in snac.PRETRAINED["snac"]:
+        server.serve(src.url, (folder / src.url.rsplit("/", 1)[1]).read_bytes())
+    with pytest.raises(fetch.FetchError, match=r"refused: SHA-256 [0-9a-f]{64}, expected SHA-256 e119b936.*deleted"):
+        SnacCodec()
+    assert not (fetch.hf_snapshot_dir(HF_REPO, REVISION) / "config.json").exists()
