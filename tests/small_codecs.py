@@ -36,6 +36,26 @@ def tweak_one_weight(model) -> None:
         w.view(-1)[0] += 1e-3 * float(w.abs().max())
 
 
+class SmallEncodec48(EncodecCodec):
+    """EnCodec 48 kHz's structure (stereo, non-causal, time group norm, 1 s segments with 1 %
+    overlap, each normalised by its own scale) at 4 base filters and a 32-dim latent."""
+
+    def build_architecture(self):
+        from encodec import EncodecModel
+        from encodec.modules import SEANetDecoder, SEANetEncoder
+        from encodec.quantization import ResidualVectorQuantizer
+        v = self.variant
+        kw = dict(channels=2, dimension=32, n_filters=4, norm=v["norm"], causal=v["causal"], lstm=1)
+        q = ResidualVectorQuantizer(dimension=32, n_q=self.n_q_max, bins=1024)
+        return EncodecModel(SEANetEncoder(**kw), SEANetDecoder(**kw), q, v["bandwidths"], self.sample_rate, 2,
+                            normalize=True, segment=1.0, name="small-encodec48")
+
+
+def small_encodec48(**kw):
+    kw.pop("weights", None)
+    return SmallEncodec48(weights="random-init", sample_rate=48000, **kw)
+
+
 def small_encodec(**kw):
     kw.pop("weights", None)
     c = SmallEncodec(weights="random-init", **kw)

@@ -18,7 +18,8 @@ embeddings, so codes already depend on the input).
 
 SNAC's decoder adds Gaussian noise (``noise=True``: a ``NoiseBlock`` per upsampling stage) drawn from
 torch's global RNG, so upstream two decodes of the same codes differ. The adapter draws that noise
-from :data:`NOISE_SEED` on every call (the caller's RNG state is left as it was): a round trip is
+from :data:`NOISE_SEED` on every call and for every item of a batch alone (the caller's RNG state is
+left as it was; an item's output does not depend on its batch companions): a round trip is
 reproducible, and cacheable, as every other codec's.
 """
 from __future__ import annotations
@@ -141,9 +142,15 @@ class SnacCodec(NeuralCodec):
             row += per
         import torch
         devices = [codes.device] if codes.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):  # the decoder's noise: a fixed draw, the caller's RNG untouched
-            torch.manual_seed(NOISE_SEED)
-            return self.model.decode(levels)[:, 0, :]
+        out = []
+        # the decoder's noise: a fixed draw per item, the caller's RNG untouched. Per item, because
+        # each NoiseBlock draws [batch, 1, T] from one stream: in a batch, every item after the first
+        # stage got other noise than alone (the implementation suite measured 0 dB batch vs one)
+        for i in range(b):
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(NOISE_SEED)
+                out.append(self.model.decode([lv[i:i + 1] for lv in levels])[:, 0, :])
+        return torch.cat(out)
 
     def roundtrip_batch(self, batch: np.ndarray, bitrate_kbps: float) -> np.ndarray:
         import torch

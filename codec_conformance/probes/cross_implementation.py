@@ -75,7 +75,7 @@ def encodec_config(model: Any, **overrides: Any):
         upsampling_ratios=list(enc.ratios[::-1]) if enc.ratios[0] < enc.ratios[-1] else list(enc.ratios),
         num_lstm_layers=int(lstm.lstm.num_layers) if lstm is not None else 0,
         codebook_size=int(model.quantizer.bins), codebook_dim=int(model.quantizer.dimension),
-        use_causal_conv=bool(getattr(enc.model[0].conv, "causal", True)),
+        use_causal_conv=bool(enc.model[0].causal),  # SConv1d holds it; its NormConv1d (.conv) has none
         norm_type=str(getattr(enc.model[0].conv, "norm_type", "weight_norm")))
     if model.segment is not None:
         kw.update(chunk_length_s=float(model.segment), overlap=float(model.overlap))
@@ -219,6 +219,7 @@ class BitratePoint:
     roundtrip_snr_db: float
     samples_original: int = 0       # decoded length of the original's round trip
     samples_transformers: int = 0   # decoded length of transformers' round trip (the differences are over the common part)
+    roundtrip_first_difference: int = -1  # first sample (of the common part) where the round trips differ; -1: none
 
     def to_dict(self) -> dict[str, float]:
         return dict(self.__dict__)
@@ -234,31 +235,71 @@ def difference(ref: np.ndarray, other: np.ndarray) -> tuple[float, float]:
     return float(np.max(np.abs(d))) if d.size else 0.0, snr
 
 
+def first_difference(ref: np.ndarray, other: np.ndarray) -> int:
+    """The first sample index (over the common length, any channel) where the two differ; -1: none."""
+    n = min(ref.shape[-1], other.shape[-1])
+    d = (np.asarray(ref[..., :n]) != np.asarray(other[..., :n])).reshape(-1, n).any(axis=0)
+    return int(np.argmax(d)) if d.any() else -1
+
+
 def codes_agreement(a: np.ndarray, b: np.ndarray) -> float:
     """Fraction of equal token ids; 0 when the shapes differ."""
     return float(np.mean(a == b)) if a.shape == b.shape else 0.0
 
 
 def measure_encodec(orig: Any, hf: Any, x: np.ndarray) -> list[BitratePoint]:
-    """EnCodec ``orig`` (encodec) vs ``hf`` (transformers) on mono ``x`` [samples] at every bandwidth."""
+    """EnCodec ``orig`` (encodec) vs ``hf`` (transformers) on mono ``x`` [samples] (repeated to the
+    model's channels) at every bandwidth. The 48 kHz model encodes 1 s segments, each with its own
+    scale: codes are compared segment by segment over the original's frames (a segment one
+    implementation has and the other has not counts as disagreeing; transformers pads the last
+    segment to whole segments: its extra frames are not compared, and are in
+    :func:`encodec_segments`); "decode" (both decoders on the original's codes and scales) is
+    measured where the two lay their segments out alike, else NaN."""
     import torch
-    t = torch.from_numpy(np.asarray(x, np.float32))[None, None]
+    t = torch.from_numpy(np.asarray(x, np.float32))[None, None].repeat(1, int(orig.channels), 1)
     out = []
     with torch.no_grad():
         for bw in orig.target_bandwidths:
             orig.set_target_bandwidth(bw)
             frames = orig.encode(t)
-            c_orig = frames[0][0]
             y_orig = orig.decode(frames)
             enc = hf.encode(t, bandwidth=bw)
-            c_hf = enc.audio_codes[0]
+            same, total = 0, 0
+            for i, (c, _) in enumerate(frames):
+                total += c.numel()
+                if i < enc.audio_codes.shape[0]:
+                    c_hf = enc.audio_codes[i][..., :c.shape[-1]]
+                    if c_hf.shape == c.shape:
+                        same += int((c_hf == c).sum())
             y_hf_own = hf.decode(enc.audio_codes, enc.audio_scales).audio_values
-            y_hf_same = hf.decode(c_orig[None], [None]).audio_values
-            dm, ds = difference(y_orig.numpy(), y_hf_same.numpy())
+            if len({c.shape for c, _ in frames}) == 1:
+                codes = torch.stack([c for c, _ in frames])
+                scales = [s for _, s in frames]
+                y_hf_same = hf.decode(codes, scales).audio_values
+                dm, ds = difference(y_orig.numpy(), y_hf_same.numpy())
+            else:
+                dm, ds = math.nan, math.nan
             rm, rs = difference(y_orig.numpy(), y_hf_own.numpy())
-            out.append(BitratePoint(float(bw), int(c_orig.shape[1]), codes_agreement(c_orig.numpy(), c_hf.numpy()),
-                                    dm, ds, rm, rs, int(y_orig.shape[-1]), int(y_hf_own.shape[-1])))
+            out.append(BitratePoint(float(bw), int(frames[0][0].shape[1]), same / total if total else 0.0,
+                                    dm, ds, rm, rs, int(y_orig.shape[-1]), int(y_hf_own.shape[-1]),
+                                    first_difference(y_orig.numpy(), y_hf_own.numpy())))
     return out
+
+
+def encodec_segments(orig: Any, hf: Any, x: np.ndarray, bandwidth: float) -> dict[str, Any]:
+    """How the two lay out the segments of mono ``x``: frames per segment and each segment's scale
+    (None for a model that does not normalise), original and transformers."""
+    import torch
+    t = torch.from_numpy(np.asarray(x, np.float32))[None, None].repeat(1, int(orig.channels), 1)
+    with torch.no_grad():
+        orig.set_target_bandwidth(bandwidth)
+        frames = orig.encode(t)
+        enc = hf.encode(t, bandwidth=bandwidth)
+    scale = (lambda s: None if s is None else float(s.flatten()[0]))  # noqa: E731
+    return {"frames_original": [int(c.shape[-1]) for c, _ in frames],
+            "frames_transformers": [int(enc.audio_codes.shape[-1])] * int(enc.audio_codes.shape[0]),
+            "scales_original": [scale(s) for _, s in frames],
+            "scales_transformers": [scale(s) for s in enc.audio_scales]}
 
 
 def measure_dac(orig: Any, hf: Any, x: np.ndarray, frame_rate_hz: float, codebook_size: int = 1024,

@@ -31,6 +31,14 @@ def encodec_pair():
 
 
 @pytest.fixture(scope="module")
+def encodec48_pair():
+    pytest.importorskip("encodec")
+    from tests.small_codecs import small_encodec48
+    model = small_encodec48(device="cpu").model
+    return model, ci.encodec_to_transformers(model)
+
+
+@pytest.fixture(scope="module")
 def dac_pair():
     pytest.importorskip("dac")
     from codec_conformance.codecs.dac import DacCodec
@@ -126,6 +134,43 @@ def test_encodec_codes_identical_and_audio_within_tolerance_per_bitrate(encodec_
         assert p.identical_codes == 1.0, p
         assert p.decode_snr_db >= MIN_SNR_DB and p.roundtrip_snr_db >= MIN_SNR_DB, p
         assert p.samples_original == p.samples_transformers, p
+
+
+def test_encodec48_is_converted_non_causal(encodec48_pair):
+    """The 48 kHz model is non-causal; the config read ``causal`` from the NormConv1d, which has no
+    such attribute, so it was always True: the converted encoder padded differently and only ~10 %
+    of the codes agreed."""
+    model, hf = encodec48_pair
+    assert model.encoder.model[0].causal is False and hf.config.use_causal_conv is False
+    assert hf.config.normalize is True and hf.config.audio_channels == 2
+    assert (hf.config.chunk_length, hf.config.chunk_stride) == (48000, 47520)
+
+
+def test_encodec48_segments_agree_except_the_last_one(encodec48_pair):
+    """1 s segments with 1 % overlap, each with its scale: the codes of every segment the original
+    encodes are identical and so is the decoded audio up to where the last segment starts; there
+    the two differ by design: the original encodes the remainder as a short segment, transformers
+    pads it to a whole second (and decodes whole seconds)."""
+    model, hf = encodec48_pair
+    x = np.resize(speech(48000, 48000), 50000)  # the shipped speech is 1 s: repeated
+    layout = ci.encodec_segments(model, hf, x, 6.0)
+    assert layout["frames_original"] == [150, 8] and layout["frames_transformers"] == [150, 150]
+    assert layout["scales_original"] == pytest.approx(layout["scales_transformers"], rel=1e-6)
+    points = ci.measure_encodec(model, hf, x)
+    assert [p.bitrate_kbps for p in points] == [3.0, 6.0, 12.0, 24.0]
+    for p in points:
+        assert p.identical_codes == 1.0, p
+        assert p.roundtrip_first_difference == 47520, p  # the last segment's start: identical before it
+        assert math.isnan(p.decode_snr_db), p  # ragged segments: no common code layout to decode
+        assert (p.samples_original, p.samples_transformers) == (50080, 95520), p
+
+
+def test_first_difference_against_ground_truth():
+    a = np.zeros((2, 10))
+    b = a.copy()
+    assert ci.first_difference(a, b) == -1
+    b[1, 7] = 1e-9
+    assert ci.first_difference(a, b) == 7 and ci.first_difference(a, b[:, :5]) == -1
 
 
 def test_dac_codes_identical_and_audio_within_tolerance_per_bitrate(dac_pair):
