@@ -425,3 +425,21 @@ def alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def sigint_default() -> None:
+    """``preexec_fn`` for a child that must take Ctrl-C: a job started in the background (``cmd &``
+    in a non-interactive shell, as CI runners may) inherits SIGINT ignored, and Python then
+    installs no KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@contextmanager
+def sigint_raises():
+    """SIGINT raises KeyboardInterrupt in this process for the block, whatever was inherited
+    (ignored, in a background job); the previous handler afterwards."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from codec_conformance.results.contract import load_results, verdict
-from tests.helpers import child_env, mode, sweep_levels
+from tests.helpers import child_env, mode, sigint_default, sweep_levels
 from tests.helpers import alive
 from tests.helpers import latest_results as latest
 
@@ -78,7 +78,7 @@ def test_ctrl_c_during_a_hang_holding_the_gil_ends_the_run_and_keeps_its_results
            "--codec=mycodecs:flaky", "--codec-no-cache", "-k", "frequency", "--codec-bitrate=all", "-q",
            f"--codec-isolation={isolation}"]
     proc = subprocess.Popen(cmd, cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=child_env(), start_new_session=True)
+                            env=child_env(), start_new_session=True, preexec_fn=sigint_default)
     marker = pytester.path / "hanging.txt"
     try:
         t0 = time.time()

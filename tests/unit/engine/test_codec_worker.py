@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from codec_conformance.errors import CodecCrash, CodecError, CodecTimeout
-from tests.helpers import alive, make_session, tone, within
+from tests.helpers import alive, make_session, sigint_raises, tone, within
 
 
 
@@ -198,7 +198,7 @@ def test_ctrl_c_while_waiting_ends_the_worker_at_once(tmp_path, usercodecs):
     timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     t0 = time.perf_counter()
-    with pytest.raises(KeyboardInterrupt):
+    with sigint_raises(), pytest.raises(KeyboardInterrupt):
         with within(20):
             call(s, spec, "roundtrip")
     assert time.perf_counter() - t0 < 4.0 and not alive(pid)
