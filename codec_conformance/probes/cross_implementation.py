@@ -135,6 +135,12 @@ def _indices(m: re.Match[str]) -> tuple[int, int | None, int | None]:
     return int(i), None if j is None else int(j), None if k is None else int(k)
 
 
+def _stack_end(i: int, n_rates: int) -> str | None:
+    """The name of a top-level layer of DAC's encoder or decoder that is not one of its ``n_rates``
+    blocks: the first convolution, the last snake and the last convolution (both stacks alike)."""
+    return {0: "conv1", n_rates + 1: "snake1", n_rates + 2: "conv2"}.get(i)
+
+
 def dac_hf_name(name: str, n_rates: int) -> str:
     """The transformers ``DacModel`` parameter of DAC parameter ``name`` (weight norm folded:
     ``weight_g``/``weight_v`` are one ``weight``); KeyError when no rule maps it."""
@@ -146,8 +152,7 @@ def dac_hf_name(name: str, n_rates: int) -> str:
     if m:
         i, j, k = _indices(m)
         if j is None:
-            where = {0: "conv1", n_rates + 1: "snake1", n_rates + 2: "conv2"}.get(i)
-            if where is not None:
+            if (where := _stack_end(i, n_rates)) is not None:
                 return f"encoder.{where}.{leaf}"
         elif k is not None and j <= 2:
             return f"encoder.block.{i - 1}.res_unit{j + 1}.{_UNIT[k]}.{leaf}"
@@ -157,8 +162,7 @@ def dac_hf_name(name: str, n_rates: int) -> str:
     if m:
         i, j, k = _indices(m)
         if j is None:
-            where = {0: "conv1", n_rates + 1: "snake1", n_rates + 2: "conv2"}.get(i)
-            if where is not None:
+            if (where := _stack_end(i, n_rates)) is not None:
                 return f"decoder.{where}.{leaf}"
         elif k is None and j in (0, 1):
             return f"decoder.block.{i - 1}.{'snake1' if j == 0 else 'conv_t1'}.{leaf}"
